@@ -1,0 +1,251 @@
+package policy
+
+import (
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+// Vis is how much of a field a caller sees.
+type Vis uint8
+
+const (
+	// Hidden: removed from results.
+	Hidden Vis = iota
+	// Masked: shown only through a mask.
+	Masked
+	// Partial: some of the field's sub-fields are visible, some are not.
+	Partial
+	// Visible: shown as stored.
+	Visible
+)
+
+func (v Vis) String() string { return [...]string{"hidden", "masked", "partial", "visible"}[v] }
+
+// covers reports whether rule path r covers path p (p is r or below it).
+func covers(r, p string) bool {
+	return r == p || (len(p) > len(r) && strings.HasPrefix(p, r) && p[len(r)] == '.')
+}
+
+// below reports whether rule path r is strictly below p.
+func below(r, p string) bool { return covers(p, r) && r != p }
+
+// vis is one role's view of path p. With residual set, rules strictly below
+// p are ignored: the answer is for p's own value when it has no sub-fields
+// (a scalar inside an array whose documents the rules talk about).
+func (f *FieldRules) vis(p string, residual bool) (Vis, string) {
+	if p == "_id" {
+		return Visible, ""
+	}
+	for _, d := range f.Deny {
+		if covers(d, p) {
+			return Hidden, ""
+		}
+	}
+	partial := false
+	if len(f.Allow) > 0 {
+		allowed := false
+		for _, a := range f.Allow {
+			if covers(a, p) {
+				allowed = true
+			} else if below(a, p) {
+				partial = true
+			}
+		}
+		if !allowed {
+			if partial && !residual {
+				return Partial, ""
+			}
+			return Hidden, ""
+		}
+	}
+	best := ""
+	for m := range f.Mask {
+		if covers(m, p) && len(m) > len(best) {
+			best = m
+		}
+	}
+	if !residual {
+		for _, d := range f.Deny {
+			if below(d, p) {
+				return Partial, ""
+			}
+		}
+		for m := range f.Mask {
+			if below(m, p) {
+				return Partial, ""
+			}
+		}
+	}
+	if best != "" {
+		return Masked, f.Mask[best]
+	}
+	return Visible, ""
+}
+
+// writeDenied reports whether writing p would write a deny_write field:
+// p is the field, inside it, or a parent that contains it.
+func (f *FieldRules) writeDenied(p string) bool {
+	for _, d := range f.DenyWrite {
+		if covers(d, p) || covers(p, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// View is the field rules one document is read with: those of every role
+// whose rule matched it, combined so that a field is as visible as the most
+// generous of those roles makes it.
+type View struct {
+	rules []*FieldRules
+	masks map[string]Masker
+}
+
+// Vis is the combined visibility of path p.
+func (v *View) Vis(p string) (Vis, string) { return v.vis(p, false) }
+
+func (v *View) vis(p string, residual bool) (Vis, string) {
+	best, mask := Hidden, ""
+	for _, r := range v.rules {
+		x, m := r.vis(p, residual)
+		if x == Visible {
+			return Visible, ""
+		}
+		if x == Partial || (x == Masked && best == Hidden) {
+			if best != Partial {
+				best, mask = x, m
+			}
+		}
+	}
+	return best, mask
+}
+
+// AllVisible reports whether the view changes nothing.
+func (v *View) AllVisible() bool {
+	for _, r := range v.rules {
+		if len(r.Allow) == 0 && len(r.Deny) == 0 && len(r.Mask) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply returns doc as the view lets it be read: hidden fields removed,
+// masked fields masked, at any depth and inside arrays of documents.
+func (v *View) Apply(doc bson.Raw) (bson.Raw, error) {
+	if v.AllVisible() {
+		return doc, nil
+	}
+	out, err := v.applyDoc(nil, doc, "")
+	return bson.Raw(out), err
+}
+
+func (v *View) applyDoc(dst []byte, doc bson.Raw, prefix string) ([]byte, error) {
+	elems, err := doc.Elements()
+	if err != nil {
+		return nil, err
+	}
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	for _, e := range elems {
+		key := e.Key()
+		p := key
+		if prefix != "" {
+			p = prefix + "." + key
+		}
+		vis, mask := v.vis(p, false)
+		val := e.Value()
+		switch vis {
+		case Hidden:
+			continue
+		case Visible:
+			dst = bsoncore.AppendHeader(dst, bsoncore.Type(val.Type), key)
+			dst = append(dst, val.Value...)
+		case Masked:
+			dst = v.appendMasked(dst, key, v.masks[mask], val)
+		case Partial:
+			dst, err = v.appendPartial(dst, key, p, val)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return bsoncore.AppendDocumentEnd(dst, idx)
+}
+
+// appendMasked masks a value; arrays are masked element by element, so a
+// masked list of emails stays a list.
+func (v *View) appendMasked(dst []byte, key string, m Masker, val bson.RawValue) []byte {
+	if val.Type == bson.TypeArray {
+		vals, _ := val.Array().Values()
+		aidx, dst2 := bsoncore.AppendArrayElementStart(dst, key)
+		for i, e := range vals {
+			dst2 = v.appendMasked(dst2, itoa(i), m, e)
+		}
+		dst2, _ = bsoncore.AppendArrayEnd(dst2, aidx)
+		return dst2
+	}
+	mv := maskedValue(m, val)
+	dst = bsoncore.AppendHeader(dst, bsoncore.Type(mv.Type), key)
+	return append(dst, mv.Value...)
+}
+
+func (v *View) appendPartial(dst []byte, key, p string, val bson.RawValue) ([]byte, error) {
+	switch val.Type {
+	case bson.TypeEmbeddedDocument:
+		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, key)
+		return v.applyDoc(dst, val.Document(), p)
+	case bson.TypeArray:
+		vals, err := val.Array().Values()
+		if err != nil {
+			return nil, err
+		}
+		aidx, dst := bsoncore.AppendArrayElementStart(dst, key)
+		n := 0
+		for _, e := range vals {
+			if e.Type == bson.TypeEmbeddedDocument {
+				dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, itoa(n))
+				if dst, err = v.applyDoc(dst, e.Document(), p); err != nil {
+					return nil, err
+				}
+				n++
+				continue
+			}
+			// A scalar where the rules name sub-fields: judge the value itself.
+			switch vis, mask := v.vis(p, true); vis {
+			case Visible:
+				dst = bsoncore.AppendHeader(dst, bsoncore.Type(e.Type), itoa(n))
+				dst = append(dst, e.Value...)
+				n++
+			case Masked:
+				dst = v.appendMasked(dst, itoa(n), v.masks[mask], e)
+				n++
+			}
+		}
+		return bsoncore.AppendArrayEnd(dst, aidx)
+	}
+	switch vis, mask := v.vis(p, true); vis {
+	case Visible:
+		dst = bsoncore.AppendHeader(dst, bsoncore.Type(val.Type), key)
+		dst = append(dst, val.Value...)
+	case Masked:
+		dst = v.appendMasked(dst, key, v.masks[mask], val)
+	}
+	return dst, nil
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	var b [20]byte
+	n := len(b)
+	for i > 0 {
+		n--
+		b[n] = digits[i%10]
+		i /= 10
+	}
+	return string(b[n:])
+}

@@ -1,0 +1,97 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+)
+
+func TestSpecExampleLoadsUnchanged(t *testing.T) {
+	s, err := Load("testdata/spec_example.yml")
+	require.NoError(t, err)
+	require.Contains(t, s.Collections, "employees")
+	p := &principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"employee"}}
+	d := s.Decide(p.Roles, p, "employees", Read, time.Now())
+	require.True(t, d.Granted)
+	require.Equal(t, when.Conditional, d.State)
+	t.Log(d.Filter().String())
+}
+
+func TestLoadErrorsAllAtOnce(t *testing.T) {
+	src := `version: "1"
+roles:
+  a: {inherits: [b]}
+  b: {inherits: [a]}
+  c: {bogus: 1}
+policies:
+  things:
+    c:
+      actions: [read, fly]
+      when: "resource.x == user.nope"
+      fields:
+        mask: {email: sparkle}
+    ghost: {actions: [read]}
+grants:
+  c: {databases: [app], collections: [x], actions: [dropDatabase], max_ttl: forever}
+extra: 1
+defaults: {strict_roles: true}
+`
+	_, err := Parse(map[string][]byte{"p.yml": []byte(src)})
+	require.Error(t, err)
+	le := err.(*LoadError)
+	msg := le.Error()
+	t.Log(msg)
+	for _, want := range []string{
+		"p.yml:3:", "cycle", "p.yml:5:", `unknown key "bogus"`, `unknown action "fly"`,
+		"p.yml:10:", "unknown variable user.nope", `unknown mask type "sparkle"`, `unknown role "ghost"`,
+		`"dropDatabase" is not a grantable`, "max_ttl", `unknown key "extra"`,
+	} {
+		require.Contains(t, msg, want)
+	}
+	require.GreaterOrEqual(t, len(le.Problems), 9)
+}
+
+func TestWhenErrorColumn(t *testing.T) {
+	src := "roles: {r: {}}\npolicies:\n  c:\n    r:\n      actions: [read]\n      when: \"resource.a == 1 && resource.b > resource.c\"\n"
+	_, err := Parse(map[string][]byte{"x.yml": []byte(src)})
+	require.Error(t, err)
+	// The error points into the expression, at the offending operand.
+	require.True(t, strings.HasPrefix(err.Error(), "x.yml:6:"), err.Error())
+	require.Contains(t, err.Error(), "two document fields")
+}
+
+func TestFieldsPerDocument(t *testing.T) {
+	src := `roles: {emp: {}, hr: {}}
+policies:
+  people:
+    emp:
+      actions: [read]
+      when: "resource.owner == user.id"
+      fields: {deny: [ssn], mask: {email: email}}
+    hr:
+      actions: [read]
+      when: "resource.dept == 'hr'"
+`
+	s, err := Parse(map[string][]byte{"p.yml": []byte(src)})
+	require.NoError(t, err)
+	p := &principal.Principal{ID: "u1", Roles: []string{"emp", "hr"}}
+	d := s.Decide(p.Roles, p, "people", Read, time.Now())
+	own, _ := bson.Marshal(bson.D{{"_id", 1}, {"owner", "u1"}, {"dept", "eng"}, {"ssn", "1"}, {"email", "ab@x.io"}})
+	hrdoc, _ := bson.Marshal(bson.D{{"_id", 2}, {"owner", "u2"}, {"dept", "hr"}, {"ssn", "2"}, {"email", "cd@x.io"}})
+	got, err := d.FieldsFor(own).Apply(own)
+	require.NoError(t, err)
+	require.Equal(t, `{"_id": {"$numberInt":"1"},"owner": "u1","dept": "eng","email": "a*@x.io"}`, got.String())
+	got, err = d.FieldsFor(hrdoc).Apply(hrdoc)
+	require.NoError(t, err)
+	require.Contains(t, got.String(), `"ssn": "2"`)
+	// ssn is hidden under one granting role: never filterable.
+	require.False(t, d.Readable("ssn"))
+	require.False(t, d.Readable("email"))
+	require.True(t, d.Readable("dept"))
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+)
+
+// Server error codes that Translate classifies. They are MongoDB's stable
+// numeric codes (src/mongo/base/error_codes.yml); FerretDB returns the same
+// ones. Classifying by code, never by message text, keeps the mapping stable
+// across server versions, languages and backends.
+const (
+	CodeBadValue                  = 2
+	CodeHostUnreachable           = 6
+	CodeHostNotFound              = 7
+	CodeFailedToParse             = 9
+	CodeTypeMismatch              = 14
+	CodeMaxTimeMSExpired          = 50
+	CodeCommandNotFound           = 59
+	CodeNetworkTimeout            = 89
+	CodeShutdownInProgress        = 91
+	CodeWriteConflict             = 112
+	CodeDocumentValidationFailure = 121
+	CodePrimarySteppedDown        = 189
+	CodeNotImplemented            = 238
+	CodeExceededTimeLimit         = 262
+	CodeNotWritablePrimary        = 10107
+	CodeDuplicateKey              = 11000
+	CodeDuplicateKeyOnUpdate      = 11001
+	CodeInterruptedAtShutdown     = 11600
+	CodeDuplicateKeyCapped        = 12582
+	CodeNotPrimaryNoSecondaryOk   = 13435
+)
+
+// Client-visible messages. They are fixed strings on purpose: the driver's
+// and the server's text (which can echo field names, values and internals)
+// goes only into Cause, which is logged and never returned.
+const (
+	msgTimeout       = "query timed out"
+	msgUnavailable   = "database unavailable"
+	msgCanceled      = "request canceled"
+	msgConflict      = "duplicate key"
+	msgWriteConflict = "concurrent modification, retry the request"
+	msgInvalid       = "the database rejected the request as invalid"
+	msgValidation    = "document failed the database's validation"
+	msgNotSupported  = "the database backend does not support this operation"
+	msgNotFound      = "not found"
+	msgInternal      = "internal error"
+)
+
+// Translate maps an error from the MongoDB driver to an *apperr.Error, so
+// that the api layer chooses an HTTP status in one place and never shows
+// driver text. nil stays nil and an *apperr.Error is returned unchanged.
+// Unclassified errors become KindInternal with the original as Cause.
+func Translate(err error) error {
+	return translate(err, "")
+}
+
+// TranslateFor is Translate for an operation that needs a named capability
+// (for example "$lookup" or "user management"): when the server answers
+// NotImplemented or CommandNotFound, the KindNotSupported message names it and
+// Details carries {"capability": capability}. The server cannot be asked which
+// capability it lacked without parsing its message, so the caller, which knows
+// what it asked for, names it.
+func TranslateFor(err error, capability string) error {
+	return translate(err, capability)
+}
+
+func translate(err error, capability string) error {
+	if err == nil {
+		return nil
+	}
+	var ae *apperr.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return apperr.Wrap(apperr.KindNotFound, err, msgNotFound)
+	}
+
+	// Duplicate key first: a bulk write can carry several codes, and a
+	// duplicate among them is what the client can act on.
+	if mongo.IsDuplicateKeyError(err) || hasCode(err, CodeDuplicateKey, CodeDuplicateKeyOnUpdate, CodeDuplicateKeyCapped) {
+		return apperr.Wrap(apperr.KindConflict, err, msgConflict)
+	}
+	if hasCode(err, CodeWriteConflict) {
+		return apperr.Wrap(apperr.KindConflict, err, msgWriteConflict)
+	}
+
+	// An unreachable server is reported as such even when the wait for it
+	// ended by a deadline: "timed out" would send people tuning query limits.
+	if isUnreachable(err) {
+		return apperr.Wrap(apperr.KindUnavailable, err, msgUnavailable)
+	}
+	if mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) ||
+		hasCode(err, CodeMaxTimeMSExpired, CodeExceededTimeLimit, CodeNetworkTimeout) {
+		return apperr.Wrap(apperr.KindUnavailable, err, msgTimeout)
+	}
+	if errors.Is(err, context.Canceled) {
+		// The client went away; nobody reads the answer, but it must not be a 500.
+		return apperr.Wrap(apperr.KindUnavailable, err, msgCanceled)
+	}
+
+	if hasCode(err, CodeNotImplemented, CodeCommandNotFound) {
+		if capability == "" {
+			return apperr.Wrap(apperr.KindNotSupported, err, msgNotSupported)
+		}
+		e := apperr.Wrap(apperr.KindNotSupported, err, "the database backend does not support %s", capability)
+		return e.WithDetails(map[string]any{"capability": capability})
+	}
+	if hasCode(err, CodeBadValue, CodeFailedToParse, CodeTypeMismatch) {
+		return apperr.Wrap(apperr.KindInvalid, err, msgInvalid)
+	}
+	if hasCode(err, CodeDocumentValidationFailure) {
+		return apperr.Wrap(apperr.KindValidation, err, msgValidation)
+	}
+	return apperr.Wrap(apperr.KindInternal, err, msgInternal)
+}
+
+// isUnreachable reports whether err means the server could not be reached or
+// is going away (as opposed to having answered with an error).
+func isUnreachable(err error) bool {
+	if mongo.IsNetworkError(err) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return true
+	}
+	if errors.As(err, &topology.ServerSelectionError{}) || errors.As(err, &topology.ConnectionError{}) {
+		return true
+	}
+	return hasCode(err, CodeHostUnreachable, CodeHostNotFound, CodeShutdownInProgress,
+		CodeInterruptedAtShutdown, CodePrimarySteppedDown, CodeNotWritablePrimary, CodeNotPrimaryNoSecondaryOk)
+}
+
+// hasCode reports whether the server error in err's chain carries any of
+// codes, including codes of nested write and write-concern errors.
+func hasCode(err error, codes ...int) bool {
+	var se mongo.ServerError
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.HasErrorCode(c) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,196 @@
+// Package testenv gives integration tests real servers: a MongoDB-compatible
+// database (an embedded FerretDB by default, or the server named by
+// PM_TEST_MONGODB_URI) and a Redis server. Tests run against what is really
+// there; a test that needs something the server lacks is skipped, saying
+// which capability was missing, never faked.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
+)
+
+// EnvMongoURI names the variable that points the suite at a real server
+// (e.g. a MongoDB replica set in a user's CI). Unset, an embedded FerretDB
+// is started.
+const EnvMongoURI = "PM_TEST_MONGODB_URI"
+
+// Backend names returned by Backend.
+const (
+	BackendFerretDB = store.BackendFerretDB
+	BackendMongoDB  = store.BackendMongoDB
+)
+
+// dirPrefix names the embedded server's data directories; the pid in the
+// name lets a later run remove directories of test processes that are gone.
+const dirPrefix = "pmtest-ferretdb-"
+
+// One server and one client per test process: starting FerretDB takes
+// a moment, and isolation comes from a fresh database per test instead.
+var (
+	once     sync.Once
+	setupErr error
+	client   *mongo.Client
+	caps     store.Capabilities
+	embedded *store.Embedded
+	dataDir  string
+)
+
+func setup() error {
+	once.Do(func() { setupErr = start() })
+	return setupErr
+}
+
+func start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	uri := os.Getenv(EnvMongoURI)
+	if uri == "" {
+		removeStaleDirs()
+		dir, err := os.MkdirTemp("", dirPrefix+strconv.Itoa(os.Getpid())+"-")
+		if err != nil {
+			return err
+		}
+		e, err := store.StartEmbedded(ctx, dir, nil)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return err
+		}
+		embedded, dataDir, uri = e, dir, e.URI()
+	}
+
+	c, err := store.Connect(ctx, uri)
+	if err != nil {
+		return fmt.Errorf("connect to test server: %w", err)
+	}
+	probed, err := store.Probe(ctx, c, "pmtest_probe")
+	if err != nil {
+		return fmt.Errorf("probe test server: %w", err)
+	}
+	client, caps = c, probed
+	return nil
+}
+
+// Mongo returns the shared client and a new, empty database with a unique
+// name (pmtest_<random>), dropped when the test ends. The client is shared by
+// every test of the process: do not Disconnect it. Safe with t.Parallel.
+// When the server cannot be started or reached, the test fails.
+func Mongo(t testing.TB) (*mongo.Client, *mongo.Database) {
+	t.Helper()
+	if err := setup(); err != nil {
+		t.Fatalf("testenv: MongoDB test server: %v", err)
+	}
+	db := client.Database(UniqueName("pmtest_"))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := db.Drop(ctx); err != nil {
+			t.Errorf("testenv: drop test database %s: %v", db.Name(), err)
+		}
+	})
+	return client, db
+}
+
+// Backend is BackendFerretDB or BackendMongoDB, as the server reported it,
+// so that a test can exclude a documented FerretDB difference from MongoDB.
+// It is "" when the server could not be started (Mongo reports why).
+func Backend() string {
+	if setup() != nil {
+		return ""
+	}
+	return caps.Backend
+}
+
+// Capabilities is what the test server answered to store.Probe.
+func Capabilities(t testing.TB) store.Capabilities {
+	t.Helper()
+	if err := setup(); err != nil {
+		t.Fatalf("testenv: MongoDB test server: %v", err)
+	}
+	return caps
+}
+
+// knownCapabilities are the names RequireCapability accepts.
+var knownCapabilities = []string{store.CapLookup, store.CapUserManagement, store.CapTransactions}
+
+// RequireCapability skips the test, naming the capability, when the test
+// server lacks it (for example store.CapLookup on FerretDB). A name it does
+// not know fails the test: a typo must not silently skip.
+func RequireCapability(t testing.TB, name string) {
+	t.Helper()
+	if !slices.Contains(knownCapabilities, name) {
+		t.Fatalf("testenv: unknown capability %q (known: %s)", name, strings.Join(knownCapabilities, ", "))
+	}
+	c := Capabilities(t)
+	if !c.Has(name) {
+		t.Skipf("capability %s missing on backend %s", name, c.Backend)
+	}
+}
+
+// UniqueName returns prefix followed by 16 random hex digits, for databases,
+// collections or keys that parallel tests must not share.
+func UniqueName(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics instead)
+	return prefix + hex.EncodeToString(b)
+}
+
+// Main runs the tests of a package and then stops the embedded server and
+// removes its data. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { testenv.Main(m) }
+//
+// Without it the server dies with the process and its directory is removed
+// by a later test run.
+func Main(m *testing.M) {
+	code := m.Run()
+	shutdown()
+	os.Exit(code)
+}
+
+func shutdown() {
+	if client != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = client.Disconnect(ctx)
+		cancel()
+	}
+	if embedded != nil {
+		embedded.Close()
+		_ = os.RemoveAll(dataDir)
+	}
+}
+
+// removeStaleDirs deletes data directories left by test processes that exited
+// without Main (the usual case: go test ends the process after the tests).
+// Only directories whose process is gone are touched, since packages are
+// tested in parallel processes.
+func removeStaleDirs() {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, m := range matches {
+		rest := strings.TrimPrefix(filepath.Base(m), dirPrefix)
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = os.RemoveAll(m)
+		}
+	}
+}
