@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"sort"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -33,6 +32,29 @@ type Decision struct {
 	rules  []*Rule       // granting rules whose state is not Never
 	states []when.State  // state of each of rules
 	views  map[int]*View // combined field rules per set of matched rules
+
+	// Backing arrays: most callers match a handful of rules, and a decision
+	// is made on every request.
+	rulesBuf  [4]*Rule
+	statesBuf [4]when.State
+}
+
+// holds reports whether a caller with roles has role, directly or by
+// inheritance, without building the expanded role set.
+func (s *Set) holds(roles []string, role string) bool {
+	for _, r := range roles {
+		if r == role {
+			return true
+		}
+		if x, ok := s.Roles[r]; ok {
+			for _, c := range x.closure {
+				if c == role {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // Decide computes the decision for a caller holding roles.
@@ -53,9 +75,9 @@ func (s *Set) DecideEnv(roles []string, env *when.Env, collection string, action
 	if len(rules) == 0 {
 		return d
 	}
-	expanded := s.Expand(roles)
+	d.rules, d.states = d.rulesBuf[:0], d.statesBuf[:0]
 	for _, r := range rules {
-		if !r.Grants(action) || !contains(expanded, r.Role) {
+		if !r.Grants(action) || !s.holds(roles, r.Role) {
 			continue
 		}
 		d.Granted = true
@@ -90,11 +112,6 @@ func (s *Set) Presets(collection string) []*Preset {
 		return c.Presets
 	}
 	return nil
-}
-
-func contains(sorted []string, x string) bool {
-	i := sort.SearchStrings(sorted, x)
-	return i < len(sorted) && sorted[i] == x
 }
 
 // Env is the caller environment the decision was made with.

@@ -53,7 +53,13 @@ func (p *Principal) Lookup(path string) (any, bool) {
 		return nil, false
 	}
 	var cur any = p.Claims
-	for _, part := range strings.Split(rest, ".") {
+	for rest != "" {
+		part := rest
+		if i := strings.IndexByte(rest, '.'); i >= 0 {
+			part, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false

@@ -25,6 +25,11 @@ type Embedded struct {
 	once   sync.Once
 }
 
+// newMu serializes ferretdb.New, which writes a package-level variable
+// (version.Get().Package) without a lock: two servers started at once, as
+// parallel tests do, are a data race otherwise.
+var newMu sync.Mutex
+
 // StartEmbedded starts FerretDB on SQLite files under dir (created when
 // missing), listening on a free loopback port, and returns once it answers a
 // ping. ctx bounds the start only; the server runs until Close.
@@ -51,12 +56,14 @@ func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embed
 	// FerretDB wants a "file:" URI naming a directory with a trailing slash;
 	// building it with net/url escapes paths with spaces or '?'.
 	sqliteURL := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs) + "/", OmitHost: true}).String()
+	newMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",
 		SQLiteURL: sqliteURL,
 		Logger:    logger,
 	})
+	newMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("store: start embedded FerretDB: %w", err)
 	}

@@ -100,6 +100,23 @@ func encode(v any) (bson.RawValue, bool) {
 			return bson.RawValue{}, false
 		}
 		return bson.RawValue{Type: bson.TypeDouble, Value: bsoncore.AppendDouble(b, x)}, true
+	case []any:
+		idx, b := bsoncore.AppendArrayStart(b)
+		for i, it := range x {
+			ev, ok := encode(it)
+			if !ok {
+				if it != nil {
+					return bson.RawValue{}, false
+				}
+				ev = bson.RawValue{Type: bson.TypeNull}
+			}
+			b = bsoncore.AppendHeader(b, bsoncore.Type(ev.Type), itoa(i))
+			b = append(b, ev.Value...)
+		}
+		b, _ = bsoncore.AppendArrayEnd(b, idx)
+		return bson.RawValue{Type: bson.TypeArray, Value: b}, true
+	case nil:
+		return bson.RawValue{Type: bson.TypeNull}, true
 	case []string:
 		idx, b := bsoncore.AppendArrayStart(b)
 		for i, s := range x {
