@@ -180,8 +180,8 @@ func TestDifferentialFilterVsInMemory(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewSource(*diffSeed))
 	ndocs := 1000
-	if testing.Short() {
-		ndocs = 300
+	if testing.Short() || raceEnabled {
+		ndocs = 200
 	}
 	docs := genDocs(r, ndocs)
 	coll := db.Collection("diff")
@@ -199,7 +199,7 @@ func TestDifferentialFilterVsInMemory(t *testing.T) {
 
 	exprs := append([]string{}, diffExprs...)
 	nrandom := 100
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		nrandom = 20
 	}
 	for i := 0; i < nrandom; i++ {
