@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+)
+
+// testCase is one entry of a tests/*.yml file. The format is documented in
+// policies/README.md.
+type testCase struct {
+	file string
+	line int
+	name string
+
+	user       *principal.Principal
+	collection string
+	action     policy.Action
+	now        time.Time
+	doc        bson.Raw
+	allow      bool
+
+	visible     []fieldValue
+	hidden      []string
+	writeDenied []string
+	writable    []string
+}
+
+type fieldValue struct {
+	path  string
+	value bson.RawValue
+}
+
+// caseProblem is a mistake in a case file, reported like a load problem.
+type caseProblem struct {
+	pos  policy.Pos
+	msg  string
+	name string // the case it belongs to, when known
+}
+
+func (p caseProblem) String() string {
+	if p.name != "" {
+		return fmt.Sprintf("%s: case %q: %s", p.pos, p.name, p.msg)
+	}
+	return fmt.Sprintf("%s: %s", p.pos, p.msg)
+}
+
+// caseParser reads one case file, collecting every problem rather than
+// stopping at the first, like the policy loader does.
+type caseParser struct {
+	file  string
+	users map[string]*yaml.Node
+	docs  map[string]*yaml.Node
+	probs []caseProblem
+	name  string // case being parsed
+	now   time.Time
+}
+
+func (p *caseParser) errf(n *yaml.Node, format string, args ...any) {
+	p.probs = append(p.probs, caseProblem{policy.Pos{File: p.file, Line: n.Line, Col: n.Column}, fmt.Sprintf(format, args...), p.name})
+}
+
+// yamlErr reports an error from the YAML → BSON conversion at its own node.
+func (p *caseParser) yamlErr(at *yaml.Node, what string, err error) {
+	var ye *yamlError
+	if errors.As(err, &ye) {
+		at = ye.node
+	}
+	p.errf(at, "%s: %v", what, err)
+}
+
+// parseCaseFile reads the cases of one file. Cases with problems are left
+// out of the result and reported instead; the others can still run.
+// broken counts the cases left out.
+func parseCaseFile(file string, now time.Time) (cases []*testCase, broken int, probs []caseProblem) {
+	p := &caseParser{file: file, users: map[string]*yaml.Node{}, docs: map[string]*yaml.Node{}, now: now}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, 0, []caseProblem{{pos: policy.Pos{File: file}, msg: "cannot read: " + err.Error()}}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, 0, []caseProblem{{pos: policy.Pos{File: file, Line: yamlErrLine(err), Col: 1}, msg: "invalid YAML: " + err.Error()}}
+	}
+	if len(doc.Content) == 0 {
+		return nil, 0, []caseProblem{{pos: policy.Pos{File: file, Line: 1, Col: 1}, msg: "empty file: expected a cases: list"}}
+	}
+	root := deref(doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		p.errf(root, "a test file must be a mapping with a cases: list")
+		return nil, 0, p.probs
+	}
+	var casesNode *yaml.Node
+	p.eachKey(root, func(k string, kn, v *yaml.Node) {
+		switch k {
+		case "users":
+			if v.Kind != yaml.MappingNode {
+				p.errf(v, "users must map a name to a caller")
+				return
+			}
+			p.eachKey(v, func(name string, _, u *yaml.Node) { p.users[name] = u })
+		case "documents":
+			if v.Kind != yaml.MappingNode {
+				p.errf(v, "documents must map a name to a document")
+				return
+			}
+			p.eachKey(v, func(name string, _, d *yaml.Node) { p.docs[name] = d })
+		case "cases":
+			casesNode = v
+		default:
+			p.errf(kn, "unknown key %q (known: users, documents, cases)", k)
+		}
+	})
+	if casesNode == nil {
+		p.errf(root, "no cases: list")
+		return nil, 0, p.probs
+	}
+	if casesNode.Kind != yaml.SequenceNode {
+		p.errf(casesNode, "cases must be a list")
+		return nil, 0, p.probs
+	}
+	for _, cn := range casesNode.Content {
+		if tc := p.parseCase(deref(cn)); tc != nil {
+			cases = append(cases, tc)
+		} else {
+			broken++
+		}
+	}
+	return cases, broken, p.probs
+}
+
+// eachKey visits a mapping's entries, refusing duplicates: YAML lets a later
+// key silently win, which in a test hides the value the author meant.
+func (p *caseParser) eachKey(n *yaml.Node, f func(k string, kn, v *yaml.Node)) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, v := n.Content[i], deref(n.Content[i+1])
+		if seen[kn.Value] {
+			p.errf(kn, "duplicate key %q", kn.Value)
+			continue
+		}
+		seen[kn.Value] = true
+		f(kn.Value, kn, v)
+	}
+}
+
+func (p *caseParser) parseCase(n *yaml.Node) *testCase {
+	p.name = ""
+	if n.Kind != yaml.MappingNode {
+		p.errf(n, "a case must be a mapping")
+		return nil
+	}
+	// The name first, so every later problem can say which case it is in.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "name" {
+			p.name = n.Content[i+1].Value
+		}
+	}
+	before := len(p.probs)
+	tc := &testCase{file: p.file, line: n.Line, name: p.name, now: p.now}
+	var expectNode, visibleNode, hiddenNode *yaml.Node
+	have := map[string]bool{}
+	p.eachKey(n, func(k string, kn, v *yaml.Node) {
+		have[k] = true
+		switch k {
+		case "name":
+			if v.Kind != yaml.ScalarNode || v.Value == "" {
+				p.errf(v, "name must be a non-empty string")
+			}
+		case "user":
+			tc.user = p.user(v)
+		case "collection":
+			tc.collection = p.scalar(v, "collection")
+		case "action":
+			a := policy.Action(p.scalar(v, "action"))
+			if a != "" && !slices.Contains(policy.Actions, a) {
+				p.errf(v, "unknown action %q (known: %s)", a, actionNames())
+			}
+			tc.action = a
+		case "now":
+			var t time.Time
+			if err := v.Decode(&t); err != nil {
+				p.errf(v, "now must be a timestamp such as 2026-01-31T12:00:00Z")
+			}
+			tc.now = t
+		case "document":
+			if v.Kind == yaml.ScalarNode {
+				named, ok := p.docs[v.Value]
+				if !ok {
+					p.errf(v, "unknown document %q (define it under documents:, or write it inline)", v.Value)
+					return
+				}
+				v = named
+			}
+			doc, err := yamlDocument(v)
+			if err != nil {
+				p.yamlErr(v, "document", err)
+			}
+			tc.doc = doc
+		case "expect":
+			expectNode = v
+			switch p.scalar(v, "expect") {
+			case "allow":
+				tc.allow = true
+			case "deny":
+			default:
+				p.errf(v, "expect must be allow or deny, got %q", v.Value)
+			}
+		case "visible":
+			visibleNode = v
+			if v.Kind != yaml.MappingNode {
+				p.errf(v, "visible must map field paths to the values they must show")
+				return
+			}
+			p.eachKey(v, func(path string, _, fv *yaml.Node) {
+				rv, err := yamlRawValue(fv)
+				if err != nil {
+					p.yamlErr(fv, "visible."+path, err)
+					return
+				}
+				tc.visible = append(tc.visible, fieldValue{path, rv})
+			})
+		case "hidden":
+			hiddenNode = v
+			tc.hidden = p.paths(v, "hidden")
+		case "write_denied":
+			tc.writeDenied = p.paths(v, "write_denied")
+		case "writable":
+			tc.writable = p.paths(v, "writable")
+		default:
+			p.errf(kn, "unknown key %q (known: name, user, collection, action, document, expect, visible, hidden, write_denied, writable, now)", k)
+		}
+	})
+	for _, req := range []string{"name", "user", "collection", "action", "document", "expect"} {
+		if !have[req] {
+			p.errf(n, "%s is required", req)
+		}
+	}
+	// Field expectations describe what an allowed reader sees; on a denied
+	// case they could never be checked and would read as if they passed.
+	if expectNode != nil && !tc.allow {
+		for _, x := range []struct {
+			node *yaml.Node
+			key  string
+		}{{visibleNode, "visible"}, {hiddenNode, "hidden"}} {
+			if x.node != nil {
+				p.errf(x.node, "%s needs expect: allow", x.key)
+			}
+		}
+		if len(tc.writeDenied)+len(tc.writable) > 0 {
+			p.errf(expectNode, "write_denied and writable need expect: allow")
+		}
+	}
+	if len(p.probs) > before {
+		return nil
+	}
+	return tc
+}
+
+func (p *caseParser) scalar(n *yaml.Node, what string) string {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		p.errf(n, "%s must be a string", what)
+		return ""
+	}
+	return n.Value
+}
+
+func (p *caseParser) paths(n *yaml.Node, what string) []string {
+	if n.Kind != yaml.SequenceNode {
+		p.errf(n, "%s must be a list of field paths", what)
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, it := range n.Content {
+		if s := p.scalar(deref(it), what+" entries"); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// user reads a caller: inline, or the name of an entry of the file's users:.
+// It goes through JSON so that claims get exactly the types a decoded token
+// gives them (numbers as float64), as in production.
+func (p *caseParser) user(n *yaml.Node) *principal.Principal {
+	if n.Kind == yaml.ScalarNode {
+		u, ok := p.users[n.Value]
+		if !ok {
+			p.errf(n, "unknown user %q (define it under users:, or write the caller inline)", n.Value)
+			return nil
+		}
+		n = u
+	}
+	if n.Kind != yaml.MappingNode {
+		p.errf(n, "user must be a mapping such as {id: u1, tenant_id: t1, roles: [employee]}")
+		return nil
+	}
+	var plain any
+	if err := n.Decode(&plain); err != nil {
+		p.errf(n, "user: %v", err)
+		return nil
+	}
+	j, err := json.Marshal(plain)
+	if err != nil {
+		p.errf(n, "user: %v", err)
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	var pr principal.Principal
+	if err := dec.Decode(&pr); err != nil {
+		p.errf(n, "user: %s (known keys: id, tenant_id, roles, claims)", strings.TrimPrefix(err.Error(), "json: "))
+		return nil
+	}
+	return &pr
+}
