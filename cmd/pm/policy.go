@@ -113,6 +113,9 @@ func loadPolicies(stderr io.Writer, paths ...string) (*policy.Set, bool) {
 			for _, p := range le.Problems {
 				fmt.Fprintln(stderr, p.String())
 			}
+			for _, w := range le.Warnings {
+				fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, w.Msg)
+			}
 		} else {
 			fmt.Fprintf(stderr, "%s: %v\n", strings.Join(paths, ","), err)
 		}

@@ -174,10 +174,7 @@ func (d *Decision) Match(doc bson.Raw) bool {
 // matched returns a bit set of the rules that accept doc.
 func (d *Decision) matched(doc bson.Raw) int {
 	m := 0
-	for i, r := range d.rules {
-		if i >= 62 {
-			break
-		}
+	for i, r := range d.rules { // at most maxRulesPerCollection rules
 		if d.states[i] == when.Always || r.When.Match(doc, d.env) {
 			m |= 1 << i
 		}

@@ -57,13 +57,15 @@ func Load(paths ...string) (*Set, error) {
 		probs = append(probs, Problem{Pos{File: strings.Join(paths, ",")}, "no policy files found"})
 	}
 	set, err := parse(files, srcs)
+	var warnings []Problem
 	if err != nil {
 		if le, ok := err.(*LoadError); ok {
 			probs = append(probs, le.Problems...)
+			warnings = le.Warnings
 		}
 	}
 	if len(probs) > 0 {
-		return nil, &LoadError{probs}
+		return nil, &LoadError{Problems: probs, Warnings: warnings}
 	}
 	return set, nil
 }
@@ -175,7 +177,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 			}
 			return a.Col < b.Col
 		})
-		return nil, &LoadError{l.probs}
+		return nil, &LoadError{Problems: l.probs, Warnings: l.set.Warnings}
 	}
 	return l.set, nil
 }
@@ -627,8 +629,15 @@ func (l *loader) buildCollections() {
 			merged[role] = r
 		}
 		c.Rules = sortedRules(merged)
+		if len(c.Rules) > maxRulesPerCollection {
+			l.errf(n, "collection %q has %d role entries; at most %d are supported", name, len(c.Rules), maxRulesPerCollection)
+		}
 	}
 }
+
+// maxRulesPerCollection bounds the role entries of one collection: a decision
+// records which rules matched a document in one machine word.
+const maxRulesPerCollection = 60
 
 func sortedRules(m map[string]*Rule) []*Rule {
 	out := make([]*Rule, 0, len(m))

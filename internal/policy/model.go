@@ -138,7 +138,12 @@ type Pos struct {
 	Line, Col int
 }
 
-func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+func (p Pos) String() string {
+	if p.Line == 0 { // a file that could not be read has no position inside it
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
 
 // Problem is one load error.
 type Problem struct {
@@ -148,8 +153,12 @@ type Problem struct {
 
 func (p Problem) String() string { return p.Pos.String() + ": " + p.Msg }
 
-// LoadError lists every problem found while loading a policy set.
-type LoadError struct{ Problems []Problem }
+// LoadError lists every problem found while loading a policy set, and the
+// warnings, which often explain a problem (an undeclared, misspelt role).
+type LoadError struct {
+	Problems []Problem
+	Warnings []Problem
+}
 
 func (e *LoadError) Error() string {
 	lines := make([]string, len(e.Problems))
