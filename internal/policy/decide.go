@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"sort"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -274,5 +275,66 @@ func (d *Decision) Rules() []RuleSummary {
 	for i, r := range d.rules {
 		out[i] = RuleSummary{Role: r.Role, When: r.When.Source(), State: d.states[i].String(), Fields: r.Fields}
 	}
+	return out
+}
+
+// StrictFields is the most restrictive combination of the field rules of
+// every rule that can grant this caller a document: a field hidden by any of
+// them is hidden, masked by any is masked, and with allow lists only what
+// every rule allows stays. It is what a stage that cannot tell documents
+// apart (the start of an aggregation pipeline) must apply: looser would leak
+// the field rules of one role into documents another role granted.
+func (d *Decision) StrictFields() FieldRules {
+	var out FieldRules
+	seen := map[string]bool{}
+	for _, r := range d.rules {
+		for _, p := range r.Fields.Deny {
+			if !seen["d"+p] {
+				seen["d"+p] = true
+				out.Deny = append(out.Deny, p)
+			}
+		}
+		for p, m := range r.Fields.Mask {
+			if out.Mask == nil {
+				out.Mask = map[string]string{}
+			}
+			if _, ok := out.Mask[p]; !ok {
+				out.Mask[p] = m
+			}
+		}
+	}
+	// Allow: a path stays when every rule with an allow list covers it.
+	restricted := false
+	var candidates []string
+	for _, r := range d.rules {
+		if len(r.Fields.Allow) > 0 {
+			restricted = true
+			candidates = append(candidates, r.Fields.Allow...)
+		}
+	}
+	if restricted {
+		for _, p := range candidates {
+			ok := true
+			for _, r := range d.rules {
+				if len(r.Fields.Allow) == 0 {
+					continue
+				}
+				covered := false
+				for _, a := range r.Fields.Allow {
+					covered = covered || covers(a, p)
+				}
+				ok = ok && covered
+			}
+			if ok && !seen["a"+p] {
+				seen["a"+p] = true
+				out.Allow = append(out.Allow, p)
+			}
+		}
+		if len(out.Allow) == 0 {
+			out.Allow = []string{"_id"} // nothing but the id is allowed by all
+		}
+	}
+	sort.Strings(out.Deny)
+	sort.Strings(out.Allow)
 	return out
 }

@@ -95,3 +95,18 @@ policies:
 	require.False(t, d.Readable("email"))
 	require.True(t, d.Readable("dept"))
 }
+
+func TestStrictFields(t *testing.T) {
+	src := `policies:
+  c:
+    a: {actions: [aggregate], when: "resource.x == 1", fields: {allow: [name, address, email], mask: {email: email}}}
+    b: {actions: [aggregate], when: "resource.x == 2", fields: {allow: [name, address.city], deny: [name.secret]}}
+`
+	s, err := Parse(map[string][]byte{"p.yml": []byte(src)})
+	require.NoError(t, err)
+	p := &principal.Principal{ID: "u", Roles: []string{"a", "b"}}
+	f := s.Decide(p.Roles, p, "c", Aggregate, time.Now()).StrictFields()
+	require.Equal(t, []string{"address.city", "name"}, f.Allow)
+	require.Equal(t, []string{"name.secret"}, f.Deny)
+	require.Equal(t, map[string]string{"email": "email"}, f.Mask)
+}
