@@ -1,0 +1,407 @@
+package policy
+
+// Loading of the sections that define roles and what they may do: roles,
+// templates, collection policies, their field rules and presets.
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"go.yaml.in/yaml/v3"
+)
+
+func (l *loader) buildRoles() {
+	for name := range l.implicit {
+		l.set.Roles[name] = &Role{Name: name, closure: []string{name}}
+	}
+	for name, n := range l.roleNodes {
+		l.file = l.fileOf[n]
+		r := &Role{Name: name, Pos: l.pos(n)}
+		l.set.Roles[name] = r
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			continue
+		}
+		if !l.isMap(n, "role "+name) {
+			continue
+		}
+		l.eachKey(n, func(k string, kn, v *yaml.Node) {
+			switch k {
+			case "description":
+				r.Description = l.str(v, "description")
+			case "inherits":
+				if v.Kind == yaml.ScalarNode && v.Tag == "!!str" {
+					r.Inherits = []string{v.Value}
+				} else {
+					r.Inherits = l.strList(v, "inherits")
+				}
+				for _, p := range r.Inherits {
+					if _, ok := l.roleNodes[p]; !ok {
+						l.errf(v, "role %q inherits unknown role %q", name, p)
+					}
+				}
+			default:
+				l.errf(kn, "unknown key %q in role %q (known: description, inherits)", k, name)
+			}
+		})
+	}
+	// Closures, rejecting cycles.
+	for _, r := range l.set.Roles {
+		seen := map[string]bool{}
+		var walk func(name string, stack []string) bool
+		walk = func(name string, stack []string) bool {
+			for _, s := range stack {
+				if s == name {
+					l.probs = append(l.probs, Problem{r.Pos, fmt.Sprintf("role inheritance cycle: %s", strings.Join(append(stack, name), " -> "))})
+					return false
+				}
+			}
+			if seen[name] {
+				return true
+			}
+			seen[name] = true
+			role, ok := l.set.Roles[name]
+			if !ok {
+				return true
+			}
+			for _, p := range role.Inherits {
+				if !walk(p, append(stack, name)) {
+					return false
+				}
+			}
+			return true
+		}
+		if walk(r.Name, nil) {
+			for x := range seen {
+				r.closure = append(r.closure, x)
+			}
+			sort.Strings(r.closure)
+		}
+	}
+}
+
+func (l *loader) knownRole(name string) bool {
+	_, ok := l.roleNodes[name]
+	return ok || l.implicit[name]
+}
+
+// implicitRoles declares the roles a file grants something to without listing
+// them under roles: (the Permission Mongo style, and the contract's own
+// example). They load, with a warning naming them, unless
+// defaults.strict_roles is set, in which case every role must be declared.
+func (l *loader) implicitRoles(grantNodes []*yaml.Node) {
+	l.implicit = map[string]bool{}
+	if l.set.Defaults.StrictRoles {
+		return
+	}
+	add := func(name string, n *yaml.Node) {
+		if _, declared := l.roleNodes[name]; declared || l.implicit[name] {
+			return
+		}
+		l.implicit[name] = true
+		l.set.Warnings = append(l.set.Warnings, Problem{l.pos(n), fmt.Sprintf("role %q is not declared under roles: (declared implicitly; set defaults.strict_roles to require declarations)", name)})
+	}
+	for _, group := range []map[string]*yaml.Node{l.collNodes, l.tmplNodes} {
+		for _, n := range group {
+			l.file = l.fileOf[n]
+			if n.Kind != yaml.MappingNode {
+				continue
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if k := n.Content[i].Value; k != "template" && k != "presets" {
+					add(k, n.Content[i])
+				}
+			}
+		}
+	}
+	for _, ref := range l.pendingRoleRefs {
+		if _, declared := l.roleNodes[ref.name]; !declared && !l.implicit[ref.name] {
+			l.implicit[ref.name] = true
+			l.set.Warnings = append(l.set.Warnings, Problem{ref.pos, fmt.Sprintf("role %q is not declared under roles: (declared implicitly)", ref.name)})
+		}
+	}
+	for _, g := range grantNodes {
+		l.file = l.fileOf[g]
+		if g.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(g.Content); i += 2 {
+			add(g.Content[i].Value, g.Content[i])
+		}
+	}
+}
+
+func (l *loader) roleNames() string {
+	names := make([]string, 0, len(l.roleNodes))
+	for n := range l.roleNodes {
+		names = append(names, n)
+	}
+	for n := range l.implicit {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// rule parses one role's entry on a collection or template.
+func (l *loader) rule(role string, n *yaml.Node) *Rule {
+	r := &Rule{Role: role, Pos: l.pos(n)}
+	if !l.isMap(n, "the rule of role "+role) {
+		return r
+	}
+	r.When, _ = when.Compile("", l.set.scope)
+	l.eachKey(n, func(k string, kn, v *yaml.Node) {
+		switch k {
+		case "actions":
+			for i, a := range l.strList(v, "actions") {
+				act := Action(a)
+				if actionBit(act) == 0 {
+					l.errf(v.Content[i], "unknown action %q (known: create, read, update, delete, aggregate, restore)", a)
+					continue
+				}
+				r.Actions = append(r.Actions, act)
+				r.actions |= actionBit(act)
+			}
+		case "when":
+			src := l.str(v, "when")
+			x, err := when.Compile(src, l.set.scope)
+			if err != nil {
+				if we, ok := err.(*when.Error); ok {
+					line, col := v.Line+we.Line-1, we.Column
+					if we.Line == 1 {
+						col += v.Column - 1
+						if v.Style == yaml.DoubleQuotedStyle || v.Style == yaml.SingleQuotedStyle {
+							col++
+						}
+					}
+					if v.Style == yaml.LiteralStyle || v.Style == yaml.FoldedStyle {
+						line++
+					}
+					l.probs = append(l.probs, Problem{Pos{File: l.pos(v).File, Line: line, Col: col}, "when: " + we.Msg})
+				} else {
+					l.errf(v, "when: %v", err)
+				}
+				return
+			}
+			r.When = x
+		case "fields":
+			r.Fields = l.fields(v)
+		case "description":
+			l.str(v, "description")
+		default:
+			l.errf(kn, "unknown key %q in the rule of role %q (known: actions, when, fields, description)", k, role)
+		}
+	})
+	return r
+}
+
+var fieldPathRe = regexp.MustCompile(`^[^.$\x00][^.\x00]*(\.[^.$\x00][^.\x00]*)*$`)
+
+func (l *loader) fieldPaths(n *yaml.Node, what string) []string {
+	out := l.strList(n, what)
+	for i, p := range out {
+		if !fieldPathRe.MatchString(p) {
+			l.errf(n.Content[i], "%s: %q is not a field path", what, p)
+		}
+		if p == "_id" && what != "fields.allow" {
+			l.errf(n.Content[i], "%s: _id cannot be hidden or protected this way; it identifies the document", what)
+		}
+	}
+	return out
+}
+
+func (l *loader) fields(n *yaml.Node) FieldRules {
+	var f FieldRules
+	if !l.isMap(n, "fields") {
+		return f
+	}
+	l.eachKey(n, func(k string, kn, v *yaml.Node) {
+		switch k {
+		case "allow":
+			f.Allow = l.fieldPaths(v, "fields.allow")
+		case "deny":
+			f.Deny = l.fieldPaths(v, "fields.deny")
+		case "deny_write":
+			f.DenyWrite = l.fieldPaths(v, "fields.deny_write")
+		case "mask":
+			if !l.isMap(v, "fields.mask") {
+				return
+			}
+			f.Mask = map[string]string{}
+			l.eachKey(v, func(field string, fkn, mv *yaml.Node) {
+				if !fieldPathRe.MatchString(field) || field == "_id" {
+					l.errf(fkn, "fields.mask: %q is not a field path that can be masked", field)
+				}
+				name := l.str(mv, "mask type")
+				if _, ok := l.set.Masks[name]; !ok && name != "" {
+					l.errf(mv, "unknown mask type %q (known: %s)", name, l.maskNames())
+				}
+				f.Mask[field] = name
+			})
+		default:
+			l.errf(kn, "unknown key %q in fields (known: allow, deny, deny_write, mask)", k)
+		}
+	})
+	return f
+}
+
+func (l *loader) maskNames() string {
+	names := make([]string, 0, len(l.set.Masks))
+	for n := range l.set.Masks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func (l *loader) buildTemplates() {
+	for name, n := range l.tmplNodes {
+		l.file = l.fileOf[n]
+		rules := map[string]*Rule{}
+		l.set.Templates[name] = rules
+		if !l.isMap(n, "template "+name) {
+			continue
+		}
+		l.eachKey(n, func(role string, kn, v *yaml.Node) {
+			if !l.knownRole(role) {
+				l.errf(kn, "template %q names unknown role %q (known roles: %s)", name, role, l.roleNames())
+				return
+			}
+			rules[role] = l.rule(role, v)
+		})
+	}
+}
+
+func (l *loader) buildDefaults() {
+	n := l.defaults
+	if n == nil {
+		return
+	}
+	l.file = l.fileOf[n]
+	if !l.isMap(n, "defaults") {
+		return
+	}
+	l.eachKey(n, func(k string, kn, v *yaml.Node) {
+		switch k {
+		case "deny_unlisted_collections":
+			l.set.Defaults.DenyUnlistedCollections = l.boolean(v, k)
+		case "strict_roles":
+			l.set.Defaults.StrictRoles = l.boolean(v, k)
+		case "template":
+			l.set.Defaults.Template = l.str(v, k)
+			if _, ok := l.tmplNodes[l.set.Defaults.Template]; !ok {
+				l.errf(v, "unknown template %q", l.set.Defaults.Template)
+			}
+		default:
+			l.errf(kn, "unknown key %q in defaults (known: deny_unlisted_collections, strict_roles, template)", k)
+		}
+	})
+	if !l.set.Defaults.DenyUnlistedCollections && l.set.Defaults.Template == "" {
+		// Nothing would grant anything on an unlisted collection anyway: say so
+		// rather than let a reader believe they are open.
+		l.errf(n, "deny_unlisted_collections: false needs defaults.template, the rules unlisted collections get")
+	}
+}
+
+func (l *loader) buildCollections() {
+	names := make([]string, 0, len(l.collNodes))
+	for n := range l.collNodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		n := l.collNodes[name]
+		l.file = l.fileOf[n]
+		c := &Collection{Name: name, Pos: l.pos(n)}
+		l.set.Collections[name] = c
+		if !validCollectionName(name) {
+			l.errf(n, "%q is not a valid collection name", name)
+		}
+		if !l.isMap(n, "policy of "+name) {
+			continue
+		}
+		own := map[string]*Rule{}
+		l.eachKey(n, func(k string, kn, v *yaml.Node) {
+			switch k {
+			case "template":
+				c.Template = l.str(v, "template")
+				if _, ok := l.tmplNodes[c.Template]; !ok && c.Template != "" {
+					l.errf(v, "unknown template %q", c.Template)
+				}
+			case "presets":
+				c.Presets = l.presets(v)
+			default:
+				if !l.knownRole(k) {
+					l.errf(kn, "unknown role %q in the policy of %q (known roles: %s; other keys: template, presets)", k, name, l.roleNames())
+					return
+				}
+				own[k] = l.rule(k, v)
+			}
+		})
+		merged := map[string]*Rule{}
+		if c.Template != "" {
+			for role, r := range l.set.Templates[c.Template] {
+				merged[role] = r
+			}
+		}
+		for role, r := range own { // an explicit entry replaces the template's
+			merged[role] = r
+		}
+		c.Rules = sortedRules(merged)
+		if len(c.Rules) > maxRulesPerCollection {
+			l.errf(n, "collection %q has %d role entries; at most %d are supported", name, len(c.Rules), maxRulesPerCollection)
+		}
+	}
+}
+
+// maxRulesPerCollection bounds the role entries of one collection: a decision
+// records which rules matched a document in one machine word.
+const maxRulesPerCollection = 60
+
+func sortedRules(m map[string]*Rule) []*Rule {
+	out := make([]*Rule, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Role < out[j].Role })
+	return out
+}
+
+func validCollectionName(n string) bool {
+	return n != "" && !strings.ContainsAny(n, "$\x00") && !strings.HasPrefix(n, "system.") && len(n) <= 120
+}
+
+var presetCallerRe = regexp.MustCompile(`^user\.(id|tenant_id|roles|claims(\.[A-Za-z0-9_-]+)+)$`)
+
+func (l *loader) presets(n *yaml.Node) []*Preset {
+	if !l.isMap(n, "presets") {
+		return nil
+	}
+	var out []*Preset
+	l.eachKey(n, func(field string, kn, v *yaml.Node) {
+		p := &Preset{Field: field, Pos: l.pos(kn)}
+		if !fieldPathRe.MatchString(field) || field == "_id" {
+			l.errf(kn, "presets: %q is not a field that can be preset", field)
+		}
+		switch {
+		case v.Kind != yaml.ScalarNode:
+			l.errf(v, "preset %q must be user.<attribute>, now, or a literal", field)
+		case v.Tag == "!!str" && presetCallerRe.MatchString(v.Value) && v.Style == 0:
+			p.CallerPath = strings.TrimPrefix(v.Value, "user.")
+		case v.Tag == "!!str" && (v.Value == "now" || v.Value == "now()") && v.Style == 0:
+			p.Now = true
+		case v.Tag == "!!str" && strings.HasPrefix(v.Value, "user.") && v.Style == 0:
+			l.errf(v, "preset %q: unknown caller value %q (known: user.id, user.tenant_id, user.roles, user.claims.*)", field, v.Value)
+		default:
+			var val any
+			if err := v.Decode(&val); err != nil {
+				l.errf(v, "preset %q: %v", field, err)
+			}
+			p.Value = val
+		}
+		out = append(out, p)
+	})
+	return out
+}
