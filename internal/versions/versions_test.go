@@ -1,0 +1,100 @@
+package versions
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func raw(t *testing.T, d bson.D) bson.Raw {
+	b, err := bson.Marshal(d)
+	require.NoError(t, err)
+	return b
+}
+
+func TestSaveListGet(t *testing.T) {
+	_, db := testenv.Mongo(t)
+	ctx := context.Background()
+	s := &Store{Coll: db.Collection("pm_versions")}
+	_, err := s.EnsureIndexes(ctx, 0)
+	require.NoError(t, err)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 1; i <= 3; i++ {
+		v, err := s.Save(ctx, "orders", "o1", raw(t, bson.D{{"_id", "o1"}, {"n", int32(i)}}), "update", "u1", at.Add(time.Duration(i)*time.Minute))
+		require.NoError(t, err)
+		require.EqualValues(t, i, v)
+	}
+	_, err = s.Save(ctx, "orders", "o2", raw(t, bson.D{{"_id", "o2"}}), "delete", "u2", at)
+	require.NoError(t, err)
+
+	list, err := s.List(ctx, "orders", "o1", 100)
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	require.EqualValues(t, 3, list[0].Version, "newest first")
+	require.Equal(t, "u1", list[0].UpdatedBy)
+
+	v, err := s.Get(ctx, "orders", "o1", 2)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, v.Doc.Lookup("n").Int32())
+	_, err = s.Get(ctx, "orders", "o1", 9)
+	require.Equal(t, apperr.KindNotFound, apperr.KindOf(err))
+	_, err = s.Get(ctx, "other", "o1", 1)
+	require.Equal(t, apperr.KindNotFound, apperr.KindOf(err), "versions are per collection")
+}
+
+// Concurrent saves of one document get distinct, gapless version numbers.
+func TestConcurrentSaves(t *testing.T) {
+	_, db := testenv.Mongo(t)
+	ctx := context.Background()
+	s := &Store{Coll: db.Collection("pm_versions")}
+	_, err := s.EnsureIndexes(ctx, 0)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	got := make(chan int64, 6)
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := s.Save(ctx, "c", int32(7), raw(t, bson.D{{"_id", int32(7)}}), "update", "u", time.Now())
+			require.NoError(t, err)
+			got <- v
+		}()
+	}
+	wg.Wait()
+	close(got)
+	seen := map[int64]bool{}
+	for v := range got {
+		require.False(t, seen[v], "version %d given twice", v)
+		seen[v] = true
+	}
+	for i := int64(1); i <= 6; i++ {
+		require.True(t, seen[i], "version %d missing", i)
+	}
+}
+
+func TestKeepBoundsVersions(t *testing.T) {
+	_, db := testenv.Mongo(t)
+	ctx := context.Background()
+	s := &Store{Coll: db.Collection("pm_versions"), Keep: 2}
+	ttl, err := s.EnsureIndexes(ctx, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, testenv.Backend() == testenv.BackendMongoDB, ttl, "TTL indexes exist on MongoDB, not on FerretDB")
+	for i := 0; i < 5; i++ {
+		_, err = s.Save(ctx, "c", "d", raw(t, bson.D{{"_id", "d"}}), "update", "u", time.Now())
+		require.NoError(t, err)
+	}
+	list, err := s.List(ctx, "c", "d", 100)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.EqualValues(t, 5, list[0].Version)
+	require.EqualValues(t, 4, list[1].Version)
+}
