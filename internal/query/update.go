@@ -20,7 +20,7 @@ type Update struct {
 	// callback that only knows exact denied paths still sees them.
 	Paths []string
 	// ReadPaths lists the paths the update reads to decide what to write:
-	// conditions of $pull and the keys of $push's $sort. They leak data the
+	// conditions of $pull, the keys of $push's $sort and the sources of $rename. They leak data the
 	// same way a filter does, so callers must check them with the readable
 	// callback used for filters.
 	ReadPaths []string
@@ -296,6 +296,9 @@ func (p *updateParser) rename(op, from string, v any) error {
 	if err := p.target(op, from); err != nil {
 		return err
 	}
+	// A rename moves the value it reads: renaming a hidden or masked field to
+	// a visible name would show it, so the source is read like a filter path.
+	p.reads.add(NormalizePath(from))
 	return p.target(op, to)
 }
 

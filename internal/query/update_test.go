@@ -282,3 +282,19 @@ func TestUpdateHostileSizes(t *testing.T) {
 	_, err = ParseUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: deep}}}})
 	checkErr(t, err, apperr.KindInvalid, "deeper")
 }
+
+// A $rename reads its source: the source must be checked like a filter path,
+// or renaming a hidden field to a visible name would show its value.
+func TestRenameSourceIsRead(t *testing.T) {
+	u, err := ParseUpdate(bson.D{{Key: "$rename", Value: bson.D{{Key: "ssn", Value: "nick"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range u.ReadPaths {
+		found = found || p == "ssn"
+	}
+	if !found {
+		t.Fatalf("ReadPaths %v does not list the $rename source", u.ReadPaths)
+	}
+}

@@ -1,0 +1,106 @@
+// Package api is the HTTP face of the proxy: Echo v5 routes and handlers
+// that decode a request, call the service, and encode the answer, plus the
+// middleware every request passes through (request id, metrics, panic
+// recovery, authentication, body limits) and the one place where errors
+// become HTTP statuses (errors.go).
+//
+// Handlers hold no policy logic: every document endpoint calls the one
+// enforcement path in package service.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+)
+
+// Params are the dependencies of the HTTP server.
+type Params struct {
+	Service *service.Service
+	Auth    *auth.Authenticator
+	// Ready reports whether the database (and other required dependencies)
+	// answer; nil means always ready.
+	Ready func(ctx context.Context) error
+	// Keys is the run-time key store behind /admin/api-keys; nil answers
+	// 501 there.
+	Keys KeyAdmin
+	// MaxBodyBytes bounds request bodies (1 MiB when 0).
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	// Registry receives the HTTP metrics; nil means a new registry with the
+	// Go and process collectors.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API.
+type Server struct {
+	svc      *service.Service
+	auth     *auth.Authenticator
+	keys     KeyAdmin
+	ready    func(ctx context.Context) error
+	maxBody  int64
+	log      *slog.Logger
+	echo     *echo.Echo
+	registry *prometheus.Registry
+	metrics  *metrics
+}
+
+// New builds the server and its routes.
+func New(p Params) *Server {
+	s := &Server{svc: p.Service, auth: p.Auth, keys: p.Keys, ready: p.Ready, maxBody: p.MaxBodyBytes, log: p.Logger, registry: p.Registry}
+	if s.maxBody <= 0 {
+		s.maxBody = 1 << 20
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.auth == nil {
+		s.auth = &auth.Authenticator{} // refuses everything
+	}
+	if s.registry == nil {
+		s.registry = newRegistry()
+	}
+	s.metrics = newMetrics(s.registry)
+
+	e := echo.NewWithConfig(echo.Config{
+		Logger:           s.log,
+		HTTPErrorHandler: s.handleError,
+		Router:           echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
+	})
+	e.Use(s.requestID, s.observe, s.recoverPanic)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metricsHandler())
+
+	e.POST("/explain", s.explain, s.authenticate)
+	adm := e.Group("/admin", s.authenticate)
+	adm.POST("/api-keys", s.createKey)
+	adm.GET("/api-keys", s.listKeys)
+	adm.DELETE("/api-keys/:id", s.revokeKey)
+	c := e.Group("/collections", s.authenticate)
+	c.POST("/:c", s.create)
+	c.GET("/:c", s.list)
+	c.POST("/:c/find", s.find)
+	c.POST("/:c/count", s.count)
+	c.POST("/:c/aggregate", s.aggregate)
+	c.POST("/:c/batch", s.createBatch)
+	c.PATCH("/:c/batch", s.updateBatch)
+	c.DELETE("/:c/batch", s.deleteBatch)
+	c.POST("/:c/batch/delete", s.deleteBatch)
+	c.GET("/:c/:id", s.get)
+	c.PATCH("/:c/:id", s.patch)
+	c.PUT("/:c/:id", s.replace)
+	c.DELETE("/:c/:id", s.remove)
+	s.echo = e
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }

@@ -1,0 +1,170 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+)
+
+// itemErrors renders the per-item failures of a batch with the same codes
+// and client-safe messages as single requests.
+func itemErrors(fs []service.ItemError, withID bool) ([]map[string]any, error) {
+	out := make([]map[string]any, 0, len(fs))
+	for _, f := range fs {
+		ae, _, code := classify(f.Err)
+		msg := ae.Message
+		if ae.Kind == apperr.KindInternal {
+			msg = "internal error"
+		}
+		item := map[string]any{"index": f.Index, "error": map[string]any{"code": code, "message": msg}}
+		if withID {
+			j, err := idJSON(f.ID)
+			if err != nil {
+				return nil, err
+			}
+			item["id"] = j
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+// idJSON renders an _id as relaxed Extended JSON.
+func idJSON(id any) (rawJSON, error) {
+	raw, err := bson.Marshal(bson.D{{Key: "id", Value: id}})
+	if err != nil {
+		return nil, apperr.Wrap(apperr.KindInternal, err, "cannot encode id")
+	}
+	j, err := extJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	// {"id":<value>} → <value>
+	return rawJSON(j[len(`{"id":`) : len(j)-1]), nil
+}
+
+// createBatch: POST /collections/:c/batch {documents: [...]}.
+func (s *Server) createBatch(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	m, err := parseObject(body, "documents")
+	if err != nil {
+		return err
+	}
+	arr, ok := m["documents"].(bson.A)
+	if !ok {
+		return apperr.Invalid(`"documents" must be an array of documents`)
+	}
+	docs := make([]bson.D, len(arr))
+	for i, x := range arr {
+		if docs[i], ok = x.(bson.D); !ok {
+			return apperr.Invalid("documents[%d] is not a document", i)
+		}
+	}
+	res, err := s.svc.CreateMany(c.Request().Context(), principalOf(c), c.Param("c"), docs)
+	if err != nil {
+		return err
+	}
+	created := make([]rawJSON, len(res.Created))
+	for i, id := range res.Created {
+		if created[i], err = idJSON(id); err != nil {
+			return err
+		}
+	}
+	failed, err := itemErrors(res.Failed, false)
+	if err != nil {
+		return err
+	}
+	return writeData(c, http.StatusOK, map[string]any{"created": created, "failed": failed})
+}
+
+// selection reads {ids} or {filter} from a batch body.
+func selection(m map[string]any) (service.Selection, error) {
+	var sel service.Selection
+	ids, given, err := stringsMember(m, "ids")
+	if err != nil {
+		return sel, err
+	}
+	if given {
+		sel.IDs = ids
+		if sel.IDs == nil {
+			sel.IDs = []string{}
+		}
+	}
+	if v, ok := m["filter"]; ok && v != nil {
+		sel.HasFilter = true
+		if sel.Filter, err = docMember(m, "filter"); err != nil {
+			return sel, err
+		}
+	}
+	return sel, nil
+}
+
+// updateBatch: PATCH /collections/:c/batch {ids | filter, update}.
+func (s *Server) updateBatch(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	m, err := parseObject(body, "ids", "filter", "update")
+	if err != nil {
+		return err
+	}
+	sel, err := selection(m)
+	if err != nil {
+		return err
+	}
+	upd, err := docMember(m, "update")
+	if err != nil {
+		return err
+	}
+	if upd == nil {
+		return apperr.Invalid(`"update" is required`)
+	}
+	res, err := s.svc.UpdateMany(c.Request().Context(), principalOf(c), c.Param("c"), sel, upd)
+	if err != nil {
+		return err
+	}
+	failed, err := itemErrors(res.Failed, true)
+	if err != nil {
+		return err
+	}
+	return writeData(c, http.StatusOK, map[string]any{"matched": res.Matched, "modified": res.Modified, "failed": failed})
+}
+
+// deleteBatch: POST /collections/:c/batch/delete and DELETE
+// /collections/:c/batch, {ids | filter}.
+func (s *Server) deleteBatch(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	m, err := parseObject(body, "ids", "filter")
+	if err != nil {
+		return err
+	}
+	sel, err := selection(m)
+	if err != nil {
+		return err
+	}
+	n, err := s.svc.DeleteMany(c.Request().Context(), principalOf(c), c.Param("c"), sel)
+	if err != nil {
+		return err
+	}
+	return writeData(c, http.StatusOK, map[string]any{"deleted": n})
+}

@@ -1,0 +1,238 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+)
+
+// create: POST /collections/:c → 201 {data: document as the caller may read it}.
+func (s *Server) create(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	doc, err := s.jsonDoc(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.svc.Create(c.Request().Context(), principalOf(c), c.Param("c"), doc)
+	if err != nil {
+		return err
+	}
+	return writeDoc(c, http.StatusCreated, out)
+}
+
+func (s *Server) jsonDoc(c *echo.Context) (bson.D, error) {
+	body, err := s.readBody(c)
+	if err != nil {
+		return nil, err
+	}
+	return query.ParseJSONDoc(body)
+}
+
+// get: GET /collections/:c/:id?fields=a,b.
+func (s *Server) get(c *echo.Context) error {
+	q, err := checkQuery(c, "fields")
+	if err != nil {
+		return err
+	}
+	fields, err := query.ParseFields(q.Get("fields"))
+	if err != nil {
+		return err
+	}
+	out, err := s.svc.Get(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), fields)
+	if err != nil {
+		return err
+	}
+	return writeDoc(c, http.StatusOK, out)
+}
+
+// patch: PATCH /collections/:c/:id with a merge patch or update operators.
+func (s *Server) patch(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	// ParseUpdateJSON refuses a top-level array (pipeline update) with a
+	// clear message.
+	upd, err := query.ParseJSONDoc(body)
+	if err != nil {
+		if _, perr := query.ParseUpdateJSON(body); perr != nil {
+			return perr
+		}
+		return err
+	}
+	out, err := s.svc.Patch(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), upd)
+	if err != nil {
+		return err
+	}
+	return writeDoc(c, http.StatusOK, out)
+}
+
+// replace: PUT /collections/:c/:id with the full document.
+func (s *Server) replace(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	doc, err := s.jsonDoc(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.svc.Replace(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), doc)
+	if err != nil {
+		return err
+	}
+	return writeDoc(c, http.StatusOK, out)
+}
+
+// remove: DELETE /collections/:c/:id → {data: {deleted: true, id}}.
+func (s *Server) remove(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	id, err := s.svc.Delete(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	raw, err := bson.Marshal(bson.D{{Key: "deleted", Value: true}, {Key: "id", Value: id}})
+	if err != nil {
+		return apperr.Wrap(apperr.KindInternal, err, "cannot encode response")
+	}
+	return writeDoc(c, http.StatusOK, raw)
+}
+
+// list: GET /collections/:c?filter=<json>&sort=a,-b&limit=&cursor=&fields=.
+func (s *Server) list(c *echo.Context) error {
+	q, err := checkQuery(c, "filter", "sort", "limit", "cursor", "fields")
+	if err != nil {
+		return err
+	}
+	var req service.FindRequest
+	if f := q.Get("filter"); f != "" {
+		if req.Filter, err = query.ParseJSONDoc([]byte(f)); err != nil {
+			return err
+		}
+	}
+	if req.Sort, err = query.ParseSortParam(q.Get("sort")); err != nil {
+		return err
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return apperr.Invalid("limit must be a positive integer")
+		}
+		req.Limit = n
+	}
+	req.Cursor = q.Get("cursor")
+	if req.Fields, err = query.ParseFields(q.Get("fields")); err != nil {
+		return err
+	}
+	return s.runFind(c, req)
+}
+
+// find: POST /collections/:c/find {filter, sort, limit, cursor, fields}.
+func (s *Server) find(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	m, err := parseObject(body, "filter", "sort", "limit", "cursor", "fields")
+	if err != nil {
+		return err
+	}
+	var req service.FindRequest
+	if req.Filter, err = docMember(m, "filter"); err != nil {
+		return err
+	}
+	sortSpec, _, err := stringsMember(m, "sort")
+	if err != nil {
+		return err
+	}
+	if req.Sort, err = query.ParseSort(sortSpec); err != nil {
+		return err
+	}
+	if req.Limit, err = intMember(m, "limit"); err != nil {
+		return err
+	}
+	if req.Cursor, err = stringMember(m, "cursor", false); err != nil {
+		return err
+	}
+	fields, given, err := stringsMember(m, "fields")
+	if err != nil {
+		return err
+	}
+	if given {
+		if req.Fields, err = query.ParseFieldList(fields); err != nil {
+			return err
+		}
+	}
+	return s.runFind(c, req)
+}
+
+func (s *Server) runFind(c *echo.Context, req service.FindRequest) error {
+	page, err := s.svc.Find(c.Request().Context(), principalOf(c), c.Param("c"), req)
+	if err != nil {
+		return err
+	}
+	return writeList(c, page.Docs, page.Cursor, page.HasMore)
+}
+
+// count: POST /collections/:c/count {filter} → {data: {count}}.
+func (s *Server) count(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	m, err := parseObject(body, "filter")
+	if err != nil {
+		return err
+	}
+	filter, err := docMember(m, "filter")
+	if err != nil {
+		return err
+	}
+	n, err := s.svc.Count(c.Request().Context(), principalOf(c), c.Param("c"), filter)
+	if err != nil {
+		return err
+	}
+	return writeData(c, http.StatusOK, map[string]any{"count": n})
+}
+
+// aggregate: POST /collections/:c/aggregate {pipeline: [...]} → {data: [...]}.
+func (s *Server) aggregate(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	m, err := parseObject(body, "pipeline")
+	if err != nil {
+		return err
+	}
+	stages, ok := m["pipeline"].(bson.A)
+	if !ok {
+		return apperr.Invalid(`"pipeline" must be an array of stages`)
+	}
+	docs, err := s.svc.Aggregate(c.Request().Context(), principalOf(c), c.Param("c"), stages)
+	if err != nil {
+		return err
+	}
+	return writeDocs(c, docs)
+}

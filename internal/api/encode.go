@@ -1,0 +1,214 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+)
+
+// rawJSON is already-encoded JSON placed in a response as is.
+type rawJSON = json.RawMessage
+
+// extJSON encodes a document as relaxed Extended JSON v2 (HTTP contract).
+func extJSON(doc bson.Raw) ([]byte, error) {
+	b, err := bson.MarshalExtJSON(doc, false, false)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.KindInternal, err, "cannot encode document")
+	}
+	return b, nil
+}
+
+// writeData writes {"data": v}.
+func writeData(c *echo.Context, status int, v any) error {
+	b, err := json.Marshal(map[string]any{"data": v})
+	if err != nil {
+		return apperr.Wrap(apperr.KindInternal, err, "cannot encode response")
+	}
+	return c.JSONBlob(status, b)
+}
+
+// writeDoc writes {"data": <document>}.
+func writeDoc(c *echo.Context, status int, doc bson.Raw) error {
+	j, err := extJSON(doc)
+	if err != nil {
+		return err
+	}
+	return writeData(c, status, rawJSON(j))
+}
+
+// appendDocs writes the documents as a JSON array.
+func appendDocs(buf *bytes.Buffer, docs []bson.Raw) error {
+	buf.WriteByte('[')
+	for i, d := range docs {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		j, err := extJSON(d)
+		if err != nil {
+			return err
+		}
+		buf.Write(j)
+	}
+	buf.WriteByte(']')
+	return nil
+}
+
+// writeDocs writes {"data": [...]}.
+func writeDocs(c *echo.Context, docs []bson.Raw) error {
+	var buf bytes.Buffer
+	buf.WriteString(`{"data":`)
+	if err := appendDocs(&buf, docs); err != nil {
+		return err
+	}
+	buf.WriteByte('}')
+	return c.JSONBlob(200, buf.Bytes())
+}
+
+// writeList writes {"data": [...], "pagination": {cursor, has_more}}.
+func writeList(c *echo.Context, docs []bson.Raw, cursor string, hasMore bool) error {
+	var buf bytes.Buffer
+	buf.WriteString(`{"data":`)
+	if err := appendDocs(&buf, docs); err != nil {
+		return err
+	}
+	buf.WriteString(`,"pagination":`)
+	var cur any
+	if hasMore {
+		cur = cursor
+	}
+	p, _ := json.Marshal(map[string]any{"cursor": cur, "has_more": hasMore})
+	buf.Write(p)
+	buf.WriteByte('}')
+	return c.JSONBlob(200, buf.Bytes())
+}
+
+// parseObject decodes a JSON body (strictly, see query.ParseJSONDoc) and
+// refuses members other than allowed: a misspelt "fitler" must not silently
+// turn into "no filter".
+func parseObject(body []byte, allowed ...string) (map[string]any, error) {
+	d, err := query.ParseJSONDoc(body)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]any, len(d))
+	for _, e := range d {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || a == e.Key
+		}
+		if !ok {
+			return nil, apperr.Invalid("unknown member %q", e.Key).WithDetails(map[string]any{"allowed": allowed})
+		}
+		m[e.Key] = e.Value
+	}
+	return m, nil
+}
+
+func stringMember(m map[string]any, key string, required bool) (string, error) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		if required {
+			return "", apperr.Invalid("%q is required", key)
+		}
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", apperr.Invalid("%q must be a string", key)
+	}
+	return s, nil
+}
+
+func docMember(m map[string]any, key string) (bson.D, error) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	d, ok := v.(bson.D)
+	if !ok {
+		return nil, apperr.Invalid("%q must be an object", key)
+	}
+	return d, nil
+}
+
+func stringsMember(m map[string]any, key string) ([]string, bool, error) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return nil, false, nil
+	}
+	a, ok := v.(bson.A)
+	if !ok {
+		return nil, false, apperr.Invalid("%q must be an array of strings", key)
+	}
+	out := make([]string, len(a))
+	for i, x := range a {
+		s, ok := x.(string)
+		if !ok {
+			return nil, false, apperr.Invalid("%q must be an array of strings", key)
+		}
+		out[i] = s
+	}
+	return out, true, nil
+}
+
+func intMember(m map[string]any, key string) (int, error) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return 0, nil
+	}
+	var f float64
+	switch n := v.(type) {
+	case int32:
+		f = float64(n)
+	case int64:
+		f = float64(n)
+	case float64:
+		f = n
+	default:
+		return 0, apperr.Invalid("%q must be an integer", key)
+	}
+	if f != math.Trunc(f) || f < 1 || f > math.MaxInt32 {
+		return 0, apperr.Invalid("%q must be a positive integer", key)
+	}
+	return int(f), nil
+}
+
+// checkQuery refuses query parameters other than allowed, and repeated ones:
+// an ignored parameter is a filter or limit the client believes applied.
+func checkQuery(c *echo.Context, allowed ...string) (url.Values, error) {
+	q := c.QueryParams()
+	for k, vs := range q {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || a == k
+		}
+		if !ok {
+			sort.Strings(allowed)
+			return nil, apperr.Invalid("unknown query parameter %q", k).WithDetails(map[string]any{"allowed": allowed})
+		}
+		if len(vs) > 1 {
+			return nil, apperr.Invalid("query parameter %q is repeated", k)
+		}
+	}
+	return q, nil
+}
+
+func noQuery(c *echo.Context) error {
+	if c.Request().URL.RawQuery == "" {
+		return nil
+	}
+	_, err := checkQuery(c)
+	if err == nil && strings.TrimSpace(c.Request().URL.RawQuery) != "" {
+		return apperr.Invalid("this endpoint takes no query parameters")
+	}
+	return err
+}

@@ -1,0 +1,330 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// testPolicy is written into each test's temp dir, so the suite does not
+// depend on the contents of policies/.
+const testPolicy = `
+version: "1"
+roles:
+  employee: {}
+  hr: {}
+  member: {}
+  reader: {}
+  viewer: {}
+  self: {}
+  admin: {}
+system:
+  api_keys.manage: [admin]
+  audit.read: [admin]
+policies:
+  employees:
+    employee:
+      actions: [read, update, aggregate]
+      when: "resource.tenant_id == user.tenant_id && (resource.owner == user.id || resource.public == true)"
+      fields:
+        deny: [ssn, profile.secret]
+        deny_write: [salary, owner, profile.level]
+        mask: {email: email}
+    hr:
+      actions: [create, read, update, delete, aggregate]
+      when: "resource.tenant_id == user.tenant_id"
+    presets:
+      tenant_id: user.tenant_id
+  notes:
+    member:
+      actions: [create, read, update, delete]
+      when: "resource.owner == user.id || user.id in resource.shared_with"
+    presets:
+      owner: user.id
+  items:
+    reader:
+      actions: [read, create]
+  people:
+    viewer:
+      actions: [read]
+      when: "resource.public == true"
+      fields:
+        allow: [name, email, public]
+        mask: {email: email}
+    self:
+      actions: [read]
+      when: "resource.owner == user.id"
+defaults:
+  deny_unlisted_collections: true
+`
+
+// memKeys is a KeyStore whose records the test controls (revocation,
+// expiry), which the static store cannot express.
+type memKeys struct {
+	mu   sync.Mutex
+	recs map[string]*auth.KeyRecord
+}
+
+func (m *memKeys) Get(_ context.Context, id string) (*auth.KeyRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.recs[id]
+	if !ok {
+		return nil, auth.ErrKeyNotFound
+	}
+	c := *r
+	return &c, nil
+}
+
+// add creates a key for p and returns the full key.
+func (m *memKeys) add(p principal.Principal, mod func(*auth.KeyRecord)) string {
+	id, key, hash := auth.GenerateKey()
+	r := &auth.KeyRecord{ID: id, Name: p.ID, SecretSHA256: hash, Principal: p, CreatedAt: time.Now()}
+	if mod != nil {
+		mod(r)
+	}
+	m.mu.Lock()
+	m.recs[id] = r
+	m.mu.Unlock()
+	return key
+}
+
+type env struct {
+	t    *testing.T
+	srv  *httptest.Server
+	db   *mongo.Database
+	keys *memKeys
+	svc  *service.Service
+}
+
+const testMaxBody = 64 << 10
+const testMaxLimit = 100
+const testMaxBatch = 10
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "policy.yml")
+	if err := os.WriteFile(pf, []byte(testPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := policy.Load(pf)
+	if err != nil {
+		t.Fatalf("policy: %v", err)
+	}
+	_, db := testenv.Mongo(t)
+	docs := store.NewDocuments(db, 10*time.Second)
+	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
+	if testenv.Backend() == testenv.BackendFerretDB {
+		codec.Unstorable = cursor.FerretDBUnstorable
+	}
+	svc := service.New(service.Params{
+		Store:    docs,
+		Policies: set,
+		Cursors:  codec,
+		Limits:   service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
+	})
+	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
+	runtime := store.NewAPIKeys(db.Collection(store.APIKeysCollection), 5*time.Second)
+	h := api.New(api.Params{
+		Service:      svc,
+		Auth:         &auth.Authenticator{Keys: auth.ChainKeyStore{keys, runtime}},
+		Keys:         runtime,
+		Ready:        docs.Ping,
+		MaxBodyBytes: testMaxBody,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc}
+}
+
+// user creates an API key for a principal.
+func (e *env) user(id, tenant string, roles ...string) string {
+	return e.keys.add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
+}
+
+type resp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+func (r resp) data(t *testing.T) map[string]any {
+	t.Helper()
+	d, ok := r.json(t)["data"].(map[string]any)
+	if !ok {
+		t.Fatalf("no data object in %s", r.Body)
+	}
+	return d
+}
+
+func (r resp) list(t *testing.T) []any {
+	t.Helper()
+	d, ok := r.json(t)["data"].([]any)
+	if !ok {
+		t.Fatalf("no data array in %s", r.Body)
+	}
+	return d
+}
+
+func (r resp) code(t *testing.T) string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+// do sends a request with the key as X-API-Key ("" for none). body may be a
+// string (sent as is) or anything json.Marshal takes.
+func (e *env) do(method, path, key string, body any) resp {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	return e.send(req)
+}
+
+func (e *env) send(req *http.Request) resp {
+	e.t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// expect fails unless r has the status (and, for errors, the code).
+func expect(t *testing.T, r resp, status int, code string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	if code != "" {
+		if got := r.code(t); got != code {
+			t.Fatalf("code %q, want %q: %s", got, code, r.Body)
+		}
+	}
+}
+
+// insert writes documents directly into the database, bypassing the proxy,
+// to set up fixtures the policy would not let a test caller create.
+func (e *env) insert(coll string, docs ...bson.D) {
+	e.t.Helper()
+	for _, d := range docs {
+		if _, err := e.db.Collection(coll).InsertOne(context.Background(), d); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// raw reads a document directly from the database.
+func (e *env) raw(coll string, id any) bson.M {
+	e.t.Helper()
+	var m bson.M
+	err := e.db.Collection(coll).FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&m)
+	if err != nil {
+		e.t.Fatalf("raw read %v: %v", id, err)
+	}
+	return m
+}
+
+func ids(t *testing.T, list []any) []string {
+	t.Helper()
+	out := make([]string, len(list))
+	for i, x := range list {
+		m := x.(map[string]any)
+		switch id := m["_id"].(type) {
+		case string:
+			out[i] = id
+		case map[string]any:
+			out[i], _ = id["$oid"].(string)
+		}
+	}
+	return out
+}
+
+type keyRecord = auth.KeyRecord
+
+func principalFor(id, tenant string, roles ...string) principal.Principal {
+	return principal.Principal{ID: id, TenantID: tenant, Roles: roles}
+}
+
+// doCT sends body with an explicit Content-Type.
+func (e *env) doCT(method, path, key, body, contentType string) resp {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	return e.send(req)
+}
+
+// D builds a bson.D from alternating keys and values (keyed literals would
+// drown the fixtures; unkeyed ones upset go vet).
+func D(kv ...any) bson.D {
+	d := make(bson.D, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		d = append(d, bson.E{Key: kv[i].(string), Value: kv[i+1]})
+	}
+	return d
+}

@@ -1,0 +1,185 @@
+// Package cursor implements the opaque pagination cursors of the list
+// endpoints: keyset positions (the sort values of the last document of a page
+// plus its _id), signed with HMAC-SHA256 and bound to the query they were
+// issued for.
+//
+// A cursor is bound to the caller, the collection, the client filter and the
+// sort by mixing a hash of those into the MAC rather than storing them: a
+// cursor replayed by another caller or with another filter simply fails to
+// verify, and the token does not grow with the filter. The payload is signed,
+// not encrypted: it holds only the values of sort fields, which the caller was
+// allowed to read unmasked (or it could not have sorted on them), and _id.
+//
+// Keyset paging is done by the database, with a filter that selects the
+// documents strictly after the position in MongoDB's sort order, across BSON
+// type brackets (see After). This is what makes paging stable while documents
+// are inserted: no offset is ever used.
+package cursor
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+)
+
+// version is bumped whenever the token layout changes, so that old tokens
+// are refused instead of misread.
+const version = 1
+
+// DefaultTTL is how long a cursor stays valid when Codec.TTL is zero.
+const DefaultTTL = 24 * time.Hour
+
+// Binding is what a cursor belongs to. Every field takes part in the MAC.
+type Binding struct {
+	// Caller identifies who asked (principal id and tenant).
+	Caller string
+	// Collection is the collection listed.
+	Collection string
+	// Filter is the client's filter, as canonical BSON (nil for none).
+	Filter bson.Raw
+	// Sort is the full sort, _id tie-breaker included.
+	Sort bson.D
+}
+
+func (b Binding) hash() []byte {
+	h := sha256.New()
+	// Length-prefixed parts: no two different bindings concatenate alike.
+	for _, part := range [][]byte{[]byte(b.Caller), []byte(b.Collection), b.Filter} {
+		var n [8]byte
+		l := uint64(len(part))
+		for i := range n {
+			n[i] = byte(l >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write(part)
+	}
+	sortBytes, _ := bson.Marshal(b.Sort)
+	h.Write(sortBytes)
+	return h.Sum(nil)
+}
+
+// Codec signs and verifies cursors. It is safe for concurrent use.
+type Codec struct {
+	key []byte
+	// TTL is how long a cursor is accepted after it was issued.
+	TTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Unstorable lists BSON types the connected backend cannot store
+	// (FerretDBUnstorable for FerretDB); keyset filters leave them out.
+	Unstorable []bson.Type
+}
+
+// NewCodec returns a Codec signing with secret (at least 32 bytes is what
+// config.Validate enforces).
+func NewCodec(secret []byte) *Codec {
+	return &Codec{key: append([]byte(nil), secret...)}
+}
+
+func (c *Codec) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// token is the signed payload.
+type token struct {
+	V   int32    `bson:"v"`
+	Exp int64    `bson:"e"`
+	Pos bson.Raw `bson:"p"` // document {"0": v0, "1": v1, ...}; a missing key means "field missing"
+	N   int32    `bson:"n"` // number of sort keys
+}
+
+// Encode returns the cursor for position p (one value per sort key, see
+// PositionOf).
+func (c *Codec) Encode(b Binding, p Position) (string, error) {
+	pos := bson.D{}
+	for i, v := range p.Values {
+		if p.Missing[i] {
+			continue
+		}
+		pos = append(pos, bson.E{Key: itoa(i), Value: v})
+	}
+	posRaw, err := bson.Marshal(pos)
+	if err != nil {
+		return "", apperr.Wrap(apperr.KindInternal, err, "cannot encode cursor")
+	}
+	ttl := c.TTL
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	payload, err := bson.Marshal(token{V: version, Exp: c.now().Add(ttl).Unix(), Pos: posRaw, N: int32(len(p.Values))})
+	if err != nil {
+		return "", apperr.Wrap(apperr.KindInternal, err, "cannot encode cursor")
+	}
+	mac := c.mac(b, payload)
+	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(mac), nil
+}
+
+func (c *Codec) mac(b Binding, payload []byte) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write(b.hash())
+	m.Write(payload)
+	return m.Sum(nil)
+}
+
+// errInvalid is the one answer to every bad cursor: saying which check failed
+// would help someone forging them.
+func errInvalid(cause error) error {
+	return apperr.Wrap(apperr.KindInvalidCursor, cause, "cursor is invalid, expired, or belongs to another query")
+}
+
+// Decode verifies s for binding b and returns its position. Every failure is
+// apperr.KindInvalidCursor.
+func (c *Codec) Decode(s string, b Binding) (Position, error) {
+	if len(s) > 16<<10 {
+		return Position{}, errInvalid(errors.New("cursor too long"))
+	}
+	p64, m64, ok := strings.Cut(s, ".")
+	if !ok {
+		return Position{}, errInvalid(errors.New("no separator"))
+	}
+	payload, err1 := base64.RawURLEncoding.DecodeString(p64)
+	mac, err2 := base64.RawURLEncoding.DecodeString(m64)
+	if err1 != nil || err2 != nil {
+		return Position{}, errInvalid(errors.New("bad base64"))
+	}
+	if !hmac.Equal(mac, c.mac(b, payload)) {
+		return Position{}, errInvalid(errors.New("bad mac"))
+	}
+	// Only signed bytes are parsed from here on.
+	var t token
+	if err := bson.Unmarshal(payload, &t); err != nil {
+		return Position{}, errInvalid(err)
+	}
+	if t.V != version {
+		return Position{}, errInvalid(errors.New("bad version"))
+	}
+	if c.now().Unix() > t.Exp {
+		return Position{}, errInvalid(errors.New("expired"))
+	}
+	if int(t.N) != len(b.Sort) {
+		return Position{}, errInvalid(errors.New("sort length mismatch"))
+	}
+	p := Position{Values: make([]bson.RawValue, t.N), Missing: make([]bool, t.N)}
+	for i := range p.Values {
+		v, err := t.Pos.LookupErr(itoa(i))
+		if err != nil {
+			p.Missing[i] = true
+			continue
+		}
+		p.Values[i] = v
+	}
+	return p, nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,263 @@
+package cursor
+
+import (
+	"slices"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/mongosem"
+)
+
+// Position is where the next page starts: the sort key values of the last
+// document of the previous page, one per sort key (the _id tie-breaker
+// included). Missing[i] is true when the document had no value at that key;
+// MongoDB sorts a missing field like null.
+type Position struct {
+	Values  []bson.RawValue
+	Missing []bool
+}
+
+// PositionOf extracts the sort key values of doc for sort, the way MongoDB
+// computes sort keys: a path that reaches several values (arrays, or arrays of
+// documents on the way) sorts by the smallest of them for an ascending key
+// and the largest for a descending one; a branch of the path that reaches
+// nothing counts as null, and null, undefined and missing sort as one value
+// (Missing).
+//
+// Known difference: MongoDB sorts an empty array below null; here it counts
+// as missing (see docs/pagination.md).
+func PositionOf(doc bson.Raw, sort bson.D) Position {
+	p := Position{Values: make([]bson.RawValue, len(sort)), Missing: make([]bool, len(sort))}
+	for i, k := range sort {
+		v, ok := sortKey(doc, strings.Split(k.Key, "."), direction(k.Value) < 0)
+		if !ok || mongosem.IsNullish(v) {
+			p.Missing[i] = true
+			continue
+		}
+		p.Values[i] = v
+	}
+	return p
+}
+
+var nullValue = bson.RawValue{Type: bson.TypeNull}
+
+// sortKey returns the value doc sorts by on path.
+func sortKey(doc bson.Raw, path []string, desc bool) (bson.RawValue, bool) {
+	var best bson.RawValue
+	found := false
+	consider := func(v bson.RawValue) {
+		if mongosem.IsNullish(v) {
+			v = nullValue
+		}
+		if !found {
+			best, found = v, true
+			return
+		}
+		c := mongosem.Compare(v, best)
+		if (desc && c > 0) || (!desc && c < 0) {
+			best = v
+		}
+	}
+	var walk func(d bson.Raw, p []string)
+	walk = func(d bson.Raw, p []string) {
+		v, err := d.LookupErr(p[0])
+		if err != nil {
+			consider(nullValue)
+			return
+		}
+		if len(p) == 1 {
+			if v.Type != bson.TypeArray {
+				consider(v)
+				return
+			}
+			vals, _ := v.Array().Values()
+			if len(vals) == 0 {
+				consider(nullValue)
+			}
+			for _, e := range vals {
+				consider(e)
+			}
+			return
+		}
+		switch v.Type {
+		case bson.TypeEmbeddedDocument:
+			walk(v.Document(), p[1:])
+		case bson.TypeArray:
+			vals, _ := v.Array().Values()
+			docs := 0
+			for _, e := range vals {
+				if e.Type == bson.TypeEmbeddedDocument {
+					docs++
+					walk(e.Document(), p[1:])
+				}
+			}
+			if docs == 0 {
+				consider(nullValue)
+			}
+		default:
+			consider(nullValue)
+		}
+	}
+	walk(doc, path)
+	return best, found
+}
+
+// ComparePositions orders two positions under sort (directions applied):
+// negative when a comes first.
+func ComparePositions(a, b Position, sort bson.D) int {
+	for i, k := range sort {
+		va, vb := nullValue, nullValue
+		if !a.Missing[i] {
+			va = a.Values[i]
+		}
+		if !b.Missing[i] {
+			vb = b.Values[i]
+		}
+		c := mongosem.Compare(va, vb)
+		if direction(k.Value) < 0 {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func direction(v any) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case int32:
+		return int(n)
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return 1
+}
+
+// sortableTypes are the BSON types a sort value can have, with their
+// $type numbers. Arrays are absent: MongoDB sorts an array by one of its
+// elements, never as an array. Deprecated types (undefined, DBPointer,
+// symbol, code with scope) are absent too: they cannot be written through
+// this API's Extended JSON input, and some backends refuse them in $type.
+var sortableTypes = []bson.Type{
+	bson.TypeMinKey, bson.TypeNull, bson.TypeDouble, bson.TypeInt32, bson.TypeInt64,
+	bson.TypeDecimal128, bson.TypeString, bson.TypeEmbeddedDocument, bson.TypeBinary,
+	bson.TypeObjectID, bson.TypeBoolean, bson.TypeDateTime, bson.TypeTimestamp,
+	bson.TypeRegex, bson.TypeJavaScript, bson.TypeMaxKey,
+}
+
+// nullBracket is the bracket of null and of a missing field.
+var nullBracket = mongosem.Bracket(bson.TypeNull)
+
+// typesBeyond lists the $type numbers of the brackets strictly after b in the
+// given direction, leaving out types the backend cannot store.
+func typesBeyond(b int, desc bool, skip []bson.Type) bson.A {
+	var out bson.A
+	for _, t := range sortableTypes {
+		if slices.Contains(skip, t) {
+			continue
+		}
+		tb := mongosem.Bracket(t)
+		if tb == nullBracket {
+			continue // null and missing are handled by an equality with null
+		}
+		if (!desc && tb > b) || (desc && tb < b) {
+			out = append(out, int32(typeNumber(t)))
+		}
+	}
+	return out
+}
+
+func typeNumber(t bson.Type) int {
+	if t == bson.TypeMinKey {
+		return -1
+	}
+	return int(t)
+}
+
+// After returns a filter selecting the documents that come strictly after p
+// in the order sort (whose last key is _id, which makes the order total):
+//
+//	k1 > v1  OR  (k1 = v1 AND k2 > v2)  OR ...  OR  (k1 = v1 AND ... AND _id > id)
+//
+// where "k > v" also covers values in later type brackets (MongoDB compares
+// across types by bracket, but its $gt only matches within v's bracket), and
+// null/missing are placed where MongoDB sorts them: before every other value
+// except MinKey. For scalar sort values this is exact, whatever mix of types,
+// nulls and missing fields the collection holds. For array-valued sort
+// fields it selects a superset (an array matches $gt when any element does,
+// but sorts by its smallest): callers drop the documents at or before p with
+// ComparePositions.
+//
+// skip lists BSON types the backend cannot store (see Codec.Unstorable); they
+// are left out of the $type lists, because a backend that cannot store a type
+// may also refuse to name it in $type.
+func After(sort bson.D, p Position, skip []bson.Type) bson.D {
+	var or bson.A
+	for i := range sort {
+		var and bson.A
+		for j := 0; j < i; j++ {
+			and = append(and, equal(sort[j].Key, p, j))
+		}
+		and = append(and, beyond(sort[i].Key, p, i, direction(sort[i].Value) < 0, skip))
+		if len(and) == 1 {
+			or = append(or, and[0])
+		} else {
+			or = append(or, bson.D{{Key: "$and", Value: and}})
+		}
+	}
+	return bson.D{{Key: "$or", Value: or}}
+}
+
+func equal(key string, p Position, i int) bson.D {
+	if p.Missing[i] {
+		// {k: null} matches null and missing, which sort as one value.
+		return bson.D{{Key: key, Value: nil}}
+	}
+	return bson.D{{Key: key, Value: bson.D{{Key: "$eq", Value: p.Values[i]}}}}
+}
+
+// beyond selects values of key strictly after position i's value.
+func beyond(key string, p Position, i int, desc bool, skip []bson.Type) bson.D {
+	var alts bson.A
+	b := nullBracket
+	if !p.Missing[i] {
+		v := p.Values[i]
+		b = mongosem.Bracket(v.Type)
+		if b != mongosem.Bracket(bson.TypeMinKey) && b != mongosem.Bracket(bson.TypeMaxKey) {
+			op := "$gt"
+			if desc {
+				op = "$lt"
+			}
+			alts = append(alts, bson.D{{Key: key, Value: bson.D{{Key: op, Value: v}}}})
+		}
+	}
+	if types := typesBeyond(b, desc, skip); len(types) > 0 {
+		alts = append(alts, bson.D{{Key: key, Value: bson.D{{Key: "$type", Value: types}}}})
+	}
+	if (desc && b > nullBracket) || (!desc && b < nullBracket) {
+		// Null and missing sort just above MinKey: after every bracket
+		// above null when descending, after MinKey when ascending.
+		alts = append(alts, bson.D{{Key: key, Value: nil}})
+	}
+	switch len(alts) {
+	case 0:
+		// Nothing sorts after this value: match nothing. _id always exists.
+		return bson.D{{Key: "_id", Value: bson.D{{Key: "$exists", Value: false}}}}
+	case 1:
+		return alts[0].(bson.D)
+	}
+	return bson.D{{Key: "$or", Value: alts}}
+}
+
+// After is the package function After with the codec's Unstorable types.
+func (c *Codec) After(sort bson.D, p Position) bson.D { return After(sort, p, c.Unstorable) }
+
+// FerretDBUnstorable are the types the FerretDB backend (v1, SQLite) cannot
+// store and refuses in $type: Decimal128, MinKey, MaxKey and JavaScript.
+var FerretDBUnstorable = []bson.Type{bson.TypeDecimal128, bson.TypeMinKey, bson.TypeMaxKey, bson.TypeJavaScript}

@@ -1,0 +1,200 @@
+package service
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+)
+
+// The batch operations reuse the single-document checks (Create,
+// patchOne): a batch is never a way around a rule (security guide, rule 13).
+
+// ItemError is the failure of one item of a batch.
+type ItemError struct {
+	Index int
+	ID    any // set for updates
+	Err   error
+}
+
+// CreateManyResult lists the ids created and the documents refused.
+type CreateManyResult struct {
+	Created []any
+	Failed  []ItemError
+}
+
+func (s *Service) checkBatch(n int) error {
+	if n > s.limits.MaxBatch {
+		return apperr.New(apperr.KindTooLarge, "a batch may hold at most %d items", s.limits.MaxBatch).
+			WithDetails(map[string]any{"max_batch": s.limits.MaxBatch})
+	}
+	return nil
+}
+
+// CreateMany creates each document on its own, exactly as Create would:
+// good ones are written, refused ones reported by index. An action that is
+// not granted at all refuses the whole request.
+func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll string, docs []bson.D) (*CreateManyResult, error) {
+	r, err := s.begin(p, coll)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.granted(policy.Create); err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, apperr.Invalid("documents is empty")
+	}
+	if err := s.checkBatch(len(docs)); err != nil {
+		return nil, err
+	}
+	res := &CreateManyResult{Created: []any{}, Failed: []ItemError{}}
+	for i, doc := range docs {
+		out, err := s.Create(ctx, p, coll, doc)
+		if err != nil {
+			if apperr.KindOf(err) == apperr.KindUnavailable {
+				// The database is gone: the rest would fail the same way.
+				return nil, err
+			}
+			res.Failed = append(res.Failed, ItemError{Index: i, Err: err})
+			continue
+		}
+		res.Created = append(res.Created, out.Lookup("_id"))
+	}
+	return res, nil
+}
+
+// Selection names the documents of a batch update or delete: ids, or a
+// client filter (exactly one of them).
+type Selection struct {
+	IDs    []string
+	Filter bson.D
+	// HasFilter distinguishes {filter: {}} (everything in scope) from no
+	// filter at all.
+	HasFilter bool
+}
+
+// selectFilter validates sel and returns the client part of the filter.
+func (s *Service) selectFilter(d *policy.Decision, rd *policy.Decision, sel Selection) (any, error) {
+	switch {
+	case sel.IDs != nil && sel.HasFilter, sel.IDs == nil && !sel.HasFilter:
+		return nil, apperr.Invalid("give either ids or filter")
+	case sel.IDs != nil:
+		if len(sel.IDs) == 0 {
+			return nil, apperr.Invalid("ids is empty")
+		}
+		if err := s.checkBatch(len(sel.IDs)); err != nil {
+			return nil, err
+		}
+		ids := make(bson.A, len(sel.IDs))
+		for i, id := range sel.IDs {
+			v, err := ParseID(id)
+			if err != nil {
+				return nil, err
+			}
+			ids[i] = v
+		}
+		return bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, nil
+	}
+	// The filter decides which documents are touched, and the counts tell
+	// it: its paths must be readable under both the action's rules and the
+	// read rules.
+	readable := func(path string) bool { return d.Readable(path) && rd.Granted && rd.Readable(path) }
+	if len(sel.Filter) == 0 {
+		return nil, nil
+	}
+	if err := query.CheckFilter(sel.Filter, s.limits.Filter, readable); err != nil {
+		return nil, err
+	}
+	return sel.Filter, nil
+}
+
+// UpdateManyResult counts a batch update: matched documents are those in the
+// caller's update scope that the selection names; modified those updated.
+// Failed lists the matched documents whose update was refused or conflicted.
+type UpdateManyResult struct {
+	Matched  int64
+	Modified int64
+	Failed   []ItemError
+}
+
+// UpdateMany applies one update to every selected document the caller may
+// update; documents out of scope are skipped, never touched. A deny_write
+// path for any granting rule refuses the whole request (403), since the
+// same update is applied to documents matched by different rules. Each
+// document then goes through the single-document path (compare-and-swap,
+// post-image check with undo).
+func (s *Service) UpdateMany(ctx context.Context, p *principal.Principal, coll string, sel Selection, body bson.D) (*UpdateManyResult, error) {
+	r, err := s.begin(p, coll)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.granted(policy.Update)
+	if err != nil {
+		return nil, err
+	}
+	upd, err := query.ParseUpdate(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkUpdate(d, upd); err != nil {
+		return nil, err
+	}
+	if f, denied := d.WriteDeniedAny(upd.Paths); denied {
+		return nil, errWriteDenied(f)
+	}
+	client, err := s.selectFilter(d, r.decide(policy.Read), sel)
+	if err != nil {
+		return nil, err
+	}
+	res := &UpdateManyResult{Failed: []ItemError{}}
+	if d.State == when.Never {
+		return res, nil
+	}
+	targets, err := s.store.Find(ctx, coll, and(policyFilter(d), client), bson.D{{Key: "_id", Value: 1}}, int64(s.limits.MaxBatch)+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) > s.limits.MaxBatch {
+		return nil, apperr.New(apperr.KindTooLarge, "the selection matches more than %d documents; narrow it", s.limits.MaxBatch).
+			WithDetails(map[string]any{"max_batch": s.limits.MaxBatch})
+	}
+	for i, pre := range targets {
+		res.Matched++
+		if _, err := r.patchOne(ctx, d, pre, upd); err != nil {
+			if apperr.KindOf(err) == apperr.KindUnavailable {
+				return nil, err
+			}
+			res.Failed = append(res.Failed, ItemError{Index: i, ID: pre.Lookup("_id"), Err: err})
+			continue
+		}
+		res.Modified++
+	}
+	return res, nil
+}
+
+// DeleteMany deletes every selected document the caller may delete, in one
+// deleteMany whose filter is {$and: [deleteFilter, selection]}.
+func (s *Service) DeleteMany(ctx context.Context, p *principal.Principal, coll string, sel Selection) (int64, error) {
+	r, err := s.begin(p, coll)
+	if err != nil {
+		return 0, err
+	}
+	d, err := r.granted(policy.Delete)
+	if err != nil {
+		return 0, err
+	}
+	client, err := s.selectFilter(d, r.decide(policy.Read), sel)
+	if err != nil {
+		return 0, err
+	}
+	if d.State == when.Never {
+		return 0, nil
+	}
+	return s.store.DeleteMany(ctx, coll, and(policyFilter(d), client))
+}

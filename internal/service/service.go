@@ -1,0 +1,261 @@
+// Package service is the one enforcement path of the proxy: every endpoint
+// that reads or writes documents calls it, and it alone combines the caller's
+// policy decision with the client's request before anything reaches the
+// store.
+//
+// The rules it applies, in one place (security guide, rules 1, 4, 11–14):
+//
+//   - the policy filter is joined to the client filter as
+//     {$and: [policy, client]}, never merged;
+//   - every path a client filters or sorts on must be readable unmasked
+//     (Decision.Readable), or the request is a 403 naming the field;
+//   - results are shown per document through the field rules of the roles
+//     that matched that document (Decision.FieldsFor);
+//   - an action that no role grants is a 403; a document the caller may not
+//     see is a 404, exactly like a document that does not exist;
+//   - writes are checked before (target matches the policy filter, no
+//     deny_write path is touched) and after (the new document still satisfies
+//     the rule), see docs/writes.md.
+package service
+
+import (
+	"context"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/pipeline"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+)
+
+// Store is what the service needs from the database. Filters arrive complete
+// (policy included); the store adds nothing and removes nothing.
+// *store.Documents implements it.
+type Store interface {
+	FindOne(ctx context.Context, coll string, filter any) (bson.Raw, error)
+	Find(ctx context.Context, coll string, filter any, sort bson.D, limit int64) ([]bson.Raw, error)
+	Count(ctx context.Context, coll string, filter any) (int64, error)
+	Insert(ctx context.Context, coll string, doc any) error
+	UpdateOne(ctx context.Context, coll string, filter, update any) (bson.Raw, error)
+	ReplaceOne(ctx context.Context, coll string, filter, doc any) (bson.Raw, error)
+	DeleteOne(ctx context.Context, coll string, filter any) (int64, error)
+	DeleteMany(ctx context.Context, coll string, filter any) (int64, error)
+	Aggregate(ctx context.Context, coll string, pipeline any, capability string) ([]bson.Raw, error)
+}
+
+// Limits bound what one request may ask for.
+type Limits struct {
+	// DefaultLimit is the page size when the client gives none (20 when 0).
+	DefaultLimit int
+	// MaxLimit is the largest page size accepted (10,000 when 0).
+	MaxLimit int
+	// Filter bounds client filters (depth, regex length, $in size).
+	Filter query.Limits
+	// MaxBatch is the most documents one batch request may create, name or
+	// update (1,000 when 0).
+	MaxBatch int
+	// Pipeline bounds aggregation pipelines; its MaxLimit defaults to
+	// MaxLimit.
+	Pipeline pipeline.Limits
+}
+
+// Params are the dependencies of a Service.
+type Params struct {
+	Store    Store
+	Policies *policy.Set
+	Cursors  *cursor.Codec
+	Limits   Limits
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Service enforces policies on document operations. Safe for concurrent use.
+type Service struct {
+	store    Store
+	policies atomic.Pointer[policy.Set]
+	cursors  *cursor.Codec
+	limits   Limits
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// New returns a Service.
+func New(p Params) *Service {
+	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
+	if s.limits.DefaultLimit <= 0 {
+		s.limits.DefaultLimit = 20
+	}
+	if s.limits.MaxLimit <= 0 {
+		s.limits.MaxLimit = 10000
+	}
+	if s.limits.MaxBatch <= 0 {
+		s.limits.MaxBatch = 1000
+	}
+	if s.limits.Pipeline.MaxLimit <= 0 {
+		s.limits.Pipeline.MaxLimit = int64(s.limits.MaxLimit)
+	}
+	if s.limits.Pipeline.Filter == (query.Limits{}) {
+		s.limits.Pipeline.Filter = s.limits.Filter
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.policies.Store(p.Policies)
+	return s
+}
+
+// SetPolicies swaps the policy set (on reload). Requests already running
+// finish with the set they started with.
+func (s *Service) SetPolicies(set *policy.Set) { s.policies.Store(set) }
+
+// Policies returns the current policy set.
+func (s *Service) Policies() *policy.Set { return s.policies.Load() }
+
+// Stamp fields are written by the server only (HTTP contract: "Clients
+// cannot forge stamped fields").
+const (
+	FieldCreatedBy = "created_by"
+	FieldCreatedAt = "created_at"
+	FieldUpdatedBy = "updated_by"
+	FieldUpdatedAt = "updated_at"
+)
+
+func isStamp(path string) bool {
+	top, _, _ := strings.Cut(path, ".")
+	switch top {
+	case FieldCreatedBy, FieldCreatedAt, FieldUpdatedBy, FieldUpdatedAt:
+		return true
+	}
+	return false
+}
+
+// request is one caller's view of one collection for the duration of a
+// request: the policy set is read once so that every decision of the request
+// comes from the same set, and the caller's values are bound once.
+type request struct {
+	s    *Service
+	p    *principal.Principal
+	coll string
+	set  *policy.Set
+	env  *when.Env
+	now  time.Time
+}
+
+func (s *Service) begin(p *principal.Principal, coll string) (*request, error) {
+	if p == nil {
+		return nil, apperr.New(apperr.KindUnauthenticated, "authentication required")
+	}
+	if err := CheckCollection(coll); err != nil {
+		return nil, err
+	}
+	set := s.policies.Load()
+	if set == nil {
+		return nil, apperr.New(apperr.KindUnavailable, "no policy loaded")
+	}
+	// BSON dates have millisecond precision: truncating here makes the value
+	// the server stores equal to the one this request compares with.
+	now := s.now().UTC().Truncate(time.Millisecond)
+	return &request{s: s, p: p, coll: coll, set: set, env: set.NewEnv(p, now), now: now}, nil
+}
+
+func (r *request) decide(a policy.Action) *policy.Decision {
+	return r.set.DecideEnv(r.p.Roles, r.env, r.coll, a)
+}
+
+// granted returns the decision for a, or a 403 when no role grants it.
+func (r *request) granted(a policy.Action) (*policy.Decision, error) {
+	d := r.decide(a)
+	if !d.Granted {
+		return nil, apperr.Forbidden("%s on collection %q is not granted", a, r.coll).
+			WithDetails(map[string]any{"action": string(a), "collection": r.coll})
+	}
+	return d, nil
+}
+
+var collectionName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}$`)
+
+// ReservedPrefix starts the names of the proxy's own collections (API keys,
+// grants ledger, audit, ...). They live in the application database, so the
+// document API refuses them whatever the policy says: a policy template for
+// unlisted collections must not expose the key store.
+const ReservedPrefix = "pm_"
+
+// CheckCollection refuses collection names that MongoDB treats specially
+// (system.*, $-names), the proxy's own collections (ReservedPrefix), and
+// names that could not be a collection at all. Policies decide which of the
+// remaining names are usable.
+func CheckCollection(name string) error {
+	if !collectionName.MatchString(name) || strings.HasPrefix(name, "system.") || strings.Contains(name, "..") || strings.HasSuffix(name, ".") {
+		return apperr.Invalid("invalid collection name").WithDetails(map[string]any{"collection": name})
+	}
+	if strings.HasPrefix(strings.ToLower(name), ReservedPrefix) {
+		return apperr.Forbidden("collection %q is reserved for the proxy", name).WithDetails(map[string]any{"collection": name})
+	}
+	return nil
+}
+
+// ParseID turns a path id into the _id value: 24 hex digits are an ObjectId,
+// anything else is a string id (HTTP contract).
+func ParseID(s string) (any, error) {
+	if s == "" || len(s) > 1024 {
+		return nil, apperr.Invalid("invalid id")
+	}
+	if len(s) == 24 {
+		if oid, err := bson.ObjectIDFromHex(s); err == nil {
+			return oid, nil
+		}
+	}
+	return s, nil
+}
+
+func idFilter(id any) bson.D { return bson.D{{Key: "_id", Value: id}} }
+
+// and joins filters with $and, leaving out empty ones. The policy filter is
+// always a separate operand: a client key can never replace or widen it.
+func and(parts ...any) any {
+	var ops bson.A
+	for _, p := range parts {
+		switch f := p.(type) {
+		case nil:
+			continue
+		case bson.Raw:
+			if len(f) == 0 {
+				continue
+			}
+		case bson.D:
+			if len(f) == 0 {
+				continue
+			}
+		}
+		ops = append(ops, p)
+	}
+	switch len(ops) {
+	case 0:
+		return bson.D{}
+	case 1:
+		return ops[0]
+	}
+	return bson.D{{Key: "$and", Value: ops}}
+}
+
+// policyFilter is the decision's filter, nil when nothing needs injecting.
+func policyFilter(d *policy.Decision) any {
+	f := d.Filter()
+	if f == nil {
+		return nil
+	}
+	return f
+}

@@ -1,0 +1,173 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const testPolicy = `
+version: "1"
+roles:
+  hr: {}
+policies:
+  staff:
+    hr:
+      actions: [create, read, update, delete]
+      when: "resource.tenant_id == user.tenant_id"
+      fields:
+        deny_write: [salary]
+    presets:
+      tenant_id: user.tenant_id
+`
+
+// racingStore runs a concurrent write just before the service's write, to
+// exercise the compare-and-swap.
+type racingStore struct {
+	*store.Documents
+	before func()
+}
+
+func (r *racingStore) UpdateOne(ctx context.Context, coll string, filter, update any) (bson.Raw, error) {
+	if r.before != nil {
+		r.before()
+	}
+	return r.Documents.UpdateOne(ctx, coll, filter, update)
+}
+
+func (r *racingStore) ReplaceOne(ctx context.Context, coll string, filter, doc any) (bson.Raw, error) {
+	if r.before != nil {
+		f := r.before
+		r.before = nil // the undo of a refused update is not raced
+		f()
+	}
+	return r.Documents.ReplaceOne(ctx, coll, filter, doc)
+}
+
+func setup(t *testing.T) (*service.Service, *racingStore, *mongo.Database) {
+	t.Helper()
+	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(testPolicy)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, db := testenv.Mongo(t)
+	rs := &racingStore{Documents: store.NewDocuments(db, 5*time.Second)}
+	svc := service.New(service.Params{Store: rs, Policies: set, Cursors: cursor.NewCodec([]byte(strings.Repeat("s", 32)))})
+	return svc, rs, db
+}
+
+var hr = &principal.Principal{ID: "h", TenantID: "t1", Roles: []string{"hr"}}
+
+func kind(err error) apperr.Kind { return apperr.KindOf(err) }
+
+func TestPatchConcurrentChangeIsConflict(t *testing.T) {
+	svc, rs, db := setup(t)
+	ctx := context.Background()
+	if _, err := svc.Create(ctx, hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	rs.before = func() {
+		rs.before = nil
+		_, err := db.Collection("staff").UpdateOne(ctx, bson.D{{Key: "_id", Value: "a"}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: 99}, {Key: "updated_at", Value: bson.NewDateTimeFromTime(time.Now().Add(time.Hour))}}}})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	_, err := svc.Patch(ctx, hr, "staff", "a", bson.D{{Key: "n", Value: 2}})
+	if kind(err) != apperr.KindConflict {
+		t.Fatalf("err = %v, want conflict", err)
+	}
+	var m bson.M
+	_ = db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Decode(&m)
+	if m["n"] != int32(99) {
+		t.Fatalf("concurrent write lost: %v", m)
+	}
+}
+
+func TestReplaceConcurrentChangeIsConflict(t *testing.T) {
+	svc, rs, db := setup(t)
+	ctx := context.Background()
+	if _, err := svc.Create(ctx, hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	rs.before = func() {
+		_, err := db.Collection("staff").UpdateOne(ctx, bson.D{{Key: "_id", Value: "a"}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "salary", Value: 5}, {Key: "updated_at", Value: bson.NewDateTimeFromTime(time.Now().Add(time.Hour))}}}})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	_, err := svc.Replace(ctx, hr, "staff", "a", bson.D{{Key: "tenant_id", Value: "t1"}, {Key: "n", Value: 2}})
+	if kind(err) != apperr.KindConflict {
+		t.Fatalf("err = %v, want conflict", err)
+	}
+}
+
+func TestRefusedUpdateIsUndone(t *testing.T) {
+	svc, _, db := setup(t)
+	ctx := context.Background()
+	if _, err := svc.Create(ctx, hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	var before bson.Raw
+	before, _ = db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Raw()
+	_, err := svc.Patch(ctx, hr, "staff", "a", bson.D{{Key: "$set", Value: bson.D{{Key: "tenant_id", Value: "t2"}, {Key: "n", Value: 5}}}})
+	if kind(err) != apperr.KindForbidden {
+		t.Fatalf("err = %v, want forbidden", err)
+	}
+	after, _ := db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Raw()
+	if !bytesEqual(before, after) {
+		t.Fatalf("not restored:\n%v\n%v", before, after)
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+func TestDecisionsAndIDs(t *testing.T) {
+	svc, _, _ := setup(t)
+	ctx := context.Background()
+	nobody := &principal.Principal{ID: "x", TenantID: "t1", Roles: []string{"nobody"}}
+	if _, err := svc.Get(ctx, nobody, "staff", "a", nil); kind(err) != apperr.KindForbidden {
+		t.Fatalf("ungranted get: %v", err)
+	}
+	// A caller without a tenant matches nothing: 404, never a query on
+	// owner-less documents.
+	noTenant := &principal.Principal{ID: "x", Roles: []string{"hr"}}
+	if _, err := svc.Get(ctx, noTenant, "staff", "a", nil); kind(err) != apperr.KindNotFound {
+		t.Fatalf("tenantless get: %v", err)
+	}
+	if _, err := svc.Create(ctx, noTenant, "staff", bson.D{{Key: "n", Value: 1}}); kind(err) != apperr.KindForbidden {
+		t.Fatalf("tenantless create: %v", err)
+	}
+	page, err := svc.Find(ctx, noTenant, "staff", service.FindRequest{})
+	if err != nil || len(page.Docs) != 0 {
+		t.Fatalf("tenantless find: %v %v", page, err)
+	}
+	id, err := service.ParseID("0123456789abcdef01234567")
+	if _, ok := id.(bson.ObjectID); !ok || err != nil {
+		t.Fatalf("24-hex id: %T %v", id, err)
+	}
+	id, _ = service.ParseID("0123456789abcdef0123456z")
+	if _, ok := id.(string); !ok {
+		t.Fatalf("non-hex id: %T", id)
+	}
+	if _, err := service.ParseID(""); !errors.Is(err, err) || kind(err) != apperr.KindInvalid {
+		t.Fatalf("empty id: %v", err)
+	}
+}

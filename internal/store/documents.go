@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Documents runs the document operations of the HTTP API against one
+// database. It knows nothing of policies: the service builds every filter and
+// hands it over complete. Every operation runs under a deadline of
+// QueryTimeout, which driver v2 turns into the maxTimeMS it sends with the
+// command, so a slow query is stopped by the server too, not only abandoned
+// by the client. Every error is passed through Translate.
+type Documents struct {
+	db      *mongo.Database
+	timeout time.Duration
+}
+
+// NewDocuments returns the document store for db. timeout <= 0 means 10s:
+// "no limit" is never a default (security guide, rule 10).
+func NewDocuments(db *mongo.Database, timeout time.Duration) *Documents {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return &Documents{db: db, timeout: timeout}
+}
+
+func (d *Documents) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d.timeout)
+}
+
+// FindOne returns the first document matching filter, or nil when none does.
+func (d *Documents) FindOne(ctx context.Context, coll string, filter any) (bson.Raw, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	raw, err := d.db.Collection(coll).FindOne(ctx, filter).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Translate(err)
+	}
+	return raw, nil
+}
+
+// Find returns at most limit documents matching filter in sort order.
+func (d *Documents) Find(ctx context.Context, coll string, filter any, sort bson.D, limit int64) ([]bson.Raw, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	opts := options.Find().SetLimit(limit)
+	if len(sort) > 0 {
+		opts.SetSort(sort)
+	}
+	cur, err := d.db.Collection(coll).Find(ctx, filter, opts)
+	if err != nil {
+		return nil, Translate(err)
+	}
+	defer cur.Close(ctx)
+	var out []bson.Raw
+	for cur.Next(ctx) {
+		// cur.Current is reused by the next call; copy it.
+		out = append(out, append(bson.Raw(nil), cur.Current...))
+	}
+	if err := cur.Err(); err != nil {
+		return nil, Translate(err)
+	}
+	return out, nil
+}
+
+// Count returns the number of documents matching filter.
+func (d *Documents) Count(ctx context.Context, coll string, filter any) (int64, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	n, err := d.db.Collection(coll).CountDocuments(ctx, filter)
+	return n, Translate(err)
+}
+
+// Insert stores doc.
+func (d *Documents) Insert(ctx context.Context, coll string, doc any) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	_, err := d.db.Collection(coll).InsertOne(ctx, doc)
+	return Translate(err)
+}
+
+// UpdateOne applies update to the document matching filter and returns the
+// document as it is after the update, or nil when filter matched nothing.
+// Upserts are never requested (security guide, rule 11).
+func (d *Documents) UpdateOne(ctx context.Context, coll string, filter, update any) (bson.Raw, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	opts := options.FindOneAndUpdate().SetReturnDocument(options.After).SetUpsert(false)
+	raw, err := d.db.Collection(coll).FindOneAndUpdate(ctx, filter, update, opts).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Translate(err)
+	}
+	return raw, nil
+}
+
+// ReplaceOne replaces the document matching filter with doc and returns the
+// document as stored afterwards, or nil when filter matched nothing.
+func (d *Documents) ReplaceOne(ctx context.Context, coll string, filter, doc any) (bson.Raw, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	opts := options.FindOneAndReplace().SetReturnDocument(options.After).SetUpsert(false)
+	raw, err := d.db.Collection(coll).FindOneAndReplace(ctx, filter, doc, opts).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, Translate(err)
+	}
+	return raw, nil
+}
+
+// DeleteOne deletes the document matching filter and reports how many were
+// deleted (0 or 1).
+func (d *Documents) DeleteOne(ctx context.Context, coll string, filter any) (int64, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	res, err := d.db.Collection(coll).DeleteOne(ctx, filter)
+	if err != nil {
+		return 0, Translate(err)
+	}
+	return res.DeletedCount, nil
+}
+
+// Ping checks that the database answers, for readiness probes.
+func (d *Documents) Ping(ctx context.Context) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return Translate(d.db.Client().Ping(ctx, nil))
+}
+
+// DeleteMany deletes every document matching filter and reports how many
+// were deleted.
+func (d *Documents) DeleteMany(ctx context.Context, coll string, filter any) (int64, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	res, err := d.db.Collection(coll).DeleteMany(ctx, filter)
+	if err != nil {
+		return 0, Translate(err)
+	}
+	return res.DeletedCount, nil
+}
+
+// Aggregate runs pipeline on coll and returns every result document. The
+// pipeline must bound its own output (the service appends a $limit).
+// capability names what the pipeline needs, for a NOT_SUPPORTED answer when
+// the backend lacks it.
+func (d *Documents) Aggregate(ctx context.Context, coll string, pipeline any, capability string) ([]bson.Raw, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	cur, err := d.db.Collection(coll).Aggregate(ctx, pipeline)
+	if err != nil {
+		return nil, TranslateFor(err, capability)
+	}
+	defer cur.Close(ctx)
+	out := []bson.Raw{}
+	for cur.Next(ctx) {
+		out = append(out, append(bson.Raw(nil), cur.Current...))
+	}
+	if err := cur.Err(); err != nil {
+		return nil, TranslateFor(err, capability)
+	}
+	return out, nil
+}
