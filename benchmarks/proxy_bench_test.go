@@ -1,0 +1,190 @@
+// Package benchmarks measures the proxy against the MongoDB driver called
+// directly, on the same backend in the same run, so that the figures can be
+// read as ratios on a noisy machine. Run: make bench, or
+//
+//	go test -run '^$' -bench . -benchtime 3s ./benchmarks/
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const benchPolicy = `roles: {employee: {}, hr: {}}
+policies:
+  employees:
+    employee:
+      actions: [read]
+      when: "resource.tenant_id == user.tenant_id && (resource.owner == user.id || resource.public == true)"
+      fields: {deny: [ssn], mask: {email: email}}
+    hr:
+      actions: [read]
+      when: "resource.tenant_id == user.tenant_id"
+`
+
+type fixture struct {
+	coll  *mongo.Collection
+	srv   *httptest.Server
+	key   string
+	ids   []string
+	calls *http.Client
+}
+
+// docCount employees are stored over two tenants. The embedded backend
+// (FerretDB on SQLite) scans a collection for most queries, so a small
+// collection keeps its share of each request from hiding the proxy's.
+const docCount = 200
+
+// setup stores the employees and starts the proxy with an hr caller of
+// tenant t1 (who sees the half of them in its tenant).
+func setup(b *testing.B) *fixture {
+	b.Helper()
+	_, db := testenv.Mongo(b)
+	ctx := context.Background()
+	coll := db.Collection("employees")
+	var docs []any
+	var ids []string
+	for i := 0; i < docCount; i++ {
+		id := bson.NewObjectID()
+		tenant := "t1"
+		if i%2 == 1 {
+			tenant = "t2"
+		} else {
+			ids = append(ids, id.Hex())
+		}
+		docs = append(docs, bson.D{{"_id", id}, {"tenant_id", tenant}, {"owner", fmt.Sprintf("u%d", i%50)},
+			{"name", fmt.Sprintf("Employee %d", i)}, {"email", fmt.Sprintf("e%d@example.com", i)},
+			{"ssn", "123-45-6789"}, {"public", i%3 == 0}, {"salary", int32(50000 + i)}})
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	pf := filepath.Join(dir, "p.yml")
+	if err := os.WriteFile(pf, []byte(benchPolicy), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	set, err := policy.Load(pf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
+	if testenv.Backend() == testenv.BackendFerretDB {
+		codec.Unstorable = cursor.FerretDBUnstorable
+	}
+	docsStore := store.NewDocuments(db, 10*time.Second)
+	svc := service.New(service.Params{Store: docsStore, Policies: set, Cursors: codec,
+		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 1000, MaxBatch: 1000, Filter: query.DefaultLimits}})
+	id, key, hash := auth.GenerateKey()
+	keys, err := auth.NewStaticKeys([]auth.StaticKey{{Name: "bench", KeyID: id, KeySHA256: hash,
+		Principal: principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"hr"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, Ready: docsStore.Ping})
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	tr := &http.Transport{MaxIdleConnsPerHost: 8}
+	return &fixture{coll: coll, srv: srv, key: key, ids: ids, calls: &http.Client{Transport: tr}}
+}
+
+func (f *fixture) get(b *testing.B, path string) {
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
+	req.Header.Set("X-API-Key", f.key)
+	resp, err := f.calls.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+	}
+}
+
+// cpuTime is the process's user+system CPU time: proxy, client and the
+// embedded backend together, which all run in this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// run measures fn and reports the CPU time per operation next to ns/op.
+func run(b *testing.B, fn func(i int)) {
+	b.ReportAllocs()
+	start := cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fn(i)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// BenchmarkGetByID: one document by id. "direct" is the driver's FindOne
+// with the tenant condition the policy would add; "proxy" is GET
+// /collections/employees/{id} over HTTP with an API key, policy filter,
+// field rules and JSON encoding.
+func BenchmarkGetByID(b *testing.B) {
+	f := setup(b)
+	ctx := context.Background()
+	b.Run("direct", func(b *testing.B) {
+		run(b, func(i int) {
+			oid, _ := bson.ObjectIDFromHex(f.ids[i%len(f.ids)])
+			var doc bson.Raw
+			if err := f.coll.FindOne(ctx, bson.D{{"_id", oid}, {"tenant_id", "t1"}}).Decode(&doc); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("proxy", func(b *testing.B) {
+		run(b, func(i int) { f.get(b, "/collections/employees/"+f.ids[i%len(f.ids)]) })
+	})
+}
+
+// BenchmarkList20: the first page of 20 documents sorted by _id.
+func BenchmarkList20(b *testing.B) {
+	f := setup(b)
+	ctx := context.Background()
+	b.Run("direct", func(b *testing.B) {
+		run(b, func(int) {
+			cur, err := f.coll.Find(ctx, bson.D{{"tenant_id", "t1"}}, options.Find().SetSort(bson.D{{"_id", 1}}).SetLimit(20))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var docs []bson.Raw
+			if err := cur.All(ctx, &docs); err != nil || len(docs) != 20 {
+				b.Fatal(err, len(docs))
+			}
+		})
+	})
+	b.Run("proxy", func(b *testing.B) {
+		run(b, func(int) { f.get(b, "/collections/employees?limit=20") })
+	})
+}
