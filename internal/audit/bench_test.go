@@ -1,0 +1,108 @@
+package audit_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+)
+
+// BenchmarkRecord measures what a request pays: Begin + Finish (reserve,
+// hash, chain, enqueue), from many goroutines. The batches are written by
+// the flush goroutine meanwhile; the queue is sized so nothing is refused.
+func BenchmarkRecord(b *testing.B) {
+	coll := auditColl(b)
+	w := newWriter(b, coll, audit.Options{QueueSize: max(b.N+1, audit.DefaultQueueSize)})
+	base := entry("update", "orders", 1)
+	base.DocIDs = []string{"65f0c0ffee0000000000abcd"}
+	base.ChangedFields = []string{"status", "items.0.qty"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			op, err := w.Begin(ctx, base)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			op.Finish(200, "")
+		}
+	})
+	b.StopTimer()
+	closeSlow(b, w)
+}
+
+// closeSlow closes w with time to store b.N entries: the embedded FerretDB
+// stores a few thousand per second.
+func closeSlow(b *testing.B, w *audit.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(b.N)*time.Millisecond)
+	defer cancel()
+	require.NoError(b, w.Close(ctx))
+}
+
+// BenchmarkRecordStored measures sustained throughput: Record from many
+// goroutines until every entry is stored in MongoDB (Close included), as
+// entries per second.
+func BenchmarkRecordStored(b *testing.B) {
+	coll := auditColl(b)
+	w := newWriter(b, coll, audit.Options{QueueSize: max(b.N+1, audit.DefaultQueueSize)})
+	base := entry("update", "orders", 1)
+	ctx := context.Background()
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := w.Record(ctx, base); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	closeSlow(b, w)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "stored/s")
+	require.EqualValues(b, b.N, w.Stats().Written)
+}
+
+// A torn last line (a crash in the middle of a spill write) is skipped and
+// counted; the rest of the file is replayed.
+func TestSpillTornLineSkipped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	coll := auditColl(t)
+	spill := filepath.Join(t.TempDir(), "spill.ndjson")
+
+	// Entries of an earlier process that died mid-write, with MongoDB down.
+	dead, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/").SetServerSelectionTimeout(100 * time.Millisecond))
+	require.NoError(t, err)
+	defer func() { _ = dead.Disconnect(ctx) }()
+	down, err := audit.NewWriter(audit.Options{Collection: dead.Database("x").Collection("x"),
+		Mode: audit.ModeBuffer, SpillPath: spill, Logger: quiet, WriteTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, down.Record(ctx, entry("find", "c", i)))
+	}
+	require.NoError(t, down.Close(ctx)) // MongoDB down: the entries end in the file
+	require.Len(t, readSpill(t, spill), 3)
+	data, err := os.ReadFile(spill)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(spill, append(data, `{"id":"torn","ts":"2026-`...), 0o600))
+
+	w := newWriter(t, coll, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
+	eventually(t, 10*time.Second, func() bool { return w.Stats().Replayed == 3 }, "replayed")
+	closeWriter(t, w)
+	require.EqualValues(t, 1, w.Stats().Corrupt)
+	require.EqualValues(t, 3, count(t, coll))
+	require.True(t, verifyAll(t, coll).OK)
+	st, err := os.Stat(spill)
+	require.NoError(t, err)
+	require.Zero(t, st.Size())
+}

@@ -1,0 +1,295 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
+)
+
+// run is the flush loop. It owns the database writes and the spill file.
+func (w *Writer) run() {
+	defer close(w.done)
+	var (
+		backoff time.Duration // 0 while MongoDB answers
+		retryAt time.Time
+		closing bool
+	)
+	for {
+		wait := w.opts.FlushInterval
+		wake := w.wake
+		if backoff > 0 {
+			if w.opts.Mode == ModeFailClosed {
+				// Nothing to do before the next attempt: entries stay queued.
+				wait = time.Until(retryAt)
+				wake = nil
+			} else {
+				// Keep moving entries to the spill file at the usual pace;
+				// flush tries MongoDB again only once retryAt has passed.
+				wait = min(wait, time.Until(retryAt))
+			}
+		}
+		if closing {
+			wait = min(wait, 0)
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-wake:
+			case <-t.C:
+			case <-w.closing:
+				closing = true
+			case <-w.abort:
+			}
+			t.Stop()
+		}
+		if w.aborted() {
+			w.saveQueue()
+			return
+		}
+		tryDB := backoff == 0 || !time.Now().Before(retryAt)
+		drained, healthy := w.flush(tryDB)
+		switch {
+		case healthy:
+			backoff = 0
+		case tryDB:
+			backoff = min(max(2*backoff, w.opts.RetryMin), w.opts.RetryMax)
+			retryAt = time.Now().Add(backoff)
+		}
+		if closing && drained {
+			return
+		}
+		if closing && !healthy {
+			// Draining for Close while MongoDB fails: wait for the next
+			// attempt or Close's deadline, nothing else.
+			t := time.NewTimer(time.Until(retryAt))
+			select {
+			case <-t.C:
+			case <-w.abort:
+			}
+			t.Stop()
+		}
+	}
+}
+
+func (w *Writer) aborted() bool {
+	select {
+	case <-w.abort:
+		return true
+	default:
+		return false
+	}
+}
+
+// flush writes the queue (after the spill file, which holds older entries)
+// until it is empty or a write fails. drained: nothing is left only in
+// memory (entries are in MongoDB or, in ModeBuffer, in the spill file).
+// healthy: MongoDB took every write attempted.
+func (w *Writer) flush(tryDB bool) (drained, healthy bool) {
+	if !tryDB {
+		if w.opts.Mode == ModeBuffer {
+			return w.spillQueue(), false
+		}
+		return w.queueLen() == 0, false
+	}
+	for {
+		if w.aborted() {
+			return false, false
+		}
+		if w.spill != nil && w.spill.pending() {
+			if err := w.replay(); err != nil {
+				if w.opts.Mode == ModeBuffer {
+					return w.spillQueue(), false
+				}
+				// The file's entries are safe on disk; only the queue is
+				// at risk, and it waits behind them.
+				w.setUnavailable(err)
+				return w.queueLen() == 0, false
+			}
+		}
+		batch := w.peek()
+		if len(batch) == 0 {
+			return true, true
+		}
+		if err := w.insert(batch); err != nil {
+			if w.opts.Mode == ModeBuffer {
+				return w.spillQueue(), false
+			}
+			w.setUnavailable(err)
+			return false, false
+		}
+		w.pop(len(batch))
+	}
+}
+
+// insert writes batch, unordered. Entry ids are deterministic, so a
+// duplicate-key error means that entry was stored by an earlier attempt
+// whose answer was lost: retries are idempotent and count as success.
+func (w *Writer) insert(batch []Entry) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
+	defer cancel()
+	start := time.Now()
+	_, err := w.opts.Collection.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+	if err != nil && onlyDuplicates(err) {
+		err = nil
+	}
+	w.latency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		w.stats.writeErrors.Add(1)
+		w.log.Warn("audit batch not written", "entries", len(batch), "first_id", batch[0].ID, "error", store.Translate(err), "cause", err)
+		return err
+	}
+	w.stats.written.Add(int64(len(batch)))
+	return nil
+}
+
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != store.CodeDuplicateKey {
+			return false
+		}
+	}
+	return true
+}
+
+// peek returns up to BatchSize entries from the head of the queue. They stay
+// queued (and counted against QueueSize) until pop, so a failed write loses
+// nothing. When the queue is empty the backlog is gone and operations are
+// accepted again.
+func (w *Writer) peek() []Entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := min(len(w.queue), w.opts.BatchSize)
+	if n == 0 {
+		w.setAvailableLocked()
+		return nil
+	}
+	return append([]Entry(nil), w.queue[:n]...)
+}
+
+// pop removes the n oldest entries, which were stored or spilled.
+func (w *Writer) pop(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := copy(w.queue, w.queue[n:])
+	clear(w.queue[k:])
+	w.queue = w.queue[:k]
+	w.stats.queueDepth.Store(int64(k))
+}
+
+func (w *Writer) queueLen() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
+func (w *Writer) setUnavailable(cause error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.unavailable == nil {
+		w.log.Error("audit unavailable: refusing new operations until the backlog is stored", "queued", len(w.queue))
+	}
+	w.unavailable = cause
+	w.stats.available.Store(false)
+}
+
+func (w *Writer) setAvailableLocked() {
+	if w.unavailable != nil {
+		w.log.Info("audit available again")
+	}
+	w.unavailable = nil
+	w.stats.available.Store(true)
+}
+
+// spillQueue moves the whole queue to the spill file (ModeBuffer). It
+// reports whether the queue is empty after; on failure the entries stay in
+// memory and new operations are refused, as in ModeFailClosed.
+func (w *Writer) spillQueue() bool {
+	for {
+		w.mu.Lock()
+		batch := append([]Entry(nil), w.queue[:min(len(w.queue), w.opts.BatchSize)]...)
+		w.mu.Unlock()
+		if len(batch) == 0 {
+			w.mu.Lock()
+			w.setAvailableLocked()
+			w.mu.Unlock()
+			return true
+		}
+		if err := w.spill.append(batch); err != nil {
+			w.log.Error("audit spill file not written", "entries", len(batch), "error", err)
+			w.setUnavailable(err)
+			return false
+		}
+		w.stats.spilled.Add(int64(len(batch)))
+		w.stats.spillBytes.Store(w.spill.pendingBytes())
+		w.pop(len(batch))
+	}
+}
+
+// saveQueue is Close's last resort after its deadline: whatever is still in
+// memory goes to the spill file, if there is one, to be replayed at the next
+// start.
+func (w *Writer) saveQueue() {
+	if w.spill == nil {
+		return
+	}
+	for {
+		w.mu.Lock()
+		batch := append([]Entry(nil), w.queue[:min(len(w.queue), w.opts.BatchSize)]...)
+		w.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		if err := w.spill.append(batch); err != nil {
+			w.log.Error("audit spill file not written at shutdown", "entries", len(batch), "error", err)
+			return
+		}
+		w.stats.spilled.Add(int64(len(batch)))
+		w.pop(len(batch))
+	}
+}
+
+// replay moves the spill file into MongoDB, batch by batch, in file order,
+// and empties the file when all of it is stored. A failure leaves the rest
+// for the next attempt; batches already stored are not sent again (and would
+// be harmless duplicates if they were).
+func (w *Writer) replay() error {
+	for {
+		if w.aborted() {
+			return errClosing
+		}
+		batch, next, corrupt, err := w.spill.read(w.opts.BatchSize)
+		if corrupt > 0 {
+			w.stats.corrupt.Add(int64(corrupt))
+			w.log.Error("audit spill file: unreadable lines skipped", "lines", corrupt)
+		}
+		if err != nil {
+			w.log.Error("audit spill file not readable", "error", err)
+			return err
+		}
+		if len(batch) > 0 {
+			if err := w.insert(batch); err != nil {
+				return err
+			}
+			w.stats.replayed.Add(int64(len(batch)))
+		}
+		w.spill.advance(next)
+		w.stats.spillBytes.Store(w.spill.pendingBytes())
+		if !w.spill.pending() {
+			if err := w.spill.reset(); err != nil {
+				w.log.Error("audit spill file not truncated", "error", err)
+				return err
+			}
+			w.stats.spillBytes.Store(0)
+			return nil
+		}
+	}
+}

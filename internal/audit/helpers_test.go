@@ -1,0 +1,136 @@
+package audit_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// quiet is the writers' logger in tests: failures are expected in the outage
+// tests, and the assertions say what matters.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// auditColl returns a fresh audit collection on the test server, with the
+// indexes the product creates.
+func auditColl(t testing.TB) *mongo.Collection {
+	t.Helper()
+	_, db := testenv.Mongo(t)
+	coll := db.Collection("audit")
+	require.NoError(t, audit.EnsureIndexes(context.Background(), coll, 0))
+	return coll
+}
+
+// newWriter starts a writer on coll with test-friendly timings; opts fields
+// that are set win.
+func newWriter(t testing.TB, coll *mongo.Collection, opts audit.Options) *audit.Writer {
+	t.Helper()
+	opts.Collection = coll
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = 10 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	w, err := audit.NewWriter(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = w.Close(ctx)
+	})
+	return w
+}
+
+func closeWriter(t testing.TB, w *audit.Writer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, w.Close(ctx))
+}
+
+// stepClock is an Options.Now that moves step forward at every call, so that
+// entries get distinct, known timestamps.
+func stepClock(start time.Time, step time.Duration) func() time.Time {
+	var mu sync.Mutex
+	now := start
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(step)
+		return now
+	}
+}
+
+func entry(action, coll string, i int) audit.Entry {
+	return audit.Entry{
+		RequestID:  "req-" + action + "-" + itoa(i),
+		Actor:      audit.Actor{ID: "u" + itoa(i%3), TenantID: "t1", Roles: []string{"editor"}, Auth: "api_key", KeyID: "key-1"},
+		Action:     action,
+		Collection: coll,
+		DocIDs:     []string{"doc-" + itoa(i)},
+		Count:      1,
+		Status:     200,
+		IP:         "10.0.0.1",
+		UserAgent:  "test",
+		LatencyMS:  1.5,
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// stored returns every entry of coll in chain order.
+func stored(t testing.TB, coll *mongo.Collection) []audit.Entry {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := coll.Find(ctx, bson.D{}, optionsSortChain())
+	require.NoError(t, err)
+	var out []audit.Entry
+	require.NoError(t, cur.All(ctx, &out))
+	return out
+}
+
+func count(t testing.TB, coll *mongo.Collection) int64 {
+	t.Helper()
+	n, err := coll.CountDocuments(context.Background(), bson.D{})
+	require.NoError(t, err)
+	return n
+}
+
+func verifyAll(t testing.TB, coll *mongo.Collection) audit.VerifyResult {
+	t.Helper()
+	res, err := audit.Verify(context.Background(), coll, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	return res
+}
+
+// eventually polls cond every 10ms until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: %s", d, msg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func optionsSortChain() *options.FindOptionsBuilder {
+	return options.Find().SetSort(bson.D{{"writer", 1}, {"seq", 1}})
+}
+
+func testenvMongo(t testing.TB) (*mongo.Client, *mongo.Database) { return testenv.Mongo(t) }

@@ -1,0 +1,145 @@
+package audit
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+)
+
+// Op is one operation being audited: begun (and its entry's room reserved)
+// by Writer.Begin, described while it runs, recorded by Finish.
+//
+// The api layer begins and finishes the Op in one middleware, and puts it in
+// the request context with NewContext; the code that learns the details
+// (the authenticator, the handler, the service) adds them with the setters,
+// found through FromContext. That keeps one audit path for every endpoint:
+// an endpoint cannot forget to audit, only to add a detail.
+//
+// Every method is safe for concurrent use (an import may count from several
+// goroutines) and does nothing on a nil *Op, so code that runs both inside
+// and outside an audited request needs no checks.
+type Op struct {
+	w     *Writer
+	start time.Time
+	mu    sync.Mutex
+	e     Entry
+	done  bool
+}
+
+// SetActor records who is calling, once authentication has said so.
+func (o *Op) SetActor(p *principal.Principal) {
+	if o == nil {
+		return
+	}
+	a := ActorOf(p)
+	o.mu.Lock()
+	o.e.Actor = a
+	o.mu.Unlock()
+}
+
+// SetAction records what is being done and to which collection ("" for
+// endpoints without one), when the route alone did not say.
+func (o *Op) SetAction(action, collection string) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	o.e.Action, o.e.Collection = action, collection
+	o.mu.Unlock()
+}
+
+// AddDocIDs adds the ids of documents touched. Past MaxDocIDs ids are
+// dropped (memory stays bounded for large batches); use AddCount for the
+// number.
+func (o *Op) AddDocIDs(ids ...string) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	room := MaxDocIDs - len(o.e.DocIDs)
+	if room > 0 {
+		o.e.DocIDs = append(o.e.DocIDs, ids[:min(room, len(ids))]...)
+	}
+	o.mu.Unlock()
+}
+
+// AddCount adds n documents returned or changed.
+func (o *Op) AddCount(n int64) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	o.e.Count += n
+	o.mu.Unlock()
+}
+
+// AddFailed adds n items of a batch or import that failed.
+func (o *Op) AddFailed(n int64) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	o.e.Failed += n
+	o.mu.Unlock()
+}
+
+// AddChangedFields adds the names of fields a write changed. Names only:
+// the values of a write are not audit material (they may be masked for
+// the very people who read the audit log).
+func (o *Op) AddChangedFields(names ...string) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	if room := 4*MaxChangedFields - len(o.e.ChangedFields); room > 0 {
+		// A generous bound before normalize de-duplicates and cuts to
+		// MaxChangedFields: memory stays bounded whatever a batch holds.
+		o.e.ChangedFields = append(o.e.ChangedFields, names[:min(room, len(names))]...)
+	}
+	o.mu.Unlock()
+}
+
+// Finish records the entry with the HTTP status sent and the contract's
+// error code ("" on success); the outcome follows from the status
+// (OutcomeOf) and the latency from Begin. Only the first call counts, so
+// `defer op.Finish(500, "INTERNAL")` after an explicit Finish is harmless and
+// makes a panic still leave an entry.
+func (o *Op) Finish(status int, errorCode string) {
+	o.FinishAs(OutcomeOf(status), status, errorCode)
+}
+
+// FinishAs is Finish with an explicit outcome, for the rare case where the
+// status alone misleads (a 404 because the policy hides the document is
+// still a 404 to the client, but the caller may want OutcomeDenied).
+func (o *Op) FinishAs(outcome Outcome, status int, errorCode string) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	if o.done {
+		o.mu.Unlock()
+		return
+	}
+	o.done = true
+	e := o.e
+	o.mu.Unlock()
+	e.Outcome, e.Status, e.ErrorCode = outcome, status, errorCode
+	e.LatencyMS = latencyMS(time.Since(o.start))
+	o.w.finish(e)
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying op.
+func NewContext(ctx context.Context, op *Op) context.Context {
+	return context.WithValue(ctx, ctxKey{}, op)
+}
+
+// FromContext returns the Op of the request ctx belongs to, or nil (whose
+// methods do nothing) outside an audited request.
+func FromContext(ctx context.Context) *Op {
+	op, _ := ctx.Value(ctxKey{}).(*Op)
+	return op
+}

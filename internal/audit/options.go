@@ -1,0 +1,122 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Mode says what happens when entries cannot be written to MongoDB.
+type Mode string
+
+const (
+	// ModeFailClosed keeps unwritten entries in memory, retries, and refuses
+	// new operations (503) until they are written. The default: nothing
+	// happens that is not in the audit collection soon after.
+	ModeFailClosed Mode = "fail_closed"
+	// ModeBuffer appends unwritten entries to a local file (fsync per batch)
+	// and keeps accepting operations; the file is replayed into MongoDB, in
+	// order, when it answers again. Operations are refused only when the
+	// file cannot be written or is full.
+	ModeBuffer Mode = "buffer"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultQueueSize     = 10000
+	DefaultBatchSize     = 500
+	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultWriteTimeout  = 5 * time.Second
+	DefaultRetryMin      = 100 * time.Millisecond
+	DefaultRetryMax      = 5 * time.Second
+	DefaultMaxSpillBytes = 1 << 30
+)
+
+// Options configure a Writer. Only Collection is required (and SpillPath in
+// ModeBuffer).
+type Options struct {
+	// Collection receives the entries.
+	Collection *mongo.Collection
+	// Mode is ModeFailClosed when empty.
+	Mode Mode
+	// QueueSize bounds the entries held in memory, counting operations that
+	// have begun but not finished: when it is reached, Begin and Record
+	// refuse (KindUnavailable) instead of growing memory.
+	QueueSize int
+	// BatchSize is the most entries written by one InsertMany; a full batch
+	// is written at once, a partial one after FlushInterval.
+	BatchSize int
+	// FlushInterval bounds how long an entry waits in memory when traffic is
+	// low.
+	FlushInterval time.Duration
+	// WriteTimeout bounds one InsertMany.
+	WriteTimeout time.Duration
+	// RetryMin and RetryMax bound the exponential backoff between attempts
+	// while MongoDB fails.
+	RetryMin, RetryMax time.Duration
+	// SpillPath is the local NDJSON file of ModeBuffer. In ModeFailClosed it
+	// is optional: when set, entries that could not be written before Close
+	// gave up are saved there instead of lost, and replayed at the next
+	// start. Two processes must not share one path.
+	SpillPath string
+	// MaxSpillBytes bounds the spill file; past it the Writer stops
+	// accepting operations as in ModeFailClosed.
+	MaxSpillBytes int64
+	// Registerer receives the metrics (pm_audit_*); nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger receives write failures; slog.Default when nil. Entries are
+	// never logged, only counts and ids.
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() error {
+	if o.Collection == nil {
+		return errors.New("audit: Options.Collection is required")
+	}
+	switch o.Mode {
+	case "":
+		o.Mode = ModeFailClosed
+	case ModeFailClosed:
+	case ModeBuffer:
+		if o.SpillPath == "" {
+			return errors.New("audit: buffer mode needs Options.SpillPath")
+		}
+	default:
+		return fmt.Errorf("audit: unknown mode %q (want %q or %q)", o.Mode, ModeFailClosed, ModeBuffer)
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	o.BatchSize = min(o.BatchSize, o.QueueSize)
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = DefaultRetryMin
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(DefaultRetryMax, o.RetryMin)
+	}
+	if o.MaxSpillBytes <= 0 {
+		o.MaxSpillBytes = DefaultMaxSpillBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}

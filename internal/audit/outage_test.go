@@ -1,0 +1,322 @@
+package audit_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
+)
+
+// outage is a MongoDB server that a test can stop and start again on the
+// same data directory. The embedded server picks a new port at every start,
+// so the client reaches it through a TCP forwarder on a fixed port, as it
+// would reach a database behind a fixed address.
+type outage struct {
+	t      *testing.T
+	dir    string
+	server *store.Embedded
+	proxy  *forwarder
+	client *mongo.Client
+}
+
+func newOutage(t *testing.T) *outage {
+	t.Helper()
+	o := &outage{t: t, dir: t.TempDir()}
+	o.start()
+	o.proxy = newForwarder(t, hostOf(t, o.server.URI()))
+	c, err := store.Connect(context.Background(), "mongodb://"+o.proxy.addr()+"/")
+	require.NoError(t, err)
+	o.client = c
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Disconnect(ctx)
+		if o.server != nil {
+			o.server.Close()
+		}
+	})
+	return o
+}
+
+func (o *outage) start() {
+	e, err := store.StartEmbedded(context.Background(), o.dir, quiet)
+	require.NoError(o.t, err)
+	o.server = e
+	if o.proxy != nil {
+		o.proxy.setTarget(hostOf(o.t, e.URI()))
+	}
+}
+
+func (o *outage) stop() {
+	o.server.Close()
+	o.server = nil
+	o.proxy.setTarget("") // and cut the connections the server left
+}
+
+func (o *outage) coll() *mongo.Collection {
+	return o.client.Database("app").Collection("audit")
+}
+
+func hostOf(t *testing.T, uri string) string {
+	u, err := url.Parse(uri)
+	require.NoError(t, err)
+	return u.Host
+}
+
+// forwarder relays TCP connections to a target that can change.
+type forwarder struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	target string
+	conns  map[net.Conn]struct{}
+}
+
+func newForwarder(t *testing.T, target string) *forwarder {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f := &forwarder{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	go f.serve()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		f.setTarget("")
+	})
+	return f
+}
+
+func (f *forwarder) addr() string { return f.ln.Addr().String() }
+
+func (f *forwarder) setTarget(target string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.target = target
+	for c := range f.conns {
+		_ = c.Close()
+	}
+	clear(f.conns)
+}
+
+func (f *forwarder) serve() {
+	for {
+		in, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		f.mu.Lock()
+		target := f.target
+		f.mu.Unlock()
+		if target == "" {
+			_ = in.Close()
+			continue
+		}
+		out, err := net.DialTimeout("tcp", target, time.Second)
+		if err != nil {
+			_ = in.Close()
+			continue
+		}
+		f.mu.Lock()
+		f.conns[in], f.conns[out] = struct{}{}, struct{}{}
+		f.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			_, _ = io.Copy(dst, src)
+			_ = dst.Close()
+			_ = src.Close()
+		}
+		go pipe(in, out)
+		go pipe(out, in)
+	}
+}
+
+// Timings for the outage tests: a failed write is noticed within a second.
+func outageOptions(o audit.Options) audit.Options {
+	o.FlushInterval = 10 * time.Millisecond
+	o.WriteTimeout = time.Second
+	o.RetryMin = 50 * time.Millisecond
+	o.RetryMax = 300 * time.Millisecond
+	return o
+}
+
+// fail_closed: while MongoDB is down, operations are refused before they
+// run; what was accepted before is kept and written once it is back; then
+// operations are accepted again.
+func TestFailClosedRefusesWhileDownAndRecovers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := newOutage(t)
+	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeFailClosed}))
+
+	for i := range 10 {
+		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
+	}
+	eventually(t, 10*time.Second, func() bool { return w.Stats().Written == 10 }, "first entries written")
+
+	o.stop()
+	t.Logf("stopped")
+	// Accepted before the outage was noticed: must be written later, not lost.
+	op, err := w.Begin(ctx, entry("create", "c", 10))
+	require.NoError(t, err)
+	op.Finish(201, "")
+	eventually(t, 15*time.Second, func() bool { return w.Available() != nil }, "audit unavailable while the store is down")
+
+	err = w.Available()
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), "%v", err)
+	_, err = w.Begin(ctx, entry("create", "c", 11))
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err))
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(w.Record(ctx, entry("create", "c", 11))))
+	var ae *apperr.Error
+	require.ErrorAs(t, err, &ae)
+	require.NotContains(t, ae.Message, "connection", "driver text stays out of the client's message")
+	t.Logf("unavailable noticed")
+	require.EqualValues(t, 1, w.Stats().QueueDepth, "the accepted entry is kept in memory")
+	require.False(t, w.Stats().Available)
+
+	o.start()
+	t.Logf("restarted")
+	eventually(t, 30*time.Second, func() bool { return w.Available() == nil }, "audit available again after the store came back")
+	t.Logf("available again")
+	require.EqualValues(t, 11, w.Stats().Written)
+	for i := 12; i < 15; i++ {
+		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
+	}
+	closeWriter(t, w)
+
+	require.EqualValues(t, 14, count(t, o.coll()))
+	res := verifyAll(t, o.coll())
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, 14, res.Checked)
+	require.Positive(t, w.Stats().WriteErrors)
+	require.EqualValues(t, 2, w.Stats().Refused)
+}
+
+// buffer: while MongoDB is down, entries go to the spill file and
+// operations keep being accepted; when it is back the file is replayed in
+// order and emptied, and the chain is intact.
+func TestBufferSpillsWhileDownAndReplays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := newOutage(t)
+	spill := filepath.Join(t.TempDir(), "audit", "spill.ndjson")
+	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeBuffer, SpillPath: spill}))
+
+	for i := range 10 {
+		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
+	}
+	eventually(t, 10*time.Second, func() bool { return w.Stats().Written == 10 }, "first entries written")
+
+	o.stop()
+	for i := 10; i < 30; i++ {
+		op, err := w.Begin(ctx, entry("update", "c", i))
+		require.NoError(t, err, "buffer mode accepts operations while the store is down")
+		op.Finish(200, "")
+		time.Sleep(5 * time.Millisecond)
+	}
+	eventually(t, 15*time.Second, func() bool { return w.Stats().Spilled == 20 }, "entries spilled")
+	require.NoError(t, w.Available())
+
+	// The file holds the 20 entries, in chain order, fsynced.
+	spilled := readSpill(t, spill)
+	require.Len(t, spilled, 20)
+	for i, e := range spilled {
+		require.EqualValues(t, 11+i, e.Seq)
+		require.Equal(t, audit.HashOf(&e), e.Hash)
+	}
+	st, err := os.Stat(spill)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	o.start()
+	eventually(t, 30*time.Second, func() bool { return w.Stats().Replayed == 20 }, "spill file replayed")
+	eventually(t, 5*time.Second, func() bool { st, err := os.Stat(spill); return err == nil && st.Size() == 0 }, "spill file truncated")
+	for i := 30; i < 35; i++ {
+		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
+	}
+	closeWriter(t, w)
+
+	require.EqualValues(t, 35, count(t, o.coll()))
+	res := verifyAll(t, o.coll())
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, 35, res.Checked)
+	require.Zero(t, w.Stats().Refused)
+	require.Zero(t, w.Stats().Lost)
+}
+
+// A spill file left by an earlier process (it stopped while MongoDB was
+// down) is replayed by the next one at start.
+func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := newOutage(t)
+	spill := filepath.Join(t.TempDir(), "spill.ndjson")
+
+	o.stop()
+	w1 := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeBuffer, SpillPath: spill}))
+	for i := range 7 {
+		require.NoError(t, w1.Record(ctx, entry("delete", "c", i)))
+	}
+	closeWriter(t, w1) // store down: Close leaves them in the file
+	require.Len(t, readSpill(t, spill), 7)
+
+	o.start()
+	w2 := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeBuffer, SpillPath: spill}))
+	require.NoError(t, w2.Record(ctx, entry("find", "c", 99)))
+	closeWriter(t, w2)
+	require.EqualValues(t, 8, count(t, o.coll()))
+	res := verifyAll(t, o.coll())
+	require.True(t, res.OK, "%+v", res)
+}
+
+// fail_closed with a SpillPath: when Close's deadline passes with MongoDB
+// down, what is in memory is saved to the file instead of lost, and the next
+// start replays it.
+func TestFailClosedSavesOnShutdownDeadline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := newOutage(t)
+	spill := filepath.Join(t.TempDir(), "spill.ndjson")
+	o.stop()
+	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: o.coll(), SpillPath: spill, Logger: quiet}))
+	require.NoError(t, err)
+	for i := range 5 {
+		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
+	}
+	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	require.NoError(t, w.Close(cctx), "saved to the spill file: nothing lost")
+	require.Len(t, readSpill(t, spill), 5)
+
+	o.start()
+	w2 := newWriter(t, o.coll(), outageOptions(audit.Options{SpillPath: spill}))
+	closeWriter(t, w2)
+	require.EqualValues(t, 5, count(t, o.coll()))
+	require.True(t, verifyAll(t, o.coll()).OK)
+}
+
+func readSpill(t *testing.T, path string) []audit.Entry {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []audit.Entry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		var e audit.Entry
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &e))
+		out = append(out, e)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}

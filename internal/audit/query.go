@@ -1,0 +1,256 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/store"
+)
+
+// Page sizes of Query.
+const (
+	DefaultQueryLimit = 50
+	MaxQueryLimit     = 1000
+)
+
+// Filter selects entries for Query (GET /audit). Empty fields do not
+// filter. Values are compared for equality only, as strings, so a client's
+// value can never become an operator.
+type Filter struct {
+	// TenantID restricts the result to one tenant's actors. It is for the
+	// api layer to set from the caller (a tenant's auditor sees only its
+	// tenant), never from the query string.
+	TenantID string
+	// Collection, Actor (actor id), Action, Outcome and DocID (one of
+	// doc_ids) are the contract's filters.
+	Collection, Actor, Action, Outcome, DocID string
+	// From and To bound ts, both ends included.
+	From, To *time.Time
+	// Limit is the page size: DefaultQueryLimit when 0, at most MaxQueryLimit.
+	Limit int
+	// After continues from the position a previous page returned.
+	After *Position
+}
+
+// Position is where a page ended, in the order of Query: ts, then writer,
+// then seq, all descending. The triple is unique, so paging neither skips
+// nor repeats entries however many share a millisecond, and entries written
+// meanwhile (which are newer) do not shift later pages. The api layer
+// carries it in a signed cursor (package cursor).
+type Position struct {
+	TS     time.Time
+	Writer string
+	Seq    int64
+}
+
+// PositionOf returns the position of e.
+func PositionOf(e *Entry) Position {
+	return Position{TS: e.TS, Writer: e.Writer, Seq: e.Seq}
+}
+
+// Query returns entries matching f, newest first, and the position to pass
+// as f.After for the next page (nil on the last page).
+func Query(ctx context.Context, coll *mongo.Collection, f Filter) ([]Entry, *Position, error) {
+	limit := f.Limit
+	switch {
+	case limit < 0:
+		return nil, nil, apperr.Invalid("limit must not be negative")
+	case limit == 0:
+		limit = DefaultQueryLimit
+	case limit > MaxQueryLimit:
+		limit = MaxQueryLimit
+	}
+	if f.Outcome != "" {
+		switch Outcome(f.Outcome) {
+		case OutcomeAllowed, OutcomeDenied, OutcomeError:
+		default:
+			return nil, nil, apperr.Invalid("outcome must be allowed, denied or error")
+		}
+	}
+
+	and := bson.A{}
+	for _, c := range []struct{ key, val string }{
+		{"actor.tenant_id", f.TenantID},
+		{"collection", f.Collection},
+		{"actor.id", f.Actor},
+		{"action", f.Action},
+		{"outcome", f.Outcome},
+		{"doc_ids", f.DocID},
+	} {
+		if c.val != "" {
+			// $eq, not a bare value: a bare value is matched as written,
+			// and explicit is safer to read.
+			and = append(and, bson.D{{c.key, bson.D{{"$eq", c.val}}}})
+		}
+	}
+	if ts := timeRange(f.From, f.To); ts != nil {
+		and = append(and, bson.D{{"ts", ts}})
+	}
+	if p := f.After; p != nil {
+		ts := p.TS.UTC()
+		and = append(and, bson.D{{"$or", bson.A{
+			bson.D{{"ts", bson.D{{"$lt", ts}}}},
+			bson.D{{"ts", ts}, {"writer", bson.D{{"$lt", p.Writer}}}},
+			bson.D{{"ts", ts}, {"writer", p.Writer}, {"seq", bson.D{{"$lt", p.Seq}}}},
+		}}})
+	}
+	filter := bson.D{}
+	if len(and) > 0 {
+		filter = bson.D{{"$and", and}}
+	}
+
+	opts := options.Find().
+		SetSort(bson.D{{"ts", -1}, {"writer", -1}, {"seq", -1}}).
+		SetLimit(int64(limit) + 1) // one more tells whether there is a next page
+	cur, err := coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, nil, store.Translate(err)
+	}
+	entries := make([]Entry, 0, limit+1)
+	if err := cur.All(ctx, &entries); err != nil {
+		return nil, nil, store.Translate(err)
+	}
+	var next *Position
+	if len(entries) > limit {
+		entries = entries[:limit]
+		p := PositionOf(&entries[limit-1])
+		next = &p
+	}
+	return entries, next, nil
+}
+
+// Index names, fixed so that EnsureIndexes can find and change its own.
+const (
+	indexChain      = "audit_chain"
+	indexTS         = "audit_ts"
+	indexOrder      = "audit_order"
+	indexCollection = "audit_collection"
+	indexActor      = "audit_actor"
+	indexDocIDs     = "audit_doc_ids"
+)
+
+// EnsureIndexes creates the indexes of the audit collection: a unique
+// (writer, seq), which makes a duplicated chain position impossible and
+// serves Verify; ts, with a TTL of retention when retention > 0 (the server
+// removes entries older than that; 0 keeps them forever); and the indexes of
+// Query's sort and filters. It is idempotent, and changes the TTL of an
+// existing ts index when retention changed.
+//
+// A server without TTL indexes (FerretDB) gets every index, the ts index
+// without a TTL, and a KindNotSupported error whose Details name the
+// capability "ttl_index": the caller should then run Expire periodically
+// instead, and may treat the error as a warning.
+//
+// Verify tolerates retention: a chain whose beginning expired is verified
+// from its oldest remaining entry.
+func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.Duration) error {
+	var ttl *int32
+	if retention > 0 {
+		secs := int64(math.Ceil(retention.Seconds()))
+		if secs > math.MaxInt32 {
+			return apperr.Invalid("audit retention is too long")
+		}
+		s := int32(secs)
+		ttl = &s
+	}
+
+	// Existing indexes are listed and only missing ones created, one at a
+	// time: FerretDB v1.24 crashes the connection on a createIndexes naming
+	// several indexes that exist already, and one at a time costs nothing
+	// at start-up.
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil && !isNamespaceNotFound(err) {
+		return store.Translate(err)
+	}
+	have := map[string]bool{}
+	for _, s := range specs {
+		have[s.Name] = true
+		if s.Name == indexTS && !sameTTL(s.ExpireAfterSeconds, ttl) {
+			// An index's options cannot be changed by creating it again (the
+			// server answers IndexOptionsConflict), so a ts index with
+			// another TTL is dropped first. A moment without it is harmless.
+			if err := coll.Indexes().DropOne(ctx, indexTS); err != nil {
+				return store.Translate(err)
+			}
+			have[s.Name] = false
+		}
+	}
+	for _, ix := range []struct {
+		name   string
+		keys   bson.D
+		unique bool
+	}{
+		{indexChain, bson.D{{"writer", 1}, {"seq", 1}}, true},
+		{indexOrder, bson.D{{"ts", -1}, {"writer", -1}, {"seq", -1}}, false},
+		{indexCollection, bson.D{{"collection", 1}, {"ts", -1}}, false},
+		{indexActor, bson.D{{"actor.id", 1}, {"ts", -1}}, false},
+		{indexDocIDs, bson.D{{"doc_ids", 1}, {"ts", -1}}, false},
+	} {
+		if have[ix.name] {
+			continue
+		}
+		o := options.Index().SetName(ix.name)
+		if ix.unique {
+			o.SetUnique(true)
+		}
+		if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: o}); err != nil {
+			return store.Translate(err)
+		}
+	}
+	if have[indexTS] {
+		return nil
+	}
+	tsIndex := func(ttl *int32) error {
+		o := options.Index().SetName(indexTS)
+		if ttl != nil {
+			o.SetExpireAfterSeconds(*ttl)
+		}
+		_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{"ts", 1}}, Options: o})
+		return err
+	}
+	err = tsIndex(ttl)
+	if err != nil && ttl != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported {
+		if err := tsIndex(nil); err != nil {
+			return store.Translate(err)
+		}
+		return apperr.Wrap(apperr.KindNotSupported, err, "the database backend does not support TTL indexes (audit retention)").
+			WithDetails(map[string]any{"capability": CapTTLIndex})
+	}
+	return store.Translate(err)
+}
+
+// CapTTLIndex names the capability EnsureIndexes reports missing.
+const CapTTLIndex = "ttl_index"
+
+// Expire deletes the entries older than before: retention for servers
+// without TTL indexes, run periodically by the caller (for example every
+// hour with before = now - retention). Deleting from the oldest end keeps
+// every remaining chain verifiable.
+func Expire(ctx context.Context, coll *mongo.Collection, before time.Time) (int64, error) {
+	res, err := coll.DeleteMany(ctx, bson.D{{"ts", bson.D{{"$lt", before.UTC()}}}})
+	if err != nil {
+		return 0, store.Translate(err)
+	}
+	return res.DeletedCount, nil
+}
+
+func sameTTL(a, b *int32) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+// isNamespaceNotFound: listing the indexes of a collection that does not
+// exist yet is not an error for EnsureIndexes.
+func isNamespaceNotFound(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(26)
+}

@@ -1,0 +1,168 @@
+package audit_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+// Paging walks every entry exactly once, newest first, even when many share
+// a millisecond and two writers interleave (the (ts, writer, seq) keyset).
+func TestQueryPagesNewestFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	coll := auditColl(t)
+	// Both writers' clocks stand still for 4 calls at a time: plenty of ties.
+	clock := func() func() time.Time {
+		calls := 0
+		return func() time.Time {
+			calls++
+			return t0.Add(time.Duration(calls/4) * time.Millisecond)
+		}
+	}
+	w1 := newWriter(t, coll, audit.Options{Now: clock()})
+	w2 := newWriter(t, coll, audit.Options{Now: clock()})
+	for i := range 30 {
+		e := entry("update", []string{"a", "b"}[i%2], i)
+		if i%5 == 0 {
+			e.Status, e.ErrorCode = 403, "FORBIDDEN"
+		}
+		require.NoError(t, w1.Record(ctx, e))
+		require.NoError(t, w2.Record(ctx, entry("find", "a", 100+i)))
+	}
+	closeWriter(t, w1)
+	closeWriter(t, w2)
+
+	var all []audit.Entry
+	var after *audit.Position
+	pages := 0
+	for {
+		page, next, err := audit.Query(ctx, coll, audit.Filter{Limit: 7, After: after})
+		require.NoError(t, err)
+		all = append(all, page...)
+		pages++
+		if next == nil {
+			break
+		}
+		require.Len(t, page, 7)
+		after = next
+	}
+	require.Len(t, all, 60)
+	require.Equal(t, 9, pages)
+	seen := map[string]bool{}
+	for i, e := range all {
+		require.False(t, seen[e.ID], "%s twice", e.ID)
+		seen[e.ID] = true
+		if i > 0 {
+			p := all[i-1]
+			less := e.TS.Before(p.TS) ||
+				e.TS.Equal(p.TS) && (e.Writer < p.Writer || e.Writer == p.Writer && e.Seq < p.Seq)
+			require.True(t, less, "entry %d (%s) not after %s", i, e.ID, p.ID)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		f    audit.Filter
+		want int
+	}{
+		{"collection", audit.Filter{Collection: "b"}, 15},
+		{"action", audit.Filter{Action: "find"}, 30},
+		{"outcome", audit.Filter{Outcome: "denied"}, 6},
+		{"actor", audit.Filter{Actor: "u1"}, 20},
+		{"doc id", audit.Filter{DocID: "doc-7"}, 1},
+		{"tenant", audit.Filter{TenantID: "t1"}, 60},
+		{"other tenant", audit.Filter{TenantID: "t2"}, 0},
+		{"from", audit.Filter{From: ptrTime(t0.Add(5 * time.Millisecond))}, 2 * 11}, // calls 20..30 of each clock
+		{"to", audit.Filter{To: ptrTime(t0.Add(time.Millisecond))}, 2 * 7},          // calls 1..7
+		{"combined", audit.Filter{Collection: "a", Action: "update", Outcome: "denied"}, 3},
+		{"operator as a value", audit.Filter{Collection: `{"$ne": ""}`}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.f.Limit = audit.MaxQueryLimit
+			got, next, err := audit.Query(ctx, coll, tc.f)
+			require.NoError(t, err)
+			require.Nil(t, next)
+			require.Equal(t, tc.want, len(got))
+		})
+	}
+
+	_, _, err := audit.Query(ctx, coll, audit.Filter{Outcome: "maybe"})
+	require.Equal(t, apperr.KindInvalid, apperr.KindOf(err))
+	_, _, err = audit.Query(ctx, coll, audit.Filter{Limit: -1})
+	require.Equal(t, apperr.KindInvalid, apperr.KindOf(err))
+	got, _, err := audit.Query(ctx, coll, audit.Filter{})
+	require.NoError(t, err)
+	require.Len(t, got, audit.DefaultQueryLimit)
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }
+
+func TestEnsureIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, db := testenvMongo(t)
+	coll := db.Collection("audit")
+
+	ttl := func() *int32 {
+		specs, err := coll.Indexes().ListSpecifications(ctx)
+		require.NoError(t, err)
+		names := map[string]bool{}
+		var exp *int32
+		for _, s := range specs {
+			names[s.Name] = true
+			if s.Name == "audit_ts" {
+				exp = s.ExpireAfterSeconds
+			}
+			if s.Name == "audit_chain" {
+				require.NotNil(t, s.Unique)
+				require.True(t, *s.Unique)
+			}
+		}
+		for _, n := range []string{"audit_chain", "audit_ts", "audit_order", "audit_collection", "audit_actor", "audit_doc_ids"} {
+			require.True(t, names[n], "index %s missing", n)
+		}
+		return exp
+	}
+
+	err := audit.EnsureIndexes(ctx, coll, 90*24*time.Hour)
+	if testenv.Backend() == testenv.BackendFerretDB && apperr.KindOf(err) == apperr.KindNotSupported {
+		// FerretDB has no TTL indexes: every index is there, the ts one
+		// without a TTL, the error says so, and Expire does the retention.
+		var ae *apperr.Error
+		require.ErrorAs(t, err, &ae)
+		require.Equal(t, audit.CapTTLIndex, ae.Details["capability"])
+		require.Nil(t, ttl())
+		require.NoError(t, audit.EnsureIndexes(ctx, coll, 0))
+		require.Nil(t, ttl())
+
+		w := newWriter(t, coll, audit.Options{Now: stepClock(t0, time.Hour)})
+		for i := range 10 {
+			require.NoError(t, w.Record(ctx, entry("find", "c", i)))
+		}
+		closeWriter(t, w)
+		n, err := audit.Expire(ctx, coll, t0.Add(4*time.Hour+time.Minute))
+		require.NoError(t, err)
+		require.EqualValues(t, 4, n)
+		res := verifyAll(t, coll)
+		require.True(t, res.OK, "%+v", res)
+		require.Equal(t, 6, res.Checked)
+	} else {
+		require.NoError(t, err)
+		require.NotNil(t, ttl())
+		require.EqualValues(t, 90*24*3600, *ttl())
+		require.NoError(t, audit.EnsureIndexes(ctx, coll, 90*24*time.Hour), "idempotent")
+		require.NoError(t, audit.EnsureIndexes(ctx, coll, 30*24*time.Hour), "retention changed")
+		require.EqualValues(t, 30*24*3600, *ttl())
+		require.NoError(t, audit.EnsureIndexes(ctx, coll, 0), "retention off")
+		require.Nil(t, ttl())
+	}
+
+	require.Equal(t, apperr.KindInvalid, apperr.KindOf(audit.EnsureIndexes(ctx, coll, 1<<62)))
+}

@@ -1,0 +1,169 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
+)
+
+// VerifyResult is the answer of Verify (GET /audit/verify).
+type VerifyResult struct {
+	// OK: every entry in the range carries its own hash and links to the one
+	// before it in its chain.
+	OK bool `json:"ok"`
+	// Checked counts the entries examined, up to and including the first bad
+	// one.
+	Checked int `json:"checked"`
+	// FirstBadID is the id of the first bad entry in (writer, seq) order:
+	// the altered entry itself, or, for a removal, the entry right after
+	// the gap.
+	FirstBadID string `json:"first_bad_id,omitempty"`
+	// Reason says what is wrong with it, in words safe to show.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Verify checks every chain with entries whose ts is in [from, to] (a zero
+// time leaves that end open). Entries are walked in (writer, seq) order:
+// each must hash to its Hash; within a chain the seq numbers must follow each
+// other without gaps, each PrevHash must be the previous entry's Hash, and
+// ts must not go back. The first entry of a chain in the range must link to
+// the genesis hash when it is the chain's first (seq 1); otherwise it is
+// linked to the entry before it when that entry still exists, and accepted
+// as it is when it does not (it expired through retention, or lies outside
+// a range that does not reach it).
+//
+// Caught: an entry edited in place (hash mismatch), removed (seq gap or
+// PrevHash mismatch on the next one), moved out of the range by editing its
+// ts (hash mismatch, or a gap when it is not checked), reordered (seq/ts out
+// of order). Not caught, as with any unkeyed chain: removing the newest
+// entries of a chain, removing a whole chain, or rewriting a chain from some
+// entry on with recomputed hashes; see Writer.Head for anchoring.
+//
+// Verification stops at the first bad entry. Errors are for the database
+// failing (translated by store.Translate), never for bad entries.
+func Verify(ctx context.Context, coll *mongo.Collection, from, to time.Time) (VerifyResult, error) {
+	filter := bson.D{}
+	if ts := timeRange(ptr(from), ptr(to)); ts != nil {
+		filter = append(filter, bson.E{Key: "ts", Value: ts})
+	}
+	cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{"writer", 1}, {"seq", 1}}))
+	if err != nil {
+		return VerifyResult{}, store.Translate(err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+
+	var (
+		res  VerifyResult
+		prev *Entry // previous entry of the current chain
+	)
+	bad := func(id, format string, args ...any) (VerifyResult, error) {
+		res.OK, res.FirstBadID, res.Reason = false, id, fmt.Sprintf(format, args...)
+		return res, nil
+	}
+	for cur.Next(ctx) {
+		res.Checked++
+		var e Entry
+		if err := bson.Unmarshal(cur.Current, &e); err != nil {
+			var id string
+			if v, lerr := cur.Current.LookupErr("_id"); lerr == nil {
+				id, _ = v.StringValueOK()
+			}
+			return bad(id, "entry cannot be decoded: altered")
+		}
+		if e.Hash != HashOf(&e) {
+			return bad(e.ID, "hash mismatch: entry altered")
+		}
+		if e.ID != entryID(e.Writer, e.Seq) {
+			return bad(e.ID, "id does not match writer and seq: entry altered")
+		}
+		if prev == nil || prev.Writer != e.Writer {
+			// First entry of a chain in the range.
+			if reason, badID, err := checkChainStart(ctx, coll, &e); err != nil {
+				return VerifyResult{}, err
+			} else if reason != "" {
+				return bad(badID, "%s", reason)
+			}
+		} else {
+			switch {
+			case e.Seq == prev.Seq:
+				return bad(e.ID, "duplicate seq %d in chain", e.Seq)
+			case e.Seq != prev.Seq+1:
+				return bad(e.ID, "entries missing before this one: seq %d to %d removed", prev.Seq+1, e.Seq-1)
+			case e.PrevHash != prev.Hash:
+				return bad(e.ID, "prev_hash does not match the previous entry: an entry was replaced or reordered")
+			case e.TS.Before(prev.TS):
+				return bad(e.ID, "ts earlier than the previous entry's: reordered")
+			}
+		}
+		prev = &e
+	}
+	if err := cur.Err(); err != nil {
+		return VerifyResult{}, store.Translate(err)
+	}
+	res.OK = true
+	return res, nil
+}
+
+// checkChainStart checks the first entry of a chain within the range. It
+// returns a reason and the id to blame when it is bad.
+func checkChainStart(ctx context.Context, coll *mongo.Collection, e *Entry) (reason, badID string, err error) {
+	if e.Seq == 1 {
+		if e.PrevHash != Genesis(e.Writer) {
+			return "first entry of the chain does not link to its genesis hash", e.ID, nil
+		}
+		return "", "", nil
+	}
+	if e.Seq < 1 {
+		return "seq out of range", e.ID, nil
+	}
+	// The entry before it lies outside the range. If it still exists the
+	// link must hold: this is what catches the removal of the first entry
+	// in the range. If it is gone, retention removed it (or it was removed
+	// together with everything before it, which no chain can tell apart).
+	var p Entry
+	err = coll.FindOne(ctx,
+		bson.D{{"writer", e.Writer}, {"seq", bson.D{{"$lt", e.Seq}}}},
+		options.FindOne().SetSort(bson.D{{"seq", -1}}),
+	).Decode(&p)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", store.Translate(err)
+	}
+	switch {
+	case p.Hash != HashOf(&p):
+		return "hash mismatch: entry altered (it precedes the range)", p.ID, nil
+	case p.Seq != e.Seq-1:
+		return fmt.Sprintf("entries missing before this one: seq %d to %d removed", p.Seq+1, e.Seq-1), e.ID, nil
+	case e.PrevHash != p.Hash:
+		return "prev_hash does not match the previous entry: an entry was replaced or reordered", e.ID, nil
+	}
+	return "", "", nil
+}
+
+func ptr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// timeRange is the ts condition for [from, to], nil when both are open.
+func timeRange(from, to *time.Time) bson.D {
+	var d bson.D
+	if from != nil {
+		d = append(d, bson.E{Key: "$gte", Value: from.UTC()})
+	}
+	if to != nil {
+		d = append(d, bson.E{Key: "$lte", Value: to.UTC()})
+	}
+	return d
+}

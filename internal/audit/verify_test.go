@@ -1,0 +1,207 @@
+package audit_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// chain writes n entries, one second apart from t0+1s, and returns them in
+// chain order.
+func chain(t *testing.T, coll *mongo.Collection, n int) []audit.Entry {
+	t.Helper()
+	w := newWriter(t, coll, audit.Options{Now: stepClock(t0, time.Second)})
+	for i := range n {
+		require.NoError(t, w.Record(context.Background(), entry("update", "orders", i)))
+	}
+	closeWriter(t, w)
+	got := stored(t, coll)
+	require.Len(t, got, n)
+	res := verifyAll(t, coll)
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, n, res.Checked)
+	return got
+}
+
+// The test the issue asks for: entries edited and deleted directly in
+// MongoDB, behind the proxy's back, are caught and the first bad one named.
+func TestVerifyCatchesTampering(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("edited", func(t *testing.T) {
+		t.Parallel()
+		coll := auditColl(t)
+		es := chain(t, coll, 20)
+		_, err := coll.UpdateOne(ctx, bson.D{{"_id", es[6].ID}}, bson.D{{"$set", bson.D{{"outcome", "allowed"}, {"status", 200}, {"action", "find"}}}})
+		require.NoError(t, err)
+		res := verifyAll(t, coll)
+		require.False(t, res.OK)
+		require.Equal(t, es[6].ID, res.FirstBadID)
+		require.Contains(t, res.Reason, "hash mismatch")
+		require.Equal(t, 7, res.Checked)
+	})
+
+	t.Run("deleted", func(t *testing.T) {
+		t.Parallel()
+		coll := auditColl(t)
+		es := chain(t, coll, 20)
+		_, err := coll.DeleteOne(ctx, bson.D{{"_id", es[11].ID}})
+		require.NoError(t, err)
+		res := verifyAll(t, coll)
+		require.False(t, res.OK)
+		require.Equal(t, es[12].ID, res.FirstBadID, "the entry after the gap is named")
+		require.Contains(t, res.Reason, "seq 12 to 12 removed")
+	})
+
+	t.Run("edited and deleted: the first is named", func(t *testing.T) {
+		t.Parallel()
+		coll := auditColl(t)
+		es := chain(t, coll, 20)
+		_, err := coll.DeleteOne(ctx, bson.D{{"_id", es[14].ID}})
+		require.NoError(t, err)
+		_, err = coll.UpdateOne(ctx, bson.D{{"_id", es[4].ID}}, bson.D{{"$set", bson.D{{"doc_ids", bson.A{"other"}}}}})
+		require.NoError(t, err)
+		res := verifyAll(t, coll)
+		require.False(t, res.OK)
+		require.Equal(t, es[4].ID, res.FirstBadID)
+	})
+
+	t.Run("edited with its hash recomputed", func(t *testing.T) {
+		// Whoever knows the algorithm can fix an entry's own hash; the next
+		// entry's prev_hash still points at the original.
+		t.Parallel()
+		coll := auditColl(t)
+		es := chain(t, coll, 10)
+		forged := es[3]
+		forged.Actor.ID = "someone-else"
+		forged.Hash = audit.HashOf(&forged)
+		_, err := coll.ReplaceOne(ctx, bson.D{{"_id", forged.ID}}, forged)
+		require.NoError(t, err)
+		res := verifyAll(t, coll)
+		require.False(t, res.OK)
+		require.Equal(t, es[4].ID, res.FirstBadID)
+		require.Contains(t, res.Reason, "prev_hash")
+	})
+
+	t.Run("reordered", func(t *testing.T) {
+		t.Parallel()
+		coll := auditColl(t)
+		es := chain(t, coll, 10)
+		// Swap the positions of entries 3 and 4 (through a free seq: the
+		// unique (writer, seq) index refuses a duplicate even for a moment).
+		for _, step := range []struct {
+			id  string
+			seq int
+		}{{es[2].ID, 1000}, {es[3].ID, 3}, {es[2].ID, 4}} {
+			_, err := coll.UpdateOne(ctx, bson.D{{"_id", step.id}}, bson.D{{"$set", bson.D{{"seq", step.seq}}}})
+			require.NoError(t, err)
+		}
+		res := verifyAll(t, coll)
+		require.False(t, res.OK)
+		require.Contains(t, []string{es[2].ID, es[3].ID}, res.FirstBadID)
+	})
+
+	t.Run("first entry of the range deleted", func(t *testing.T) {
+		// The entry before the range still exists, so the link is checked.
+		t.Parallel()
+		coll := auditColl(t)
+		es := chain(t, coll, 20)
+		_, err := coll.DeleteOne(ctx, bson.D{{"_id", es[9].ID}})
+		require.NoError(t, err)
+		res, err := audit.Verify(ctx, coll, es[9].TS, time.Time{})
+		require.NoError(t, err)
+		require.False(t, res.OK)
+		require.Equal(t, es[10].ID, res.FirstBadID)
+	})
+
+	t.Run("entry moved out of the range by its ts", func(t *testing.T) {
+		t.Parallel()
+		coll := auditColl(t)
+		es := chain(t, coll, 10)
+		_, err := coll.UpdateOne(ctx, bson.D{{"_id", es[5].ID}}, bson.D{{"$set", bson.D{{"ts", t0.Add(time.Hour)}}}})
+		require.NoError(t, err)
+		res, err := audit.Verify(ctx, coll, t0, es[9].TS)
+		require.NoError(t, err)
+		require.False(t, res.OK)
+		require.Equal(t, es[6].ID, res.FirstBadID)
+	})
+
+	t.Run("genesis forged", func(t *testing.T) {
+		t.Parallel()
+		coll := auditColl(t)
+		es := chain(t, coll, 3)
+		first := es[0]
+		first.PrevHash = audit.Genesis("another-writer")
+		first.Hash = audit.HashOf(&first)
+		_, err := coll.ReplaceOne(ctx, bson.D{{"_id", first.ID}}, first)
+		require.NoError(t, err)
+		res := verifyAll(t, coll)
+		require.False(t, res.OK)
+		require.Equal(t, first.ID, res.FirstBadID)
+	})
+}
+
+// Ranges: a chain that began before `from` is verified from its first entry
+// in the range; one whose beginning expired (retention) too.
+func TestVerifyRanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	coll := auditColl(t)
+	es := chain(t, coll, 20)
+
+	res, err := audit.Verify(ctx, coll, es[9].TS, es[14].TS)
+	require.NoError(t, err)
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, 6, res.Checked)
+
+	res, err = audit.Verify(ctx, coll, es[19].TS.Add(time.Second), time.Time{})
+	require.NoError(t, err)
+	require.True(t, res.OK)
+	require.Zero(t, res.Checked)
+
+	// Retention removed the oldest five: what is left still verifies.
+	_, err = coll.DeleteMany(ctx, bson.D{{"ts", bson.D{{"$lt", es[5].TS}}}})
+	require.NoError(t, err)
+	res = verifyAll(t, coll)
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, 15, res.Checked)
+}
+
+// Several proxies side by side: one chain each, in one collection.
+func TestVerifySeveralWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	coll := auditColl(t)
+	w1 := newWriter(t, coll, audit.Options{})
+	w2 := newWriter(t, coll, audit.Options{})
+	require.NotEqual(t, w1.ID(), w2.ID())
+	for i := range 50 {
+		require.NoError(t, w1.Record(ctx, entry("find", "a", i)))
+		require.NoError(t, w2.Record(ctx, entry("find", "b", i)))
+	}
+	closeWriter(t, w1)
+	closeWriter(t, w2)
+	res := verifyAll(t, coll)
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, 100, res.Checked)
+
+	// Breaking the second chain names an entry of the second chain.
+	var victim audit.Entry
+	require.NoError(t, coll.FindOne(ctx, bson.D{{"writer", w2.ID()}, {"seq", 30}}).Decode(&victim))
+	_, err := coll.DeleteOne(ctx, bson.D{{"_id", victim.ID}})
+	require.NoError(t, err)
+	res = verifyAll(t, coll)
+	require.False(t, res.OK)
+	var after audit.Entry
+	require.NoError(t, coll.FindOne(ctx, bson.D{{"writer", w2.ID()}, {"seq", 31}}).Decode(&after))
+	require.Equal(t, after.ID, res.FirstBadID)
+}

@@ -1,0 +1,340 @@
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+)
+
+// Writer hashes entries into its chain and writes them to MongoDB in batches
+// from one goroutine. It is safe for concurrent use. One Writer per process:
+// its id, random at every start, names the chain.
+type Writer struct {
+	opts Options
+	id   string
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	seq      int64     // of the last entry recorded
+	lastHash string    // of the last entry recorded
+	lastTS   time.Time // of the last entry recorded; ts never goes back within a chain
+	queue    []Entry   // hashed, not yet stored; oldest first
+	reserved int       // operations begun and not finished
+	// unavailable is why new operations are refused, nil when they are not.
+	// Set when entries cannot be stored, cleared when the backlog is.
+	unavailable error
+	closed      bool // Close was called: no new operations
+	stopped     bool // the flush loop has ended: nothing more will be written
+
+	spill *spillFile // nil without SpillPath
+
+	wake     chan struct{} // a full batch is waiting
+	closing  chan struct{} // Close: drain and stop
+	abort    chan struct{} // Close's deadline passed: save what can be saved and stop
+	done     chan struct{} // the loop has ended
+	idle     chan struct{} // closed once closed && reserved == 0
+	idleOnce sync.Once
+	stopOnce sync.Once
+
+	stats   counters
+	latency prometheus.Histogram
+}
+
+// counters back both Stats and the Prometheus metrics.
+type counters struct {
+	written, spilled, replayed, refused, writeErrors, lost, corrupt atomic.Int64
+	queueDepth                                                      atomic.Int64
+	spillBytes                                                      atomic.Int64
+	available                                                       atomic.Bool
+}
+
+// Stats is a snapshot of a Writer's counters.
+type Stats struct {
+	// Written: entries stored in MongoDB, replayed ones included.
+	Written int64
+	// Spilled: entries appended to the spill file; Replayed: entries moved
+	// from it to MongoDB.
+	Spilled, Replayed int64
+	// Refused: operations refused by Begin or Record.
+	Refused int64
+	// WriteErrors: failed InsertMany attempts.
+	WriteErrors int64
+	// Lost: entries that could not be stored nor saved (Close gave up
+	// without a SpillPath, or an operation finished after Close), and
+	// Corrupt: unreadable spill file lines skipped on replay. Both should
+	// stay 0; anything else is worth an alert.
+	Lost, Corrupt int64
+	// QueueDepth: entries in memory, not yet stored.
+	QueueDepth int64
+	// SpillBytes: size of the spill file not yet replayed.
+	SpillBytes int64
+	// Available: Begin and Record accept operations.
+	Available bool
+}
+
+// NewWriter starts a Writer. In ModeBuffer (or with a SpillPath) the spill
+// file is opened now, so a path that cannot be written fails at start; a
+// file left by an earlier process is replayed first.
+func NewWriter(opts Options) (*Writer, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("audit: writer id: %w", err)
+	}
+	w := &Writer{
+		opts:    opts,
+		id:      hex.EncodeToString(b[:]),
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		abort:   make(chan struct{}),
+		done:    make(chan struct{}),
+		idle:    make(chan struct{}),
+	}
+	w.log = opts.Logger.With("component", "audit", "writer", w.id)
+	w.lastHash = Genesis(w.id)
+	w.stats.available.Store(true)
+	if opts.SpillPath != "" {
+		s, err := openSpill(opts.SpillPath, opts.MaxSpillBytes)
+		if err != nil {
+			return nil, err
+		}
+		w.spill = s
+		w.stats.spillBytes.Store(s.pendingBytes())
+	}
+	w.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "pm_audit_write_seconds",
+		Help:    "Duration of one batch insert of audit entries.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
+	if opts.Registerer != nil {
+		if err := w.register(opts.Registerer); err != nil {
+			if w.spill != nil {
+				_ = w.spill.close()
+			}
+			return nil, err
+		}
+	}
+	go w.run()
+	return w, nil
+}
+
+// ID is the writer's id, the name of its chain.
+func (w *Writer) ID() string { return w.id }
+
+// Head returns the sequence number and hash of the last entry recorded (0 and
+// the genesis hash before the first). Logging it now and then anchors the
+// chain outside the database: without an anchor, whoever can write the audit
+// collection can cut the end of a chain, or rewrite it whole, undetected.
+func (w *Writer) Head() (seq int64, hash string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq, w.lastHash
+}
+
+// Stats returns the current counters.
+func (w *Writer) Stats() Stats {
+	return Stats{
+		Written:     w.stats.written.Load(),
+		Spilled:     w.stats.spilled.Load(),
+		Replayed:    w.stats.replayed.Load(),
+		Refused:     w.stats.refused.Load(),
+		WriteErrors: w.stats.writeErrors.Load(),
+		Lost:        w.stats.lost.Load(),
+		Corrupt:     w.stats.corrupt.Load(),
+		QueueDepth:  w.stats.queueDepth.Load(),
+		SpillBytes:  w.stats.spillBytes.Load(),
+		Available:   w.stats.available.Load(),
+	}
+}
+
+// Available reports whether an operation begun now would be accepted: nil,
+// or the KindUnavailable error Begin would return. It reserves nothing, so
+// it suits readiness probes; a request must use Begin, which does.
+func (w *Writer) Available() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.admitLocked(0)
+}
+
+// Begin reserves room for the audit entry of one operation, before the
+// operation runs. A KindUnavailable error means the operation must not run:
+// its entry could not be guaranteed (queue full, MongoDB down in
+// ModeFailClosed, spill file failing in ModeBuffer, or shutting down).
+//
+// base holds what is known at the start (request id, address, user agent,
+// action, collection, actor); the returned Op collects the rest and must be
+// finished exactly once, whatever happens (defer op.Finish). The reservation
+// is why Finish cannot fail: an operation that was allowed to start is
+// always recorded.
+func (w *Writer) Begin(ctx context.Context, base Entry) (*Op, error) {
+	w.mu.Lock()
+	err := w.admitLocked(0)
+	if err == nil {
+		w.reserved++
+	}
+	w.mu.Unlock()
+	if err != nil {
+		w.stats.refused.Add(1)
+		return nil, err
+	}
+	return &Op{w: w, start: time.Now(), e: base}, nil
+}
+
+// Record records a complete entry in one step, for events that are not an
+// operation with a before and after (a login failure, a grant reaped by a
+// background job). It fails, with KindUnavailable, exactly when Begin would.
+// It never waits for MongoDB.
+func (w *Writer) Record(ctx context.Context, e Entry) error {
+	w.mu.Lock()
+	err := w.admitLocked(0)
+	if err == nil {
+		w.appendLocked(e)
+	}
+	w.mu.Unlock()
+	if err != nil {
+		w.stats.refused.Add(1)
+	}
+	return err
+}
+
+// errUnavailable is what the client sees; the cause stays in the logs.
+func errUnavailable(cause error) error {
+	return apperr.Wrap(apperr.KindUnavailable, cause, "audit log unavailable, request refused")
+}
+
+var (
+	errClosing   = errors.New("audit writer is closing")
+	errQueueFull = errors.New("audit queue is full")
+)
+
+// admitLocked decides whether one more operation (beyond extra reserved
+// slots) can be accepted. w.mu is held.
+func (w *Writer) admitLocked(extra int) error {
+	switch {
+	case w.closed:
+		return errUnavailable(errClosing)
+	case w.unavailable != nil:
+		return errUnavailable(w.unavailable)
+	case w.reserved+len(w.queue)+extra >= w.opts.QueueSize:
+		return errUnavailable(errQueueFull)
+	}
+	return nil
+}
+
+// finish records the entry of an Op begun with Begin, releasing its
+// reservation. It never refuses: the room was reserved.
+func (w *Writer) finish(e Entry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reserved--
+	if w.stopped {
+		// Close gave up waiting for this operation; nothing will write it.
+		w.stats.lost.Add(1)
+		w.log.Error("audit entry finished after the writer closed; not stored",
+			"request_id", e.RequestID, "action", e.Action, "collection", e.Collection)
+		return
+	}
+	w.appendLocked(e)
+	if w.closed && w.reserved == 0 {
+		w.idleOnce.Do(func() { close(w.idle) })
+	}
+}
+
+// appendLocked chains e and queues it. w.mu is held: the lock is what makes
+// the queue order the chain order.
+func (w *Writer) appendLocked(e Entry) {
+	normalize(&e)
+	ts := w.opts.Now().UTC().Truncate(time.Millisecond)
+	if ts.Before(w.lastTS) {
+		// The wall clock went back. A chain's ts must not, or a time range
+		// would cut it into pieces that look like deletions.
+		ts = w.lastTS
+	}
+	w.seq++
+	e.Writer = w.id
+	e.Seq = w.seq
+	e.ID = entryID(w.id, w.seq)
+	e.TS = ts
+	e.PrevHash = w.lastHash
+	e.Hash = HashOf(&e)
+	w.lastHash, w.lastTS = e.Hash, ts
+	w.queue = append(w.queue, e)
+	w.stats.queueDepth.Store(int64(len(w.queue)))
+	if len(w.queue) >= w.opts.BatchSize {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Close stops accepting operations, waits for those begun to finish, and
+// writes everything queued. It returns when all is stored (or, in
+// ModeBuffer, safely in the spill file), or when ctx ends: then what is
+// still in memory is saved to the spill file when there is one, and the
+// error says how many entries were neither stored nor saved. Call it after
+// the HTTP server has stopped taking requests (on SIGTERM). Calling it again
+// returns nil once the first call has finished.
+func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	already := w.closed
+	w.closed = true
+	if w.reserved == 0 {
+		w.idleOnce.Do(func() { close(w.idle) })
+	}
+	w.mu.Unlock()
+	if already {
+		<-w.done
+		return nil
+	}
+
+	var waitErr error
+	select {
+	case <-w.idle: // checked first: an expired ctx must not hide that all is done
+	default:
+		select {
+		case <-w.idle:
+		case <-ctx.Done():
+			waitErr = errors.New("audit: operations still running when Close gave up")
+		}
+	}
+	close(w.closing)
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		w.stopOnce.Do(func() { close(w.abort) })
+		<-w.done
+	}
+
+	w.mu.Lock()
+	w.stopped = true
+	left := len(w.queue)
+	w.mu.Unlock()
+	var errs []error
+	if waitErr != nil {
+		errs = append(errs, waitErr)
+	}
+	if left > 0 {
+		w.stats.lost.Add(int64(left))
+		w.log.Error("audit entries not stored", "count", left)
+		errs = append(errs, fmt.Errorf("audit: %d entries could not be stored", left))
+	}
+	if w.spill != nil {
+		if err := w.spill.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

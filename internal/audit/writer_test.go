@@ -1,0 +1,266 @@
+package audit_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+)
+
+// A burst of concurrent operations leaves exactly one entry each, in one
+// valid chain.
+func TestBurstOneEntryEach(t *testing.T) {
+	t.Parallel()
+	coll := auditColl(t)
+	reg := prometheus.NewRegistry()
+	w := newWriter(t, coll, audit.Options{Registerer: reg})
+	ctx := context.Background()
+
+	const n = 2000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			e := entry("create", "orders", i)
+			if i%2 == 0 {
+				errs <- w.Record(ctx, e)
+				return
+			}
+			// Half go through Begin/Finish, as requests do.
+			op, err := w.Begin(ctx, e)
+			if err != nil {
+				errs <- err
+				return
+			}
+			op.AddCount(1)
+			op.Finish(201, "")
+			errs <- nil
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	closeWriter(t, w)
+
+	got := stored(t, coll)
+	require.Len(t, got, n)
+	seen := map[string]bool{}
+	for i, e := range got {
+		require.False(t, seen[e.RequestID], "request %s recorded twice", e.RequestID)
+		seen[e.RequestID] = true
+		require.EqualValues(t, i+1, e.Seq)
+	}
+	res := verifyAll(t, coll)
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, n, res.Checked)
+
+	st := w.Stats()
+	require.EqualValues(t, n, st.Written)
+	require.Zero(t, st.QueueDepth)
+	require.Zero(t, st.Lost)
+	require.InDelta(t, n, metricValue(t, reg, "pm_audit_entries_written_total"), 0)
+	seq, head := w.Head()
+	require.EqualValues(t, n, seq)
+	require.Equal(t, got[n-1].Hash, head)
+}
+
+// metricValue reads a counter or gauge as exported.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
+// Close writes everything queued, even entries that would otherwise wait
+// for a flush that is an hour away.
+func TestCloseFlushesEverything(t *testing.T) {
+	t.Parallel()
+	coll := auditColl(t)
+	w := newWriter(t, coll, audit.Options{FlushInterval: time.Hour, BatchSize: 1000, QueueSize: 5000})
+	ctx := context.Background()
+	for i := range 300 {
+		require.NoError(t, w.Record(ctx, entry("delete", "c", i)))
+	}
+	require.EqualValues(t, 300, w.Stats().QueueDepth, "nothing flushed before Close")
+	closeWriter(t, w)
+	require.EqualValues(t, 300, count(t, coll))
+	require.True(t, verifyAll(t, coll).OK)
+
+	// Closed: nothing more is accepted, and saying so is a 503, not a panic.
+	err := w.Record(ctx, entry("delete", "c", 301))
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err))
+	_, err = w.Begin(ctx, entry("delete", "c", 302))
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err))
+	require.NoError(t, w.Close(ctx), "second Close")
+}
+
+// Close waits for operations that have begun: their entries are written too.
+func TestCloseWaitsForRunningOperations(t *testing.T) {
+	t.Parallel()
+	coll := auditColl(t)
+	w := newWriter(t, coll, audit.Options{})
+	op, err := w.Begin(context.Background(), entry("update", "c", 1))
+	require.NoError(t, err)
+	closed := make(chan error)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		closed <- w.Close(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned while an operation was running: %v", err)
+	default:
+	}
+	op.Finish(200, "")
+	require.NoError(t, <-closed)
+	require.EqualValues(t, 1, count(t, coll))
+}
+
+// Begin reserves room: once QueueSize operations are running or queued, the
+// next one is refused before it runs, and accepted again once the queue is
+// written.
+func TestBeginReservesRoom(t *testing.T) {
+	t.Parallel()
+	coll := auditColl(t)
+	w := newWriter(t, coll, audit.Options{QueueSize: 3, BatchSize: 3, FlushInterval: time.Hour})
+	ctx := context.Background()
+	var ops []*audit.Op
+	for i := range 3 {
+		op, err := w.Begin(ctx, entry("create", "c", i))
+		require.NoError(t, err)
+		ops = append(ops, op)
+	}
+	_, err := w.Begin(ctx, entry("create", "c", 3))
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), "%v", err)
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(w.Record(ctx, entry("create", "c", 3))))
+	require.Error(t, w.Available())
+	require.NotContains(t, err.(*apperr.Error).Message, "queue", "client-visible text says nothing of internals")
+
+	for _, op := range ops {
+		op.Finish(201, "") // never refused: the room was reserved
+	}
+	// A full batch is written without waiting for the (hour-long) interval.
+	eventually(t, 10*time.Second, func() bool { return w.Available() == nil }, "room again after the batch was written")
+	require.EqualValues(t, 3, w.Stats().Written)
+	require.EqualValues(t, 2, w.Stats().Refused)
+}
+
+// The Op in the request context collects details from wherever they are
+// known; Finish records once.
+func TestOpThroughContext(t *testing.T) {
+	t.Parallel()
+	coll := auditColl(t)
+	w := newWriter(t, coll, audit.Options{})
+	base := audit.Entry{RequestID: "req-1", IP: "192.0.2.1", UserAgent: "curl/8", Action: "update", Collection: "orders"}
+	op, err := w.Begin(context.Background(), base)
+	require.NoError(t, err)
+	ctx := audit.NewContext(context.Background(), op)
+
+	// What the authenticator, the handler and the service would do.
+	audit.FromContext(ctx).SetActor(&principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"editor"}, Auth: "api_key", KeyID: "k1",
+		Claims: map[string]any{"token": "s3cr3t"}})
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			audit.FromContext(ctx).AddDocIDs("d" + itoa(i))
+			audit.FromContext(ctx).AddCount(1)
+			audit.FromContext(ctx).AddChangedFields("status", "items.0.qty")
+		})
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Millisecond)
+	op.Finish(403, "FORBIDDEN")
+	op.Finish(500, "INTERNAL") // ignored: the first Finish counts
+
+	// Outside an audited request the Op is nil and every method is a no-op.
+	none := audit.FromContext(context.Background())
+	require.Nil(t, none)
+	none.AddCount(1)
+	none.SetActor(nil)
+	none.Finish(200, "")
+
+	closeWriter(t, w)
+	got := stored(t, coll)
+	require.Len(t, got, 1)
+	e := got[0]
+	require.Equal(t, "req-1", e.RequestID)
+	require.Equal(t, audit.Actor{ID: "u1", TenantID: "t1", Roles: []string{"editor"}, Auth: "api_key", KeyID: "k1"}, e.Actor)
+	require.Len(t, e.DocIDs, 10)
+	require.EqualValues(t, 10, e.Count)
+	require.Equal(t, []string{"items.0.qty", "status"}, e.ChangedFields)
+	require.Equal(t, audit.OutcomeDenied, e.Outcome)
+	require.Equal(t, 403, e.Status)
+	require.Equal(t, "FORBIDDEN", e.ErrorCode)
+	require.Greater(t, e.LatencyMS, 1.0)
+	require.NotContains(t, strings.Join(append(e.DocIDs, e.ChangedFields...), " "), "s3cr3t")
+}
+
+// Shutdown under load (SIGTERM): Close while operations keep arriving.
+// Every operation that Begin accepted is stored; the others were refused
+// before they ran.
+func TestCloseUnderLoadLosesNone(t *testing.T) {
+	t.Parallel()
+	coll := auditColl(t)
+	w := newWriter(t, coll, audit.Options{BatchSize: 50})
+	ctx := context.Background()
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		accepted = map[string]bool{}
+	)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				e := entry("create", "c", i)
+				e.RequestID = "g" + itoa(g) + "-" + itoa(i)
+				op, err := w.Begin(ctx, e)
+				if err != nil {
+					assert.Equal(t, apperr.KindUnavailable, apperr.KindOf(err))
+					return
+				}
+				time.Sleep(time.Millisecond) // the operation itself
+				mu.Lock()
+				accepted[e.RequestID] = true
+				mu.Unlock()
+				op.Finish(201, "")
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	closeWriter(t, w)
+	wg.Wait()
+
+	got := stored(t, coll)
+	require.NotEmpty(t, accepted)
+	require.Len(t, got, len(accepted))
+	for _, e := range got {
+		require.True(t, accepted[e.RequestID], e.RequestID)
+	}
+	require.True(t, verifyAll(t, coll).OK)
+	require.Zero(t, w.Stats().Lost)
+}
