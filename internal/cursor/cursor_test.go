@@ -39,6 +39,20 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || !got.Missing[0] || got.Missing[1] {
 		t.Fatalf("missing: %+v %v", got, err)
 	}
+
+	// An empty array's key (below null) survives the trip and still sorts
+	// before a missing value.
+	doc, _ = bson.Marshal(bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: bson.A{}}})
+	empty := PositionOf(doc, b.Sort)
+	s, _ = c.Encode(b, empty)
+	got, err = c.Decode(s, b)
+	if err != nil || got.Missing[0] || got.Values[0].Type != bson.TypeUndefined {
+		t.Fatalf("empty array: %+v %v", got, err)
+	}
+	missing, _ := bson.Marshal(bson.D{{Key: "_id", Value: "a"}})
+	if ComparePositions(got, PositionOf(missing, b.Sort), b.Sort) >= 0 {
+		t.Fatalf("an empty array must sort before a missing value")
+	}
 }
 
 func TestRefused(t *testing.T) {

@@ -25,13 +25,13 @@ type Position struct {
 // nothing counts as null, and null, undefined and missing sort as one value
 // (Missing).
 //
-// Known difference: MongoDB sorts an empty array below null; here it counts
-// as missing (see docs/pagination.md).
+// An empty array sorts below null, as in MongoDB: its key is the
+// undefined value, whose type bracket is the one just below null's.
 func PositionOf(doc bson.Raw, sort bson.D) Position {
 	p := Position{Values: make([]bson.RawValue, len(sort)), Missing: make([]bool, len(sort))}
 	for i, k := range sort {
 		v, ok := sortKey(doc, strings.Split(k.Key, "."), direction(k.Value) < 0)
-		if !ok || mongosem.IsNullish(v) {
+		if !ok || v.Type == bson.TypeNull {
 			p.Missing[i] = true
 			continue
 		}
@@ -42,13 +42,18 @@ func PositionOf(doc bson.Raw, sort bson.D) Position {
 
 var nullValue = bson.RawValue{Type: bson.TypeNull}
 
+// emptyArrayKey is the sort key of an empty array.
+var emptyArrayKey = bson.RawValue{Type: bson.TypeUndefined}
+
+func isEmptyArrayKey(v bson.RawValue) bool { return v.Type == bson.TypeUndefined }
+
 // sortKey returns the value doc sorts by on path.
 func sortKey(doc bson.Raw, path []string, desc bool) (bson.RawValue, bool) {
 	var best bson.RawValue
 	found := false
 	consider := func(v bson.RawValue) {
-		if mongosem.IsNullish(v) {
-			v = nullValue
+		if v.Type == bson.TypeNull || (v.Type == bson.TypeUndefined && v.Value != nil) {
+			v = nullValue // a stored undefined sorts like null; the empty-array key has no bytes
 		}
 		if !found {
 			best, found = v, true
@@ -73,7 +78,7 @@ func sortKey(doc bson.Raw, path []string, desc bool) (bson.RawValue, bool) {
 			}
 			vals, _ := v.Array().Values()
 			if len(vals) == 0 {
-				consider(nullValue)
+				consider(emptyArrayKey)
 			}
 			for _, e := range vals {
 				consider(e)
@@ -154,6 +159,9 @@ var sortableTypes = []bson.Type{
 // nullBracket is the bracket of null and of a missing field.
 var nullBracket = mongosem.Bracket(bson.TypeNull)
 
+// emptyBracket is the bracket of the empty-array key (undefined's).
+var emptyBracket = mongosem.Bracket(bson.TypeUndefined)
+
 // typesBeyond lists the $type numbers of the brackets strictly after b in the
 // given direction, leaving out types the backend cannot store.
 func typesBeyond(b int, desc bool, skip []bson.Type) bson.A {
@@ -219,6 +227,9 @@ func equal(key string, p Position, i int) bson.D {
 		// {k: null} matches null and missing, which sort as one value.
 		return bson.D{{Key: key, Value: nil}}
 	}
+	if isEmptyArrayKey(p.Values[i]) {
+		return bson.D{{Key: key, Value: bson.D{{Key: "$size", Value: 0}}}}
+	}
 	return bson.D{{Key: key, Value: bson.D{{Key: "$eq", Value: p.Values[i]}}}}
 }
 
@@ -229,7 +240,7 @@ func beyond(key string, p Position, i int, desc bool, skip []bson.Type) bson.D {
 	if !p.Missing[i] {
 		v := p.Values[i]
 		b = mongosem.Bracket(v.Type)
-		if b != mongosem.Bracket(bson.TypeMinKey) && b != mongosem.Bracket(bson.TypeMaxKey) {
+		if b != mongosem.Bracket(bson.TypeMinKey) && b != mongosem.Bracket(bson.TypeMaxKey) && !isEmptyArrayKey(v) {
 			op := "$gt"
 			if desc {
 				op = "$lt"
@@ -244,6 +255,10 @@ func beyond(key string, p Position, i int, desc bool, skip []bson.Type) bson.D {
 		// Null and missing sort just above MinKey: after every bracket
 		// above null when descending, after MinKey when ascending.
 		alts = append(alts, bson.D{{Key: key, Value: nil}})
+	}
+	if (desc && b >= nullBracket) || (!desc && b < emptyBracket) {
+		// Empty arrays sort between MinKey and null.
+		alts = append(alts, bson.D{{Key: key, Value: bson.D{{Key: "$size", Value: 0}}}})
 	}
 	switch len(alts) {
 	case 0:
