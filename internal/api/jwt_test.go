@@ -1,0 +1,105 @@
+package api_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+const jwtSecret = "a-test-secret-of-at-least-32-bytes!!"
+
+// TestJWTOverHTTP: a JWT's claims become the principal the policy sees;
+// bad, expired and claim-less tokens never reach the data.
+func TestJWTOverHTTP(t *testing.T) {
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "policy.yml")
+	if err := os.WriteFile(pf, []byte(testPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := policy.Load(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, db := testenv.Mongo(t)
+	docs := store.NewDocuments(db, 10*time.Second)
+	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
+	if testenv.Backend() == testenv.BackendFerretDB {
+		codec.Unstorable = cursor.FerretDBUnstorable
+	}
+	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
+		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 100, MaxBatch: 10, Filter: query.DefaultLimits}})
+	verifier, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: jwtSecret, Algorithms: []string{auth.AlgHS256}, Issuer: "pm-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Params{Service: svc, Auth: &auth.Authenticator{JWT: verifier}}))
+	t.Cleanup(srv.Close)
+	e := &env{t: t, srv: srv, db: db}
+	e.insert("employees",
+		bson.D{{"_id", "a"}, {"tenant_id", "t1"}, {"owner", "u1"}, {"ssn", "1"}, {"email", "ann@x.io"}},
+		bson.D{{"_id", "b"}, {"tenant_id", "t2"}, {"owner", "u1"}, {"ssn", "2"}})
+
+	sign := func(claims jwt.MapClaims, key string) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	get := func(token string) resp {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/collections/employees", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		return e.send(req)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+
+	good := get(sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "exp": exp, "iss": "pm-test"}, jwtSecret))
+	expect(t, good, 200, "")
+	list := good.list(t)
+	if len(list) != 1 || list[0].(map[string]any)["_id"] != "a" {
+		t.Fatalf("the token's tenant must scope the list to document a: %s", good.Body)
+	}
+	if strings.Contains(string(good.Body), "ssn") || !strings.Contains(string(good.Body), `a**@x.io`) {
+		t.Fatalf("field rules must apply to a JWT caller: %s", good.Body)
+	}
+
+	// No tenant claim: the tenant rule fails closed, nothing is visible.
+	none := get(sign(jwt.MapClaims{"sub": "u1", "roles": []string{"employee"}, "exp": exp, "iss": "pm-test"}, jwtSecret))
+	expect(t, none, 200, "")
+	if len(none.list(t)) != 0 {
+		t.Fatalf("a token without tenant_id must see nothing: %s", none.Body)
+	}
+
+	for name, tok := range map[string]string{
+		"wrong key":  sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "exp": exp, "iss": "pm-test"}, "another-secret-of-at-least-32-bytes!"),
+		"expired":    sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "exp": time.Now().Add(-time.Hour).Unix(), "iss": "pm-test"}, jwtSecret),
+		"no exp":     sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "iss": "pm-test"}, jwtSecret),
+		"wrong iss":  sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "exp": exp, "iss": "other"}, jwtSecret),
+		"roles type": sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": 7, "exp": exp, "iss": "pm-test"}, jwtSecret),
+		"garbage":    "not.a.jwt",
+	} {
+		r := get(tok)
+		if r.Status != 401 || r.code(t) != "UNAUTHENTICATED" {
+			t.Fatalf("%s: want 401 UNAUTHENTICATED, got %d %s", name, r.Status, r.Body)
+		}
+		if strings.Contains(string(r.Body), tok) {
+			t.Fatalf("%s: the token is echoed in the error", name)
+		}
+	}
+}
