@@ -87,6 +87,10 @@ type app struct {
 	db       *mongo.Database
 	svc      *service.Service
 	handler  http.Handler
+	// stopGrants stops the grant reaper (serve_grants.go).
+	stopGrants func()
+	// audit is the audit writer (serve_audit.go).
+	audit *auditRuntime
 }
 
 // startApp connects to the database (starting the embedded one when
@@ -137,6 +141,10 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		codec.Unstorable = cursor.FerretDBUnstorable
 	}
 	docs := store.NewDocuments(a.db, cfg.Limits.QueryTimeout)
+	vers, err := startVersions(ctx, cfg, a.db, logger)
+	if err != nil {
+		return nil, err
+	}
 	a.svc = service.New(service.Params{
 		Store:    docs,
 		Policies: set,
@@ -147,8 +155,16 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 			MaxBatch:     cfg.Limits.MaxBatch,
 			Filter:       query.Limits{MaxDepth: cfg.Limits.MaxFilterDepth, MaxRegexLength: cfg.Limits.MaxRegexLength},
 		},
-		Logger: logger,
+		Logger:   logger,
+		Versions: vers,
+		AuditLog: a.db.Collection(cfg.Audit.Collection),
 	})
+	reg := newServeRegistry()
+	grants, stopGrants := startGrants(logger, a.client, a.db, caps, uri, set, reg)
+	a.stopGrants = stopGrants
+	if a.audit, err = startAudit(ctx, cfg, a.db, logger, reg); err != nil {
+		return nil, err
+	}
 	a.handler = api.New(api.Params{
 		Service:      a.svc,
 		Auth:         authn,
@@ -156,6 +172,9 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		Keys:         runtimeKeys,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 		Logger:       logger,
+		Registry:     reg,
+		Grants:       grants,
+		Audit:        a.audit.writerOf(),
 	})
 	ok = true
 	return a, nil
@@ -256,6 +275,10 @@ func (a *app) serve(ctx context.Context, ready func(addr string)) error {
 }
 
 func (a *app) close() {
+	a.audit.close() // after the HTTP server stopped: flushes every entry
+	if a.stopGrants != nil {
+		a.stopGrants()
+	}
 	if a.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.client.Disconnect(ctx)

@@ -16,7 +16,9 @@ import (
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/grant"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 )
 
@@ -36,6 +38,11 @@ type Params struct {
 	// Registry receives the HTTP metrics; nil means a new registry with the
 	// Go and process collectors.
 	Registry *prometheus.Registry
+	// Audit records every request but the probes (audit.go); nil audits
+	// nothing.
+	Audit *audit.Writer
+	// Grants issues credential grants (/grants); nil answers 501 there.
+	Grants *grant.Manager
 }
 
 // Server is the HTTP API.
@@ -49,11 +56,13 @@ type Server struct {
 	echo     *echo.Echo
 	registry *prometheus.Registry
 	metrics  *metrics
+	audit    *audit.Writer
 }
 
 // New builds the server and its routes.
 func New(p Params) *Server {
 	s := &Server{svc: p.Service, auth: p.Auth, keys: p.Keys, ready: p.Ready, maxBody: p.MaxBodyBytes, log: p.Logger, registry: p.Registry}
+	s.audit, s.ready = p.Audit, auditReady(p.Ready, p.Audit)
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
 	}
@@ -73,7 +82,7 @@ func New(p Params) *Server {
 		HTTPErrorHandler: s.handleError,
 		Router:           echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
 	})
-	e.Use(s.requestID, s.observe, s.recoverPanic)
+	e.Use(s.requestID, s.observe, s.recoverPanic, s.audited)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -84,6 +93,8 @@ func New(p Params) *Server {
 	adm.POST("/api-keys", s.createKey)
 	adm.GET("/api-keys", s.listKeys)
 	adm.DELETE("/api-keys/:id", s.revokeKey)
+	s.auditRoutes(e)
+	s.grantRoutes(e, p.Grants)
 	c := e.Group("/collections", s.authenticate)
 	c.POST("/:c", s.create)
 	c.GET("/:c", s.list)
@@ -94,10 +105,12 @@ func New(p Params) *Server {
 	c.PATCH("/:c/batch", s.updateBatch)
 	c.DELETE("/:c/batch", s.deleteBatch)
 	c.POST("/:c/batch/delete", s.deleteBatch)
+	c.POST("/:c/import", s.importDocs)
 	c.GET("/:c/:id", s.get)
 	c.PATCH("/:c/:id", s.patch)
 	c.PUT("/:c/:id", s.replace)
 	c.DELETE("/:c/:id", s.remove)
+	s.versionRoutes(c)
 	s.echo = e
 	return s
 }

@@ -34,10 +34,12 @@ type Config struct {
 	// cursors then stop working across restarts, and several proxies behind
 	// one load balancer must share one configured secret, or a cursor issued
 	// by one is rejected by the others.
-	CursorSecret string `yaml:"cursor_secret"`
-	Limits       Limits `yaml:"limits"`
-	Redis        Redis  `yaml:"redis"`
-	Log          Log    `yaml:"log"`
+	CursorSecret string   `yaml:"cursor_secret"`
+	Limits       Limits   `yaml:"limits"`
+	Redis        Redis    `yaml:"redis"`
+	Log          Log      `yaml:"log"`
+	Audit        Audit    `yaml:"audit"`
+	Versions     Versions `yaml:"versions"`
 
 	// CursorSecretGenerated reports that Load generated CursorSecret.
 	CursorSecretGenerated bool `yaml:"-"`
@@ -182,7 +184,9 @@ func Default() *Config {
 			MaxFilterDepth: 32,
 			MaxRegexLength: 256,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:      Log{Level: "info", Format: "text"},
+		Audit:    DefaultAudit(),
+		Versions: DefaultVersions(),
 	}
 }
 

@@ -178,6 +178,7 @@ func (c *Config) resolvePaths(dir string) {
 		"policies":                 &c.Policies,
 		"mongodb.embedded_dir":     &c.MongoDB.EmbeddedDir,
 		"auth.jwt.public_key_file": &c.Auth.JWT.PublicKeyFile,
+		"audit.spill_path":         &c.Audit.SpillPath,
 	}
 	for key, p := range paths {
 		if c.Origin(key) != "" && *p != "" && !filepath.IsAbs(*p) {

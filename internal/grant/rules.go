@@ -15,6 +15,13 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
+// ReservedCollectionPrefix starts the proxy's own collections
+// (service.ReservedPrefix): never grantable.
+const ReservedCollectionPrefix = "pm_"
+
+// reservedDatabases are never grantable.
+var reservedDatabases = map[string]bool{"admin": true, "local": true, "config": true}
+
 // Request is what a caller asks POST /grants for.
 type Request struct {
 	Database     string   `json:"database"`
@@ -57,9 +64,24 @@ func Decide(set *policy.Set, roles []string, req Request) (*Approved, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.ContainsAny(req.Database, "/\\. \"$*<>:|?\x00") || len(req.Database) > 63 {
+		return nil, apperr.Invalid("%q is not a database name", req.Database)
+	}
+	// admin, local and config hold users, roles, the oplog and the cluster's
+	// own state: a credential there is never "least privilege", whatever a
+	// rule's glob matches.
+	if reservedDatabases[strings.ToLower(req.Database)] {
+		return nil, apperr.Forbidden("database %s cannot be granted", req.Database)
+	}
 	for _, c := range req.Collections {
 		if c == "" || strings.ContainsAny(c, "$\x00") || strings.HasPrefix(c, "system.") {
 			return nil, apperr.Invalid("%q is not a collection a grant can name", c)
+		}
+		// The proxy's own collections (API keys, grants ledger, leases,
+		// audit): a direct credential on them would let its holder mint API
+		// keys or rewrite the audit trail, whatever a rule's "*" matches.
+		if strings.HasPrefix(strings.ToLower(c), ReservedCollectionPrefix) {
+			return nil, apperr.Forbidden("collection %s is reserved for the proxy and cannot be granted", c)
 		}
 	}
 	var sources []netip.Prefix

@@ -10,7 +10,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
-const rulesPolicy = `roles: {analyst: {}, engineer: {}, intern: {inherits: [analyst]}, nobody: {}}
+const rulesPolicy = `roles: {analyst: {}, engineer: {}, intern: {inherits: [analyst]}, nobody: {}, superuser: {}}
 grants:
   analyst:
     databases: [app]
@@ -24,6 +24,11 @@ grants:
     actions: [readWrite]
     max_ttl: 2h
     deny: {collections: [payroll], actions: [remove]}
+  superuser:
+    databases: ["*"]
+    collections: ["*"]
+    actions: [read]
+    max_ttl: 1h
 `
 
 func loadRules(t *testing.T) *policy.Set {
@@ -63,8 +68,8 @@ func TestDecideRules(t *testing.T) {
 			req:  Request{Database: "app", Collections: []string{"users"}, Actions: []string{"find"}, TTL: "1h"},
 			kind: apperr.KindForbidden, msg: "collection users is not allowed"},
 		{name: "database not in rule", roles: []string{"analyst"},
-			req:  Request{Database: "admin", Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"},
-			kind: apperr.KindForbidden, msg: "database admin is not allowed"},
+			req:  Request{Database: "billing", Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"},
+			kind: apperr.KindForbidden, msg: "database billing is not allowed"},
 		{name: "client source outside the rule's networks", roles: []string{"analyst"},
 			req:  Request{Database: "app", Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h", ClientSource: []string{"192.168.1.0/24"}},
 			kind: apperr.KindForbidden, msg: "outside the allowed networks"},
@@ -108,6 +113,21 @@ func TestDecideRules(t *testing.T) {
 		{name: "role and actions together", roles: []string{"engineer"},
 			req:  Request{Database: "app", Collections: []string{"x"}, Role: "read", Actions: []string{"find"}, TTL: "1h"},
 			kind: apperr.KindInvalid, msg: "either role or actions"},
+		{name: "proxy's own collection", roles: []string{"engineer"},
+			req:  Request{Database: "app", Collections: []string{"pm_api_keys"}, Role: "readWrite", TTL: "1h"},
+			kind: apperr.KindForbidden, msg: "reserved for the proxy"},
+		{name: "proxy's own collection, other case", roles: []string{"engineer"},
+			req:  Request{Database: "app", Collections: []string{"orders", "PM_audit"}, Role: "read", TTL: "1h"},
+			kind: apperr.KindForbidden, msg: "reserved for the proxy"},
+		{name: "admin database", roles: []string{"engineer", "superuser"},
+			req:  Request{Database: "admin", Collections: []string{"x"}, Role: "read", TTL: "1h"},
+			kind: apperr.KindForbidden, msg: "cannot be granted"},
+		{name: "local database", roles: []string{"superuser"},
+			req:  Request{Database: "local", Collections: []string{"oplog.rs"}, Role: "read", TTL: "1h"},
+			kind: apperr.KindForbidden, msg: "cannot be granted"},
+		{name: "bad database name", roles: []string{"superuser"},
+			req:  Request{Database: "a.b", Collections: []string{"x"}, Role: "read", TTL: "1h"},
+			kind: apperr.KindInvalid, msg: "not a database name"},
 		{name: "system collection", roles: []string{"engineer"},
 			req:  Request{Database: "app", Collections: []string{"system.users"}, Role: "read", TTL: "1h"},
 			kind: apperr.KindInvalid, msg: "not a collection a grant can name"},

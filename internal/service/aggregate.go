@@ -58,5 +58,9 @@ func (s *Service) Aggregate(ctx context.Context, p *principal.Principal, coll st
 		return nil, err
 	}
 	capability := "the aggregation stages " + strings.Join(pipeline.StagesUsed(stages), ", ")
-	return s.store.Aggregate(ctx, coll, rewritten, capability)
+	docs, err := s.store.Aggregate(ctx, coll, rewritten, capability)
+	if err == nil {
+		auditCount(ctx, int64(len(docs)))
+	}
+	return docs, err
 }

@@ -66,6 +66,7 @@ func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll s
 		}
 		res.Created = append(res.Created, out.Lookup("_id"))
 	}
+	auditFailed(ctx, len(res.Failed))
 	return res, nil
 }
 
@@ -175,6 +176,7 @@ func (s *Service) UpdateMany(ctx context.Context, p *principal.Principal, coll s
 		}
 		res.Modified++
 	}
+	auditFailed(ctx, len(res.Failed))
 	return res, nil
 }
 
@@ -196,5 +198,12 @@ func (s *Service) DeleteMany(ctx context.Context, p *principal.Principal, coll s
 	if d.State == when.Never {
 		return 0, nil
 	}
-	return s.store.DeleteMany(ctx, coll, and(policyFilter(d), client))
+	if r.versioned() {
+		return r.deleteManyVersioned(ctx, d, client)
+	}
+	n, err := s.store.DeleteMany(ctx, coll, and(policyFilter(d), client))
+	if err == nil {
+		auditCount(ctx, n)
+	}
+	return n, err
 }

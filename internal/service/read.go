@@ -49,6 +49,7 @@ func (s *Service) Get(ctx context.Context, p *principal.Principal, coll, id stri
 	if !ok {
 		return nil, errNotFound()
 	}
+	auditDoc(ctx, oid, nil)
 	return out, nil
 }
 
@@ -175,6 +176,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 			page.Docs = append(page.Docs, out)
 		}
 	}
+	auditDocs(ctx, page.Docs...)
 	return page, nil
 }
 
@@ -247,7 +249,11 @@ func (s *Service) Count(ctx context.Context, p *principal.Principal, coll string
 	if len(filter) > 0 {
 		client = filter
 	}
-	return s.store.Count(ctx, coll, and(policyFilter(d), client))
+	n, err := s.store.Count(ctx, coll, and(policyFilter(d), client))
+	if err == nil {
+		auditCount(ctx, n)
+	}
+	return n, err
 }
 
 // Explanation is what POST /explain answers: the compiled policy for the

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
@@ -77,6 +78,12 @@ type Params struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Versions keeps previous states of the versioned collections; nil
+	// versions nothing (versions.go).
+	Versions *Versioning
+	// AuditLog is the audit collection GET /audit reads; nil answers 501
+	// there (audit.go).
+	AuditLog *mongo.Collection
 }
 
 // Service enforces policies on document operations. Safe for concurrent use.
@@ -87,11 +94,14 @@ type Service struct {
 	limits   Limits
 	now      func() time.Time
 	log      *slog.Logger
+	versions *Versioning
+	auditLog *mongo.Collection
 }
 
 // New returns a Service.
 func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
+	s.versions, s.auditLog = p.Versions, p.AuditLog
 	if s.limits.DefaultLimit <= 0 {
 		s.limits.DefaultLimit = 20
 	}

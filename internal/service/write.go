@@ -137,6 +137,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 	if err := s.store.Insert(ctx, coll, raw); err != nil {
 		return nil, err
 	}
+	auditDoc(ctx, bson.Raw(raw).Lookup("_id"), paths)
 	return r.readBack(raw)
 }
 
@@ -275,6 +276,9 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	id := pre.Lookup("_id")
 	next := r.nextStamp(pre)
 	update := withStamps(upd.Doc, next, r.p.ID)
+	if err := r.saveVersion(ctx, pre, "update"); err != nil {
+		return nil, err
+	}
 	post, err := r.s.store.UpdateOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)), update)
 	if err != nil {
 		return nil, err
@@ -286,6 +290,7 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 		r.restore(ctx, id, pre, next)
 		return nil, errOutOfScope("update")
 	}
+	auditDoc(ctx, id, upd.Paths)
 	return post, nil
 }
 
@@ -349,6 +354,14 @@ func (s *Service) Replace(ctx context.Context, p *principal.Principal, coll, id 
 	if err != nil {
 		return nil, err
 	}
+	return r.replaceDoc(ctx, d, oid, body, "replace")
+}
+
+// replaceDoc is the one replace path, for PUT and for restore (op): body
+// becomes the document oid within d's scope, with the checks described at
+// Replace. On a versioned collection the state replaced is saved first.
+func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, body bson.D, op string) (bson.Raw, error) {
+	s, p, coll := r.s, r.p, r.coll
 	if err := query.CheckDocument(body); err != nil {
 		return nil, err
 	}
@@ -391,6 +404,9 @@ func (s *Service) Replace(ctx context.Context, p *principal.Principal, coll, id 
 	if !d.Match(raw) {
 		return nil, errOutOfScope("replacement")
 	}
+	if err := r.saveVersion(ctx, pre, op); err != nil {
+		return nil, err
+	}
 	post, err := s.store.ReplaceOne(ctx, coll, and(idFilter(oid), policyFilter(d), casCond(pre)), raw)
 	if err != nil {
 		return nil, err
@@ -398,6 +414,7 @@ func (s *Service) Replace(ctx context.Context, p *principal.Principal, coll, id 
 	if post == nil {
 		return nil, errConflict()
 	}
+	auditDoc(ctx, oid, changedFields(pre, post))
 	return r.readBack(post)
 }
 
@@ -487,12 +504,13 @@ func (s *Service) Delete(ctx context.Context, p *principal.Principal, coll, id s
 	if d.State == when.Never {
 		return nil, errNotFound()
 	}
-	n, err := s.store.DeleteOne(ctx, coll, and(idFilter(oid), policyFilter(d)))
+	n, err := r.deleteOne(ctx, d, oid)
 	if err != nil {
 		return nil, err
 	}
 	if n == 0 {
 		return nil, errNotFound()
 	}
+	auditDoc(ctx, oid, nil)
 	return oid, nil
 }

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/versions"
+)
+
+// auditRuntime is the audit writer of a running proxy, and the retention
+// job on backends without TTL indexes.
+type auditRuntime struct {
+	writer *audit.Writer
+	coll   *mongo.Collection
+	log    *slog.Logger
+	stop   context.CancelFunc
+	done   chan struct{}
+}
+
+// auditExpireEvery is how often retention runs on backends without TTL
+// indexes.
+const auditExpireEvery = time.Hour
+
+// auditCloseTimeout bounds the final flush at shutdown; entries still in
+// memory then go to audit.spill_path when set.
+const auditCloseTimeout = 30 * time.Second
+
+// startAudit creates the audit collection's indexes and starts the writer.
+// On a backend without TTL indexes (FerretDB) retention is a periodic
+// audit.Expire instead, and the start says so.
+func startAudit(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger, reg prometheus.Registerer) (*auditRuntime, error) {
+	coll := db.Collection(cfg.Audit.Collection)
+	expire := false
+	if err := audit.EnsureIndexes(ctx, coll, cfg.Audit.Retention); err != nil {
+		if apperr.KindOf(err) != apperr.KindNotSupported {
+			return nil, fmt.Errorf("audit indexes: %w", err)
+		}
+		logger.Warn("audit: the backend has no TTL indexes; retention runs as a periodic delete",
+			"retention", cfg.Audit.Retention, "every", auditExpireEvery)
+		expire = cfg.Audit.Retention > 0
+	}
+	opts := audit.Options{
+		Collection: coll,
+		Mode:       audit.Mode(cfg.Audit.Mode),
+		QueueSize:  cfg.Audit.QueueSize,
+		SpillPath:  cfg.Audit.SpillPath,
+		Logger:     logger,
+	}
+	if reg != nil {
+		opts.Registerer = reg
+	}
+	w, err := audit.NewWriter(opts)
+	if err != nil {
+		return nil, fmt.Errorf("audit writer: %w", err)
+	}
+	rt := &auditRuntime{writer: w, coll: coll, log: logger, done: make(chan struct{})}
+	var runCtx context.Context
+	runCtx, rt.stop = context.WithCancel(context.WithoutCancel(ctx))
+	go rt.expireLoop(runCtx, expire, cfg.Audit.Retention)
+	logger.Info("audit", "mode", opts.Mode, "collection", coll.Name(), "writer", w.ID(), "retention", cfg.Audit.Retention)
+	return rt, nil
+}
+
+func (rt *auditRuntime) expireLoop(ctx context.Context, on bool, retention time.Duration) {
+	defer close(rt.done)
+	if !on {
+		return
+	}
+	t := time.NewTicker(auditExpireEvery)
+	defer t.Stop()
+	for {
+		n, err := audit.Expire(ctx, rt.coll, time.Now().Add(-retention))
+		if err != nil {
+			rt.log.Error("audit retention failed", "err", err)
+		} else if n > 0 {
+			rt.log.Info("audit retention", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// close flushes every entry and stops the writer. It runs after the HTTP
+// server has stopped taking requests (app.serve returns after Shutdown), so
+// nothing is begun after it; what is still in memory after
+// auditCloseTimeout goes to the spill file when one is configured. The chain
+// head is logged as an anchor outside the database (audit.Writer.Head).
+func (rt *auditRuntime) close() {
+	if rt == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), auditCloseTimeout)
+	defer cancel()
+	if err := rt.writer.Close(ctx); err != nil {
+		rt.log.Error("audit: not every entry was stored at shutdown", "err", err)
+	}
+	seq, hash := rt.writer.Head()
+	st := rt.writer.Stats()
+	rt.log.Info("audit closed", "writer", rt.writer.ID(), "head_seq", seq, "head_hash", hash,
+		"written", st.Written, "spilled", st.Spilled, "lost", st.Lost)
+	rt.stop()
+	<-rt.done
+}
+
+// writerOf is the writer, nil when audit did not start.
+func (rt *auditRuntime) writerOf() *audit.Writer {
+	if rt == nil {
+		return nil
+	}
+	return rt.writer
+}
+
+// startVersions prepares the versions collection when any collection is
+// versioned (nil otherwise). Without TTL indexes, versions are bounded by
+// versions.keep only.
+func startVersions(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger) (*service.Versioning, error) {
+	v := cfg.Versions
+	if !v.Enabled() {
+		return nil, nil
+	}
+	st := &versions.Store{Coll: db.Collection(v.Collection), Keep: v.Keep}
+	ttl, err := st.EnsureIndexes(ctx, v.Retention)
+	if err != nil {
+		return nil, fmt.Errorf("versions indexes: %w", err)
+	}
+	if v.Retention > 0 && !ttl {
+		logger.Warn("versions: the backend has no TTL indexes; versions are bounded by versions.keep only", "keep", v.Keep)
+	}
+	logger.Info("versions", "all", v.All, "collections", v.Collections, "keep", v.Keep, "retention", v.Retention)
+	return &service.Versioning{Store: st, All: v.All, Collections: append([]string(nil), v.Collections...)}, nil
+}

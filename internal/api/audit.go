@@ -1,0 +1,231 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+)
+
+// The one audit path (docs/audit.md): audited wraps every route but the
+// probes. It begins the request's audit.Op before anything else runs (a
+// refusal is a 503 and nothing runs: no authentication, no handler), puts it
+// in the request context where the authenticator and the service add the
+// caller and the documents, and finishes it with the status and code sent.
+
+// unauditedRoutes are the operational probes: polled every few seconds by
+// load balancers and scrapers, they touch no data.
+var unauditedRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// auditActions names the action of each route (method and template). A
+// route missing here is recorded as "<method> <template>", so that a new
+// endpoint is audited before anyone names it.
+var auditActions = map[string]string{
+	"POST /collections/:c":                         "create",
+	"GET /collections/:c":                          "find",
+	"POST /collections/:c/find":                    "find",
+	"POST /collections/:c/count":                   "count",
+	"POST /collections/:c/aggregate":               "aggregate",
+	"POST /collections/:c/batch":                   "batch.create",
+	"PATCH /collections/:c/batch":                  "batch.update",
+	"DELETE /collections/:c/batch":                 "batch.delete",
+	"POST /collections/:c/batch/delete":            "batch.delete",
+	"POST /collections/:c/import":                  "import",
+	"GET /collections/:c/:id":                      "read",
+	"PATCH /collections/:c/:id":                    "update",
+	"PUT /collections/:c/:id":                      "replace",
+	"DELETE /collections/:c/:id":                   "delete",
+	"GET /collections/:c/:id/versions":             "versions.list",
+	"GET /collections/:c/:id/versions/:v":          "versions.read",
+	"POST /collections/:c/:id/versions/:v/restore": "restore",
+	"POST /explain":                                "explain",
+	"POST /admin/api-keys":                         "api_key.create",
+	"GET /admin/api-keys":                          "api_key.list",
+	"DELETE /admin/api-keys/:id":                   "api_key.revoke",
+	"GET /audit":                                   "audit.read",
+	"GET /audit/verify":                            "audit.verify",
+	"POST /grants":                                 "grant.create",
+	"GET /grants":                                  "grant.list",
+	"GET /grants/:id":                              "grant.read",
+	"POST /grants/:id/renew":                       "grant.renew",
+	"DELETE /grants/:id":                           "grant.revoke",
+}
+
+func auditAction(c *echo.Context) string {
+	route := c.Path()
+	if route == "" || c.RouteInfo().Method == echo.RouteNotFound {
+		return "unmatched"
+	}
+	key := c.Request().Method + " " + route
+	if a, ok := auditActions[key]; ok {
+		return a
+	}
+	return strings.ToLower(key)
+}
+
+// clientIP is the peer address. X-Forwarded-For is not trusted: anyone can
+// send it, and an audit record must not carry an address the client chose.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// audited is the audit middleware (see above). Without a Writer (tests,
+// benchmarks of the bare proxy) it does nothing.
+func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		if s.audit == nil || unauditedRoutes[c.Path()] {
+			return next(c)
+		}
+		r := c.Request()
+		base := audit.Entry{
+			RequestID: requestIDOf(c),
+			Action:    auditAction(c),
+			IP:        clientIP(r),
+			UserAgent: r.UserAgent(),
+		}
+		if strings.HasPrefix(c.Path(), "/collections/:c") {
+			base.Collection = c.Param("c")
+		} else if id := c.Param("id"); id != "" {
+			// Admin and grant endpoints: the key or grant id is the
+			// document touched (an id, never a secret).
+			base.DocIDs = []string{id}
+		}
+		op, err := s.audit.Begin(r.Context(), base)
+		if err != nil {
+			return err // KindUnavailable: 503, nothing ran
+		}
+		// A panic still leaves an entry (recoverPanic, outside, answers 500).
+		defer op.Finish(http.StatusInternalServerError, "INTERNAL")
+		c.SetRequest(r.WithContext(audit.NewContext(r.Context(), op)))
+		err = next(c)
+		if err != nil {
+			// Write the error now, so that the status recorded is the one
+			// sent (observe then finds the response committed).
+			s.handleError(c, err)
+		}
+		_, status := echo.ResolveResponseStatus(c.Response(), nil)
+		code := ""
+		if err != nil && status >= 400 {
+			_, _, code = classify(err)
+		}
+		op.Finish(status, code)
+		return nil
+	}
+}
+
+// auditReady adds the audit writer to the readiness probe: a proxy whose
+// audit refuses requests must not get traffic.
+func auditReady(ready func(context.Context) error, w *audit.Writer) func(context.Context) error {
+	if w == nil {
+		return ready
+	}
+	return func(ctx context.Context) error {
+		if ready != nil {
+			if err := ready(ctx); err != nil {
+				return err
+			}
+		}
+		return w.Available()
+	}
+}
+
+func (s *Server) auditRoutes(e *echo.Echo) {
+	e.GET("/audit", s.auditLog, s.authenticate)
+	e.GET("/audit/verify", s.auditVerify, s.authenticate)
+}
+
+func timeParam(q map[string][]string, key string) (*time.Time, error) {
+	v := ""
+	if vs := q[key]; len(vs) > 0 {
+		v = vs[0]
+	}
+	if v == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return nil, apperr.Invalid("%q must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z", key)
+	}
+	return &t, nil
+}
+
+// auditLog: GET /audit?collection=&actor=&action=&outcome=&doc_id=&from=&to=&limit=&cursor=
+// → {data: [entries], pagination: {cursor, has_more}}, newest first.
+func (s *Server) auditLog(c *echo.Context) error {
+	q, err := checkQuery(c, "collection", "actor", "action", "outcome", "doc_id", "from", "to", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	aq := service.AuditQuery{
+		Collection: q.Get("collection"), Actor: q.Get("actor"), Action: q.Get("action"),
+		Outcome: q.Get("outcome"), DocID: q.Get("doc_id"), Cursor: q.Get("cursor"),
+	}
+	if aq.From, err = timeParam(q, "from"); err != nil {
+		return err
+	}
+	if aq.To, err = timeParam(q, "to"); err != nil {
+		return err
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return apperr.Invalid("limit must be a positive integer")
+		}
+		aq.Limit = n
+	}
+	entries, next, err := s.svc.AuditLog(c.Request().Context(), principalOf(c), aq)
+	if err != nil {
+		return err
+	}
+	audit.FromContext(c.Request().Context()).AddCount(int64(len(entries)))
+	var cur any
+	if next != "" {
+		cur = next
+	}
+	b, err := json.Marshal(map[string]any{
+		"data":       entries,
+		"pagination": map[string]any{"cursor": cur, "has_more": next != ""},
+	})
+	if err != nil {
+		return apperr.Wrap(apperr.KindInternal, err, "cannot encode response")
+	}
+	return c.JSONBlob(http.StatusOK, b)
+}
+
+// auditVerify: GET /audit/verify?from=&to= → {data: {ok, checked, first_bad_id?}}.
+func (s *Server) auditVerify(c *echo.Context) error {
+	q, err := checkQuery(c, "from", "to")
+	if err != nil {
+		return err
+	}
+	var from, to time.Time
+	if f, err := timeParam(q, "from"); err != nil {
+		return err
+	} else if f != nil {
+		from = *f
+	}
+	if t, err := timeParam(q, "to"); err != nil {
+		return err
+	} else if t != nil {
+		to = *t
+	}
+	res, err := s.svc.AuditVerify(c.Request().Context(), principalOf(c), from, to)
+	if err != nil {
+		return err
+	}
+	audit.FromContext(c.Request().Context()).AddCount(int64(res.Checked))
+	return writeData(c, http.StatusOK, res)
+}

@@ -1,0 +1,331 @@
+package api_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+	"github.com/permission-mongo/permission-mongo/internal/versions"
+)
+
+// auditPolicy: docs is versioned; member may restore, editor may not.
+const auditPolicy = `
+version: "1"
+roles:
+  member: {}
+  editor: {}
+  auditor: {}
+system:
+  audit.read: [auditor]
+policies:
+  docs:
+    member:
+      actions: [create, read, update, delete, restore]
+      when: "resource.tenant_id == user.tenant_id"
+      fields:
+        deny: [secret]
+        deny_write: [locked]
+        mask: {email: email}
+    editor:
+      actions: [create, read, update, delete]
+      when: "resource.tenant_id == user.tenant_id"
+    presets:
+      tenant_id: user.tenant_id
+defaults:
+  deny_unlisted_collections: true
+`
+
+const auditJWTSecret = "0123456789abcdef0123456789abcdef-jwt-secret"
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type auditEnv struct {
+	*env
+	w     *audit.Writer
+	coll  *mongo.Collection
+	vers  *versions.Store
+	httpS *httptest.Server
+}
+
+// newAuditEnv is newEnv with the audit writer (on the test database unless
+// auditColl is given) and versions of "docs".
+func newAuditEnv(t *testing.T, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+	t.Helper()
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "policy.yml")
+	require.NoError(t, os.WriteFile(pf, []byte(auditPolicy), 0o600))
+	set, err := policy.Load(pf)
+	require.NoError(t, err)
+	_, db := testenv.Mongo(t)
+	ctx := context.Background()
+	if auditColl == nil {
+		auditColl = db.Collection("pm_audit")
+		require.NoError(t, audit.EnsureIndexes(ctx, auditColl, 0))
+	}
+	vs := &versions.Store{Coll: db.Collection("pm_versions")}
+	_, err = vs.EnsureIndexes(ctx, 0)
+	require.NoError(t, err)
+	opts.Collection = auditColl
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = 5 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = quietLog
+	}
+	w, err := audit.NewWriter(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = w.Close(cctx)
+	})
+
+	docs := store.NewDocuments(db, 10*time.Second)
+	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
+	if testenv.Backend() == testenv.BackendFerretDB {
+		codec.Unstorable = cursor.FerretDBUnstorable
+	}
+	svc := service.New(service.Params{
+		Store:    docs,
+		Policies: set,
+		Cursors:  codec,
+		Limits:   service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
+		Versions: &service.Versioning{Store: vs, Collections: []string{"docs"}},
+		AuditLog: auditColl,
+	})
+	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: auditJWTSecret, Algorithms: []string{"HS256"},
+		Claims: auth.ClaimMapping{ID: "sub", TenantID: "tenant_id", Roles: "roles"}})
+	require.NoError(t, err)
+	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
+	h := api.New(api.Params{
+		Service:      svc,
+		Auth:         &auth.Authenticator{Keys: keys, JWT: jv},
+		Ready:        docs.Ping,
+		MaxBodyBytes: testMaxBody,
+		Logger:       quietLog,
+		Audit:        w,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &auditEnv{env: &env{t: t, srv: srv, db: db, keys: keys, svc: svc}, w: w, coll: auditColl, vers: vs, httpS: srv}
+}
+
+// jwt signs an HS256 token for the claims.
+func signJWT(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	h, _ := json.Marshal(map[string]any{"alg": "HS256", "typ": "JWT"})
+	p, err := json.Marshal(claims)
+	require.NoError(t, err)
+	signing := enc.EncodeToString(h) + "." + enc.EncodeToString(p)
+	m := hmac.New(sha256.New, []byte(auditJWTSecret))
+	m.Write([]byte(signing))
+	return signing + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+// req sends a request with a request id, the key (X-API-Key) or a bearer
+// token ("Bearer ..." in key).
+func (e *auditEnv) req(method, path, key, reqID string, body any) resp {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		var b []byte
+		if s, ok := body.(string); ok {
+			b = []byte(s)
+		} else {
+			var err error
+			b, err = json.Marshal(body)
+			require.NoError(e.t, err)
+		}
+		rd = strings.NewReader(string(b))
+	}
+	r, err := http.NewRequest(method, e.srv.URL+path, rd)
+	require.NoError(e.t, err)
+	if rd != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	switch {
+	case strings.HasPrefix(key, "Bearer "):
+		r.Header.Set("Authorization", key)
+	case key != "":
+		r.Header.Set("X-API-Key", key)
+	}
+	if reqID != "" {
+		r.Header.Set("X-Request-ID", reqID)
+	}
+	return e.send(r)
+}
+
+// entries waits until the collection holds n entries (and no more arrive
+// for a moment), and returns them in chain order.
+func entriesN(t *testing.T, coll *mongo.Collection, n int) []audit.Entry {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := coll.CountDocuments(ctx, bson.D{})
+		require.NoError(t, err)
+		if int(c) >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit: %d entries stored, want %d", c, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // more than expected would show now
+	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}))
+	require.NoError(t, err)
+	var out []audit.Entry
+	require.NoError(t, cur.All(ctx, &out))
+	return out
+}
+
+func byRequestID(es []audit.Entry) map[string][]audit.Entry {
+	m := map[string][]audit.Entry{}
+	for _, e := range es {
+		m[e.RequestID] = append(m[e.RequestID], e)
+	}
+	return m
+}
+
+// outage is a database a test can stop and start again on the same data
+// directory, reached through a TCP forwarder on a fixed port (the embedded
+// server picks a new port at every start).
+type outage struct {
+	t      *testing.T
+	dir    string
+	server *store.Embedded
+	proxy  *forwarder
+	client *mongo.Client
+}
+
+func newOutage(t *testing.T) *outage {
+	t.Helper()
+	o := &outage{t: t, dir: t.TempDir()}
+	o.start()
+	o.proxy = newForwarder(t, hostOf(t, o.server.URI()))
+	c, err := store.Connect(context.Background(), "mongodb://"+o.proxy.addr()+"/")
+	require.NoError(t, err)
+	o.client = c
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Disconnect(ctx)
+		if o.server != nil {
+			o.server.Close()
+		}
+	})
+	return o
+}
+
+func (o *outage) start() {
+	e, err := store.StartEmbedded(context.Background(), o.dir, quietLog)
+	require.NoError(o.t, err)
+	o.server = e
+	if o.proxy != nil {
+		o.proxy.setTarget(hostOf(o.t, e.URI()))
+	}
+}
+
+func (o *outage) stop() {
+	o.server.Close()
+	o.server = nil
+	o.proxy.setTarget("")
+}
+
+func hostOf(t *testing.T, uri string) string {
+	u, err := url.Parse(uri)
+	require.NoError(t, err)
+	return u.Host
+}
+
+type forwarder struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	target string
+	conns  map[net.Conn]struct{}
+}
+
+func newForwarder(t *testing.T, target string) *forwarder {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f := &forwarder{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	go f.serve()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		f.setTarget("")
+	})
+	return f
+}
+
+func (f *forwarder) addr() string { return f.ln.Addr().String() }
+
+func (f *forwarder) setTarget(target string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.target = target
+	for c := range f.conns {
+		_ = c.Close()
+	}
+	clear(f.conns)
+}
+
+func (f *forwarder) serve() {
+	for {
+		in, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		f.mu.Lock()
+		target := f.target
+		f.mu.Unlock()
+		if target == "" {
+			_ = in.Close()
+			continue
+		}
+		out, err := net.DialTimeout("tcp", target, time.Second)
+		if err != nil {
+			_ = in.Close()
+			continue
+		}
+		f.mu.Lock()
+		f.conns[in], f.conns[out] = struct{}{}, struct{}{}
+		f.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			_, _ = io.Copy(dst, src)
+			_ = dst.Close()
+			_ = src.Close()
+		}
+		go pipe(in, out)
+		go pipe(out, in)
+	}
+}

@@ -1,0 +1,78 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+)
+
+// versionRoutes adds the version endpoints to the /collections group.
+func (s *Server) versionRoutes(c *echo.Group) {
+	c.GET("/:c/:id/versions", s.listVersions)
+	c.GET("/:c/:id/versions/:v", s.getVersion)
+	c.POST("/:c/:id/versions/:v/restore", s.restoreVersion)
+}
+
+func versionParam(c *echo.Context) (int64, error) {
+	v, err := strconv.ParseInt(c.Param("v"), 10, 64)
+	if err != nil || v < 1 {
+		return 0, apperr.Invalid("version must be a positive integer")
+	}
+	return v, nil
+}
+
+// listVersions: GET /collections/:c/:id/versions → {data: [{version, op,
+// updated_by, updated_at}]}, newest first.
+func (s *Server) listVersions(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	list, err := s.svc.ListVersions(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return writeData(c, http.StatusOK, list)
+}
+
+// getVersion: GET /collections/:c/:id/versions/:v?fields=a,b → {data:
+// document as of v}, read rules applied.
+func (s *Server) getVersion(c *echo.Context) error {
+	q, err := checkQuery(c, "fields")
+	if err != nil {
+		return err
+	}
+	fields, err := query.ParseFields(q.Get("fields"))
+	if err != nil {
+		return err
+	}
+	v, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.svc.GetVersion(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), v, fields)
+	if err != nil {
+		return err
+	}
+	return writeDoc(c, http.StatusOK, out)
+}
+
+// restoreVersion: POST /collections/:c/:id/versions/:v/restore → {data:
+// document} as the caller may read it; needs the restore action.
+func (s *Server) restoreVersion(c *echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	v, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.svc.RestoreVersion(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), v)
+	if err != nil {
+		return err
+	}
+	return writeDoc(c, http.StatusOK, out)
+}

@@ -1,0 +1,165 @@
+package api_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+)
+
+// TestVersionsUpdateKeepsTheOldStateWithMasks: an update stores the state
+// before it as version 1; reading it applies the read rules of that old
+// state (mask, hidden field).
+func TestVersionsUpdateKeepsTheOldStateWithMasks(t *testing.T) {
+	e := newAuditEnv(t, nil, audit.Options{})
+	ann := e.user("ann", "t1", "member")
+	ed := e.user("ed", "t1", "editor")
+	other := e.user("zed", "t2", "member")
+	e.insert("docs", D("_id", "x", "tenant_id", "t1", "title", "old", "email", "old@acme.io", "secret", "s-old"))
+
+	expect(t, e.req("PATCH", "/collections/docs/x", ann, "", map[string]any{"title": "new", "email": "new@acme.io"}), 200, "")
+	r := e.req("GET", "/collections/docs/x/versions", ann, "", nil)
+	expect(t, r, 200, "")
+	list := r.list(t)
+	require.Len(t, list, 1)
+	v := list[0].(map[string]any)
+	require.EqualValues(t, 1, v["version"])
+	require.Equal(t, "ann", v["updated_by"])
+	require.Equal(t, "update", v["op"])
+
+	// member: email masked, secret hidden, in the old state too.
+	r = e.req("GET", "/collections/docs/x/versions/1", ann, "", nil)
+	expect(t, r, 200, "")
+	d := r.data(t)
+	require.Equal(t, "old", d["title"])
+	require.NotEqual(t, "old@acme.io", d["email"], "masked")
+	require.NotEmpty(t, d["email"])
+	require.NotContains(t, d, "secret")
+	// editor: no field rules.
+	r = e.req("GET", "/collections/docs/x/versions/1", ed, "", nil)
+	expect(t, r, 200, "")
+	require.Equal(t, "old@acme.io", r.data(t)["email"])
+	// another tenant sees neither the document nor its history.
+	expect(t, e.req("GET", "/collections/docs/x/versions", other, "", nil), 404, "NOT_FOUND")
+	expect(t, e.req("GET", "/collections/docs/x/versions/1", other, "", nil), 404, "NOT_FOUND")
+	expect(t, e.req("GET", "/collections/docs/x/versions/9", ann, "", nil), 404, "NOT_FOUND")
+	expect(t, e.req("GET", "/collections/docs/x/versions/zero", ann, "", nil), 400, "BAD_REQUEST")
+
+	// The stored version is the full old document.
+	ver, err := e.vers.Get(context.Background(), "docs", "x", 1)
+	require.NoError(t, err)
+	require.Equal(t, "s-old", ver.Doc.Lookup("secret").StringValue())
+}
+
+// TestVersionsOldStateOfAnotherScopeIsHidden: a version whose content the
+// caller could not read (it belonged to another tenant then) is a 404.
+func TestVersionsOldStateOfAnotherScopeIsHidden(t *testing.T) {
+	e := newAuditEnv(t, nil, audit.Options{})
+	ann := e.user("ann", "t1", "member")
+	e.insert("docs", D("_id", "m", "tenant_id", "t1", "title", "now"))
+	raw, _ := bson.Marshal(D("_id", "m", "tenant_id", "t2", "title", "then"))
+	_, err := e.vers.Save(context.Background(), "docs", "m", raw, "update", "admin", time.Now())
+	require.NoError(t, err)
+	expect(t, e.req("GET", "/collections/docs/m/versions", ann, "", nil), 200, "")
+	expect(t, e.req("GET", "/collections/docs/m/versions/1", ann, "", nil), 404, "NOT_FOUND")
+}
+
+// TestVersionsRestore: restore needs the restore action; it goes through
+// the PUT checks (deny_write fields keep their stored values, a version of
+// another tenant is refused), and is itself versioned and audited.
+func TestVersionsRestore(t *testing.T) {
+	e := newAuditEnv(t, nil, audit.Options{})
+	ann := e.user("ann", "t1", "member")
+	ed := e.user("ed", "t1", "editor")
+	ctx := context.Background()
+	e.insert("docs", D("_id", "r", "tenant_id", "t1", "title", "v0", "locked", "L0"))
+	expect(t, e.req("PATCH", "/collections/docs/r", ann, "", map[string]any{"title": "v1"}), 200, "")
+	expect(t, e.req("PATCH", "/collections/docs/r", ed, "", map[string]any{"title": "v2", "locked": "L2"}), 200, "")
+
+	// editor has no restore action.
+	expect(t, e.req("POST", "/collections/docs/r/versions/1/restore", ed, "ed-restore", nil), 403, "FORBIDDEN")
+	require.Equal(t, "v2", e.raw("docs", "r")["title"])
+
+	// member restores v1 (title v0, locked L0): locked is deny_write for
+	// member, so it keeps its stored value L2.
+	r := e.req("POST", "/collections/docs/r/versions/1/restore", ann, "ann-restore", nil)
+	expect(t, r, 200, "")
+	require.Equal(t, "v0", r.data(t)["title"])
+	stored := e.raw("docs", "r")
+	require.Equal(t, "v0", stored["title"])
+	require.Equal(t, "L2", stored["locked"], "deny_write field kept as stored")
+	require.Equal(t, "ann", stored["updated_by"])
+
+	// Restore is versioned: version 3 holds the state it replaced.
+	r = e.req("GET", "/collections/docs/r/versions", ann, "", nil)
+	list := r.list(t)
+	require.Len(t, list, 3)
+	top := list[0].(map[string]any)
+	require.EqualValues(t, 3, top["version"])
+	require.Equal(t, "restore", top["op"])
+	v3, err := e.vers.Get(ctx, "docs", "r", 3)
+	require.NoError(t, err)
+	require.Equal(t, "v2", v3.Doc.Lookup("title").StringValue())
+
+	// A version that would move the document to another tenant: 403, unchanged.
+	raw, _ := bson.Marshal(D("_id", "r", "tenant_id", "t2", "title", "moved"))
+	n, err := e.vers.Save(ctx, "docs", "r", raw, "update", "admin", time.Now())
+	require.NoError(t, err)
+	expect(t, e.req("POST", "/collections/docs/r/versions/"+strconv.FormatInt(n, 10)+"/restore", ann, "", nil), 403, "FORBIDDEN")
+	require.Equal(t, "t1", e.raw("docs", "r")["tenant_id"])
+	require.Equal(t, "v0", e.raw("docs", "r")["title"])
+
+	// Audited.
+	all := entriesN(t, e.coll, 6)
+	got := byRequestID(all)
+	require.Len(t, got["ann-restore"], 1)
+	require.Equal(t, "restore", got["ann-restore"][0].Action)
+	require.Equal(t, []string{"r"}, got["ann-restore"][0].DocIDs)
+	require.Equal(t, audit.OutcomeDenied, got["ed-restore"][0].Outcome)
+}
+
+// TestVersionsDeleteAndRestoreDeleted: single and batch deletes save the
+// last state; the history of a deleted document stays readable under the
+// policy evaluated on its latest version, and restore creates it again.
+func TestVersionsDeleteAndRestoreDeleted(t *testing.T) {
+	e := newAuditEnv(t, nil, audit.Options{})
+	ann := e.user("ann", "t1", "member")
+	other := e.user("zed", "t2", "member")
+	e.insert("docs", D("_id", "d", "tenant_id", "t1", "title", "gone"),
+		D("_id", "b1", "tenant_id", "t1", "title", "batch"),
+		D("_id", "b2", "tenant_id", "t2", "title", "not mine"))
+	expect(t, e.req("DELETE", "/collections/docs/d", ann, "", nil), 200, "")
+	r := e.req("POST", "/collections/docs/batch/delete", ann, "", map[string]any{"ids": []string{"b1", "b2"}})
+	expect(t, r, 200, "")
+	require.EqualValues(t, 1, r.data(t)["deleted"])
+	for _, id := range []string{"d", "b1"} {
+		r := e.req("GET", "/collections/docs/"+id+"/versions", ann, "", nil)
+		expect(t, r, 200, "")
+		list := r.list(t)
+		require.Len(t, list, 1, id)
+		require.Equal(t, "delete", list[0].(map[string]any)["op"])
+	}
+	// A batch update versions each document it changes.
+	e.insert("docs", D("_id", "u1", "tenant_id", "t1", "title", "before"))
+	r = e.req("PATCH", "/collections/docs/batch", ann, "", map[string]any{"ids": []string{"u1"}, "update": map[string]any{"$set": map[string]any{"title": "after"}}})
+	expect(t, r, 200, "")
+	uv, err := e.vers.Get(context.Background(), "docs", "u1", 1)
+	require.NoError(t, err)
+	require.Equal(t, "before", uv.Doc.Lookup("title").StringValue())
+	require.Equal(t, "update", uv.Op)
+
+	_, err = e.vers.Get(context.Background(), "docs", "b2", 1)
+	require.Error(t, err, "a document skipped by the batch has no version")
+	expect(t, e.req("GET", "/collections/docs/d/versions", other, "", nil), 404, "NOT_FOUND")
+	expect(t, e.req("POST", "/collections/docs/d/versions/1/restore", other, "", nil), 404, "NOT_FOUND")
+
+	r = e.req("POST", "/collections/docs/d/versions/1/restore", ann, "", nil)
+	expect(t, r, 200, "")
+	require.Equal(t, "gone", e.raw("docs", "d")["title"])
+	expect(t, e.req("GET", "/collections/docs/d", ann, "", nil), 200, "")
+}

@@ -1,0 +1,313 @@
+package service
+
+import (
+	"context"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/versions"
+)
+
+// Versioning says which collections keep previous states, and where.
+//
+// Before every update, replace, delete (single and batch) and restore of a
+// versioned collection, the state the write is about to replace is saved as
+// the next version, inside the enforcement path, after every check and
+// right before the compare-and-swap write conditioned on that very state
+// (docs/audit.md, "Versions"). A failed save refuses the write. When the
+// compare-and-swap then fails (409, a concurrent change) or the post-image
+// check undoes the write, the saved version stays: it is a state the
+// document really had, so a version list may hold two equal consecutive
+// versions, never a state that did not exist.
+type Versioning struct {
+	Store *versions.Store
+	// All versions every collection; otherwise only those in Collections.
+	All         bool
+	Collections []string
+}
+
+// On reports whether coll is versioned.
+func (v *Versioning) On(coll string) bool {
+	return v != nil && v.Store != nil && (v.All || slices.Contains(v.Collections, coll))
+}
+
+// MaxVersionsListed bounds GET .../versions.
+const MaxVersionsListed = 1000
+
+func (r *request) versioned() bool { return r.s.versions.On(r.coll) }
+
+// saveVersion stores pre, the state op is about to replace, when the
+// collection is versioned.
+func (r *request) saveVersion(ctx context.Context, pre bson.Raw, op string) error {
+	if !r.versioned() {
+		return nil
+	}
+	_, err := r.s.versions.Store.Save(ctx, r.coll, pre.Lookup("_id"), pre, op, r.p.ID, r.now)
+	return err
+}
+
+// deleteOne deletes the document id within d's scope. On a versioned
+// collection the document is read first, saved as a version, and deleted by
+// a compare-and-swap on that state (409 if it changed meanwhile), so the
+// version saved is exactly the state deleted.
+func (r *request) deleteOne(ctx context.Context, d *policy.Decision, id any) (int64, error) {
+	if !r.versioned() {
+		return r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d)))
+	}
+	pre, err := r.preImage(ctx, d, id)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.saveVersion(ctx, pre, "delete"); err != nil {
+		return 0, err
+	}
+	n, err := r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)))
+	if err == nil && n == 0 {
+		return 0, errConflict()
+	}
+	return n, err
+}
+
+// deleteManyVersioned is DeleteMany on a versioned collection: each selected
+// document is saved and deleted on its own (bounded by MaxBatch, like
+// UpdateMany). A document changed meanwhile is skipped.
+func (r *request) deleteManyVersioned(ctx context.Context, d *policy.Decision, client any) (int64, error) {
+	targets, err := r.s.store.Find(ctx, r.coll, and(policyFilter(d), client), bson.D{{Key: "_id", Value: 1}}, int64(r.s.limits.MaxBatch)+1)
+	if err != nil {
+		return 0, err
+	}
+	if len(targets) > r.s.limits.MaxBatch {
+		return 0, apperr.New(apperr.KindTooLarge, "the selection matches more than %d documents; narrow it", r.s.limits.MaxBatch).
+			WithDetails(map[string]any{"max_batch": r.s.limits.MaxBatch})
+	}
+	var deleted int64
+	for _, pre := range targets {
+		id := pre.Lookup("_id")
+		if err := r.saveVersion(ctx, pre, "delete"); err != nil {
+			return deleted, err
+		}
+		n, err := r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)))
+		if err != nil {
+			return deleted, err
+		}
+		if n > 0 {
+			deleted += n
+			auditDoc(ctx, id, nil)
+		}
+	}
+	return deleted, nil
+}
+
+// versionsOf checks that the caller may see the history of document id and
+// returns the read decision. The history is visible when the caller may read
+// the current document or, when it was deleted, its latest version; a
+// document that exists but is hidden from the caller is a 404, whatever its
+// versions hold.
+func (r *request) versionsOf(ctx context.Context, id any) (*policy.Decision, error) {
+	if !r.versioned() {
+		return nil, apperr.NotFound("collection %q keeps no versions", r.coll)
+	}
+	rd, err := r.granted(policy.Read)
+	if err != nil {
+		return nil, err
+	}
+	if rd.State == when.Never {
+		return nil, errNotFound()
+	}
+	cur, err := r.s.store.FindOne(ctx, r.coll, and(idFilter(id), policyFilter(rd)))
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil {
+		if _, ok, err := show(rd, cur, nil); err != nil || !ok {
+			return nil, errOr(err, errNotFound())
+		}
+		return rd, nil
+	}
+	n, err := r.s.store.Count(ctx, r.coll, idFilter(id))
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		return nil, errNotFound() // exists, hidden
+	}
+	list, err := r.s.versions.Store.List(ctx, r.coll, id, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, errNotFound()
+	}
+	latest, err := r.s.versions.Store.Get(ctx, r.coll, id, list[0].Version)
+	if err != nil {
+		return nil, err
+	}
+	if !rd.Match(latest.Doc) {
+		return nil, errNotFound()
+	}
+	if _, ok, err := show(rd, latest.Doc, nil); err != nil || !ok {
+		return nil, errOr(err, errNotFound())
+	}
+	return rd, nil
+}
+
+func errOr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+// ListVersions returns the versions of a document, newest first.
+func (s *Service) ListVersions(ctx context.Context, p *principal.Principal, coll, id string) ([]versions.Summary, error) {
+	r, err := s.begin(p, coll)
+	if err != nil {
+		return nil, err
+	}
+	oid, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.versionsOf(ctx, oid); err != nil {
+		return nil, err
+	}
+	list, err := s.versions.Store.List(ctx, coll, oid, MaxVersionsListed)
+	if err != nil {
+		return nil, err
+	}
+	auditDoc(ctx, oid, nil)
+	return list, nil
+}
+
+// GetVersion returns version v of a document through the read rules
+// evaluated on that old state: a version whose content the caller could not
+// read is a 404, and masks and hidden fields apply as to a current document.
+func (s *Service) GetVersion(ctx context.Context, p *principal.Principal, coll, id string, v int64, fields []string) (bson.Raw, error) {
+	r, err := s.begin(p, coll)
+	if err != nil {
+		return nil, err
+	}
+	oid, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := r.versionsOf(ctx, oid)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := s.versions.Store.Get(ctx, coll, oid, v)
+	if err != nil {
+		return nil, err
+	}
+	if !rd.Match(ver.Doc) {
+		return nil, errNotFound()
+	}
+	out, ok, err := show(rd, ver.Doc, fields)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errNotFound()
+	}
+	auditDoc(ctx, oid, nil)
+	return out, nil
+}
+
+// RestoreVersion makes version v the current state of the document. It needs
+// the restore action. When the document exists, the version goes through
+// the very path of PUT (replaceDoc): deny_write fields keep their stored
+// values, the new state must satisfy the restore rule (403 otherwise, e.g.
+// a version of another tenant), the write is a compare-and-swap, and the
+// state replaced is saved as a version first. When the document was
+// deleted, it is created again with the checks of a create: no deny_write
+// field may be written and the document must satisfy the rule.
+func (s *Service) RestoreVersion(ctx context.Context, p *principal.Principal, coll, id string, v int64) (bson.Raw, error) {
+	r, err := s.begin(p, coll)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.granted(policy.Restore)
+	if err != nil {
+		return nil, err
+	}
+	oid, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.versionsOf(ctx, oid); err != nil {
+		return nil, err
+	}
+	ver, err := s.versions.Store.Get(ctx, coll, oid, v)
+	if err != nil {
+		return nil, err
+	}
+	body, err := toD(ver.Doc)
+	if err != nil {
+		return nil, err
+	}
+	exists, err := s.store.Count(ctx, coll, idFilter(oid))
+	if err != nil {
+		return nil, err
+	}
+	if exists > 0 {
+		return r.replaceDoc(ctx, d, oid, body, "restore")
+	}
+	return r.recreate(ctx, d, oid, body)
+}
+
+// recreate inserts a deleted document's version again.
+func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body bson.D) (bson.Raw, error) {
+	if d.State == when.Never {
+		return nil, errNotFound()
+	}
+	doc := bson.D{{Key: "_id", Value: id}}
+	var createdBy, createdAt any
+	for _, e := range body {
+		switch {
+		case e.Key == "_id":
+		case e.Key == FieldCreatedBy:
+			createdBy = e.Value
+		case e.Key == FieldCreatedAt:
+			createdAt = e.Value
+		case isStamp(e.Key):
+		default:
+			doc = append(doc, e)
+		}
+	}
+	var paths []string
+	for _, path := range query.ReplacementPaths(doc) {
+		if path != "_id" {
+			paths = append(paths, path)
+		}
+	}
+	if createdBy != nil {
+		doc = append(doc, bson.E{Key: FieldCreatedBy, Value: createdBy})
+	}
+	if createdAt != nil {
+		doc = append(doc, bson.E{Key: FieldCreatedAt, Value: createdAt})
+	}
+	doc = append(doc,
+		bson.E{Key: FieldUpdatedAt, Value: bson.NewDateTimeFromTime(r.now)},
+		bson.E{Key: FieldUpdatedBy, Value: r.p.ID})
+	raw, err := bson.Marshal(doc)
+	if err != nil {
+		return nil, apperr.Invalid("document cannot be encoded")
+	}
+	if f, denied := d.WriteDeniedFor(raw, paths); denied {
+		return nil, errWriteDenied(f)
+	}
+	if !d.Match(raw) {
+		return nil, errOutOfScope("restored document")
+	}
+	if err := r.s.store.Insert(ctx, r.coll, raw); err != nil {
+		return nil, err
+	}
+	auditDoc(ctx, id, changedFields(bson.Raw{5, 0, 0, 0, 0}, raw))
+	return r.readBack(raw)
+}
