@@ -190,8 +190,17 @@ func (s *Server) importDocs(c *echo.Context) error {
 		"inserted":     res.Inserted,
 		"failed":       lineErrors(res.Failed),
 		"failed_count": res.FailedCount,
-		// "" until imports are audited: the audit record comes with the
-		// audit issue (one record per import, from ImportResult).
-		"audit_id": res.AuditID,
+		// The import's one audit entry carries this request id; its own id
+		// (writer-sequence) is only assigned when the entry is written.
+		"audit_id": auditIDOf(s, c),
 	})
+}
+
+// auditIDOf is the id under which the request's audit entry can be found
+// (its request_id), or "" when the server runs without audit.
+func auditIDOf(s *Server, c *echo.Context) string {
+	if s.audit == nil {
+		return ""
+	}
+	return requestIDOf(c)
 }

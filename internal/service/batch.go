@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"sort"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -36,15 +37,17 @@ func (s *Service) checkBatch(n int) error {
 	return nil
 }
 
-// CreateMany creates each document on its own, exactly as Create would:
-// good ones are written, refused ones reported by index. An action that is
+// CreateMany checks each document on its own, exactly as Create does
+// (prepareCreate), then writes the good ones in one unordered insert; refused
+// ones are reported by index. An action that is
 // not granted at all refuses the whole request.
 func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll string, docs []bson.D) (*CreateManyResult, error) {
 	r, err := s.begin(p, coll)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.granted(policy.Create); err != nil {
+	d, err := r.granted(policy.Create)
+	if err != nil {
 		return nil, err
 	}
 	if len(docs) == 0 {
@@ -54,18 +57,32 @@ func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll s
 		return nil, err
 	}
 	res := &CreateManyResult{Created: []any{}, Failed: []ItemError{}}
+	var good []bson.Raw
+	var goodIdx []int
+	var goodPaths [][]string
 	for i, doc := range docs {
-		out, err := s.Create(ctx, p, coll, doc)
+		raw, paths, err := r.prepareCreate(d, doc)
 		if err != nil {
-			if apperr.KindOf(err) == apperr.KindUnavailable {
-				// The database is gone: the rest would fail the same way.
-				return nil, err
-			}
 			res.Failed = append(res.Failed, ItemError{Index: i, Err: err})
 			continue
 		}
-		res.Created = append(res.Created, out.Lookup("_id"))
+		good, goodIdx, goodPaths = append(good, raw), append(goodIdx, i), append(goodPaths, paths)
 	}
+	// One round trip for the documents that passed their checks.
+	failed, err := s.insertChunk(ctx, coll, good)
+	if err != nil {
+		return nil, err
+	}
+	for k, raw := range good {
+		if ferr, bad := failed[k]; bad {
+			res.Failed = append(res.Failed, ItemError{Index: goodIdx[k], Err: ferr})
+			continue
+		}
+		id := raw.Lookup("_id")
+		res.Created = append(res.Created, id)
+		auditDoc(ctx, id, goodPaths[k])
+	}
+	sort.Slice(res.Failed, func(i, j int) bool { return res.Failed[i].Index < res.Failed[j].Index })
 	auditFailed(ctx, len(res.Failed))
 	return res, nil
 }

@@ -93,8 +93,8 @@ type ImportResult struct {
 	// LastLine is the last line read.
 	LastLine int64
 	Duration time.Duration
-	// AuditID is the id of the import's audit record; "" while the service
-	// records no audit (audit wiring comes with the audit issue).
+	// AuditID identifies the import's audit entry: the api sets it to the
+	// request id the entry carries ("" when audit is off).
 	AuditID string
 }
 
@@ -104,48 +104,6 @@ type ImportResult struct {
 type bulkInserter interface {
 	InsertUnordered(ctx context.Context, coll string, docs []bson.Raw) (map[int]error, error)
 }
-
-// checkOnlyStore is the store of the import-local Service: Insert records
-// the document instead of writing it; every other operation is the real
-// store's.
-type checkOnlyStore struct {
-	Store
-	doc bson.Raw
-}
-
-func (c *checkOnlyStore) Insert(_ context.Context, _ string, doc any) error {
-	switch v := doc.(type) {
-	case bson.Raw:
-		c.doc = v
-	case []byte:
-		c.doc = v
-	default:
-		raw, err := bson.Marshal(doc)
-		if err != nil {
-			return apperr.Wrap(apperr.KindInternal, err, "document cannot be encoded")
-		}
-		c.doc = raw
-	}
-	return nil
-}
-
-// checker returns a Service that runs every check of Create with set and
-// records the document instead of inserting it. Every field of Service is
-// carried over but the store (TestImportCheckerCopiesService keeps this
-// list complete).
-func (s *Service) checker(set *policy.Set) (*Service, *checkOnlyStore) {
-	cs := &checkOnlyStore{Store: s.store}
-	c := &Service{store: cs, cursors: s.cursors, limits: s.limits, now: s.now, log: s.log,
-		versions: s.versions, auditLog: s.auditLog}
-	c.policies.Store(set)
-	return c, cs
-}
-
-// valuelessContext keeps the deadline and cancellation of its parent but
-// none of its values.
-type valuelessContext struct{ context.Context }
-
-func (valuelessContext) Value(any) any { return nil }
 
 type importer struct {
 	s     *Service
@@ -177,32 +135,39 @@ func (im *importer) flush(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return apperr.Wrap(apperr.KindUnavailable, err, "request canceled")
 	}
-	if bi, ok := im.s.store.(bulkInserter); ok {
-		failed, err := bi.InsertUnordered(ctx, im.coll, im.docs)
-		if err != nil {
-			return err
-		}
-		// failed is keyed by index: walk the chunk to keep line order.
-		for i, line := range im.lines {
-			if ferr, bad := failed[i]; bad {
-				im.fail(line, ferr)
-			} else {
-				im.res.Inserted++
-			}
-		}
-		return nil
+	failed, err := im.s.insertChunk(ctx, im.coll, im.docs)
+	if err != nil {
+		return err
 	}
-	for i, doc := range im.docs {
-		if err := im.s.store.Insert(ctx, im.coll, doc); err != nil {
-			if apperr.KindOf(err) == apperr.KindUnavailable {
-				return err
-			}
-			im.fail(im.lines[i], err)
-			continue
+	// failed is keyed by index: walk the chunk to keep line order.
+	for i, line := range im.lines {
+		if ferr, bad := failed[i]; bad {
+			im.fail(line, ferr)
+		} else {
+			im.res.Inserted++
 		}
-		im.res.Inserted++
 	}
 	return nil
+}
+
+// insertChunk writes checked documents in one round trip when the store can
+// (unordered: a refused document does not stop the others), one by one
+// otherwise. failed maps an index to the error of that document; err is set
+// when the chunk failed as a whole.
+func (s *Service) insertChunk(ctx context.Context, coll string, docs []bson.Raw) (map[int]error, error) {
+	if bi, ok := s.store.(bulkInserter); ok {
+		return bi.InsertUnordered(ctx, coll, docs)
+	}
+	failed := map[int]error{}
+	for i, doc := range docs {
+		if err := s.store.Insert(ctx, coll, doc); err != nil {
+			if apperr.KindOf(err) == apperr.KindUnavailable {
+				return nil, err
+			}
+			failed[i] = err
+		}
+	}
+	return failed, nil
 }
 
 // Import reads src to the end and creates each document on its own exactly
@@ -226,21 +191,20 @@ func (s *Service) Import(ctx context.Context, p *principal.Principal, coll strin
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.granted(policy.Create); err != nil {
+	d, err := r.granted(policy.Create)
+	if err != nil {
 		return nil, err
 	}
 	im := &importer{s: s, coll: coll, opts: opts.withDefaults(),
 		res: &ImportResult{ImportID: bson.NewObjectID().Hex(), Collection: coll, ActorID: p.ID, Failed: []LineError{}}}
 	im.docs = make([]bson.Raw, 0, im.opts.Chunk)
 	im.lines = make([]int64, 0, im.opts.Chunk)
-	check, captured := s.checker(r.set)
-	// The checks run without the request's context values: Create records
-	// each document it writes in the request's audit operation, which for
-	// an import would grow with its size and count documents before they
-	// are written. An import is audited as one operation, from its result.
-	checkCtx := valuelessContext{ctx}
 	stop := func(err error) (*ImportResult, error) {
 		im.res.Duration = time.Since(start)
+		// One audit entry for the whole import: what was written and what
+		// was refused, also when it stopped early.
+		auditCount(ctx, im.res.Inserted)
+		auditFailed(ctx, int(im.res.FailedCount))
 		return im.res, err
 	}
 	for {
@@ -256,21 +220,17 @@ func (s *Service) Import(ctx context.Context, p *principal.Principal, coll strin
 			im.fail(it.Line, it.Err)
 			continue
 		}
-		captured.doc = nil
-		if _, err := check.Create(checkCtx, p, coll, it.Doc); err != nil {
-			if apperr.KindOf(err) == apperr.KindUnavailable {
-				return stop(err)
-			}
+		// The same checks as a single create. They record nothing in the
+		// request's audit operation: an import is audited as one operation,
+		// from its result.
+		raw, _, err := r.prepareCreate(d, it.Doc)
+		if err != nil {
 			im.fail(it.Line, err)
 			continue
 		}
-		if captured.doc == nil {
-			return stop(apperr.New(apperr.KindInternal, "import: the checked document was not captured"))
-		}
-		im.docs = append(im.docs, captured.doc)
+		im.docs = append(im.docs, raw)
 		im.lines = append(im.lines, it.Line)
-		im.bytes += len(captured.doc)
-		captured.doc = nil
+		im.bytes += len(raw)
 		if len(im.docs) >= im.opts.Chunk || im.bytes >= im.opts.ChunkBytes {
 			if err := im.flush(ctx); err != nil {
 				return stop(err)

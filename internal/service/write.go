@@ -75,34 +75,51 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 	if err != nil {
 		return nil, err
 	}
-	if err := query.CheckDocument(doc); err != nil {
+	raw, paths, err := r.prepareCreate(d, doc)
+	if err != nil {
 		return nil, err
+	}
+	if err := s.store.Insert(ctx, coll, raw); err != nil {
+		return nil, err
+	}
+	auditDoc(ctx, raw.Lookup("_id"), paths)
+	return r.readBack(raw)
+}
+
+// prepareCreate runs every check of a create on doc and returns the document
+// to insert (presets, stamps and _id applied) and the paths the client wrote.
+// Create, batch create and import all go through it, so none of them can
+// skip a check the others make.
+func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []string, error) {
+	p := r.p
+	if err := query.CheckDocument(doc); err != nil {
+		return nil, nil, err
 	}
 	for _, e := range doc {
 		if isStamp(e.Key) {
-			return nil, errStamp(e.Key)
+			return nil, nil, errStamp(e.Key)
 		}
 	}
 	// Copy so the caller's slice is not modified.
 	doc = append(bson.D(nil), doc...)
 
 	server := map[string]bool{"_id": true}
-	for _, pr := range r.set.Presets(coll) {
+	for _, pr := range r.set.Presets(r.coll) {
 		v, err := r.presetValue(pr)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if sent, ok := getPath(doc, pr.Field); ok {
 			a, errA := rawValue(sent)
 			b, errB := rawValue(v)
 			if errA != nil || errB != nil || !mongosem.Equal(a, b) {
-				return nil, apperr.Forbidden("field %q is set by the server and differs from the value sent", pr.Field).
+				return nil, nil, apperr.Forbidden("field %q is set by the server and differs from the value sent", pr.Field).
 					WithDetails(map[string]any{"field": pr.Field})
 			}
 		}
 		var ok bool
 		if doc, ok = setPath(doc, pr.Field, v); !ok {
-			return nil, apperr.Invalid("field %q cannot hold the preset value", pr.Field)
+			return nil, nil, apperr.Invalid("field %q cannot hold the preset value", pr.Field)
 		}
 		server[pr.Field] = true
 	}
@@ -117,7 +134,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 	doc, _ = setPath(doc, FieldUpdatedAt, stamp)
 	raw, err := bson.Marshal(doc)
 	if err != nil {
-		return nil, apperr.Invalid("document cannot be encoded")
+		return nil, nil, apperr.Invalid("document cannot be encoded")
 	}
 
 	// deny_write applies to what the client wrote, not to what the server
@@ -129,16 +146,12 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 		}
 	}
 	if f, denied := d.WriteDeniedFor(raw, paths); denied {
-		return nil, errWriteDenied(f)
+		return nil, nil, errWriteDenied(f)
 	}
 	if d.State == when.Never || !d.Match(raw) {
-		return nil, errOutOfScope("new document")
+		return nil, nil, errOutOfScope("new document")
 	}
-	if err := s.store.Insert(ctx, coll, raw); err != nil {
-		return nil, err
-	}
-	auditDoc(ctx, bson.Raw(raw).Lookup("_id"), paths)
-	return r.readBack(raw)
+	return raw, paths, nil
 }
 
 // serverWritten reports whether path is, or is inside, a field the server
