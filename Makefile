@@ -19,9 +19,8 @@ run:
 build:
 	$(GO) build -o bin/pm ./cmd/pm
 
-## vet: go vet; the composites check is off because bson.D{{"k", v}} (unkeyed bson.E) is the driver's idiom
 vet:
-	$(GO) vet -composites=false $(PKGS)
+	$(GO) vet $(PKGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

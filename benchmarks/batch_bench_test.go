@@ -98,8 +98,8 @@ func employee(i int) map[string]any {
 // employeeD is the same document as stored directly: with the tenant the
 // preset would add.
 func employeeD(i int) bson.D {
-	return bson.D{{"tenant_id", "t1"}, {"name", fmt.Sprintf("Employee %d", i)}, {"email", fmt.Sprintf("e%d@example.com", i)},
-		{"owner", fmt.Sprintf("u%d", i%50)}, {"public", i%3 == 0}, {"salary", int32(50000 + i)}}
+	return bson.D{{Key: "tenant_id", Value: "t1"}, {Key: "name", Value: fmt.Sprintf("Employee %d", i)}, {Key: "email", Value: fmt.Sprintf("e%d@example.com", i)},
+		{Key: "owner", Value: fmt.Sprintf("u%d", i%50)}, {Key: "public", Value: i%3 == 0}, {Key: "salary", Value: int32(50000 + i)}}
 }
 
 // reset empties the collection between operations, off the clock, so that

@@ -77,9 +77,9 @@ func setup(b *testing.B) *fixture {
 		} else {
 			ids = append(ids, id.Hex())
 		}
-		docs = append(docs, bson.D{{"_id", id}, {"tenant_id", tenant}, {"owner", fmt.Sprintf("u%d", i%50)},
-			{"name", fmt.Sprintf("Employee %d", i)}, {"email", fmt.Sprintf("e%d@example.com", i)},
-			{"ssn", "123-45-6789"}, {"public", i%3 == 0}, {"salary", int32(50000 + i)}})
+		docs = append(docs, bson.D{{Key: "_id", Value: id}, {Key: "tenant_id", Value: tenant}, {Key: "owner", Value: fmt.Sprintf("u%d", i%50)},
+			{Key: "name", Value: fmt.Sprintf("Employee %d", i)}, {Key: "email", Value: fmt.Sprintf("e%d@example.com", i)},
+			{Key: "ssn", Value: "123-45-6789"}, {Key: "public", Value: i%3 == 0}, {Key: "salary", Value: int32(50000 + i)}})
 	}
 	if _, err := coll.InsertMany(ctx, docs); err != nil {
 		b.Fatal(err)
@@ -158,7 +158,7 @@ func BenchmarkGetByID(b *testing.B) {
 		run(b, func(i int) {
 			oid, _ := bson.ObjectIDFromHex(f.ids[i%len(f.ids)])
 			var doc bson.Raw
-			if err := f.coll.FindOne(ctx, bson.D{{"_id", oid}, {"tenant_id", "t1"}}).Decode(&doc); err != nil {
+			if err := f.coll.FindOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "tenant_id", Value: "t1"}}).Decode(&doc); err != nil {
 				b.Fatal(err)
 			}
 		})
@@ -174,7 +174,7 @@ func BenchmarkList20(b *testing.B) {
 	ctx := context.Background()
 	b.Run("direct", func(b *testing.B) {
 		run(b, func(int) {
-			cur, err := f.coll.Find(ctx, bson.D{{"tenant_id", "t1"}}, options.Find().SetSort(bson.D{{"_id", 1}}).SetLimit(20))
+			cur, err := f.coll.Find(ctx, bson.D{{Key: "tenant_id", Value: "t1"}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(20))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -52,8 +52,8 @@ func TestJWTOverHTTP(t *testing.T) {
 	t.Cleanup(srv.Close)
 	e := &env{t: t, srv: srv, db: db}
 	e.insert("employees",
-		bson.D{{"_id", "a"}, {"tenant_id", "t1"}, {"owner", "u1"}, {"ssn", "1"}, {"email", "ann@x.io"}},
-		bson.D{{"_id", "b"}, {"tenant_id", "t2"}, {"owner", "u1"}, {"ssn", "2"}})
+		bson.D{{Key: "_id", Value: "a"}, {Key: "tenant_id", Value: "t1"}, {Key: "owner", Value: "u1"}, {Key: "ssn", Value: "1"}, {Key: "email", Value: "ann@x.io"}},
+		bson.D{{Key: "_id", Value: "b"}, {Key: "tenant_id", Value: "t2"}, {Key: "owner", Value: "u1"}, {Key: "ssn", Value: "2"}})
 
 	sign := func(claims jwt.MapClaims, key string) string {
 		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))

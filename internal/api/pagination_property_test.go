@@ -37,13 +37,13 @@ func TestPaginationProperty(t *testing.T) {
 		case 7:
 			return bson.A{}
 		}
-		return bson.D{{"k", int32(r.Intn(2))}}
+		return bson.D{{Key: "k", Value: int32(r.Intn(2))}}
 	}
 	var visible []string
 	for i := 0; i < 120; i++ {
 		id := fmt.Sprintf("e%03d", i)
 		tenant := []string{"t1", "t2"}[r.Intn(2)]
-		d := bson.D{{"_id", id}, {"tenant_id", tenant}}
+		d := bson.D{{Key: "_id", Value: id}, {Key: "tenant_id", Value: tenant}}
 		for _, f := range []string{"a", "b"} {
 			if r.Intn(5) != 0 {
 				d = append(d, bson.E{Key: f, Value: value()})

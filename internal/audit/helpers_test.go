@@ -130,7 +130,7 @@ func eventually(t testing.TB, d time.Duration, cond func() bool, msg string) {
 }
 
 func optionsSortChain() *options.FindOptionsBuilder {
-	return options.Find().SetSort(bson.D{{"writer", 1}, {"seq", 1}})
+	return options.Find().SetSort(bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}})
 }
 
 func testenvMongo(t testing.TB) (*mongo.Client, *mongo.Database) { return testenv.Mongo(t) }

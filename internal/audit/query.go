@@ -87,27 +87,27 @@ func Query(ctx context.Context, coll *mongo.Collection, f Filter) ([]Entry, *Pos
 		if c.val != "" {
 			// $eq, not a bare value: a bare value is matched as written,
 			// and explicit is safer to read.
-			and = append(and, bson.D{{c.key, bson.D{{"$eq", c.val}}}})
+			and = append(and, bson.D{{Key: c.key, Value: bson.D{{Key: "$eq", Value: c.val}}}})
 		}
 	}
 	if ts := timeRange(f.From, f.To); ts != nil {
-		and = append(and, bson.D{{"ts", ts}})
+		and = append(and, bson.D{{Key: "ts", Value: ts}})
 	}
 	if p := f.After; p != nil {
 		ts := p.TS.UTC()
-		and = append(and, bson.D{{"$or", bson.A{
-			bson.D{{"ts", bson.D{{"$lt", ts}}}},
-			bson.D{{"ts", ts}, {"writer", bson.D{{"$lt", p.Writer}}}},
-			bson.D{{"ts", ts}, {"writer", p.Writer}, {"seq", bson.D{{"$lt", p.Seq}}}},
+		and = append(and, bson.D{{Key: "$or", Value: bson.A{
+			bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: ts}}}},
+			bson.D{{Key: "ts", Value: ts}, {Key: "writer", Value: bson.D{{Key: "$lt", Value: p.Writer}}}},
+			bson.D{{Key: "ts", Value: ts}, {Key: "writer", Value: p.Writer}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: p.Seq}}}},
 		}}})
 	}
 	filter := bson.D{}
 	if len(and) > 0 {
-		filter = bson.D{{"$and", and}}
+		filter = bson.D{{Key: "$and", Value: and}}
 	}
 
 	opts := options.Find().
-		SetSort(bson.D{{"ts", -1}, {"writer", -1}, {"seq", -1}}).
+		SetSort(bson.D{{Key: "ts", Value: -1}, {Key: "writer", Value: -1}, {Key: "seq", Value: -1}}).
 		SetLimit(int64(limit) + 1) // one more tells whether there is a next page
 	cur, err := coll.Find(ctx, filter, opts)
 	if err != nil {
@@ -187,11 +187,11 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.D
 		keys   bson.D
 		unique bool
 	}{
-		{indexChain, bson.D{{"writer", 1}, {"seq", 1}}, true},
-		{indexOrder, bson.D{{"ts", -1}, {"writer", -1}, {"seq", -1}}, false},
-		{indexCollection, bson.D{{"collection", 1}, {"ts", -1}}, false},
-		{indexActor, bson.D{{"actor.id", 1}, {"ts", -1}}, false},
-		{indexDocIDs, bson.D{{"doc_ids", 1}, {"ts", -1}}, false},
+		{indexChain, bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}, true},
+		{indexOrder, bson.D{{Key: "ts", Value: -1}, {Key: "writer", Value: -1}, {Key: "seq", Value: -1}}, false},
+		{indexCollection, bson.D{{Key: "collection", Value: 1}, {Key: "ts", Value: -1}}, false},
+		{indexActor, bson.D{{Key: "actor.id", Value: 1}, {Key: "ts", Value: -1}}, false},
+		{indexDocIDs, bson.D{{Key: "doc_ids", Value: 1}, {Key: "ts", Value: -1}}, false},
 	} {
 		if have[ix.name] {
 			continue
@@ -212,7 +212,7 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.D
 		if ttl != nil {
 			o.SetExpireAfterSeconds(*ttl)
 		}
-		_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{"ts", 1}}, Options: o})
+		_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "ts", Value: 1}}, Options: o})
 		return err
 	}
 	err = tsIndex(ttl)
@@ -234,7 +234,7 @@ const CapTTLIndex = "ttl_index"
 // hour with before = now - retention). Deleting from the oldest end keeps
 // every remaining chain verifiable.
 func Expire(ctx context.Context, coll *mongo.Collection, before time.Time) (int64, error) {
-	res, err := coll.DeleteMany(ctx, bson.D{{"ts", bson.D{{"$lt", before.UTC()}}}})
+	res, err := coll.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}})
 	if err != nil {
 		return 0, store.Translate(err)
 	}

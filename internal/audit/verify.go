@@ -53,7 +53,7 @@ func Verify(ctx context.Context, coll *mongo.Collection, from, to time.Time) (Ve
 	if ts := timeRange(ptr(from), ptr(to)); ts != nil {
 		filter = append(filter, bson.E{Key: "ts", Value: ts})
 	}
-	cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{"writer", 1}, {"seq", 1}}))
+	cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}))
 	if err != nil {
 		return VerifyResult{}, store.Translate(err)
 	}
@@ -129,8 +129,8 @@ func checkChainStart(ctx context.Context, coll *mongo.Collection, e *Entry) (rea
 	// together with everything before it, which no chain can tell apart).
 	var p Entry
 	err = coll.FindOne(ctx,
-		bson.D{{"writer", e.Writer}, {"seq", bson.D{{"$lt", e.Seq}}}},
-		options.FindOne().SetSort(bson.D{{"seq", -1}}),
+		bson.D{{Key: "writer", Value: e.Writer}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: e.Seq}}}},
+		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}),
 	).Decode(&p)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return "", "", nil

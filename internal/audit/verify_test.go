@@ -41,7 +41,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		t.Parallel()
 		coll := auditColl(t)
 		es := chain(t, coll, 20)
-		_, err := coll.UpdateOne(ctx, bson.D{{"_id", es[6].ID}}, bson.D{{"$set", bson.D{{"outcome", "allowed"}, {"status", 200}, {"action", "find"}}}})
+		_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: es[6].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "outcome", Value: "allowed"}, {Key: "status", Value: 200}, {Key: "action", Value: "find"}}}})
 		require.NoError(t, err)
 		res := verifyAll(t, coll)
 		require.False(t, res.OK)
@@ -54,7 +54,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		t.Parallel()
 		coll := auditColl(t)
 		es := chain(t, coll, 20)
-		_, err := coll.DeleteOne(ctx, bson.D{{"_id", es[11].ID}})
+		_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: es[11].ID}})
 		require.NoError(t, err)
 		res := verifyAll(t, coll)
 		require.False(t, res.OK)
@@ -66,9 +66,9 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		t.Parallel()
 		coll := auditColl(t)
 		es := chain(t, coll, 20)
-		_, err := coll.DeleteOne(ctx, bson.D{{"_id", es[14].ID}})
+		_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: es[14].ID}})
 		require.NoError(t, err)
-		_, err = coll.UpdateOne(ctx, bson.D{{"_id", es[4].ID}}, bson.D{{"$set", bson.D{{"doc_ids", bson.A{"other"}}}}})
+		_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: es[4].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "doc_ids", Value: bson.A{"other"}}}}})
 		require.NoError(t, err)
 		res := verifyAll(t, coll)
 		require.False(t, res.OK)
@@ -84,7 +84,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		forged := es[3]
 		forged.Actor.ID = "someone-else"
 		forged.Hash = audit.HashOf(&forged)
-		_, err := coll.ReplaceOne(ctx, bson.D{{"_id", forged.ID}}, forged)
+		_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: forged.ID}}, forged)
 		require.NoError(t, err)
 		res := verifyAll(t, coll)
 		require.False(t, res.OK)
@@ -102,7 +102,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			id  string
 			seq int
 		}{{es[2].ID, 1000}, {es[3].ID, 3}, {es[2].ID, 4}} {
-			_, err := coll.UpdateOne(ctx, bson.D{{"_id", step.id}}, bson.D{{"$set", bson.D{{"seq", step.seq}}}})
+			_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: step.id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: step.seq}}}})
 			require.NoError(t, err)
 		}
 		res := verifyAll(t, coll)
@@ -115,7 +115,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		t.Parallel()
 		coll := auditColl(t)
 		es := chain(t, coll, 20)
-		_, err := coll.DeleteOne(ctx, bson.D{{"_id", es[9].ID}})
+		_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: es[9].ID}})
 		require.NoError(t, err)
 		res, err := audit.Verify(ctx, coll, es[9].TS, time.Time{})
 		require.NoError(t, err)
@@ -127,7 +127,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		t.Parallel()
 		coll := auditColl(t)
 		es := chain(t, coll, 10)
-		_, err := coll.UpdateOne(ctx, bson.D{{"_id", es[5].ID}}, bson.D{{"$set", bson.D{{"ts", t0.Add(time.Hour)}}}})
+		_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: es[5].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "ts", Value: t0.Add(time.Hour)}}}})
 		require.NoError(t, err)
 		res, err := audit.Verify(ctx, coll, t0, es[9].TS)
 		require.NoError(t, err)
@@ -142,7 +142,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		first := es[0]
 		first.PrevHash = audit.Genesis("another-writer")
 		first.Hash = audit.HashOf(&first)
-		_, err := coll.ReplaceOne(ctx, bson.D{{"_id", first.ID}}, first)
+		_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: first.ID}}, first)
 		require.NoError(t, err)
 		res := verifyAll(t, coll)
 		require.False(t, res.OK)
@@ -169,7 +169,7 @@ func TestVerifyRanges(t *testing.T) {
 	require.Zero(t, res.Checked)
 
 	// Retention removed the oldest five: what is left still verifies.
-	_, err = coll.DeleteMany(ctx, bson.D{{"ts", bson.D{{"$lt", es[5].TS}}}})
+	_, err = coll.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: es[5].TS}}}})
 	require.NoError(t, err)
 	res = verifyAll(t, coll)
 	require.True(t, res.OK, "%+v", res)
@@ -196,12 +196,12 @@ func TestVerifySeveralWriters(t *testing.T) {
 
 	// Breaking the second chain names an entry of the second chain.
 	var victim audit.Entry
-	require.NoError(t, coll.FindOne(ctx, bson.D{{"writer", w2.ID()}, {"seq", 30}}).Decode(&victim))
-	_, err := coll.DeleteOne(ctx, bson.D{{"_id", victim.ID}})
+	require.NoError(t, coll.FindOne(ctx, bson.D{{Key: "writer", Value: w2.ID()}, {Key: "seq", Value: 30}}).Decode(&victim))
+	_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: victim.ID}})
 	require.NoError(t, err)
 	res = verifyAll(t, coll)
 	require.False(t, res.OK)
 	var after audit.Entry
-	require.NoError(t, coll.FindOne(ctx, bson.D{{"writer", w2.ID()}, {"seq", 31}}).Decode(&after))
+	require.NoError(t, coll.FindOne(ctx, bson.D{{Key: "writer", Value: w2.ID()}, {Key: "seq", Value: 31}}).Decode(&after))
 	require.Equal(t, after.ID, res.FirstBadID)
 }

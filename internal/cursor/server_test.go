@@ -32,7 +32,7 @@ func sortValue(r *rand.Rand, arrays bool) any {
 	case 7:
 		return bson.NewDateTimeFromTime(time.Date(2026, 1, 1+r.Intn(3), 0, 0, 0, 0, time.UTC))
 	case 8:
-		return bson.D{{"x", int32(r.Intn(3))}}
+		return bson.D{{Key: "x", Value: int32(r.Intn(3))}}
 	case 9:
 		if arrays {
 			return bson.A{int32(r.Intn(5)), "a"}
@@ -52,7 +52,7 @@ func sortValue(r *rand.Rand, arrays bool) any {
 func genSortDocs(r *rand.Rand, n int, arrays bool) []any {
 	docs := make([]any, n)
 	for i := range docs {
-		d := bson.D{{"_id", int32(i)}}
+		d := bson.D{{Key: "_id", Value: int32(i)}}
 		if r.Intn(5) != 0 {
 			d = append(d, bson.E{Key: "a", Value: sortValue(r, arrays)})
 		}
@@ -102,9 +102,9 @@ func TestSortOrderMatchesServer(t *testing.T) {
 	_, err := coll.InsertMany(context.Background(), docs)
 	require.NoError(t, err)
 	for _, sort := range []bson.D{
-		{{"a", 1}, {"_id", 1}},
-		{{"a", -1}, {"_id", -1}},
-		{{"a", 1}, {"b", -1}, {"_id", 1}},
+		{{Key: "a", Value: 1}, {Key: "_id", Value: 1}},
+		{{Key: "a", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "a", Value: 1}, {Key: "b", Value: -1}, {Key: "_id", Value: 1}},
 	} {
 		got := fetch(t, coll, bson.D{}, sort, 0)
 		require.Len(t, got, len(docs))
@@ -126,10 +126,10 @@ func TestAfterPagesExactly(t *testing.T) {
 	_, err := coll.InsertMany(context.Background(), docs)
 	require.NoError(t, err)
 	for _, sort := range []bson.D{
-		{{"_id", 1}},
-		{{"a", 1}, {"_id", 1}},
-		{{"a", -1}, {"_id", -1}},
-		{{"b", 1}, {"a", -1}, {"_id", 1}},
+		{{Key: "_id", Value: 1}},
+		{{Key: "a", Value: 1}, {Key: "_id", Value: 1}},
+		{{Key: "a", Value: -1}, {Key: "_id", Value: -1}},
+		{{Key: "b", Value: 1}, {Key: "a", Value: -1}, {Key: "_id", Value: 1}},
 	} {
 		seen := map[int32]bool{}
 		var last *cursor.Position

@@ -83,9 +83,9 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 	m, db := manager(t)
 	ctx := context.Background()
 	s := loadRules(t)
-	_, err := db.Collection("orders").InsertOne(ctx, bson.D{{"_id", 1}})
+	_, err := db.Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
 	require.NoError(t, err)
-	_, err = db.Collection("secret").InsertOne(ctx, bson.D{{"_id", 1}})
+	_, err = db.Collection("secret").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
 	require.NoError(t, err)
 	a, err := Decide(s, []string{"engineer"}, Request{Database: "app", Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"})
 	require.NoError(t, err)
@@ -105,7 +105,7 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 	defer user.Disconnect(ctx)
 	udb := user.Database(db.Name())
 	require.NoError(t, udb.Collection("orders").FindOne(ctx, bson.D{}).Err(), "find on the granted collection works")
-	_, err = udb.Collection("orders").InsertOne(ctx, bson.D{{"x", 1}})
+	_, err = udb.Collection("orders").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
 	require.Error(t, err, "insert was not granted")
 	require.Error(t, udb.Collection("secret").FindOne(ctx, bson.D{}).Err(), "another collection was not granted")
 
@@ -130,6 +130,6 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 	var roles struct {
 		Roles []bson.M `bson:"roles"`
 	}
-	require.NoError(t, db.RunCommand(ctx, bson.D{{"rolesInfo", RolePrefix + id}}).Decode(&roles))
+	require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "rolesInfo", Value: RolePrefix + id}}).Decode(&roles))
 	require.Empty(t, roles.Roles)
 }

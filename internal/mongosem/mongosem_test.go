@@ -32,19 +32,19 @@ func doc(t *testing.T, d bson.D) bson.Raw {
 // depend on.
 func TestCompare(t *testing.T) {
 	lt := [][2]any{
-		{nil, int32(-100)},                   // null before numbers
-		{int64(5), "5"},                      // numbers before strings
-		{"z", bson.D{{"a", 1}}},              // strings before documents
-		{bson.D{{"a", 1}}, bson.A{int32(1)}}, // documents before arrays
+		{nil, int32(-100)},                               // null before numbers
+		{int64(5), "5"},                                  // numbers before strings
+		{"z", bson.D{{Key: "a", Value: 1}}},              // strings before documents
+		{bson.D{{Key: "a", Value: 1}}, bson.A{int32(1)}}, // documents before arrays
 		{bson.A{int32(1)}, bson.Binary{Data: []byte{1}}},
 		{bson.ObjectID{1}, false}, // ObjectId before bool
 		{true, bson.DateTime(0)},  // bool before date
 		{int32(2), 2.5},           // numbers by value across types
 		{int64(math.MaxInt64 - 1), int64(math.MaxInt64)},
-		{math.NaN(), math.Inf(-1)},           // NaN sorts below every number
-		{"A", "a"},                           // binary string order
-		{bson.D{{"a", 1}}, bson.D{{"b", 0}}}, // field names, in order
-		{bson.D{{"a", int32(1)}}, bson.D{{"a", int32(1)}, {"b", 1}}},
+		{math.NaN(), math.Inf(-1)},                                   // NaN sorts below every number
+		{"A", "a"},                                                   // binary string order
+		{bson.D{{Key: "a", Value: 1}}, bson.D{{Key: "b", Value: 0}}}, // field names, in order
+		{bson.D{{Key: "a", Value: int32(1)}}, bson.D{{Key: "a", Value: int32(1)}, {Key: "b", Value: 1}}},
 	}
 	for _, c := range lt {
 		a, b := rv(t, c[0]), rv(t, c[1])
@@ -54,7 +54,7 @@ func TestCompare(t *testing.T) {
 	}
 	eq := [][2]any{
 		{int32(5), 5.0}, {int64(5), int32(5)}, {math.NaN(), math.NaN()}, {nil, nil},
-		{bson.D{{"a", int32(1)}}, bson.D{{"a", 1.0}}},
+		{bson.D{{Key: "a", Value: int32(1)}}, bson.D{{Key: "a", Value: 1.0}}},
 	}
 	for _, c := range eq {
 		if !Equal(rv(t, c[0]), rv(t, c[1])) {
@@ -79,19 +79,19 @@ func TestMatchPath(t *testing.T) {
 		miss bool
 		want bool
 	}{
-		{"scalar", bson.D{{"a", int32(5)}}, []string{"a"}, five, false, true},
-		{"array element", bson.D{{"a", bson.A{int32(1), int32(5)}}}, []string{"a"}, five, false, true},
-		{"nested array is not expanded", bson.D{{"a", bson.A{bson.A{int32(5)}}}}, []string{"a"}, five, false, false},
-		{"through array of documents", bson.D{{"a", bson.A{bson.D{{"b", int32(1)}}, bson.D{{"b", int32(5)}}}}}, []string{"a", "b"}, five, false, true},
+		{"scalar", bson.D{{Key: "a", Value: int32(5)}}, []string{"a"}, five, false, true},
+		{"array element", bson.D{{Key: "a", Value: bson.A{int32(1), int32(5)}}}, []string{"a"}, five, false, true},
+		{"nested array is not expanded", bson.D{{Key: "a", Value: bson.A{bson.A{int32(5)}}}}, []string{"a"}, five, false, false},
+		{"through array of documents", bson.D{{Key: "a", Value: bson.A{bson.D{{Key: "b", Value: int32(1)}}, bson.D{{Key: "b", Value: int32(5)}}}}}, []string{"a", "b"}, five, false, true},
 		{"missing matches null", bson.D{}, []string{"a"}, null, true, true},
-		{"null matches null", bson.D{{"a", nil}}, []string{"a"}, null, true, true},
-		{"array holding null", bson.D{{"a", bson.A{int32(1), nil}}}, []string{"a"}, null, true, true},
-		{"empty array is not null", bson.D{{"a", bson.A{}}}, []string{"a"}, null, true, false},
-		{"document lacking the field in an array", bson.D{{"a", bson.A{bson.D{{"b", int32(1)}}, bson.D{}}}}, []string{"a", "b"}, null, true, true},
-		{"every document has the field", bson.D{{"a", bson.A{bson.D{{"b", int32(1)}}}}}, []string{"a", "b"}, null, true, false},
-		{"scalar where a document is expected", bson.D{{"a", int32(5)}}, []string{"a", "b"}, null, true, true},
-		{"comparison within the bracket only", bson.D{{"a", "9"}}, []string{"a"}, gt3, false, false},
-		{"comparison on an element", bson.D{{"a", bson.A{int32(1), int32(10)}}}, []string{"a"}, gt3, false, true},
+		{"null matches null", bson.D{{Key: "a", Value: nil}}, []string{"a"}, null, true, true},
+		{"array holding null", bson.D{{Key: "a", Value: bson.A{int32(1), nil}}}, []string{"a"}, null, true, true},
+		{"empty array is not null", bson.D{{Key: "a", Value: bson.A{}}}, []string{"a"}, null, true, false},
+		{"document lacking the field in an array", bson.D{{Key: "a", Value: bson.A{bson.D{{Key: "b", Value: int32(1)}}, bson.D{}}}}, []string{"a", "b"}, null, true, true},
+		{"every document has the field", bson.D{{Key: "a", Value: bson.A{bson.D{{Key: "b", Value: int32(1)}}}}}, []string{"a", "b"}, null, true, false},
+		{"scalar where a document is expected", bson.D{{Key: "a", Value: int32(5)}}, []string{"a", "b"}, null, true, true},
+		{"comparison within the bracket only", bson.D{{Key: "a", Value: "9"}}, []string{"a"}, gt3, false, false},
+		{"comparison on an element", bson.D{{Key: "a", Value: bson.A{int32(1), int32(10)}}}, []string{"a"}, gt3, false, true},
 	}
 	for _, c := range cases {
 		if got := MatchPath(doc(t, c.doc), c.path, c.pred, c.miss); got != c.want {

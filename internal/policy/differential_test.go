@@ -48,7 +48,7 @@ policies:
 	pick := func(vals ...any) any { return vals[r.Intn(len(vals))] }
 	var docs []any
 	for i := 0; i < 400; i++ {
-		d := bson.D{{"_id", int32(i)}}
+		d := bson.D{{Key: "_id", Value: int32(i)}}
 		add := func(k string, v any) {
 			if r.Intn(7) != 0 {
 				d = append(d, bson.E{Key: k, Value: v})
@@ -96,7 +96,7 @@ policies:
 				if d.State == when.Always {
 					filter = bson.D{}
 				}
-				cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{"_id", 1}}))
+				cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 				require.NoError(t, err)
 				for cur.Next(ctx) {
 					got = append(got, int(cur.Current.Lookup("_id").Int32()))

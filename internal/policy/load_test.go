@@ -82,8 +82,8 @@ policies:
 	require.NoError(t, err)
 	p := &principal.Principal{ID: "u1", Roles: []string{"emp", "hr"}}
 	d := s.Decide(p.Roles, p, "people", Read, time.Now())
-	own, _ := bson.Marshal(bson.D{{"_id", 1}, {"owner", "u1"}, {"dept", "eng"}, {"ssn", "1"}, {"email", "ab@x.io"}})
-	hrdoc, _ := bson.Marshal(bson.D{{"_id", 2}, {"owner", "u2"}, {"dept", "hr"}, {"ssn", "2"}, {"email", "cd@x.io"}})
+	own, _ := bson.Marshal(bson.D{{Key: "_id", Value: 1}, {Key: "owner", Value: "u1"}, {Key: "dept", Value: "eng"}, {Key: "ssn", Value: "1"}, {Key: "email", Value: "ab@x.io"}})
+	hrdoc, _ := bson.Marshal(bson.D{{Key: "_id", Value: 2}, {Key: "owner", Value: "u2"}, {Key: "dept", Value: "hr"}, {Key: "ssn", Value: "2"}, {Key: "email", Value: "cd@x.io"}})
 	got, err := d.FieldsFor(own).Apply(own)
 	require.NoError(t, err)
 	require.Equal(t, `{"_id": {"$numberInt":"1"},"owner": "u1","dept": "eng","email": "a*@x.io"}`, got.String())

@@ -29,11 +29,11 @@ func TestSaveListGet(t *testing.T) {
 	require.NoError(t, err)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 1; i <= 3; i++ {
-		v, err := s.Save(ctx, "orders", "o1", raw(t, bson.D{{"_id", "o1"}, {"n", int32(i)}}), "update", "u1", at.Add(time.Duration(i)*time.Minute))
+		v, err := s.Save(ctx, "orders", "o1", raw(t, bson.D{{Key: "_id", Value: "o1"}, {Key: "n", Value: int32(i)}}), "update", "u1", at.Add(time.Duration(i)*time.Minute))
 		require.NoError(t, err)
 		require.EqualValues(t, i, v)
 	}
-	_, err = s.Save(ctx, "orders", "o2", raw(t, bson.D{{"_id", "o2"}}), "delete", "u2", at)
+	_, err = s.Save(ctx, "orders", "o2", raw(t, bson.D{{Key: "_id", Value: "o2"}}), "delete", "u2", at)
 	require.NoError(t, err)
 
 	list, err := s.List(ctx, "orders", "o1", 100)
@@ -64,7 +64,7 @@ func TestConcurrentSaves(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := s.Save(ctx, "c", int32(7), raw(t, bson.D{{"_id", int32(7)}}), "update", "u", time.Now())
+			v, err := s.Save(ctx, "c", int32(7), raw(t, bson.D{{Key: "_id", Value: int32(7)}}), "update", "u", time.Now())
 			require.NoError(t, err)
 			got <- v
 		}()
@@ -89,7 +89,7 @@ func TestKeepBoundsVersions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, testenv.Backend() == testenv.BackendMongoDB, ttl, "TTL indexes exist on MongoDB, not on FerretDB")
 	for i := 0; i < 5; i++ {
-		_, err = s.Save(ctx, "c", "d", raw(t, bson.D{{"_id", "d"}}), "update", "u", time.Now())
+		_, err = s.Save(ctx, "c", "d", raw(t, bson.D{{Key: "_id", Value: "d"}}), "update", "u", time.Now())
 		require.NoError(t, err)
 	}
 	list, err := s.List(ctx, "c", "d", 100)

@@ -73,7 +73,7 @@ func TestClientCRUDFindAndErrors(t *testing.T) {
 	ctx := context.Background()
 
 	var created bson.M
-	require.NoError(t, c1.Insert(ctx, "notes", bson.D{{"_id", "n1"}, {"text", "hello"}, {"email", "ann@x.io"}}, &created))
+	require.NoError(t, c1.Insert(ctx, "notes", bson.D{{Key: "_id", Value: "n1"}, {Key: "text", Value: "hello"}, {Key: "email", Value: "ann@x.io"}}, &created))
 	require.Equal(t, "t1", created["tenant_id"], "the preset comes from the caller")
 	require.Equal(t, "a**@x.io", created["email"], "masks apply to what the SDK reads back")
 
@@ -84,9 +84,9 @@ func TestClientCRUDFindAndErrors(t *testing.T) {
 	require.True(t, pm.IsNotFound(err), "another tenant's document is not found: %v", err)
 
 	var updated bson.M
-	require.NoError(t, c1.Update(ctx, "notes", "n1", bson.D{{"$set", bson.D{{"text", "bye"}}}}, &updated))
+	require.NoError(t, c1.Update(ctx, "notes", "n1", bson.D{{Key: "$set", Value: bson.D{{Key: "text", Value: "bye"}}}}, &updated))
 	require.Equal(t, "bye", updated["text"])
-	err = c1.Update(ctx, "notes", "n1", bson.D{{"$set", bson.D{{"locked", true}}}}, nil)
+	err = c1.Update(ctx, "notes", "n1", bson.D{{Key: "$set", Value: bson.D{{Key: "locked", Value: true}}}}, nil)
 	require.True(t, pm.IsForbidden(err), "deny_write is a typed 403: %v", err)
 	var perr *pm.Error
 	require.ErrorAs(t, err, &perr)
@@ -94,16 +94,16 @@ func TestClientCRUDFindAndErrors(t *testing.T) {
 	require.NotEmpty(t, perr.RequestID)
 
 	for i := 0; i < 45; i++ {
-		require.NoError(t, c1.Insert(ctx, "notes", bson.D{{"_id", fmt.Sprintf("p%02d", i)}, {"n", int32(i)}}, nil))
+		require.NoError(t, c1.Insert(ctx, "notes", bson.D{{Key: "_id", Value: fmt.Sprintf("p%02d", i)}, {Key: "n", Value: int32(i)}}, nil))
 	}
-	require.NoError(t, c2.Insert(ctx, "notes", bson.D{{"_id", "other"}, {"n", int32(1)}}, nil))
+	require.NoError(t, c2.Insert(ctx, "notes", bson.D{{Key: "_id", Value: "other"}, {Key: "n", Value: int32(1)}}, nil))
 
-	n, err := c1.Count(ctx, "notes", bson.D{{"n", bson.D{{"$gte", 40}}}})
+	n, err := c1.Count(ctx, "notes", bson.D{{Key: "n", Value: bson.D{{Key: "$gte", Value: 40}}}})
 	require.NoError(t, err)
 	require.EqualValues(t, 5, n)
 
 	// The iterator follows the server's cursor across pages of 7.
-	it := c1.Find(ctx, "notes", bson.D{{"n", bson.D{{"$exists", true}}}}, pm.FindOptions{Sort: []string{"-n"}, Limit: 7})
+	it := c1.Find(ctx, "notes", bson.D{{Key: "n", Value: bson.D{{Key: "$exists", Value: true}}}}, pm.FindOptions{Sort: []string{"-n"}, Limit: 7})
 	var seen []int32
 	for it.Next() {
 		var d struct {
@@ -120,8 +120,8 @@ func TestClientCRUDFindAndErrors(t *testing.T) {
 
 	var groups []bson.M
 	require.NoError(t, c1.Aggregate(ctx, "notes", bson.A{
-		bson.D{{"$match", bson.D{{"n", bson.D{{"$lt", 10}}}}}},
-		bson.D{{"$count", "total"}},
+		bson.D{{Key: "$match", Value: bson.D{{Key: "n", Value: bson.D{{Key: "$lt", Value: 10}}}}}},
+		bson.D{{Key: "$count", Value: "total"}},
 	}, &groups))
 	require.Len(t, groups, 1)
 	require.EqualValues(t, 10, groups[0]["total"])

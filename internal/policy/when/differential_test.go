@@ -59,12 +59,12 @@ func genValue(r *rand.Rand, kind string, depth int) any {
 		if depth > 1 {
 			return int32(1)
 		}
-		return bson.D{{"x", genValue(r, kind, depth+1)}}
+		return bson.D{{Key: "x", Value: genValue(r, kind, depth+1)}}
 	case 12:
 		if depth >= 1 {
 			return "x"
 		}
-		return bson.A{bson.D{{"x", genValue(r, kind, depth+1)}}, bson.D{{"y", int32(1)}}}
+		return bson.A{bson.D{{Key: "x", Value: genValue(r, kind, depth+1)}}, bson.D{{Key: "y", Value: int32(1)}}}
 	}
 	return "u1"
 }
@@ -74,7 +74,7 @@ var diffFields = []string{"tenant_id", "owner", "n", "s", "tags", "flag", "d", "
 func genDocs(r *rand.Rand, n int) []any {
 	docs := make([]any, n)
 	for i := range docs {
-		d := bson.D{{"_id", int32(i)}}
+		d := bson.D{{Key: "_id", Value: int32(i)}}
 		for _, f := range diffFields {
 			if r.Intn(6) == 0 {
 				continue // missing
@@ -322,7 +322,7 @@ func contains(s []string, x string) bool {
 
 func findIDs(t *testing.T, coll *mongo.Collection, filter bson.Raw) []int {
 	t.Helper()
-	cur, err := coll.Find(context.Background(), filter, options.Find().SetProjection(bson.D{{"_id", 1}}))
+	cur, err := coll.Find(context.Background(), filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	require.NoError(t, err, filter.String())
 	var out []int
 	for cur.Next(context.Background()) {
