@@ -30,6 +30,15 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+## fuzz: each fuzz target for 30 s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./internal/policy/when/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/policy/
+	$(GO) test -run '^$$' -fuzz FuzzCheckFilter -fuzztime 30s ./internal/query/
+	$(GO) test -run '^$$' -fuzz FuzzParseUpdate -fuzztime 30s ./internal/query/
+	$(GO) test -run '^$$' -fuzz FuzzRewrite -fuzztime 30s ./internal/pipeline/
+
 ## golden: regenerate golden files
 golden:
-	$(GO) test ./internal/policy/... -run Golden -update
+	$(GO) test ./internal/policy/when/ -run Golden -update
+	$(GO) test ./internal/pipeline/ -run Golden -update

@@ -124,7 +124,7 @@ func errMessage(t *testing.T, r resp) string {
 func TestGrantIssueWithoutUserManagement(t *testing.T) {
 	g := newGrantEnv(t)
 	if g.m.UserManagement {
-		t.Skip("the backend manages users; this test is about one that does not")
+		t.Skip("capability user_management present: this test covers backends without it")
 	}
 	analyst := g.user("a1", "t1", "analyst")
 	for name, body := range map[string]map[string]any{
@@ -434,7 +434,7 @@ func TestGrantRenew(t *testing.T) {
 	}
 	// On a server that manages users, the seeded grant has no user behind
 	// it; a real renewal is TestRealServerGrantLifecycle's business.
-	t.Skip("renewal of an issued grant needs a real server: see internal/grant")
+	t.Skip("the seeded grant has no real user behind it; renewing a real one is covered by internal/grant's TestRealServerGrantLifecycle on a server with capability user_management")
 }
 
 func contains(s []string, x string) bool {
