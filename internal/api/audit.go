@@ -138,7 +138,10 @@ func auditReady(ready func(context.Context) error, w *audit.Writer) func(context
 				return err
 			}
 		}
-		return w.Available()
+		if err := w.Available(); err != nil {
+			return apperr.Wrap(apperr.KindUnavailable, err, "audit log unavailable")
+		}
+		return nil
 	}
 }
 

@@ -244,7 +244,9 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "a refused request must not run")
 	expect(t, e.req("GET", "/collections/docs/before", key, "refused-read", nil), 503, "UNAVAILABLE")
-	expect(t, e.req("GET", "/readyz", "", "", nil), 503, "UNAVAILABLE")
+	ready := e.req("GET", "/readyz", "", "", nil)
+	expect(t, ready, 503, "UNAVAILABLE")
+	require.Contains(t, string(ready.Body), "audit log unavailable", "readiness names what is down")
 
 	o.start()
 	deadline = time.Now().Add(15 * time.Second)

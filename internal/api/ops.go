@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -61,6 +62,12 @@ func (s *Server) readyz(c *echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
+			// A check that says what is down (the audit log) keeps its
+			// message; anything else is the database.
+			var named *apperr.Error
+			if errors.As(err, &named) && named.Kind == apperr.KindUnavailable {
+				return named
+			}
 			return apperr.Wrap(apperr.KindUnavailable, err, "database unreachable")
 		}
 	}
