@@ -106,11 +106,12 @@ func TestVersionsRestore(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "v2", v3.Doc.Lookup("title").StringValue())
 
-	// A version that would move the document to another tenant: 403, unchanged.
+	// A version of another tenant: the caller cannot read it, so it cannot
+	// restore it either — 404 (as GET of that version), document unchanged.
 	raw, _ := bson.Marshal(D("_id", "r", "tenant_id", "t2", "title", "moved"))
 	n, err := e.vers.Save(ctx, "docs", "r", raw, "update", "admin", time.Now())
 	require.NoError(t, err)
-	expect(t, e.req("POST", "/collections/docs/r/versions/"+strconv.FormatInt(n, 10)+"/restore", ann, "", nil), 403, "FORBIDDEN")
+	expect(t, e.req("POST", "/collections/docs/r/versions/"+strconv.FormatInt(n, 10)+"/restore", ann, "", nil), 404, "NOT_FOUND")
 	require.Equal(t, "t1", e.raw("docs", "r")["tenant_id"])
 	require.Equal(t, "v0", e.raw("docs", "r")["title"])
 

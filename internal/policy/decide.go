@@ -229,6 +229,19 @@ func (d *Decision) Readable(path string) bool {
 	return true
 }
 
+// Opaque reports whether some rule that can grant this caller a document
+// hides or masks path as a whole. A write below an opaque path (setting
+// "a.b" where "a" is hidden) succeeds or fails depending on the hidden
+// value's type, so it must be refused like a read.
+func (d *Decision) Opaque(path string) bool {
+	for _, r := range d.rules {
+		if v, _ := r.Fields.vis(path, false); v == Hidden || v == Masked {
+			return true
+		}
+	}
+	return false
+}
+
 // WriteDeniedFor returns the first of paths that the rules matching doc all
 // refuse to write (deny_write), for a write to that one document.
 func (d *Decision) WriteDeniedFor(doc bson.Raw, paths []string) (string, bool) {

@@ -20,7 +20,8 @@ type Update struct {
 	// callback that only knows exact denied paths still sees them.
 	Paths []string
 	// ReadPaths lists the paths the update reads to decide what to write:
-	// conditions of $pull, the keys of $push's $sort and the sources of $rename. They leak data the
+	// conditions of $pull, the keys of $push's $sort, the sources of $rename
+	// and the targets of value-dependent operators ($inc, $addToSet, ...). They leak data the
 	// same way a filter does, so callers must check them with the readable
 	// callback used for filters.
 	ReadPaths []string
@@ -216,30 +217,53 @@ func (p *updateParser) fields(op string, v any, fn func(op, path string, v any) 
 }
 
 func (p *updateParser) operator(op string, v any) error {
+	var handle func(op, path string, v any) error
 	switch op {
 	case "$set", "$min", "$max":
-		return p.fields(op, v, p.set)
+		handle = p.set
 	case "$unset":
-		return p.fields(op, v, p.unset)
+		handle = p.unset
 	case "$inc", "$mul":
-		return p.fields(op, v, p.arith)
+		handle = p.arith
 	case "$rename":
-		return p.fields(op, v, p.rename)
+		handle = p.rename
 	case "$push", "$addToSet":
-		return p.fields(op, v, p.push)
+		handle = p.push
 	case "$pull":
-		return p.fields(op, v, p.pull)
+		handle = p.pull
 	case "$pullAll":
-		return p.fields(op, v, p.pullAll)
+		handle = p.pullAll
 	case "$pop":
-		return p.fields(op, v, p.pop)
+		handle = p.pop
 	case "$currentDate":
-		return p.fields(op, v, p.currentDate)
+		handle = p.currentDate
+	default:
+		if reason, ok := refusedUpdateOperators[op]; ok {
+			return apperr.Invalid("update operator %s is not allowed: %s", op, reason)
+		}
+		return apperr.Invalid("unknown or unsupported update operator %s", op)
 	}
-	if reason, ok := refusedUpdateOperators[op]; ok {
-		return apperr.Invalid("update operator %s is not allowed: %s", op, reason)
+	if valueDependent[op] {
+		inner := handle
+		handle = func(op, path string, v any) error {
+			if err := inner(op, path, v); err != nil {
+				return err
+			}
+			p.reads.add(NormalizePath(path))
+			return nil
+		}
 	}
-	return apperr.Invalid("unknown or unsupported update operator %s", op)
+	return p.fields(op, v, handle)
+}
+
+// valueDependent are the operators whose result, or whose success, depends
+// on the stored value of their target: $addToSet adds only what is absent,
+// $inc fails on a string, $push on a non-array. Their target is read like
+// a filter path, or the answer would reveal a hidden or masked value.
+// $set, $unset and $currentDate write blindly.
+var valueDependent = map[string]bool{
+	"$min": true, "$max": true, "$inc": true, "$mul": true, "$push": true,
+	"$addToSet": true, "$pull": true, "$pullAll": true, "$pop": true,
 }
 
 func (p *updateParser) data(op, path string, v any) error {

@@ -34,9 +34,11 @@ roles: {r: {}}
 policies:
   c:
     r:
-      actions: [update]
+      actions: [update, read]
       fields:
         deny_write: [salary, profile.level, items.price, whole]
+        deny: [secret]
+        mask: {email: email}
 `)})
 	if err != nil {
 		t.Fatal(err)
@@ -62,11 +64,20 @@ policies:
 			`{"_id":1,"items":[{"price":1,"q":1}]}`},
 		{"denied document kept", d("_id", 1, "whole", d("a", 1)), d("_id", 1, "whole", d("a", 2, "b", 3)),
 			`{"_id":1,"whole":{"a":1}}`},
+		// A PUT body holds what the caller read: a hidden field is absent
+		// and a masked one holds the mask's text; neither overwrites.
+		{"hidden field kept", d("_id", 1, "secret", "s", "n", 1), d("_id", 1, "n", 2),
+			`{"_id":1,"n":2,"secret":"s"}`},
+		{"hidden field not settable", d("_id", 1, "n", 1), d("_id", 1, "n", 1, "secret", "x"),
+			`{"_id":1,"n":1}`},
+		{"masked text does not overwrite", d("_id", 1, "email", "ann@x.io"), d("_id", 1, "email", "a**@x.io"),
+			`{"_id":1,"email":"ann@x.io"}`},
 	}
+	rd := set.Decide(p.Roles, p, "c", policy.Read, testNow)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			raw, _ := bson.Marshal(c.pre)
-			got := keepDenied(dec, raw, c.pre, append(bson.D(nil), c.body...))
+			got := keepDenied(dec, rd.FieldsFor(raw), raw, c.pre, append(bson.D(nil), c.body...))
 			if s := ext(t, got); s != c.want {
 				t.Fatalf("got %s, want %s", s, c.want)
 			}

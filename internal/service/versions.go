@@ -174,12 +174,21 @@ func (s *Service) ListVersions(ctx context.Context, p *principal.Principal, coll
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.versionsOf(ctx, oid); err != nil {
-		return nil, err
-	}
-	list, err := s.versions.Store.List(ctx, coll, oid, MaxVersionsListed)
+	rd, err := r.versionsOf(ctx, oid)
 	if err != nil {
 		return nil, err
+	}
+	full, err := s.versions.Store.ListDocs(ctx, coll, oid, MaxVersionsListed)
+	if err != nil {
+		return nil, err
+	}
+	// Only the states the caller could read are listed: who changed a
+	// document while it was in another scope, and when, is not theirs.
+	list := []versions.Summary{}
+	for _, v := range full {
+		if rd.Match(v.Doc) {
+			list = append(list, v.Summary())
+		}
 	}
 	auditDoc(ctx, oid, nil)
 	return list, nil
@@ -240,12 +249,26 @@ func (s *Service) RestoreVersion(ctx context.Context, p *principal.Principal, co
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.versionsOf(ctx, oid); err != nil {
+	rd, err := r.versionsOf(ctx, oid)
+	if err != nil {
 		return nil, err
 	}
 	ver, err := s.versions.Store.Get(ctx, coll, oid, v)
 	if err != nil {
 		return nil, err
+	}
+	// The version itself must be one the caller may read (as GetVersion
+	// requires) and may restore, judged on the version as stored — before
+	// keepDenied puts stored values back, which could otherwise carry
+	// another scope's content into this one.
+	if !rd.Match(ver.Doc) {
+		return nil, errNotFound()
+	}
+	if _, ok, err := show(rd, ver.Doc, nil); err != nil || !ok {
+		return nil, errOr(err, errNotFound())
+	}
+	if d.State == when.Never || !d.Match(ver.Doc) {
+		return nil, errOutOfScope("restored version")
 	}
 	body, err := toD(ver.Doc)
 	if err != nil {

@@ -258,21 +258,33 @@ func (s *Service) Patch(ctx context.Context, p *principal.Principal, coll, id st
 }
 
 // checkUpdate validates what an update writes and reads, before any
-// document is looked at: stamps are the server's, and read paths ($pull
-// conditions, $push $sort keys, $rename sources) leak like filter paths.
+// document is looked at: stamps are the server's; read paths ($pull
+// conditions, $push $sort keys, $rename sources, targets of value-dependent
+// operators) leak like filter paths; and a write below an opaque field
+// reveals its type.
 func (r *request) checkUpdate(d *policy.Decision, upd query.Update) error {
 	for _, path := range upd.Paths {
 		if isStamp(path) {
 			return errStamp(path)
 		}
 	}
-	reads := upd.ReadPaths
-	if len(reads) > 0 {
-		rd := r.decide(policy.Read)
-		for _, path := range reads {
-			if !rd.Granted || !rd.Readable(path) || !d.Readable(path) {
-				return apperr.Forbidden("the update reads field %q, which is not readable", path).
-					WithDetails(map[string]any{"field": path})
+	rd := r.decide(policy.Read)
+	for _, path := range upd.ReadPaths {
+		if !rd.Granted || !rd.Readable(path) || !d.Readable(path) {
+			return apperr.Forbidden("the update reads field %q, which is not readable", path).
+				WithDetails(map[string]any{"field": path})
+		}
+	}
+	// A write below a hidden or masked field ("a.b" where "a" is hidden)
+	// succeeds or fails with the hidden value's type: refuse it like a read.
+	for _, path := range upd.Paths {
+		for i := 0; i < len(path); i++ {
+			if path[i] != '.' {
+				continue
+			}
+			if parent := path[:i]; !rd.Granted || rd.Opaque(parent) || d.Opaque(parent) {
+				return apperr.Forbidden("the update writes below field %q, which is not readable", parent).
+					WithDetails(map[string]any{"field": parent})
 			}
 		}
 	}
@@ -401,7 +413,7 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	if err != nil {
 		return nil, err
 	}
-	newDoc = keepDenied(d, pre, preD, newDoc)
+	newDoc = keepDenied(d, r.decide(policy.Read).FieldsFor(pre), pre, preD, newDoc)
 	for _, f := range []string{FieldCreatedBy, FieldCreatedAt} {
 		if v, ok := getPath(preD, f); ok {
 			newDoc = append(newDoc, bson.E{Key: f, Value: v})
@@ -436,7 +448,7 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 // Paths are handled from the shallowest: a denied path whose old and new
 // values are both documents is descended into, so that only the denied
 // sub-fields are kept; otherwise the whole value is kept as stored.
-func keepDenied(d *policy.Decision, pre bson.Raw, preD, newDoc bson.D) bson.D {
+func keepDenied(d *policy.Decision, view *policy.View, pre bson.Raw, preD, newDoc bson.D) bson.D {
 	seen := map[string]bool{}
 	var cands []string
 	for _, p := range append(query.ReplacementPaths(newDoc), query.ReplacementPaths(preD)...) {
@@ -444,7 +456,7 @@ func keepDenied(d *policy.Decision, pre bson.Raw, preD, newDoc bson.D) bson.D {
 			continue
 		}
 		seen[p] = true
-		if _, denied := d.WriteDeniedFor(pre, []string{p}); denied {
+		if _, denied := d.WriteDeniedFor(pre, []string{p}); denied || !shownAsStored(view, p) {
 			cands = append(cands, p)
 		}
 	}
@@ -469,6 +481,19 @@ func keepDenied(d *policy.Decision, pre bson.Raw, preD, newDoc bson.D) bson.D {
 		whole = append(whole, p)
 	}
 	return newDoc
+}
+
+// shownAsStored reports whether the caller reads path p as stored. A PUT
+// body holds what the caller read: a hidden field is absent from it and a
+// masked one holds the mask's text, so neither may overwrite the stored
+// value. A caller that cannot read the document at all (view nil) keeps
+// every field.
+func shownAsStored(view *policy.View, p string) bool {
+	if view == nil {
+		return false
+	}
+	v, _ := view.Vis(p)
+	return v == policy.Visible || v == policy.Partial
 }
 
 func depth(p string) int {

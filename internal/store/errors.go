@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
@@ -114,12 +115,47 @@ func translate(err error, capability string) error {
 		return e.WithDetails(map[string]any{"capability": capability})
 	}
 	if hasCode(err, CodeBadValue, CodeFailedToParse, CodeTypeMismatch) {
-		return apperr.Wrap(apperr.KindInvalid, err, msgInvalid)
+		return apperr.Wrap(apperr.KindInvalid, scrub(err), msgInvalid)
 	}
 	if hasCode(err, CodeDocumentValidationFailure) {
-		return apperr.Wrap(apperr.KindValidation, err, msgValidation)
+		return apperr.Wrap(apperr.KindValidation, scrub(err), msgValidation)
 	}
-	return apperr.Wrap(apperr.KindInternal, err, msgInternal)
+	return apperr.Wrap(apperr.KindInternal, scrub(err), msgInternal)
+}
+
+// scrubbedError is a server error reduced to its code and name.
+type scrubbedError struct {
+	code int32
+	name string
+}
+
+func (e scrubbedError) Error() string { return fmt.Sprintf("server error %d (%s)", e.code, e.name) }
+
+// scrub keeps a server error's code and name and drops its message: servers
+// quote documents in messages (a PathNotViable names the whole document,
+// hidden fields included), and the cause of an error is logged.
+func scrub(err error) error {
+	var ce mongo.CommandError
+	if errors.As(err, &ce) {
+		return scrubbedError{ce.Code, ce.Name}
+	}
+	var we mongo.WriteException
+	if errors.As(err, &we) && len(we.WriteErrors) > 0 {
+		return scrubbedError{int32(we.WriteErrors[0].Code), "write error"}
+	}
+	var wr mongo.WriteError
+	if errors.As(err, &wr) {
+		return scrubbedError{int32(wr.Code), "write error"}
+	}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
+		return scrubbedError{int32(bwe.WriteErrors[0].Code), "bulk write error"}
+	}
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		return errors.New("server error")
+	}
+	return err
 }
 
 // isUnreachable reports whether err means the server could not be reached or

@@ -137,6 +137,30 @@ func (s *Store) List(ctx context.Context, collection string, docID any, limit in
 	return out, nil
 }
 
+// ListDocs returns the versions of a document with their stored states,
+// newest first, for callers that must judge each state.
+func (s *Store) ListDocs(ctx context.Context, collection string, docID any, limit int64) ([]Version, error) {
+	id, err := idValue(docID)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.Coll.Find(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}},
+		options.Find().SetSort(bson.D{{Key: "version", Value: -1}}).SetLimit(limit))
+	if err != nil {
+		return nil, store.Translate(err)
+	}
+	var vs []Version
+	if err := cur.All(ctx, &vs); err != nil {
+		return nil, store.Translate(err)
+	}
+	return vs, nil
+}
+
+// Summary is the list entry of a version.
+func (v *Version) Summary() Summary {
+	return Summary{Version: v.Version, Op: v.Op, UpdatedBy: v.UpdatedBy, UpdatedAt: v.UpdatedAt}
+}
+
 // Get returns one version; NOT_FOUND when it does not exist.
 func (s *Store) Get(ctx context.Context, collection string, docID any, version int64) (*Version, error) {
 	id, err := idValue(docID)

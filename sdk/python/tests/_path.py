@@ -1,0 +1,8 @@
+"""Makes ``import permission_mongo`` work whichever way the tests are started."""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
