@@ -2,14 +2,18 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test run build vet fmt-check bench fuzz golden
+.PHONY: test deps run build vet fmt-check bench fuzz golden
 
 ## test: formatting, vet, every test with the race detector, the full differential test
 ## (the race run uses a smaller data set), and one pass of each benchmark
-test: fmt-check vet
+test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 40m $(PKGS)
 	$(GO) test -count=1 -run Differential -timeout 20m ./internal/policy/when/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+
+## deps: install what the tests need besides Go (redis-server, python3) when missing
+deps:
+	@bash scripts/install-deps.sh
 
 ## run: the server on the embedded backend with the example policies and demo keys
 run:
