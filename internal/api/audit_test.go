@@ -220,7 +220,7 @@ func TestAuditBurstOfConcurrentWrites(t *testing.T) {
 // written and requests are accepted again.
 func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	o := newOutage(t)
-	coll := o.client.Database("app").Collection("pm_audit")
+	coll := o.Client.Database("app").Collection("pm_audit")
 	require.NoError(t, audit.EnsureIndexes(context.Background(), coll, 0))
 	e := newAuditEnv(t, coll, audit.Options{Mode: audit.ModeFailClosed, WriteTimeout: time.Second,
 		RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond})

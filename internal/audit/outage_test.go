@@ -4,12 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,126 +14,19 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
-// outage is a MongoDB server that a test can stop and start again on the
-// same data directory. The embedded server picks a new port at every start,
-// so the client reaches it through a TCP forwarder on a fixed port, as it
-// would reach a database behind a fixed address.
-type outage struct {
-	t      *testing.T
-	dir    string
-	server *store.Embedded
-	proxy  *forwarder
-	client *mongo.Client
-}
+// outage is testenv.Outage with this package's audit collection.
+type outage struct{ *testenv.Outage }
 
-func newOutage(t *testing.T) *outage {
-	t.Helper()
-	o := &outage{t: t, dir: t.TempDir()}
-	o.start()
-	o.proxy = newForwarder(t, hostOf(t, o.server.URI()))
-	c, err := store.Connect(context.Background(), "mongodb://"+o.proxy.addr()+"/")
-	require.NoError(t, err)
-	o.client = c
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = c.Disconnect(ctx)
-		if o.server != nil {
-			o.server.Close()
-		}
-	})
-	return o
-}
+func newOutage(t *testing.T) *outage { return &outage{testenv.NewOutage(t)} }
 
-func (o *outage) start() {
-	e, err := store.StartEmbedded(context.Background(), o.dir, quiet)
-	require.NoError(o.t, err)
-	o.server = e
-	if o.proxy != nil {
-		o.proxy.setTarget(hostOf(o.t, e.URI()))
-	}
-}
-
-func (o *outage) stop() {
-	o.server.Close()
-	o.server = nil
-	o.proxy.setTarget("") // and cut the connections the server left
-}
+func (o *outage) start() { o.Start() }
+func (o *outage) stop()  { o.Stop() }
 
 func (o *outage) coll() *mongo.Collection {
-	return o.client.Database("app").Collection("audit")
-}
-
-func hostOf(t *testing.T, uri string) string {
-	u, err := url.Parse(uri)
-	require.NoError(t, err)
-	return u.Host
-}
-
-// forwarder relays TCP connections to a target that can change.
-type forwarder struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	target string
-	conns  map[net.Conn]struct{}
-}
-
-func newForwarder(t *testing.T, target string) *forwarder {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	f := &forwarder{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	go f.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		f.setTarget("")
-	})
-	return f
-}
-
-func (f *forwarder) addr() string { return f.ln.Addr().String() }
-
-func (f *forwarder) setTarget(target string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.target = target
-	for c := range f.conns {
-		_ = c.Close()
-	}
-	clear(f.conns)
-}
-
-func (f *forwarder) serve() {
-	for {
-		in, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		f.mu.Lock()
-		target := f.target
-		f.mu.Unlock()
-		if target == "" {
-			_ = in.Close()
-			continue
-		}
-		out, err := net.DialTimeout("tcp", target, time.Second)
-		if err != nil {
-			_ = in.Close()
-			continue
-		}
-		f.mu.Lock()
-		f.conns[in], f.conns[out] = struct{}{}, struct{}{}
-		f.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			_, _ = io.Copy(dst, src)
-			_ = dst.Close()
-			_ = src.Close()
-		}
-		go pipe(in, out)
-		go pipe(out, in)
-	}
+	return o.Client.Database("app").Collection("audit")
 }
 
 // Timings for the outage tests: a failed write is noticed within a second.
