@@ -125,8 +125,8 @@ func (r *request) versionsOf(ctx context.Context, id any) (*policy.Decision, err
 		return nil, err
 	}
 	if cur != nil {
-		if _, ok, err := show(rd, cur, nil); err != nil || !ok {
-			return nil, errOr(err, errNotFound())
+		if _, err := shownOr404(rd, cur, nil); err != nil {
+			return nil, err
 		}
 		return rd, nil
 	}
@@ -148,20 +148,46 @@ func (r *request) versionsOf(ctx context.Context, id any) (*policy.Decision, err
 	if err != nil {
 		return nil, err
 	}
-	if !rd.Match(latest.Doc) {
-		return nil, errNotFound()
-	}
-	if _, ok, err := show(rd, latest.Doc, nil); err != nil || !ok {
-		return nil, errOr(err, errNotFound())
+	if _, err := shownOr404(rd, latest.Doc, nil); err != nil {
+		return nil, err
 	}
 	return rd, nil
 }
 
-func errOr(err, otherwise error) error {
+// readableVersion returns version v of document id, and how the caller
+// reads it, when the caller may see the document's history and may read
+// that version's content (the read rules judged on the old state); a 404
+// otherwise, the same answer as for a version that does not exist.
+func (r *request) readableVersion(ctx context.Context, id any, v int64, fields []string) (*versions.Version, bson.Raw, error) {
+	rd, err := r.versionsOf(ctx, id)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return otherwise
+	ver, err := r.s.versions.Store.Get(ctx, r.coll, id, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := shownOr404(rd, ver.Doc, fields)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ver, out, nil
+}
+
+// shownOr404 is doc as the read decision shows it, or a 404 when the
+// decision does not match it or shows nothing of it.
+func shownOr404(rd *policy.Decision, doc bson.Raw, fields []string) (bson.Raw, error) {
+	if !rd.Match(doc) {
+		return nil, errNotFound()
+	}
+	out, ok, err := show(rd, doc, fields)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errNotFound()
+	}
+	return out, nil
 }
 
 // ListVersions returns the versions of a document, newest first.
@@ -206,23 +232,9 @@ func (s *Service) GetVersion(ctx context.Context, p *principal.Principal, coll, 
 	if err != nil {
 		return nil, err
 	}
-	rd, err := r.versionsOf(ctx, oid)
+	_, out, err := r.readableVersion(ctx, oid, v, fields)
 	if err != nil {
 		return nil, err
-	}
-	ver, err := s.versions.Store.Get(ctx, coll, oid, v)
-	if err != nil {
-		return nil, err
-	}
-	if !rd.Match(ver.Doc) {
-		return nil, errNotFound()
-	}
-	out, ok, err := show(rd, ver.Doc, fields)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errNotFound()
 	}
 	auditDoc(ctx, oid, nil)
 	return out, nil
@@ -249,23 +261,13 @@ func (s *Service) RestoreVersion(ctx context.Context, p *principal.Principal, co
 	if err != nil {
 		return nil, err
 	}
-	rd, err := r.versionsOf(ctx, oid)
-	if err != nil {
-		return nil, err
-	}
-	ver, err := s.versions.Store.Get(ctx, coll, oid, v)
-	if err != nil {
-		return nil, err
-	}
 	// The version itself must be one the caller may read (as GetVersion
 	// requires) and may restore, judged on the version as stored — before
 	// keepDenied puts stored values back, which could otherwise carry
 	// another scope's content into this one.
-	if !rd.Match(ver.Doc) {
-		return nil, errNotFound()
-	}
-	if _, ok, err := show(rd, ver.Doc, nil); err != nil || !ok {
-		return nil, errOr(err, errNotFound())
+	ver, _, err := r.readableVersion(ctx, oid, v, nil)
+	if err != nil {
+		return nil, err
 	}
 	if d.State == when.Never || !d.Match(ver.Doc) {
 		return nil, errOutOfScope("restored version")
