@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +11,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
 )
 
 type importServer struct {
@@ -29,7 +24,6 @@ type importServer struct {
 // viewer key (read only).
 func startImportServer(t *testing.T) *importServer {
 	t.Helper()
-	dir := t.TempDir()
 	pol := `
 version: "1"
 roles: {clerk: {}, viewer: {}}
@@ -43,37 +37,10 @@ policies:
       actions: [read]
     presets: {tenant_id: user.tenant_id}
 `
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(pol), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cid, ckey, chash := auth.GenerateKey()
-	vid, vkey, vhash := auth.GenerateKey()
-	cfgText := `
-listen: 127.0.0.1:0
-policies: policy.yml
-mongodb: {uri: embedded, embedded_dir: data, database: app}
-cursor_secret: "` + strings.Repeat("c", 32) + `"
-auth:
-  api_keys:
-    - {name: clerk, key_id: ` + cid + `, key_sha256: ` + chash + `, principal: {id: u1, tenant_id: t1, roles: [clerk]}}
-    - {name: viewer, key_id: ` + vid + `, key_sha256: ` + vhash + `, principal: {id: v1, tenant_id: t1, roles: [viewer]}}
-`
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	return &importServer{url: srv.URL, clerk: ckey, viewer: vkey, db: a.db, dir: dir}
+	ts := startTestServer(t, pol,
+		testKey{"clerk", "u1", "t1", []string{"clerk"}},
+		testKey{"viewer", "v1", "t1", []string{"viewer"}})
+	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: ts.app.db, dir: ts.dir}
 }
 
 func (s *importServer) file(t *testing.T, name, content string) string {

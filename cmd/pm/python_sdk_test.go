@@ -3,19 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
 )
 
 // pythonSDKPolicy is the policy the Python SDK's integration tests
@@ -49,44 +42,17 @@ func TestPythonSDK(t *testing.T) {
 		t.Fatalf("Python SDK tests not found: %v", err)
 	}
 
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(pythonSDKPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	idA, keyA, hashA := auth.GenerateKey()
-	idB, keyB, hashB := auth.GenerateKey()
-	cfgText := `
-listen: 127.0.0.1:0
-policies: policy.yml
-mongodb: {uri: embedded, embedded_dir: data, database: app}
-cursor_secret: "` + strings.Repeat("p", 32) + `"
-auth:
-  api_keys:
-    - {name: tenant-a, key_id: ` + idA + `, key_sha256: ` + hashA + `, principal: {id: ua, tenant_id: ta, roles: [member]}}
-    - {name: tenant-b, key_id: ` + idB + `, key_sha256: ` + hashB + `, principal: {id: ub, tenant_id: tb, roles: [member]}}
-`
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler) // a free port on 127.0.0.1
-	t.Cleanup(srv.Close)
+	ts := startTestServer(t, pythonSDKPolicy,
+		testKey{"tenant-a", "ua", "ta", []string{"member"}},
+		testKey{"tenant-b", "ub", "tb", []string{"member"}})
+	keyA, keyB := ts.keys["tenant-a"], ts.keys["tenant-b"]
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "-m", "unittest", "discover", "-s", testsDir, "-t", filepath.Dir(testsDir), "-v")
 	cmd.Dir = filepath.Dir(testsDir)
 	cmd.Env = append(os.Environ(),
-		"PM_SDK_TEST_URL="+srv.URL,
+		"PM_SDK_TEST_URL="+ts.url,
 		"PM_SDK_TEST_KEY_A="+keyA,
 		"PM_SDK_TEST_KEY_B="+keyB,
 		"PM_SDK_TEST_TENANT_A=ta",

@@ -1,18 +1,12 @@
 package main
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
@@ -21,43 +15,16 @@ import (
 // an allowed request answers 501 naming the capability, and /metrics still
 // carries the Go collectors.
 func TestServeWiresGrants(t *testing.T) {
-	dir := t.TempDir()
 	pol := `
 version: "1"
 roles: {analyst: {}}
 grants:
   analyst: {databases: [app], collections: [orders], actions: [find], max_ttl: 1h}
 `
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(pol), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	id, key, hash := auth.GenerateKey()
-	cfgText := `
-listen: 127.0.0.1:0
-policies: policy.yml
-mongodb: {uri: embedded, embedded_dir: data, database: app}
-cursor_secret: "` + strings.Repeat("c", 32) + `"
-auth:
-  api_keys:
-    - {name: boot, key_id: ` + id + `, key_sha256: ` + hash + `, principal: {id: u1, tenant_id: t1, roles: [analyst]}}
-`
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
+	ts := startTestServer(t, pol, testKey{"boot", "u1", "t1", []string{"analyst"}})
+	key := ts.keys["boot"]
 
-	req, _ := http.NewRequest("POST", srv.URL+"/grants", strings.NewReader(`{"database":"app","collections":["orders"],"actions":["find"],"ttl":"1h"}`))
+	req, _ := http.NewRequest("POST", ts.url+"/grants", strings.NewReader(`{"database":"app","collections":["orders"],"actions":["find"],"ttl":"1h"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-API-Key", key)
 	res, err := http.DefaultClient.Do(req)
@@ -69,7 +36,7 @@ auth:
 	if res.StatusCode != 501 || !strings.Contains(string(body), `"capability":"user_management"`) {
 		t.Fatalf("POST /grants on the embedded backend: %d %s", res.StatusCode, body)
 	}
-	res, err = http.Get(srv.URL + "/metrics")
+	res, err = http.Get(ts.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,26 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
 )
 
 // TestServeWiring starts the whole proxy the way `pm serve` does, from a
 // config file with a bootstrap API key, on its own embedded database, and
 // talks to it over HTTP.
 func TestServeWiring(t *testing.T) {
-	dir := t.TempDir()
 	pol := `
 version: "1"
 roles: {clerk: {}}
@@ -32,36 +24,10 @@ policies:
       when: "resource.tenant_id == user.tenant_id"
     presets: {tenant_id: user.tenant_id}
 `
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(pol), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	id, key, hash := auth.GenerateKey()
-	cfgText := `
-listen: 127.0.0.1:0
-policies: policy.yml
-mongodb: {uri: embedded, embedded_dir: data, database: app}
-cursor_secret: "` + strings.Repeat("c", 32) + `"
-auth:
-  api_keys:
-    - {name: boot, key_id: ` + id + `, key_sha256: ` + hash + `, principal: {id: u1, tenant_id: t1, roles: [clerk]}}
-`
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
+	ts := startTestServer(t, pol, testKey{"boot", "u1", "t1", []string{"clerk"}})
+	key := ts.keys["boot"]
 
-	req, _ := http.NewRequest("POST", srv.URL+"/collections/tickets", strings.NewReader(`{"title": "printer on fire"}`))
+	req, _ := http.NewRequest("POST", ts.url+"/collections/tickets", strings.NewReader(`{"title": "printer on fire"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+key)
 	res, err := http.DefaultClient.Do(req)
@@ -79,7 +45,7 @@ auth:
 	if err := json.Unmarshal(body, &out); err != nil || out.Data["tenant_id"] != "t1" {
 		t.Fatalf("created %s", body)
 	}
-	res, err = http.Get(srv.URL + "/readyz")
+	res, err = http.Get(ts.url + "/readyz")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v", res, err)
 	}
