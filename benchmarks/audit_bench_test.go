@@ -5,25 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/principal"
-	"github.com/permission-mongo/permission-mongo/internal/query"
-	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -50,43 +38,21 @@ type auditWriteFixture struct {
 func setupAuditWrites(b *testing.B, audited bool) *auditWriteFixture {
 	b.Helper()
 	_, db := testenv.Mongo(b)
-	dir := b.TempDir()
-	pf := filepath.Join(dir, "p.yml")
-	if err := os.WriteFile(pf, []byte(auditBenchPolicy), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		b.Fatal(err)
-	}
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	docsStore := store.NewDocuments(db, 10*time.Second)
 	f := &auditWriteFixture{}
-	p := service.Params{Store: docsStore, Policies: set, Cursors: codec,
-		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 1000, MaxBatch: 1000, Filter: query.DefaultLimits}}
+	o := proxyOptions{policy: auditBenchPolicy, role: "writer"}
 	if audited {
 		coll := db.Collection("pm_audit")
 		if err := audit.EnsureIndexes(context.Background(), coll, 0); err != nil {
 			b.Fatal(err)
 		}
-		if f.w, err = audit.NewWriter(audit.Options{Collection: coll, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+		var err error
+		if f.w, err = audit.NewWriter(audit.Options{Collection: coll, Logger: quietLog}); err != nil {
 			b.Fatal(err)
 		}
-		p.AuditLog = coll
+		o.audit, o.auditLog = f.w, coll
 	}
-	svc := service.New(p)
-	id, key, hash := auth.GenerateKey()
-	keys, err := auth.NewStaticKeys([]auth.StaticKey{{Name: "bench", KeyID: id, KeySHA256: hash,
-		Principal: principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"writer"}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, Ready: docsStore.Ping, Audit: f.w})
-	f.srv = httptest.NewServer(h)
-	f.key = key
 	f.calls = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.Cleanup(func() {
-		f.srv.Close()
 		if f.w != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -98,6 +64,9 @@ func setupAuditWrites(b *testing.B, audited bool) *auditWriteFixture {
 			}
 		}
 	})
+	// Registered after the writer's cleanup, so it runs first: the HTTP
+	// server stops before the audit writer is closed, as in pm serve.
+	f.srv, f.key = startProxy(b, db, o)
 	return f
 }
 

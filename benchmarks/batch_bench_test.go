@@ -6,27 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/principal"
-	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -59,32 +47,7 @@ type writeFixture struct {
 func writeSetup(b *testing.B) *writeFixture {
 	b.Helper()
 	_, db := testenv.Mongo(b)
-	dir := b.TempDir()
-	pf := filepath.Join(dir, "p.yml")
-	if err := os.WriteFile(pf, []byte(writePolicy), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		b.Fatal(err)
-	}
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	if testenv.Backend() == testenv.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
-	docsStore := store.NewDocuments(db, 30*time.Second)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := service.New(service.Params{Store: docsStore, Policies: set, Cursors: codec,
-		Limits: service.Limits{MaxBatch: batchSize, Filter: query.DefaultLimits}, Logger: quiet})
-	id, key, hash := auth.GenerateKey()
-	keys, err := auth.NewStaticKeys([]auth.StaticKey{{Name: "bench", KeyID: id, KeySHA256: hash,
-		Principal: principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"hr"}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, Ready: docsStore.Ping, MaxBodyBytes: 4 << 20, Logger: quiet})
-	srv := httptest.NewServer(h)
-	b.Cleanup(srv.Close)
+	srv, key := startProxy(b, db, proxyOptions{policy: writePolicy, role: "hr"})
 	return &writeFixture{coll: db.Collection("employees"), srv: srv, key: key,
 		calls: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
 }

@@ -11,9 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,14 +19,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/principal"
-	"github.com/permission-mongo/permission-mongo/internal/query"
-	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -84,31 +73,7 @@ func setup(b *testing.B) *fixture {
 	if _, err := coll.InsertMany(ctx, docs); err != nil {
 		b.Fatal(err)
 	}
-	dir := b.TempDir()
-	pf := filepath.Join(dir, "p.yml")
-	if err := os.WriteFile(pf, []byte(benchPolicy), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		b.Fatal(err)
-	}
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	if testenv.Backend() == testenv.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
-	docsStore := store.NewDocuments(db, 10*time.Second)
-	svc := service.New(service.Params{Store: docsStore, Policies: set, Cursors: codec,
-		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 1000, MaxBatch: 1000, Filter: query.DefaultLimits}})
-	id, key, hash := auth.GenerateKey()
-	keys, err := auth.NewStaticKeys([]auth.StaticKey{{Name: "bench", KeyID: id, KeySHA256: hash,
-		Principal: principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"hr"}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, Ready: docsStore.Ping})
-	srv := httptest.NewServer(h)
-	b.Cleanup(srv.Close)
+	srv, key := startProxy(b, db, proxyOptions{policy: benchPolicy, role: "hr"})
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
 	return &fixture{coll: coll, srv: srv, key: key, ids: ids, calls: &http.Client{Transport: tr}}
 }
