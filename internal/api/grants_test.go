@@ -434,7 +434,7 @@ func TestGrantRenew(t *testing.T) {
 	}
 	// On a server that manages users, the seeded grant has no user behind
 	// it; a real renewal is TestRealServerGrantLifecycle's business.
-	t.Skip("the seeded grant has no real user behind it; renewing a real one is covered by internal/grant's TestRealServerGrantLifecycle on a server with capability user_management")
+	t.Skip("capability user_management present: a grant seeded in the ledger has no real user to renew; internal/grant TestRealServerGrantLifecycle renews real ones")
 }
 
 func contains(s []string, x string) bool {
