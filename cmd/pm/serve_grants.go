@@ -80,15 +80,15 @@ func newReaperMetrics(reg *prometheus.Registry) *reaperMetrics {
 func startGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, caps store.Capabilities,
 	uri string, set *policy.Set, reg *prometheus.Registry) (m *grant.Manager, stop func()) {
 	m = &grant.Manager{
-		Client:         client,
-		Ledger:         db.Collection(grantLedgerCollection),
-		UserManagement: caps.UserManagement,
-		Hosts:          uriHosts(uri, logger),
+		Client:  client,
+		Ledger:  db.Collection(grantLedgerCollection),
+		Missing: caps.GrantsMissing(),
+		Hosts:   uriHosts(uri, logger),
 	}
-	if !caps.UserManagement {
+	if m.Missing != "" {
 		// Nothing can be issued, so there is nothing to reap; POST /grants
 		// answers 501 after its rule checks.
-		logger.Info("credential grants unavailable: the database does not manage users", "capability", store.CapUserManagement)
+		logger.Info("credential grants unavailable: the database lacks a capability they need", "capability", m.Missing)
 		return m, func() {}
 	}
 	r := &grant.Reaper{

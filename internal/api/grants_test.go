@@ -78,7 +78,7 @@ func newGrantEnv(t *testing.T) *grantEnv {
 	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
 		Limits: service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch}})
 	m := &grant.Manager{Client: client, Ledger: db.Collection(ledgerCollection),
-		UserManagement: testenv.Capabilities(t).UserManagement, Hosts: "localhost:27017"}
+		Missing: testenv.Capabilities(t).GrantsMissing(), Hosts: "localhost:27017"}
 	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
 	h := api.New(api.Params{
 		Service:      svc,
@@ -118,13 +118,14 @@ func errMessage(t *testing.T, r resp) string {
 	return s
 }
 
-// An allowed request on a backend without user management (the embedded
-// FerretDB) passes the rule checks, then answers 501 NOT_SUPPORTED naming the
-// capability, and leaves nothing behind: no ledger entry.
+// An allowed request on a backend that cannot issue grants (no user
+// management on the embedded FerretDB; users but no custom roles on the
+// DocumentDB engine) passes the rule checks, then answers 501 NOT_SUPPORTED
+// naming the missing capability, and leaves nothing behind: no ledger entry.
 func TestGrantIssueWithoutUserManagement(t *testing.T) {
 	g := newGrantEnv(t)
-	if g.m.UserManagement {
-		t.Skip("capability user_management present: this test covers backends without it")
+	if g.m.Missing == "" {
+		t.Skip("capabilities user_management and custom_roles present: this test covers backends without them")
 	}
 	analyst := g.user("a1", "t1", "analyst")
 	for name, body := range map[string]map[string]any{
@@ -146,8 +147,8 @@ func TestGrantIssueWithoutUserManagement(t *testing.T) {
 			noPassword(t, r)
 			e := r.json(t)["error"].(map[string]any)
 			d, _ := e["details"].(map[string]any)
-			if d["capability"] != store.CapUserManagement {
-				t.Fatalf("501 does not name the capability: %s", r.Body)
+			if d["capability"] != g.m.Missing {
+				t.Fatalf("501 does not name the capability %s: %s", g.m.Missing, r.Body)
 			}
 		})
 	}
@@ -385,7 +386,7 @@ func TestGrantRevoke(t *testing.T) {
 	active := g.seedGrant(t, "u1", "t1", grant.Active, time.Hour)
 	r := g.do("DELETE", "/grants/"+active.ID, admin, nil)
 	noPassword(t, r)
-	if g.m.UserManagement {
+	if g.m.Missing == "" {
 		expect(t, r, 200, "")
 		expect(t, g.do("DELETE", "/grants/"+active.ID, owner, nil), 200, "")
 		if st := g.status(t, active.ID); st != grant.Revoked {
@@ -394,7 +395,7 @@ func TestGrantRevoke(t *testing.T) {
 		return
 	}
 	expect(t, r, 501, "NOT_SUPPORTED")
-	if d, _ := r.json(t)["error"].(map[string]any)["details"].(map[string]any); d["capability"] != store.CapUserManagement {
+	if d, _ := r.json(t)["error"].(map[string]any)["details"].(map[string]any); d["capability"] != g.m.Missing {
 		t.Fatalf("501 does not name the capability: %s", r.Body)
 	}
 }
@@ -425,7 +426,7 @@ func TestGrantRenew(t *testing.T) {
 
 	r = g.do("POST", "/grants/"+active.ID+"/renew", owner, map[string]any{"ttl": "720h"})
 	noPassword(t, r)
-	if !g.m.UserManagement {
+	if g.m.Missing != "" {
 		expect(t, r, 501, "NOT_SUPPORTED")
 		if got := g.raw(ledgerCollection, active.ID)["expires_at"].(bson.DateTime).Time(); !got.Equal(active.ExpiresAt) {
 			t.Fatalf("expiry moved to %v on a backend that cannot renew", got)
@@ -434,7 +435,7 @@ func TestGrantRenew(t *testing.T) {
 	}
 	// On a server that manages users, the seeded grant has no user behind
 	// it; a real renewal is TestRealServerGrantLifecycle's business.
-	t.Skip("capability user_management present: a grant seeded in the ledger has no real user to renew; internal/grant TestRealServerGrantLifecycle renews real ones")
+	t.Skip("capabilities user_management and custom_roles present: a grant seeded in the ledger has no real user to renew; internal/grant TestRealServerGrantLifecycle renews real ones")
 }
 
 func contains(s []string, x string) bool {

@@ -66,9 +66,10 @@ type Manager struct {
 	Client *mongo.Client
 	// Ledger is the collection of grant records.
 	Ledger *mongo.Collection
-	// UserManagement says whether the server can create users and roles
-	// (store.Probe); without it every issue answers 501 and creates nothing.
-	UserManagement bool
+	// Missing names the capability grants need that the server lacks
+	// (store.Capabilities.GrantsMissing); while it is set every issue answers
+	// 501 naming it and creates nothing.
+	Missing string
 	// Hosts is put in the returned URI (host[:port],...).
 	Hosts string
 	Now   func() time.Time
@@ -103,9 +104,8 @@ func NewPassword() string {
 // Any failure rolls back what was created and leaves the entry failed; a
 // crash between steps leaves a pending entry the reaper cleans up.
 func (m *Manager) Issue(ctx context.Context, owner, tenant string, a *Approved) (*Credentials, error) {
-	if !m.UserManagement {
-		return nil, apperr.New(apperr.KindNotSupported, "the connected MongoDB server does not support user management (createRole/createUser), which credential grants need").
-			WithDetails(map[string]any{"capability": store.CapUserManagement})
+	if m.Missing != "" {
+		return nil, errUnsupported(m.Missing)
 	}
 	id := NewID()
 	now := m.now()
@@ -122,11 +122,11 @@ func (m *Manager) Issue(ctx context.Context, owner, tenant string, a *Approved) 
 	}
 	db := m.Client.Database(a.Database)
 	password := NewPassword()
-	if err := db.RunCommand(ctx, CreateRoleCmd(rec.RoleName, a)).Err(); err != nil {
+	if err := store.RunAdminCommand(ctx, db, CreateRoleCmd(rec.RoleName, a)).Err(); err != nil {
 		m.fail(ctx, rec, err, false)
 		return nil, store.TranslateFor(err, store.CapUserManagement)
 	}
-	if err := db.RunCommand(ctx, CreateUserCmd(rec.Username, password, rec.RoleName, id, a, rec.ExpiresAt)).Err(); err != nil {
+	if err := store.RunAdminCommand(ctx, db, CreateUserCmd(rec.Username, password, rec.RoleName, id, a, rec.ExpiresAt)).Err(); err != nil {
 		m.fail(ctx, rec, err, true)
 		return nil, store.TranslateFor(err, store.CapUserManagement)
 	}
@@ -150,7 +150,7 @@ func (m *Manager) Issue(ctx context.Context, owner, tenant string, a *Approved) 
 func (m *Manager) fail(ctx context.Context, rec *Record, cause error, roleCreated bool) {
 	db := m.Client.Database(rec.Database)
 	if roleCreated {
-		_ = ignoreNotFound(db.RunCommand(ctx, DropRoleCmd(rec.RoleName)).Err())
+		_ = ignoreNotFound(store.RunAdminCommand(ctx, db, DropRoleCmd(rec.RoleName)).Err())
 	}
 	_, _ = m.Ledger.UpdateOne(ctx, bson.D{{Key: "_id", Value: rec.ID}}, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "status", Value: Failed}, {Key: "last_error", Value: errorCode(cause)}}}})
@@ -174,10 +174,13 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 }
 
 func (m *Manager) revoke(ctx context.Context, rec *Record) error {
+	if m.Missing != "" {
+		return errUnsupported(m.Missing)
+	}
 	db := m.Client.Database(rec.Database)
-	err := ignoreNotFound(db.RunCommand(ctx, DropUserCmd(rec.Username)).Err())
+	err := ignoreNotFound(store.RunAdminCommand(ctx, db, DropUserCmd(rec.Username)).Err())
 	if err == nil {
-		err = ignoreNotFound(db.RunCommand(ctx, DropRoleCmd(rec.RoleName)).Err())
+		err = ignoreNotFound(store.RunAdminCommand(ctx, db, DropRoleCmd(rec.RoleName)).Err())
 	}
 	if err != nil {
 		_, _ = m.Ledger.UpdateOne(ctx, bson.D{{Key: "_id", Value: rec.ID}}, bson.D{
@@ -202,11 +205,14 @@ func (m *Manager) Renew(ctx context.Context, id string, ttl time.Duration) (time
 	if rec.Status != Active {
 		return time.Time{}, apperr.New(apperr.KindConflict, "grant is %s, not active", rec.Status)
 	}
+	if m.Missing != "" {
+		return time.Time{}, errUnsupported(m.Missing)
+	}
 	exp := m.now().Add(ttl)
 	if exp.After(rec.MaxExpiresAt) {
 		exp = rec.MaxExpiresAt
 	}
-	if err := m.Client.Database(rec.Database).RunCommand(ctx, RenewUserCmd(rec.Username, rec.ID, exp)).Err(); err != nil {
+	if err := store.RunAdminCommand(ctx, m.Client.Database(rec.Database), RenewUserCmd(rec.Username, rec.ID, exp)).Err(); err != nil {
 		return time.Time{}, store.TranslateFor(err, store.CapUserManagement)
 	}
 	_, err := m.Ledger.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: exp}}}})
@@ -264,4 +270,13 @@ func errorCode(err error) string {
 		return fmt.Sprintf("code %d (%s)", ce.Code, ce.Name)
 	}
 	return "error"
+}
+
+// errUnsupported says why the connected server cannot issue grants.
+func errUnsupported(missing string) error {
+	msg := "the connected MongoDB server does not support user management (createUser), which credential grants need"
+	if missing == store.CapCustomRoles {
+		msg = "the connected MongoDB server can create users but not custom roles (createRole), so a credential limited to the granted collections cannot be issued"
+	}
+	return apperr.New(apperr.KindNotSupported, "%s", msg).WithDetails(map[string]any{"capability": missing})
 }

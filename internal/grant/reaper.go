@@ -8,6 +8,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // Reaper revokes expired grants and reconciles the server with the ledger.
@@ -143,7 +145,7 @@ func (r *Reaper) reconcile(ctx context.Context, rep *Report) error {
 				CustomData bson.M `bson:"customData"`
 			} `bson:"users"`
 		}
-		if err := db.RunCommand(ctx, bson.D{{Key: "usersInfo", Value: 1}, {Key: "showCustomData", Value: true}}).Decode(&users); err != nil {
+		if err := store.RunAdminCommand(ctx, db, bson.D{{Key: "usersInfo", Value: 1}, {Key: "showCustomData", Value: true}}).Decode(&users); err != nil {
 			return err
 		}
 		for _, u := range users.Users {
@@ -154,9 +156,9 @@ func (r *Reaper) reconcile(ctx context.Context, rep *Report) error {
 			if r.activeEntry(ctx, id) {
 				continue
 			}
-			err := ignoreNotFound(db.RunCommand(ctx, DropUserCmd(u.User)).Err())
+			err := ignoreNotFound(store.RunAdminCommand(ctx, db, DropUserCmd(u.User)).Err())
 			if err == nil {
-				err = ignoreNotFound(db.RunCommand(ctx, DropRoleCmd(RolePrefix+id)).Err())
+				err = ignoreNotFound(store.RunAdminCommand(ctx, db, DropRoleCmd(RolePrefix+id)).Err())
 			}
 			if err != nil {
 				rep.Failures++
@@ -169,14 +171,14 @@ func (r *Reaper) reconcile(ctx context.Context, rep *Report) error {
 				Role string `bson:"role"`
 			} `bson:"roles"`
 		}
-		if err := db.RunCommand(ctx, bson.D{{Key: "rolesInfo", Value: 1}}).Decode(&roles); err != nil {
+		if err := store.RunAdminCommand(ctx, db, bson.D{{Key: "rolesInfo", Value: 1}}).Decode(&roles); err != nil {
 			return err
 		}
 		for _, ro := range roles.Roles {
 			if !strings.HasPrefix(ro.Role, RolePrefix) || r.activeEntry(ctx, strings.TrimPrefix(ro.Role, RolePrefix)) {
 				continue
 			}
-			if err := ignoreNotFound(db.RunCommand(ctx, DropRoleCmd(ro.Role)).Err()); err != nil {
+			if err := ignoreNotFound(store.RunAdminCommand(ctx, db, DropRoleCmd(ro.Role)).Err()); err != nil {
 				rep.Failures++
 				continue
 			}

@@ -25,15 +25,15 @@ func base64Decode(s string) ([]byte, error) { return base64.RawURLEncoding.Decod
 func manager(t *testing.T) (*Manager, *mongo.Database) {
 	client, db := testenv.Mongo(t)
 	caps := testenv.Capabilities(t)
-	return &Manager{Client: client, Ledger: db.Collection("pm_grants"), UserManagement: caps.UserManagement, Hosts: "localhost"}, db
+	return &Manager{Client: client, Ledger: db.Collection("pm_grants"), Missing: caps.GrantsMissing(), Hosts: "localhost"}, db
 }
 
 // On a backend without user management the grant is refused with 501 after
 // the rule checks, and nothing is created: no ledger entry, no user.
 func TestIssueWithoutUserManagementCreatesNothing(t *testing.T) {
 	m, db := manager(t)
-	if m.UserManagement {
-		t.Skip("the server supports user management; this test is about servers that do not (capability user_management present)")
+	if m.Missing == "" {
+		t.Skip("capabilities user_management and custom_roles present: this test is about servers that cannot issue grants")
 	}
 	a, err := Decide(loadRules(t), []string{"analyst"}, Request{Database: db.Name(), Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"})
 	require.Error(t, err, "the rule names database app only")
@@ -80,6 +80,7 @@ func TestReaperLeaseIsExclusive(t *testing.T) {
 // granted, stops working after revoke, and the reaper cleans up a crash.
 func TestRealServerGrantLifecycle(t *testing.T) {
 	testenv.RequireCapability(t, store.CapUserManagement)
+	testenv.RequireCapability(t, store.CapCustomRoles)
 	m, db := manager(t)
 	ctx := context.Background()
 	s := loadRules(t)

@@ -2,15 +2,23 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// Backend names reported by Probe.
+// Backend names reported by Probe. They name the engine for logs and for
+// documented behaviour differences; what a server can do is never inferred
+// from its name but probed (Capabilities).
 const (
-	BackendMongoDB  = "mongodb"
+	BackendMongoDB = "mongodb"
+	// BackendFerretDB is FerretDB v1 (the embedded SQLite backend): buildInfo
+	// carries a "ferretdbVersion" string.
 	BackendFerretDB = "ferretdb"
+	// BackendDocumentDB is FerretDB v2 on PostgreSQL with the DocumentDB
+	// extension: buildInfo carries a "ferretdb" document.
+	BackendDocumentDB = "documentdb"
 )
 
 // Capability names, as used in NOT_SUPPORTED messages and by
@@ -18,6 +26,7 @@ const (
 const (
 	CapLookup         = "lookup"
 	CapUserManagement = "user_management"
+	CapCustomRoles    = "custom_roles"
 	CapTransactions   = "transactions"
 )
 
@@ -32,18 +41,22 @@ const probeCollection = "pm_capability_probe"
 type Capabilities struct {
 	// Lookup: the aggregation stage $lookup runs.
 	Lookup bool
-	// UserManagement: usersInfo runs, so createUser/createRole (credential
-	// grants) can be expected to. False also when the proxy's own user is not
-	// authorized to manage users: grants cannot work either way.
+	// UserManagement: usersInfo runs, so createUser/dropUser can be expected
+	// to. False also when the proxy's own user is not authorized to manage
+	// users: grants cannot work either way.
 	UserManagement bool
+	// CustomRoles: rolesInfo runs, so createRole can be expected to. Without
+	// it a created user could only get a built-in role, never one limited to
+	// the granted collections and actions, so grants are refused.
+	CustomRoles bool
 	// Transactions: the server is a replica set member or mongos (hello
 	// reports setName or msg "isdbgrid"), the precondition for transactions.
 	Transactions bool
-	// Backend is BackendFerretDB when buildInfo reports a FerretDB version,
-	// BackendMongoDB otherwise.
+	// Backend is BackendFerretDB, BackendDocumentDB or BackendMongoDB, from
+	// the shape of buildInfo's answer.
 	Backend string
 	// Version is the server's version from buildInfo (FerretDB's own version
-	// for FerretDB).
+	// for FerretDB v1).
 	Version string
 }
 
@@ -55,10 +68,28 @@ func (c Capabilities) Has(name string) bool {
 		return c.Lookup
 	case CapUserManagement:
 		return c.UserManagement
+	case CapCustomRoles:
+		return c.CustomRoles
 	case CapTransactions:
 		return c.Transactions
 	}
 	return false
+}
+
+// GrantsMissing names the first capability credential grants need that the
+// server lacks, or "" when grants can be issued. A grant is a user holding
+// one custom role limited to the granted collections and actions; a server
+// that can create users but not roles could only hand out users with
+// whatever rights it gives by default, which is not a least-privilege
+// credential, so it is refused like a server without users at all.
+func (c Capabilities) GrantsMissing() string {
+	switch {
+	case !c.UserManagement:
+		return CapUserManagement
+	case !c.CustomRoles:
+		return CapCustomRoles
+	}
+	return ""
 }
 
 // Probe asks the server behind client what it supports, by running cheap
@@ -79,6 +110,8 @@ func Probe(ctx context.Context, client *mongo.Client, database string) (Capabili
 	if v, ok := build["ferretdbVersion"].(string); ok {
 		caps.Backend = BackendFerretDB
 		caps.Version = v
+	} else if build["ferretdb"] != nil {
+		caps.Backend = BackendDocumentDB
 	}
 
 	var hello struct {
@@ -108,7 +141,7 @@ func Probe(ctx context.Context, client *mongo.Client, database string) (Capabili
 		return caps, err
 	}
 
-	err = db.RunCommand(ctx, bson.D{{Key: "usersInfo", Value: 1}}).Err()
+	err = RunAdminCommand(ctx, db, bson.D{{Key: "usersInfo", Value: 1}}).Err()
 	if hasCode(err, codeUnauthorized) {
 		// The server has user management but will not let the proxy use it.
 		return caps, nil
@@ -116,7 +149,36 @@ func Probe(ctx context.Context, client *mongo.Client, database string) (Capabili
 	if caps.UserManagement, err = answered(err); err != nil {
 		return caps, err
 	}
+	if !caps.UserManagement {
+		return caps, nil
+	}
+	err = RunAdminCommand(ctx, db, bson.D{{Key: "rolesInfo", Value: 1}}).Err()
+	if hasCode(err, codeUnauthorized) {
+		return caps, nil
+	}
+	if caps.CustomRoles, err = answered(err); err != nil {
+		return caps, err
+	}
 	return caps, nil
+}
+
+// RunAdminCommand runs a user or role management command (usersInfo,
+// createUser, rolesInfo, ...) bounded by ctx's deadline without sending that
+// deadline to the server. The driver turns a context deadline into a maxTimeMS
+// field, which some servers (FerretDB v2) reject on these commands as an
+// unsupported field; a cancel-only context keeps the bound on the client side.
+func RunAdminCommand(ctx context.Context, db *mongo.Database, cmd bson.D) *mongo.SingleResult {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return db.RunCommand(ctx, cmd)
+	}
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopParent := context.AfterFunc(ctx, cancel)
+	defer stopParent()
+	timer := time.AfterFunc(time.Until(deadline), cancel)
+	defer timer.Stop()
+	return db.RunCommand(cctx, cmd)
 }
 
 // codeUnauthorized is the server's answer to a command the user may not run.

@@ -185,3 +185,7 @@ func hasCode(err error, codes ...int) bool {
 	}
 	return false
 }
+
+// IsUnreachable reports whether err means the server could not be reached,
+// as opposed to having answered (with an error or not).
+func IsUnreachable(err error) bool { return isUnreachable(err) }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,8 +31,9 @@ const EnvMongoURI = "PM_TEST_MONGODB_URI"
 
 // Backend names returned by Backend.
 const (
-	BackendFerretDB = store.BackendFerretDB
-	BackendMongoDB  = store.BackendMongoDB
+	BackendFerretDB   = store.BackendFerretDB
+	BackendDocumentDB = store.BackendDocumentDB
+	BackendMongoDB    = store.BackendMongoDB
 )
 
 // dirPrefix names the embedded server's data directories; the pid in the
@@ -47,6 +47,7 @@ var (
 	setupErr error
 	client   *mongo.Client
 	caps     store.Capabilities
+	extra    map[string]bool // every capability by name, store's and testenv's
 	embedded *store.Embedded
 	dataDir  string
 )
@@ -83,7 +84,11 @@ func start() error {
 	if err != nil {
 		return fmt.Errorf("probe test server: %w", err)
 	}
-	client, caps = c, probed
+	more, err := probeExtra(ctx, c, probed)
+	if err != nil {
+		return err
+	}
+	client, caps, extra = c, probed, more
 	return nil
 }
 
@@ -107,8 +112,10 @@ func Mongo(t testing.TB) (*mongo.Client, *mongo.Database) {
 	return client, db
 }
 
-// Backend is BackendFerretDB or BackendMongoDB, as the server reported it,
-// so that a test can exclude a documented FerretDB difference from MongoDB.
+// Backend is BackendFerretDB, BackendDocumentDB or BackendMongoDB, as the
+// server reported it, so that a test can exclude a documented difference of
+// one engine from MongoDB. What a server can do is asked with Has or
+// RequireCapability, never inferred from this name.
 // It is "" when the server could not be started (Mongo reports why).
 func Backend() string {
 	if setup() != nil {
@@ -124,23 +131,6 @@ func Capabilities(t testing.TB) store.Capabilities {
 		t.Fatalf("testenv: MongoDB test server: %v", err)
 	}
 	return caps
-}
-
-// knownCapabilities are the names RequireCapability accepts.
-var knownCapabilities = []string{store.CapLookup, store.CapUserManagement, store.CapTransactions}
-
-// RequireCapability skips the test, naming the capability, when the test
-// server lacks it (for example store.CapLookup on FerretDB). A name it does
-// not know fails the test: a typo must not silently skip.
-func RequireCapability(t testing.TB, name string) {
-	t.Helper()
-	if !slices.Contains(knownCapabilities, name) {
-		t.Fatalf("testenv: unknown capability %q (known: %s)", name, strings.Join(knownCapabilities, ", "))
-	}
-	c := Capabilities(t)
-	if !c.Has(name) {
-		t.Skipf("capability %s missing on backend %s", name, c.Backend)
-	}
 }
 
 // UniqueName returns prefix followed by 16 random hex digits, for databases,

@@ -31,7 +31,7 @@ func TestMongoRoundTrip(t *testing.T) {
 	require.NoError(t, coll.FindOne(ctx, bson.D{{Key: "n", Value: 1}}).Decode(&got))
 	require.Equal(t, "a", got.ID)
 	require.Equal(t, 1, got.N)
-	require.Contains(t, []string{testenv.BackendFerretDB, testenv.BackendMongoDB}, testenv.Backend())
+	require.Contains(t, []string{testenv.BackendFerretDB, testenv.BackendDocumentDB, testenv.BackendMongoDB}, testenv.Backend())
 }
 
 // Parallel tests get separate databases, and each is dropped when its test ends.
@@ -70,10 +70,7 @@ func TestMongoIsolatesAndDrops(t *testing.T) {
 
 func TestRequireCapabilitySkipsNamingIt(t *testing.T) {
 	t.Parallel()
-	c := testenv.Capabilities(t)
-	if c.Lookup {
-		t.Skip("server has $lookup; nothing to observe")
-	}
+	testenv.RequireMissing(t, testenv.CapLookup)
 	// A subtest that skips is reported as skipped, not failed.
 	ran := false
 	t.Run("needs lookup", func(t *testing.T) {
@@ -100,4 +97,19 @@ func TestRedis(t *testing.T) {
 		got = append(got, buf[:n]...)
 	}
 	require.Equal(t, "+OK\r\n$1\r\nv\r\n", string(got))
+}
+
+// The gaps declared for this engine are exactly the capabilities it lacks:
+// a capability an engine gains fails here until its declaration is removed
+// (so the tests that were skipped for it run), and one it loses fails here
+// instead of hiding as skips.
+func TestDeclaredGaps(t *testing.T) {
+	t.Parallel()
+	b := testenv.Backend()
+	missing := testenv.Missing(t)
+	t.Logf("backend %s lacks: %v", b, missing)
+	if !testenv.HasDeclaredGaps(b) {
+		t.Skipf("capability gaps are declared only for the engines this project is tested on; backend %s lacks %v", b, missing)
+	}
+	require.Equal(t, testenv.DeclaredGaps(b), missing)
 }
