@@ -42,9 +42,7 @@ func startProxy(b *testing.B, db *mongo.Database, o proxyOptions) (*httptest.Ser
 		b.Fatal(err)
 	}
 	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	if testenv.Backend() == testenv.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
+	codec.Order = cursor.OrderOf(testenv.Backend())
 	docs := store.NewDocuments(db, 30*time.Second)
 	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec, Logger: quietLog, AuditLog: o.auditLog,
 		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 1000, MaxBatch: 1000, Filter: query.DefaultLimits}})

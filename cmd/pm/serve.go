@@ -137,9 +137,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		return nil, err
 	}
 	codec := cursor.NewCodec([]byte(cfg.CursorSecret))
-	if caps.Backend == store.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
+	codec.Order = cursor.OrderOf(caps.Backend)
 	docs := store.NewDocuments(a.db, cfg.Limits.QueryTimeout)
 	vers, err := startVersions(ctx, cfg, a.db, logger)
 	if err != nil {

@@ -107,9 +107,7 @@ func newAuditEnv(t *testing.T, auditColl *mongo.Collection, opts audit.Options) 
 
 	docs := store.NewDocuments(db, 10*time.Second)
 	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	if testenv.Backend() == testenv.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
+	codec.Order = cursor.OrderOf(testenv.Backend())
 	svc := service.New(service.Params{
 		Store:    docs,
 		Policies: set,

@@ -92,9 +92,7 @@ func newImportEnv(t *testing.T, start bool) *importEnv {
 	_, db := testenv.Mongo(t)
 	docs := store.NewDocuments(db, 10*time.Second)
 	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	if testenv.Backend() == testenv.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
+	codec.Order = cursor.OrderOf(testenv.Backend())
 	logs := &syncLog{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,

@@ -39,9 +39,7 @@ func TestJWTOverHTTP(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	docs := store.NewDocuments(db, 10*time.Second)
 	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	if testenv.Backend() == testenv.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
+	codec.Order = cursor.OrderOf(testenv.Backend())
 	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
 		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 100, MaxBatch: 10, Filter: query.DefaultLimits}})
 	verifier, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: jwtSecret, Algorithms: []string{auth.AlgHS256}, Issuer: "pm-test"})

@@ -186,7 +186,7 @@ func TestPaginationArrays(t *testing.T) {
 		e.insert("items", D("_id", id, "v", v, "o", bson.A{D("k", i%4), D("k", 10-i)}))
 	}
 	sorts := []string{"v", "-v"}
-	if testenv.Backend() == testenv.BackendMongoDB {
+	if testenv.Backend() != testenv.BackendFerretDB {
 		// FerretDB sorts a path through an array of documents as if it
 		// were missing, unlike MongoDB; the keyset logic follows MongoDB.
 		sorts = append(sorts, "o.k", "-o.k", "v,-o.k")

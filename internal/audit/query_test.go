@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
@@ -132,8 +133,8 @@ func TestEnsureIndexes(t *testing.T) {
 	}
 
 	err := audit.EnsureIndexes(ctx, coll, 90*24*time.Hour)
-	if testenv.Backend() == testenv.BackendFerretDB && apperr.KindOf(err) == apperr.KindNotSupported {
-		// FerretDB has no TTL indexes: every index is there, the ts one
+	if !testenv.Has(t, testenv.CapTTLIndex) {
+		// A server without TTL indexes: every index is there, the ts one
 		// without a TTL, the error says so, and Expire does the retention.
 		var ae *apperr.Error
 		require.ErrorAs(t, err, &ae)
@@ -165,4 +166,44 @@ func TestEnsureIndexes(t *testing.T) {
 	}
 
 	require.Equal(t, apperr.KindInvalid, apperr.KindOf(audit.EnsureIndexes(ctx, coll, 1<<62)))
+}
+
+// Where the server has TTL indexes, it does the retention: entries older
+// than the retention disappear on their own, oldest first, and what remains
+// still verifies. The server's TTL pass runs every few seconds (DocumentDB)
+// to every minute (MongoDB), so the test waits for the condition.
+func TestRetentionThroughTTLIndex(t *testing.T) {
+	testenv.RequireCapability(t, testenv.CapTTLIndex)
+	_, db := testenv.Mongo(t)
+	ctx := context.Background()
+	coll := db.Collection("pm_audit")
+	require.NoError(t, audit.EnsureIndexes(ctx, coll, time.Second))
+	// Ten entries an hour apart, from four hours ago: about half are past
+	// the retention, the rest are in the future.
+	w := newWriter(t, coll, audit.Options{Now: stepClock(time.Now().Add(-4*time.Hour), time.Hour)})
+	for i := range 10 {
+		require.NoError(t, w.Record(ctx, entry("find", "c", i)))
+	}
+	closeWriter(t, w)
+	future := bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: time.Now().Add(time.Minute)}}}}
+	keep, err := coll.CountDocuments(ctx, future)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, keep, int64(4))
+	require.LessOrEqual(t, keep, int64(6))
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		n, err := coll.CountDocuments(ctx, bson.D{})
+		require.NoError(t, err)
+		if n == keep {
+			break
+		}
+		require.Greater(t, n, keep, "entries that have not expired were removed")
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries left after 3 minutes, want %d", n, keep)
+		}
+		time.Sleep(250 * time.Millisecond) // polling interval, not a wait standing in for the condition
+	}
+	res := verifyAll(t, coll)
+	require.True(t, res.OK, "%+v", res)
+	require.EqualValues(t, keep, res.Checked)
 }

@@ -73,9 +73,8 @@ type Codec struct {
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Unstorable lists BSON types the connected backend cannot store
-	// (FerretDBUnstorable for FerretDB); keyset filters leave them out.
-	Unstorable []bson.Type
+	// Order is the connected backend's sort order (OrderOf).
+	Order
 }
 
 // NewCodec returns a Codec signing with secret (at least 32 bytes is what

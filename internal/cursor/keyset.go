@@ -206,13 +206,17 @@ func typeNumber(t bson.Type) int {
 // are left out of the $type lists, because a backend that cannot store a type
 // may also refuse to name it in $type.
 func After(sort bson.D, p Position, skip []bson.Type) bson.D {
+	return after(sort, p, Order{Unstorable: skip})
+}
+
+func after(sort bson.D, p Position, o Order) bson.D {
 	var or bson.A
 	for i := range sort {
 		var and bson.A
 		for j := 0; j < i; j++ {
-			and = append(and, equal(sort[j].Key, p, j))
+			and = append(and, equal(sort[j].Key, p, j, o))
 		}
-		and = append(and, beyond(sort[i].Key, p, i, direction(sort[i].Value) < 0, skip))
+		and = append(and, beyond(sort[i].Key, p, i, direction(sort[i].Value) < 0, o))
 		if len(and) == 1 {
 			or = append(or, and[0])
 		} else {
@@ -222,19 +226,24 @@ func After(sort bson.D, p Position, skip []bson.Type) bson.D {
 	return bson.D{{Key: "$or", Value: or}}
 }
 
-func equal(key string, p Position, i int) bson.D {
+func equal(key string, p Position, i int, o Order) bson.D {
 	if p.Missing[i] {
 		// {k: null} matches null and missing, which sort as one value.
+		if o.EmptyArrayAsNull {
+			return bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: key, Value: nil}}, emptyArray(key)}}}
+		}
 		return bson.D{{Key: key, Value: nil}}
 	}
 	if isEmptyArrayKey(p.Values[i]) {
-		return bson.D{{Key: key, Value: bson.D{{Key: "$size", Value: 0}}}}
+		return emptyArray(key)
 	}
 	return bson.D{{Key: key, Value: bson.D{{Key: "$eq", Value: p.Values[i]}}}}
 }
 
+func emptyArray(key string) bson.D { return bson.D{{Key: key, Value: bson.D{{Key: "$size", Value: 0}}}} }
+
 // beyond selects values of key strictly after position i's value.
-func beyond(key string, p Position, i int, desc bool, skip []bson.Type) bson.D {
+func beyond(key string, p Position, i int, desc bool, o Order) bson.D {
 	var alts bson.A
 	b := nullBracket
 	if !p.Missing[i] {
@@ -248,17 +257,20 @@ func beyond(key string, p Position, i int, desc bool, skip []bson.Type) bson.D {
 			alts = append(alts, bson.D{{Key: key, Value: bson.D{{Key: op, Value: v}}}})
 		}
 	}
-	if types := typesBeyond(b, desc, skip); len(types) > 0 {
+	if types := typesBeyond(b, desc, o.Unstorable); len(types) > 0 {
 		alts = append(alts, bson.D{{Key: key, Value: bson.D{{Key: "$type", Value: types}}}})
 	}
 	if (desc && b > nullBracket) || (!desc && b < nullBracket) {
 		// Null and missing sort just above MinKey: after every bracket
 		// above null when descending, after MinKey when ascending.
 		alts = append(alts, bson.D{{Key: key, Value: nil}})
+		if o.EmptyArrayAsNull {
+			alts = append(alts, emptyArray(key))
+		}
 	}
-	if (desc && b >= nullBracket) || (!desc && b < emptyBracket) {
+	if !o.EmptyArrayAsNull && ((desc && b >= nullBracket) || (!desc && b < emptyBracket)) {
 		// Empty arrays sort between MinKey and null.
-		alts = append(alts, bson.D{{Key: key, Value: bson.D{{Key: "$size", Value: 0}}}})
+		alts = append(alts, emptyArray(key))
 	}
 	switch len(alts) {
 	case 0:
@@ -270,9 +282,49 @@ func beyond(key string, p Position, i int, desc bool, skip []bson.Type) bson.D {
 	return bson.D{{Key: "$or", Value: alts}}
 }
 
-// After is the package function After with the codec's Unstorable types.
-func (c *Codec) After(sort bson.D, p Position) bson.D { return After(sort, p, c.Unstorable) }
+// After is the package function After in the codec's Order.
+func (c *Codec) After(sort bson.D, p Position) bson.D { return after(sort, p, c.Order) }
+
+// PositionOf is the package function PositionOf in the codec's Order.
+func (c *Codec) PositionOf(doc bson.Raw, sort bson.D) Position {
+	p := PositionOf(doc, sort)
+	if c.EmptyArrayAsNull {
+		for i, v := range p.Values {
+			if !p.Missing[i] && isEmptyArrayKey(v) {
+				p.Values[i], p.Missing[i] = bson.RawValue{}, true
+			}
+		}
+	}
+	return p
+}
+
+// Order is how the connected backend's sort order departs from MongoDB's,
+// which keyset filters must follow or pages skip documents. The zero value is
+// MongoDB's order.
+type Order struct {
+	// Unstorable lists BSON types the backend cannot store and refuses to
+	// name in $type; keyset filters leave them out.
+	Unstorable []bson.Type
+	// EmptyArrayAsNull: the backend sorts an empty array as null (tied with
+	// null and missing fields, then by _id) instead of below null.
+	EmptyArrayAsNull bool
+}
 
 // FerretDBUnstorable are the types the FerretDB backend (v1, SQLite) cannot
 // store and refuses in $type: Decimal128, MinKey, MaxKey and JavaScript.
 var FerretDBUnstorable = []bson.Type{bson.TypeDecimal128, bson.TypeMinKey, bson.TypeMaxKey, bson.TypeJavaScript}
+
+// OrderOf returns the sort order of a backend by the name store.Probe
+// reports: FerretDB v1 cannot store some types; FerretDB v2 on DocumentDB
+// sorts empty arrays as null (measured with the driver: ascending on a field
+// holding MinKey, [null], [], missing and null gives MinKey, then the other
+// four by _id). Unknown names get MongoDB's order.
+func OrderOf(backend string) Order {
+	switch backend {
+	case "ferretdb":
+		return Order{Unstorable: FerretDBUnstorable}
+	case "documentdb":
+		return Order{EmptyArrayAsNull: true}
+	}
+	return Order{}
+}

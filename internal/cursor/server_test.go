@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -82,12 +83,11 @@ func fetch(t *testing.T, coll *mongo.Collection, filter any, sort bson.D, limit 
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// skip is what the backend cannot store or name in $type.
-func skip() []bson.Type {
-	if testenv.Backend() == testenv.BackendFerretDB {
-		return cursor.FerretDBUnstorable
-	}
-	return nil
+// codec pages in the test backend's sort order (cursor.OrderOf).
+func codec() *cursor.Codec {
+	c := cursor.NewCodec([]byte("0123456789abcdef0123456789abcdef"))
+	c.Order = cursor.OrderOf(testenv.Backend())
+	return c
 }
 
 // TestSortOrderMatchesServer: the server's order of documents whose sort
@@ -108,8 +108,9 @@ func TestSortOrderMatchesServer(t *testing.T) {
 	} {
 		got := fetch(t, coll, bson.D{}, sort, 0)
 		require.Len(t, got, len(docs))
+		c := codec()
 		for i := 1; i < len(got); i++ {
-			ka, kb := cursor.PositionOf(got[i-1], sort), cursor.PositionOf(got[i], sort)
+			ka, kb := c.PositionOf(got[i-1], sort), c.PositionOf(got[i], sort)
 			require.LessOrEqual(t, cursor.ComparePositions(ka, kb, sort), 0, "sort %v: server put\n%s\nbefore\n%s", sort, got[i-1], got[i])
 		}
 	}
@@ -132,16 +133,17 @@ func TestAfterPagesExactly(t *testing.T) {
 		{{Key: "b", Value: 1}, {Key: "a", Value: -1}, {Key: "_id", Value: 1}},
 	} {
 		seen := map[int32]bool{}
+		c := codec()
 		var last *cursor.Position
 		for page := 0; page < 300; page++ {
 			limit := 1 + r.Intn(17)
 			var filter any = bson.D{}
 			if last != nil {
-				filter = cursor.After(sort, *last, skip())
+				filter = c.After(sort, *last)
 			}
 			var kept []bson.Raw
 			for _, d := range fetch(t, coll, filter, sort, 0) {
-				if last == nil || cursor.ComparePositions(cursor.PositionOf(d, sort), *last, sort) > 0 {
+				if last == nil || cursor.ComparePositions(c.PositionOf(d, sort), *last, sort) > 0 {
 					kept = append(kept, d)
 				}
 				if len(kept) == limit {
@@ -156,9 +158,16 @@ func TestAfterPagesExactly(t *testing.T) {
 				require.False(t, seen[id], "sort %v: document %d seen twice", sort, id)
 				seen[id] = true
 			}
-			p := cursor.PositionOf(kept[len(kept)-1], sort)
+			p := c.PositionOf(kept[len(kept)-1], sort)
 			last = &p
 		}
 		require.Len(t, seen, len(docs), "sort %v: paging missed documents", sort)
 	}
+}
+
+// OrderOf knows the backends by the names store.Probe reports.
+func TestOrderOfBackendNames(t *testing.T) {
+	require.Equal(t, cursor.FerretDBUnstorable, cursor.OrderOf(store.BackendFerretDB).Unstorable)
+	require.True(t, cursor.OrderOf(store.BackendDocumentDB).EmptyArrayAsNull)
+	require.Equal(t, cursor.Order{}, cursor.OrderOf(store.BackendMongoDB))
 }

@@ -163,7 +163,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 		// The position comes from the stored document, not from the view:
 		// sort fields are readable unmasked (checkSort), so nothing hidden
 		// goes into the cursor.
-		if page.Cursor, err = s.cursors.Encode(binding, cursor.PositionOf(docs[len(docs)-1], sort)); err != nil {
+		if page.Cursor, err = s.cursors.Encode(binding, s.cursors.PositionOf(docs[len(docs)-1], sort)); err != nil {
 			return nil, err
 		}
 	}
@@ -203,7 +203,7 @@ func (s *Service) fetchAfter(ctx context.Context, coll string, filter any, sort 
 		}
 		kept := docs[:0:0]
 		for _, doc := range docs {
-			if cursor.ComparePositions(cursor.PositionOf(doc, sort), *pos, sort) > 0 {
+			if cursor.ComparePositions(s.cursors.PositionOf(doc, sort), *pos, sort) > 0 {
 				kept = append(kept, doc)
 			}
 		}

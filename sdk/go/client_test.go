@@ -47,9 +47,7 @@ func server(t *testing.T) (*pm.Client, *pm.Client) {
 	require.NoError(t, err)
 	_, db := testenv.Mongo(t)
 	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	if testenv.Backend() == testenv.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
+	codec.Order = cursor.OrderOf(testenv.Backend())
 	docs := store.NewDocuments(db, 10*time.Second)
 	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
 		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 100, MaxBatch: 100, Filter: query.DefaultLimits}})

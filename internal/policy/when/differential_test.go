@@ -227,10 +227,10 @@ func TestDifferentialFilterVsInMemory(t *testing.T) {
 				}
 			}
 			excluded := map[int]bool{}
-			if testenv.Backend() == testenv.BackendFerretDB {
+			if gap := nullGaps[testenv.Backend()]; gap != nil {
 				for _, path := range nullPaths(x.root) {
 					for i, raw := range raws {
-						if ferretDBNullGap(raw, path) {
+						if gap(raw, path) {
 							excluded[i] = true
 						}
 					}
@@ -299,6 +299,38 @@ func ferretDBNullGap(doc bson.Raw, path []string) bool {
 		}
 	}
 	return false
+}
+
+// documentDBNullGap reports a document on which FerretDB v2 on DocumentDB
+// disagrees with MongoDB (measured with this test): {"a.b": null} must match
+// when a is an array with an element that has no b — a scalar, a document
+// without b — or an empty array; DocumentDB does not match any of them.
+func documentDBNullGap(doc bson.Raw, path []string) bool {
+	v, err := doc.LookupErr(path[0])
+	if err != nil || v.Type != bson.TypeArray {
+		return false
+	}
+	vals, _ := v.Array().Values()
+	if len(vals) == 0 {
+		return true
+	}
+	for _, e := range vals {
+		if e.Type != bson.TypeEmbeddedDocument {
+			return true
+		}
+		if _, err := e.Document().LookupErr(path[1:]...); err != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// nullGaps are the documented null-matching differences from MongoDB, per
+// engine: the documents they concern are left out of the comparison on that
+// engine only, and compared everywhere else.
+var nullGaps = map[string]func(bson.Raw, []string) bool{
+	testenv.BackendFerretDB:   ferretDBNullGap,
+	testenv.BackendDocumentDB: documentDBNullGap,
 }
 
 func without(ids []int, excluded map[int]bool) []int {
