@@ -240,7 +240,9 @@ func equal(key string, p Position, i int, o Order) bson.D {
 	return bson.D{{Key: key, Value: bson.D{{Key: "$eq", Value: p.Values[i]}}}}
 }
 
-func emptyArray(key string) bson.D { return bson.D{{Key: key, Value: bson.D{{Key: "$size", Value: 0}}}} }
+func emptyArray(key string) bson.D {
+	return bson.D{{Key: key, Value: bson.D{{Key: "$size", Value: 0}}}}
+}
 
 // beyond selects values of key strictly after position i's value.
 func beyond(key string, p Position, i int, desc bool, o Order) bson.D {
