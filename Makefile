@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test deps run build vet fmt-check bench fuzz golden
+.PHONY: test test-documentdb deps run build vet fmt-check bench fuzz golden
 
 ## test: formatting, vet, every test with the race detector, the full differential test
 ## (the race run uses a smaller data set), and one pass of each benchmark
@@ -10,6 +10,11 @@ test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 40m $(PKGS)
 	$(GO) test -count=1 -run Differential -timeout 20m ./internal/policy/when/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
+
+## test-documentdb: the whole suite again on a second engine, FerretDB v2 + DocumentDB on
+## PostgreSQL, started from the pm-docdb kit (PM_DOCDB_KIT=path/to/pm-docdb) and stopped after
+test-documentdb: deps
+	@bash scripts/test-documentdb.sh
 
 ## deps: install what the tests need besides Go (redis-server, python3) when missing
 deps:

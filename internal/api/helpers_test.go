@@ -127,9 +127,15 @@ const testMaxBatch = 10
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWithPolicy(t, testPolicy)
+}
+
+// newEnvWithPolicy is newEnv serving the policy text given.
+func newEnvWithPolicy(t *testing.T, policyText string) *env {
+	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.yml")
-	if err := os.WriteFile(pf, []byte(testPolicy), 0o600); err != nil {
+	if err := os.WriteFile(pf, []byte(policyText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	set, err := policy.Load(pf)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
@@ -86,7 +87,8 @@ func translate(err error, capability string) error {
 
 	// Duplicate key first: a bulk write can carry several codes, and a
 	// duplicate among them is what the client can act on.
-	if mongo.IsDuplicateKeyError(err) || hasCode(err, CodeDuplicateKey, CodeDuplicateKeyOnUpdate, CodeDuplicateKeyCapped) {
+	if mongo.IsDuplicateKeyError(err) || hasCode(err, CodeDuplicateKey, CodeDuplicateKeyOnUpdate, CodeDuplicateKeyCapped) ||
+		isUniqueViolation(err) {
 		return apperr.Wrap(apperr.KindConflict, err, msgConflict)
 	}
 	if hasCode(err, CodeWriteConflict) {
@@ -156,6 +158,35 @@ func scrub(err error) error {
 		return errors.New("server error")
 	}
 	return err
+}
+
+// codeInternalError is the generic code a server gives an error it did not
+// classify.
+const codeInternalError = 1
+
+// uniqueViolationTexts are the storage engines' fixed texts for a unique
+// constraint broken by a write: PostgreSQL's for SQLSTATE 23P01 (how
+// DocumentDB enforces unique indexes) and SQLite's for
+// SQLITE_CONSTRAINT_UNIQUE.
+var uniqueViolationTexts = []string{"violates exclusion constraint", "UNIQUE constraint failed"}
+
+// isUniqueViolation recognises the one error this package classifies by
+// text: FerretDB answers some writes that break a unique index with
+// InternalError (1) and its storage engine's message instead of MongoDB's
+// 11000 — v2 on DocumentDB for findAndModify, v1 on SQLite for updates. Only
+// that code with one of those fixed phrases is matched, so a client's
+// duplicate is a 409 on every engine rather than a 500.
+func isUniqueViolation(err error) bool {
+	var ce mongo.CommandError
+	if !errors.As(err, &ce) || ce.Code != codeInternalError {
+		return false
+	}
+	for _, s := range uniqueViolationTexts {
+		if strings.Contains(ce.Message, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // isUnreachable reports whether err means the server could not be reached or

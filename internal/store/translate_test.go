@@ -67,12 +67,6 @@ func TestTranslateDuplicateKeyFromServer(t *testing.T) {
 	}
 	for name, run := range cases {
 		t.Run(name, func(t *testing.T) {
-			if name == "update" && testenv.Backend() == testenv.BackendFerretDB {
-				// FerretDB v1.24 (SQLite) answers an update that breaks a unique
-				// index with InternalError (code 1) and the SQLite text instead of
-				// MongoDB's DuplicateKey (11000); MongoDB's documented code wins.
-				t.Skip("capability missing on FerretDB v1.24: an update violating a unique index is not reported as code 11000")
-			}
 			raw := run()
 			require.Error(t, raw)
 			ae := requireKind(t, store.Translate(raw), apperr.KindConflict, "duplicate key")
@@ -85,9 +79,7 @@ func TestTranslateNotImplementedFromServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, db := testenv.Mongo(t)
-	if testenv.Capabilities(t).Lookup {
-		t.Skip("capability lookup present: NotImplemented cannot be provoked with $lookup on this server")
-	}
+	testenv.RequireMissing(t, testenv.CapLookup)
 	_, err := db.Collection("orders").InsertOne(ctx, bson.D{{Key: "n", Value: 1}})
 	require.NoError(t, err)
 	_, raw := db.Collection("orders").Aggregate(ctx, mongo.Pipeline{{{Key: "$lookup", Value: bson.D{
