@@ -170,7 +170,7 @@ func (s *Service) AuditLog(ctx context.Context, p *principal.Principal, q AuditQ
 	if err != nil {
 		return nil, "", apperr.Invalid("filter cannot be encoded")
 	}
-	binding := cursor.Binding{Caller: callerKey(p), Collection: s.auditLog.Name(), Filter: filter, Sort: auditSort}
+	binding := cursor.Binding{Caller: callerKey(s.policies.Load(), "", p), Collection: s.auditLog.Name(), Filter: filter, Sort: auditSort}
 	if q.Cursor != "" {
 		pos, err := s.cursors.Decode(q.Cursor, binding)
 		if err != nil {
