@@ -96,7 +96,7 @@ func (rt *auditRuntime) expireLoop(ctx context.Context, on bool, retention time.
 // server has stopped taking requests (app.serve returns after Shutdown), so
 // nothing is begun after it; what is still in memory after
 // auditCloseTimeout goes to the spill file when one is configured. The chain
-// head is logged as an anchor outside the database (audit.Writer.Head).
+// heads are logged as anchors outside the database (audit.Writer.Heads).
 func (rt *auditRuntime) close() {
 	if rt == nil {
 		return
@@ -106,9 +106,11 @@ func (rt *auditRuntime) close() {
 	if err := rt.writer.Close(ctx); err != nil {
 		rt.log.Error("audit: not every entry was stored at shutdown", "err", err)
 	}
-	seq, hash := rt.writer.Head()
+	for _, h := range rt.writer.Heads() {
+		rt.log.Info("audit chain head", "chain", h.Chain, "head_seq", h.Seq, "head_hash", h.Hash)
+	}
 	st := rt.writer.Stats()
-	rt.log.Info("audit closed", "writer", rt.writer.ID(), "head_seq", seq, "head_hash", hash,
+	rt.log.Info("audit closed", "writer", rt.writer.ID(),
 		"written", st.Written, "spilled", st.Spilled, "lost", st.Lost)
 	rt.stop()
 	<-rt.done

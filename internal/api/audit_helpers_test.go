@@ -81,6 +81,14 @@ func newAuditEnv(t *testing.T, auditColl *mongo.Collection, opts audit.Options) 
 	require.NoError(t, os.WriteFile(pf, []byte(auditPolicy), 0o600))
 	set, err := policy.Load(pf)
 	require.NoError(t, err)
+	return newAuditEnvWith(t, set, []string{"docs"}, auditColl, opts)
+}
+
+// newAuditEnvWith is newAuditEnv with another policy set and versioned
+// collections.
+func newAuditEnvWith(t *testing.T, set *policy.Set, versioned []string, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+	t.Helper()
+	var err error
 	_, db := testenv.Mongo(t)
 	ctx := context.Background()
 	if auditColl == nil {
@@ -113,7 +121,7 @@ func newAuditEnv(t *testing.T, auditColl *mongo.Collection, opts audit.Options) 
 		Policies: set,
 		Cursors:  codec,
 		Limits:   service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
-		Versions: &service.Versioning{Store: vs, Collections: []string{"docs"}},
+		Versions: &service.Versioning{Store: vs, Collections: versioned},
 		AuditLog: auditColl,
 	})
 	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: auditJWTSecret, Algorithms: []string{"HS256"},

@@ -94,3 +94,55 @@ func TestBatchUpdateAndDelete(t *testing.T) {
 	}
 	expect(t, e.do("POST", "/collections/employees/batch/delete", alice, map[string]any{"ids": []string{"e1"}}), 403, "FORBIDDEN")
 }
+
+// TestBatchCreateItemsThatAreNotObjects: every item is checked on its own; a
+// string, number, array or null among the documents is reported by index and
+// the good items are still written.
+func TestBatchCreateItemsThatAreNotObjects(t *testing.T) {
+	e := newEnv(t)
+	hr := e.user("h1", "t1", "hr")
+	r := e.do("POST", "/collections/employees/batch", hr, `{"documents": [
+		{"_id": "n1", "name": "ok"},
+		"not a document",
+		42,
+		[{"_id": "n9"}],
+		null,
+		{"_id": "n2", "name": "ok too"}
+	]}`)
+	expect(t, r, 200, "")
+	d := r.data(t)
+	if got := d["created"].([]any); len(got) != 2 || got[0] != "n1" || got[1] != "n2" {
+		t.Fatalf("created %v: %s", got, r.Body)
+	}
+	failed := d["failed"].([]any)
+	if len(failed) != 4 {
+		t.Fatalf("failed %v", failed)
+	}
+	for k, f := range failed {
+		m := f.(map[string]any)
+		if m["index"].(float64) != float64(k+1) {
+			t.Fatalf("failed item %d has index %v, want %d: %s", k, m["index"], k+1, r.Body)
+		}
+		er := m["error"].(map[string]any)
+		if er["code"] != "BAD_REQUEST" || er["message"] == "" {
+			t.Fatalf("item %v: %v", m["index"], er)
+		}
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if e.raw("employees", id)["tenant_id"] != "t1" {
+			t.Fatalf("%s not written with its preset", id)
+		}
+	}
+	n, err := e.db.Collection("employees").CountDocuments(t.Context(), D())
+	if err != nil || n != 2 {
+		t.Fatalf("%d documents stored (%v), want 2", n, err)
+	}
+	// Only non-objects: nothing written, each reported.
+	r = e.do("POST", "/collections/employees/batch", hr, `{"documents": [1, "x"]}`)
+	expect(t, r, 200, "")
+	if len(r.data(t)["created"].([]any)) != 0 || len(r.data(t)["failed"].([]any)) != 2 {
+		t.Fatalf("%s", r.Body)
+	}
+	// The body itself must still be an object with a documents array.
+	expect(t, e.do("POST", "/collections/employees/batch", hr, `{"documents": {"a": 1}}`), 400, "BAD_REQUEST")
+}

@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +93,10 @@ func TestJWTOverHTTP(t *testing.T) {
 		"wrong iss":  sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "exp": exp, "iss": "other"}, jwtSecret),
 		"roles type": sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": 7, "exp": exp, "iss": "pm-test"}, jwtSecret),
 		"garbage":    "not.a.jwt",
+		// The first tenant is the caller's, the second another tenant's;
+		// a last-wins decoder would let the token read tenant t2.
+		"duplicate tenant claim": signRaw(t, `{"sub":"u1","tenant_id":"t1","roles":["employee"],"exp":`+strconv.FormatInt(exp, 10)+`,"iss":"pm-test","tenant_id":"t2"}`),
+		"duplicate roles claim":  signRaw(t, `{"sub":"u1","tenant_id":"t1","roles":["employee"],"roles":["admin"],"exp":`+strconv.FormatInt(exp, 10)+`,"iss":"pm-test"}`),
 	} {
 		r := get(tok)
 		if r.Status != 401 || r.code(t) != "UNAUTHENTICATED" {
@@ -100,4 +106,17 @@ func TestJWTOverHTTP(t *testing.T) {
 			t.Fatalf("%s: the token is echoed in the error", name)
 		}
 	}
+}
+
+// signRaw signs a payload written by hand, for claim sets (duplicate names)
+// that no JSON encoder produces.
+func signRaw(t *testing.T, payload string) string {
+	t.Helper()
+	unsigned := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." +
+		base64.RawURLEncoding.EncodeToString([]byte(payload))
+	sig, err := jwt.SigningMethodHS256.Sign(unsigned, []byte(jwtSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return unsigned + "." + base64.RawURLEncoding.EncodeToString(sig)
 }

@@ -9,8 +9,8 @@
 //     careless assignment (security guide, rule 16).
 //   - Writer queues entries in memory and writes them in batches from one
 //     goroutine, so a request never waits for MongoDB. Every entry is hashed
-//     into a chain (one chain per Writer, i.e. per process start) before it is
-//     queued. Capacity is reserved before an operation runs (Begin), so an
+//     into a chain (one per tenant per Writer, i.e. per process start, and
+//     one for entries without a tenant) before it is queued. Capacity is reserved before an operation runs (Begin), so an
 //     operation that was allowed to start can always be recorded; when audit
 //     cannot keep up or MongoDB is down the Writer either refuses new
 //     operations (ModeFailClosed) or spills to a local file and replays it
@@ -131,12 +131,14 @@ type Entry struct {
 	// LatencyMS is the request's duration in milliseconds, to the microsecond.
 	LatencyMS float64 `bson:"latency_ms" json:"latency_ms"`
 
-	// Writer identifies the chain: a random id chosen when the Writer starts.
+	// Writer names the chain (ChainOf): the id the Writer chose at random
+	// when it started, followed, for an entry whose actor has a tenant, by
+	// "." and the tenant's tag. A chain holds one tenant's entries only.
 	Writer string `bson:"writer" json:"writer"`
-	// Seq is the position in the writer's chain, from 1, without gaps.
+	// Seq is the position in the chain, from 1, without gaps.
 	Seq int64 `bson:"seq" json:"seq"`
-	// PrevHash is the Hash of entry Seq-1 of the same writer, or the
-	// writer's genesis hash for Seq 1.
+	// PrevHash is the Hash of entry Seq-1 of the same chain, or the
+	// chain's genesis hash for Seq 1.
 	PrevHash string `bson:"prev_hash" json:"prev_hash"`
 	// Hash is hex SHA-256 over the canonical encoding of every other field.
 	Hash string `bson:"hash" json:"hash"`

@@ -197,9 +197,9 @@ func TestRecordNormalizes(t *testing.T) {
 	require.Equal(t, "bad\uFFFDutf8", g.RequestID)
 	require.Equal(t, []string{"a", "b"}, g.ChangedFields)
 	require.Equal(t, audit.OutcomeDenied, g.Outcome)
-	require.Equal(t, w.ID(), g.Writer)
+	require.Equal(t, audit.ChainOf(w.ID(), "t1"), g.Writer, "the tenant's chain")
 	require.EqualValues(t, 1, g.Seq)
-	require.Equal(t, audit.Genesis(w.ID()), g.PrevHash)
+	require.Equal(t, audit.Genesis(g.Writer), g.PrevHash)
 	require.Equal(t, audit.HashOf(&g), g.Hash)
 	require.True(t, verifyAll(t, coll).OK)
 }

@@ -48,8 +48,36 @@ type VerifyResult struct {
 //
 // Verification stops at the first bad entry. Errors are for the database
 // failing (translated by store.Translate), never for bad entries.
+//
+// Verify covers every tenant; VerifyTenant is what a tenant's auditor gets.
 func Verify(ctx context.Context, coll *mongo.Collection, from, to time.Time) (VerifyResult, error) {
+	return verify(ctx, coll, nil, from, to)
+}
+
+// VerifyTenant is Verify over the chains of one tenant (ChainOf): it reads
+// only that tenant's entries, so Checked counts only them, FirstBadID is
+// only ever one of them, and nothing in the answer depends on other tenants'
+// activity. Removing or editing one of the tenant's entries is caught as by
+// Verify: a tenant chain holds nothing else, so its seq numbers follow each
+// other, and an entry whose tenant was edited away leaves a gap.
+//
+// Entries of the tenant in a chain that mixes tenants (written before chains
+// were per tenant) are checked for their own hash and id only: their links
+// lead to other tenants' entries, which a tenant-scoped check must not read.
+func VerifyTenant(ctx context.Context, coll *mongo.Collection, tenant string, from, to time.Time) (VerifyResult, error) {
+	if tenant == "" {
+		return VerifyResult{}, errors.New("audit: VerifyTenant needs a tenant")
+	}
+	return verify(ctx, coll, &tenant, from, to)
+}
+
+func verify(ctx context.Context, coll *mongo.Collection, tenant *string, from, to time.Time) (VerifyResult, error) {
 	filter := bson.D{}
+	var tag string
+	if tenant != nil {
+		tag = TenantTag(*tenant)
+		filter = append(filter, bson.E{Key: "actor.tenant_id", Value: bson.D{{Key: "$eq", Value: *tenant}}})
+	}
 	if ts := timeRange(ptr(from), ptr(to)); ts != nil {
 		filter = append(filter, bson.E{Key: "ts", Value: ts})
 	}
@@ -82,6 +110,17 @@ func Verify(ctx context.Context, coll *mongo.Collection, from, to time.Time) (Ve
 		}
 		if e.ID != entryID(e.Writer, e.Seq) {
 			return bad(e.ID, "id does not match writer and seq: entry altered")
+		}
+		if tenant != nil {
+			switch chainTenantTag(e.Writer) {
+			case tag:
+			case "":
+				// A chain mixing tenants: see VerifyTenant.
+				prev = nil
+				continue
+			default:
+				return bad(e.ID, "entry filed in another tenant's chain: altered")
+			}
 		}
 		if prev == nil || prev.Writer != e.Writer {
 			// First entry of a chain in the range.

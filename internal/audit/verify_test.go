@@ -196,12 +196,12 @@ func TestVerifySeveralWriters(t *testing.T) {
 
 	// Breaking the second chain names an entry of the second chain.
 	var victim audit.Entry
-	require.NoError(t, coll.FindOne(ctx, bson.D{{Key: "writer", Value: w2.ID()}, {Key: "seq", Value: 30}}).Decode(&victim))
+	require.NoError(t, coll.FindOne(ctx, bson.D{{Key: "writer", Value: audit.ChainOf(w2.ID(), "t1")}, {Key: "seq", Value: 30}}).Decode(&victim))
 	_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: victim.ID}})
 	require.NoError(t, err)
 	res = verifyAll(t, coll)
 	require.False(t, res.OK)
 	var after audit.Entry
-	require.NoError(t, coll.FindOne(ctx, bson.D{{Key: "writer", Value: w2.ID()}, {Key: "seq", Value: 31}}).Decode(&after))
+	require.NoError(t, coll.FindOne(ctx, bson.D{{Key: "writer", Value: audit.ChainOf(w2.ID(), "t1")}, {Key: "seq", Value: 31}}).Decode(&after))
 	require.Equal(t, after.ID, res.FirstBadID)
 }

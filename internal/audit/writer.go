@@ -25,8 +25,8 @@ type Writer struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
-	seq      int64     // of the last entry recorded
-	lastHash string    // of the last entry recorded
+	seq      int64     // of the last entry of the own chain (no tenant; see tenants)
+	lastHash string    // of the last entry of the own chain
 	lastTS   time.Time // of the last entry recorded; ts never goes back within a chain
 	queue    []Entry   // hashed, not yet stored; oldest first
 	reserved int       // operations begun and not finished
@@ -37,6 +37,10 @@ type Writer struct {
 	stopped     bool // the flush loop has ended: nothing more will be written
 
 	spill *spillFile // nil without SpillPath
+
+	// tenants holds one chain per tenant, created on its first entry
+	// (chain.go); guarded by mu.
+	tenants map[string]*chainHead
 
 	wake     chan struct{} // a full batch is waiting
 	closing  chan struct{} // Close: drain and stop
@@ -133,10 +137,9 @@ func NewWriter(opts Options) (*Writer, error) {
 // ID is the writer's id, the name of its chain.
 func (w *Writer) ID() string { return w.id }
 
-// Head returns the sequence number and hash of the last entry recorded (0 and
-// the genesis hash before the first). Logging it now and then anchors the
-// chain outside the database: without an anchor, whoever can write the audit
-// collection can cut the end of a chain, or rewrite it whole, undetected.
+// Head returns the sequence number and hash of the last entry of the
+// writer's own chain (0 and the genesis hash before the first); Heads has
+// every chain.
 func (w *Writer) Head() (seq int64, hash string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -262,14 +265,15 @@ func (w *Writer) appendLocked(e Entry) {
 		// would cut it into pieces that look like deletions.
 		ts = w.lastTS
 	}
-	w.seq++
-	e.Writer = w.id
-	e.Seq = w.seq
-	e.ID = entryID(w.id, w.seq)
+	chain, seq, last := w.chainLocked(&e)
+	*seq++
+	e.Writer = chain
+	e.Seq = *seq
+	e.ID = entryID(chain, *seq)
 	e.TS = ts
-	e.PrevHash = w.lastHash
+	e.PrevHash = *last
 	e.Hash = HashOf(&e)
-	w.lastHash, w.lastTS = e.Hash, ts
+	*last, w.lastTS = e.Hash, ts
 	w.queue = append(w.queue, e)
 	w.stats.queueDepth.Store(int64(len(w.queue)))
 	if len(w.queue) >= w.opts.BatchSize {

@@ -236,6 +236,12 @@ func (v *JWTVerifier) Verify(token string, now time.Time) (*principal.Principal,
 	if _, ok := tok.Header["crit"]; ok {
 		return nil, unauthenticated(ErrUnsupportedHeader)
 	}
+	if err := checkJWTSegments(token); err != nil {
+		if errors.Is(err, ErrDuplicateClaim) {
+			return nil, unauthenticated(ErrDuplicateClaim)
+		}
+		return nil, unauthenticated(jwt.ErrTokenMalformed)
+	}
 	p, err := v.principal(claims)
 	if err != nil {
 		return nil, unauthenticated(err)

@@ -224,6 +224,12 @@ func TestJWTAttacks(t *testing.T) {
 		{"tenant array", hs, hsWith("tenant_id", []any{"tenant-a", "tenant-b"}), ErrClaimType},
 		{"sub number", hs, hsWith("sub", 1), ErrClaimType},
 		{"crit header", hs, critToken, ErrUnsupportedHeader},
+		{"duplicate tenant claim", hsPlain, hsRaw(t, `{"sub":"u","exp":1893456000,"tenant_id":"a","tenant_id":"b"}`), ErrDuplicateClaim},
+		{"duplicate roles claim", hsPlain, hsRaw(t, `{"sub":"u","exp":1893456000,"roles":["viewer"],"roles":["admin"]}`), ErrDuplicateClaim},
+		{"duplicate claim spelled with an escape", hsPlain, hsRaw(t, `{"sub":"u","exp":1893456000,"\u0073ub":"admin"}`), ErrDuplicateClaim},
+		{"duplicate exp", hsPlain, hsRaw(t, `{"sub":"u","exp":1,"exp":1893456000}`), ErrDuplicateClaim},
+		{"duplicate nested claim", hsPlain, hsRaw(t, `{"sub":"u","exp":1893456000,"dept":{"id":1,"id":2}}`), ErrDuplicateClaim},
+		{"duplicate header member", hsPlain, hsRawHeader(t, `{"alg":"HS256","typ":"JWT","typ":"JWT"}`, `{"sub":"u","exp":1893456000}`), ErrDuplicateClaim},
 		{"not a jwt", hs, "hello", jwt.ErrTokenMalformed},
 		{"empty", hs, "", jwt.ErrTokenMalformed},
 		{"two segments", hs, parts[0] + "." + parts[1], jwt.ErrTokenMalformed},
@@ -251,7 +257,13 @@ func TestJWTAttacks(t *testing.T) {
 // hsRaw signs a raw JSON payload, for claims json.Marshal cannot produce.
 func hsRaw(t *testing.T, payload string) string {
 	t.Helper()
-	unsigned := b64(map[string]any{"alg": "HS256", "typ": "JWT"}) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	return hsRawHeader(t, `{"alg":"HS256","typ":"JWT"}`, payload)
+}
+
+// hsRawHeader signs a raw JSON header and payload.
+func hsRawHeader(t *testing.T, header, payload string) string {
+	t.Helper()
+	unsigned := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
 	sig, err := jwt.SigningMethodHS256.Sign(unsigned, []byte(testHMACSecret))
 	if err != nil {
 		t.Fatal(err)

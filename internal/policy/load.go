@@ -125,8 +125,13 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 			switch k {
 			case "version":
 				ver := l.str(v, "version")
+				// Files written for Permission Mongo say "1.0"; it is the
+				// same language, so it is recorded as "1".
+				if ver == "1.0" {
+					ver = "1"
+				}
 				if ver != "" && ver != "1" {
-					l.errf(v, "unsupported version %q (supported: \"1\")", ver)
+					l.errf(v, "unsupported version %q (supported: \"1\", \"1.0\")", ver)
 				}
 				l.set.Version = ver
 			case "roles":

@@ -212,6 +212,29 @@ func (l *loader) fieldPaths(n *yaml.Node, what string) []string {
 	return out
 }
 
+// denyWritePaths reads fields.deny_write. `_id` is accepted there and dropped:
+// files written for Permission Mongo list it, and it already cannot be
+// written (an update naming it is refused, a replacement must keep it).
+// Keeping it would refuse creates that choose their own _id, which such files
+// never meant.
+func (l *loader) denyWritePaths(n *yaml.Node) []string {
+	out := l.strList(n, "fields.deny_write")
+	kept := out[:0:0]
+	for i, p := range out {
+		if p == "_id" {
+			continue
+		}
+		if !fieldPathRe.MatchString(p) {
+			l.errf(n.Content[i], "fields.deny_write: %q is not a field path", p)
+		}
+		kept = append(kept, p)
+	}
+	if out == nil {
+		return nil
+	}
+	return kept
+}
+
 func (l *loader) fields(n *yaml.Node) FieldRules {
 	var f FieldRules
 	if !l.isMap(n, "fields") {
@@ -224,7 +247,7 @@ func (l *loader) fields(n *yaml.Node) FieldRules {
 		case "deny":
 			f.Deny = l.fieldPaths(v, "fields.deny")
 		case "deny_write":
-			f.DenyWrite = l.fieldPaths(v, "fields.deny_write")
+			f.DenyWrite = l.denyWritePaths(v)
 		case "mask":
 			if !l.isMap(v, "fields.mask") {
 				return

@@ -110,3 +110,46 @@ func TestStrictFields(t *testing.T) {
 	require.Equal(t, []string{"name.secret"}, f.Deny)
 	require.Equal(t, map[string]string{"email": "email"}, f.Mask)
 }
+
+// TestPermissionMongoFilesLoad: files written for Permission Mongo say
+// version "1.0" and list _id in deny_write; both load, _id is dropped from
+// deny_write (it cannot be written anyway) and the other entries stay.
+func TestPermissionMongoFilesLoad(t *testing.T) {
+	src := `version: "1.0"
+policies:
+  employees:
+    hr:
+      actions: [create, read, update]
+      when: "resource.tenant_id == user.tenant_id"
+      fields:
+        deny_write: [_id, tenant_id, salary]
+`
+	s, err := Parse(map[string][]byte{"p.yml": []byte(src)})
+	require.NoError(t, err)
+	require.Equal(t, "1", s.Version)
+	p := &principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"hr"}}
+	d := s.Decide(p.Roles, p, "employees", Update, time.Now())
+	require.True(t, d.Granted)
+	require.Len(t, s.Collections["employees"].Rules, 1)
+	require.Equal(t, []string{"tenant_id", "salary"}, s.Collections["employees"].Rules[0].Fields.DenyWrite)
+
+	for _, v := range []string{`"1"`, `1`, `"1.0"`, `1.0`} {
+		_, err := Parse(map[string][]byte{"p.yml": []byte("version: " + v + "\n")})
+		require.NoError(t, err, "version %s", v)
+	}
+	for _, v := range []string{`"2"`, `"1.1"`, `"v1"`, `[1]`} {
+		_, err := Parse(map[string][]byte{"p.yml": []byte("version: " + v + "\n")})
+		require.Error(t, err, "version %s", v)
+	}
+	// _id stays refused where it would mean something: hiding or masking it.
+	for _, rule := range []string{"deny: [_id]", "mask: {_id: email}"} {
+		_, err := Parse(map[string][]byte{"p.yml": []byte(`version: "1.0"
+policies:
+  employees:
+    hr:
+      actions: [read]
+      fields: {` + rule + `}
+`)})
+		require.Error(t, err, rule)
+	}
+}

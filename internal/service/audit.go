@@ -170,7 +170,7 @@ func (s *Service) AuditLog(ctx context.Context, p *principal.Principal, q AuditQ
 	if err != nil {
 		return nil, "", apperr.Invalid("filter cannot be encoded")
 	}
-	binding := cursor.Binding{Caller: callerKey(p), Collection: s.auditLog.Name(), Filter: filter, Sort: auditSort}
+	binding := cursor.Binding{Caller: callerKey(s.policies.Load(), "", p), Collection: s.auditLog.Name(), Filter: filter, Sort: auditSort}
 	if q.Cursor != "" {
 		pos, err := s.cursors.Decode(q.Cursor, binding)
 		if err != nil {
@@ -215,15 +215,15 @@ func auditPosition(p cursor.Position) (*audit.Position, error) {
 	}, nil
 }
 
-// AuditVerify checks the hash chains of the entries in [from, to] (zero:
-// open). Chains mix tenants (one per proxy process), so the check covers
-// every tenant's entries; its answer holds no entry content, only a count
-// and the id of the first bad entry.
+// AuditVerify checks the hash chains of the caller's tenant for the entries
+// in [from, to] (zero: open). Chains are per tenant, so the answer — a
+// count and the id of the first bad entry — says nothing about other
+// tenants' activity (audit.VerifyTenant).
 func (s *Service) AuditVerify(ctx context.Context, p *principal.Principal, from, to time.Time) (audit.VerifyResult, error) {
 	if err := s.auditReader(p); err != nil {
 		return audit.VerifyResult{}, err
 	}
-	return audit.Verify(ctx, s.auditLog, from, to)
+	return audit.VerifyTenant(ctx, s.auditLog, p.TenantID, from, to)
 }
 
 // auditCount adds n documents returned or changed, without ids (results

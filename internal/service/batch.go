@@ -37,11 +37,12 @@ func (s *Service) checkBatch(n int) error {
 	return nil
 }
 
-// CreateMany checks each document on its own, exactly as Create does
+// CreateMany checks each item on its own, exactly as Create does
 // (prepareCreate), then writes the good ones in one unordered insert; refused
-// ones are reported by index. An action that is
-// not granted at all refuses the whole request.
-func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll string, docs []bson.D) (*CreateManyResult, error) {
+// ones are reported by index. An item that is not a document (a bson.D) is
+// one of the refused items, not a reason to refuse the others. An action
+// that is not granted at all refuses the whole request.
+func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll string, docs []any) (*CreateManyResult, error) {
 	r, err := s.begin(p, coll)
 	if err != nil {
 		return nil, err
@@ -60,7 +61,12 @@ func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll s
 	var good []bson.Raw
 	var goodIdx []int
 	var goodPaths [][]string
-	for i, doc := range docs {
+	for i, item := range docs {
+		doc, ok := item.(bson.D)
+		if !ok {
+			res.Failed = append(res.Failed, ItemError{Index: i, Err: apperr.Invalid("item %d is not a document (a JSON object)", i)})
+			continue
+		}
 		raw, paths, err := r.prepareCreate(d, doc)
 		if err != nil {
 			res.Failed = append(res.Failed, ItemError{Index: i, Err: err})

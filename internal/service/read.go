@@ -129,7 +129,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 			WithDetails(map[string]any{"max_limit": s.limits.MaxLimit})
 	}
 
-	binding := cursor.Binding{Caller: callerKey(p), Collection: coll, Sort: sort}
+	binding := cursor.Binding{Caller: callerKey(r.set, coll, p), Collection: coll, Sort: sort}
 	if len(req.Filter) > 0 {
 		if binding.Filter, err = bson.Marshal(req.Filter); err != nil {
 			return nil, apperr.Invalid("filter cannot be encoded")
@@ -223,11 +223,6 @@ func (s *Service) fetchAfter(ctx context.Context, coll string, filter any, sort 
 // documents already served, so that hostile data cannot make one request
 // load an unbounded number of documents.
 const maxWindow = 8
-
-// callerKey identifies the caller for cursor binding.
-func callerKey(p *principal.Principal) string {
-	return p.ID + "\x00" + p.TenantID
-}
 
 // Count returns how many documents the caller may read match filter.
 func (s *Service) Count(ctx context.Context, p *principal.Principal, coll string, filter bson.D) (int64, error) {

@@ -7,10 +7,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/mongosem"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
-	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/versions"
 )
 
@@ -246,8 +246,7 @@ func (s *Service) GetVersion(ctx context.Context, p *principal.Principal, coll, 
 // values, the new state must satisfy the restore rule (403 otherwise, e.g.
 // a version of another tenant), the write is a compare-and-swap, and the
 // state replaced is saved as a version first. When the document was
-// deleted, it is created again with the checks of a create: no deny_write
-// field may be written and the document must satisfy the rule.
+// deleted, recreate does the same against the state it had when deleted.
 func (s *Service) RestoreVersion(ctx context.Context, p *principal.Principal, coll, id string, v int64) (bson.Raw, error) {
 	r, err := s.begin(p, coll)
 	if err != nil {
@@ -287,9 +286,36 @@ func (s *Service) RestoreVersion(ctx context.Context, p *principal.Principal, co
 }
 
 // recreate inserts a deleted document's version again.
+//
+// The restored state was written by the server (a saved pre-image), not by
+// the client, so a deny_write field in it is not the caller writing that
+// field; refusing it would make restore impossible wherever deny_write lists
+// the tenant field. What the caller must not gain is a value it could not
+// have written: so, exactly as a restore of an existing document keeps the
+// stored values, every path the rules deny the caller (deny_write, and what
+// it cannot read unmasked) takes the value the document had when it was
+// deleted — its latest version. Restoring the latest version is thus always
+// the state deleted, and an older one cannot roll back a field the caller
+// may not write. The result must then satisfy the restore rule, and a field
+// preset from user.tenant_id must hold the caller's tenant (403 otherwise).
 func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body bson.D) (bson.Raw, error) {
 	if d.State == when.Never {
 		return nil, errNotFound()
+	}
+	last, err := r.s.versions.Store.List(ctx, r.coll, id, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(last) == 0 {
+		return nil, errNotFound()
+	}
+	deleted, err := r.s.versions.Store.Get(ctx, r.coll, id, last[0].Version)
+	if err != nil {
+		return nil, err
+	}
+	deletedD, err := toD(deleted.Doc)
+	if err != nil {
+		return nil, err
 	}
 	doc := bson.D{{Key: "_id", Value: id}}
 	var createdBy, createdAt any
@@ -305,12 +331,7 @@ func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body
 			doc = append(doc, e)
 		}
 	}
-	var paths []string
-	for _, path := range query.ReplacementPaths(doc) {
-		if path != "_id" {
-			paths = append(paths, path)
-		}
-	}
+	doc = keepDenied(d, r.decide(policy.Read).FieldsFor(deleted.Doc), deleted.Doc, deletedD, doc)
 	if createdBy != nil {
 		doc = append(doc, bson.E{Key: FieldCreatedBy, Value: createdBy})
 	}
@@ -324,15 +345,43 @@ func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body
 	if err != nil {
 		return nil, apperr.Invalid("document cannot be encoded")
 	}
-	if f, denied := d.WriteDeniedFor(raw, paths); denied {
-		return nil, errWriteDenied(f)
+	if err := r.tenantPresetsHold(doc); err != nil {
+		return nil, err
 	}
 	if !d.Match(raw) {
 		return nil, errOutOfScope("restored document")
 	}
+	// A concurrent restore of the same document loses on the unique _id:
+	// 409, nothing written twice.
 	if err := r.s.store.Insert(ctx, r.coll, raw); err != nil {
 		return nil, err
 	}
 	auditDoc(ctx, id, changedFields(bson.Raw{5, 0, 0, 0, 0}, raw))
 	return r.readBack(raw)
+}
+
+// tenantPresetsHold refuses a document in which a field preset from
+// user.tenant_id does not hold the caller's tenant: a create would have
+// stamped it, so a restore may not bring another value back, whatever the
+// rule's `when` says.
+func (r *request) tenantPresetsHold(doc bson.D) error {
+	for _, pr := range r.set.Presets(r.coll) {
+		if pr.CallerPath != "tenant_id" {
+			continue
+		}
+		want, err := r.presetValue(pr)
+		if err != nil {
+			return err
+		}
+		got, ok := getPath(doc, pr.Field)
+		if !ok {
+			return errOutOfScope("restored document")
+		}
+		a, errA := rawValue(got)
+		b, errB := rawValue(want)
+		if errA != nil || errB != nil || !mongosem.Equal(a, b) {
+			return errOutOfScope("restored document")
+		}
+	}
+	return nil
 }
