@@ -2,6 +2,7 @@ package permissionmongo
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -302,3 +303,7 @@ func truncate(b []byte) string {
 	}
 	return string(b)
 }
+
+func base64Encode(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func base64Decode(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
