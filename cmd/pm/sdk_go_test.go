@@ -42,6 +42,21 @@ func TestGoSDK(t *testing.T) {
 			!got.At.Equal(time.Date(2024, 3, 4, 10, 0, 0, 123e6, time.UTC)) {
 			t.Fatalf("%+v %v", got, err)
 		}
+		// Servers before ETag support send none (""); with ETags, a stale
+		// If-Match is refused and writes nothing.
+		if tag, err := a.GetWithETag(ctx, "notes", "n1", nil); err != nil {
+			t.Fatal(err)
+		} else if tag != "" {
+			if err := a.Update(pmsdk.WithIfMatch(ctx, tag), "notes", "n1", pmsdk.M{"n": 0}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Update(pmsdk.WithIfMatch(ctx, tag), "notes", "n1", pmsdk.M{"n": 5}, nil); !errors.Is(err, pmsdk.ErrPreconditionFailed) {
+				t.Fatalf("stale If-Match: %v", err)
+			}
+			if err := a.Update(ctx, "notes", "n1", pmsdk.M{"$unset": pmsdk.M{"n": ""}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var only pmsdk.Doc
 		if err := a.Get(ctx, "notes", "n1", &only, "text"); err != nil || only["at"] != nil || only["text"] != "hello" {
 			t.Fatalf("fields: %v %v", only, err)

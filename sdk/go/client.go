@@ -148,6 +148,7 @@ type call struct {
 }
 
 type envelope struct {
+	header     http.Header
 	Data       json.RawMessage `json:"data"`
 	Pagination *struct {
 		Cursor  *string `json:"cursor"`
@@ -285,6 +286,7 @@ func (c *Client) attempt(ctx context.Context, cl call, u string, payload []byte)
 			return nil, resp.StatusCode, rid, &Error{Status: resp.StatusCode, Code: "INTERNAL", Message: "answer is not JSON: " + truncate(raw), RequestID: rid}
 		}
 	}
+	env.header = resp.Header
 	return &env, resp.StatusCode, rid, nil
 }
 

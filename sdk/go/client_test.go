@@ -159,6 +159,18 @@ func TestErrorsAndHeaders(t *testing.T) {
 	}
 }
 
+func TestGetWithETag(t *testing.T) {
+	_, url := newScripted(t, answer{200, map[string]string{"ETag": `"e1"`}, `{"data":{"_id":"a"}}`}, answer{200, nil, `{"data":{"_id":"b"}}`})
+	c := pm.New(url, "k")
+	var d pm.Doc
+	if tag, err := c.GetWithETag(context.Background(), "c", "a", &d); err != nil || tag != `"e1"` || d.ID() != "a" {
+		t.Fatalf("%q %v %v", tag, d, err)
+	}
+	if tag, err := c.GetWithETag(context.Background(), "c", "b", &d); err != nil || tag != "" {
+		t.Fatalf("a server without ETags: %q %v", tag, err)
+	}
+}
+
 func TestIterPageSizeAndCap(t *testing.T) {
 	s, url := newScripted(t,
 		answer{400, nil, errBody("BAD_REQUEST")}, // page size above the server's max_limit (2)

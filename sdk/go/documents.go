@@ -36,6 +36,22 @@ func (c *Client) Get(ctx context.Context, coll, id string, out any, fields ...st
 	return decode(env, out)
 }
 
+// GetWithETag is Get that also returns the document's ETag ("" when the
+// server sends none). Pass it to WithIfMatch to make a later update,
+// replace, delete or restore fail with ErrPreconditionFailed, writing
+// nothing, if the document changed meanwhile.
+func (c *Client) GetWithETag(ctx context.Context, coll, id string, out any, fields ...string) (string, error) {
+	cl := call{method: http.MethodGet, path: collPath(coll, id), idempotent: true}
+	if len(fields) > 0 {
+		cl.query = url.Values{"fields": {strings.Join(fields, ",")}}
+	}
+	env, err := c.do(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	return env.header.Get("ETag"), decode(env, out)
+}
+
 // Update applies a partial document (merged) or update operators ($set,
 // $inc, ...) and decodes the document after the update into out. Never
 // retried ($inc would apply twice).

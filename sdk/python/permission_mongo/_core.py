@@ -111,6 +111,7 @@ class Call(NamedTuple):
     transform: Optional[Callable[[Any], Any]] = None
     content: Any = None  # a streamed body (import); never retried
     content_type: Optional[str] = None
+    with_etag: bool = False  # return (data, ETag header or None)
 
 
 class Retry(Exception):
@@ -257,6 +258,16 @@ class Api:
         caller may not see it (the server never tells these apart)."""
         query = {"fields": ",".join(str_list(fields, "fields"))} if fields else None
         return self._run(Call("GET", self._doc(collection, id), query=query, headers=headers, none_on_404=True))
+
+    def get_with_etag(self, collection: str, id: Any, *, fields: Optional[Sequence[str]] = None,
+                      headers: Headers = None) -> Any:
+        """``(document, etag)``: the document (or ``None``, as :meth:`get`)
+        and the server's ``ETag`` for it (``None`` when the server sends
+        none). Pass the etag as ``if_match=`` to update, replace, delete or
+        restore only if nobody changed the document since."""
+        query = {"fields": ",".join(str_list(fields, "fields"))} if fields else None
+        return self._run(Call("GET", self._doc(collection, id), query=query, headers=headers, none_on_404=True,
+                              with_etag=True))
 
     def update(self, collection: str, id: Any, updates: Mapping[str, Any], *, if_match: Optional[str] = None,
                headers: Headers = None) -> Any:
@@ -535,10 +546,11 @@ class Transport:
                                   request_id=headers.get("X-Request-ID")) from e
             if not call.envelope and isinstance(payload, dict) and "data" in payload:
                 payload = payload["data"]
-            return call.transform(payload) if call.transform else payload
+            out = call.transform(payload) if call.transform else payload
+            return (out, headers.get("ETag")) if call.with_etag else out
         err = error_from(status, raw, headers)
         if call.none_on_404 and isinstance(err, NotFoundError):
-            return None
+            return (None, None) if call.with_etag else None
         rc = self.retry_config
         if status in rc.retry_on_status:
             wait = err.retry_after if isinstance(err, RateLimitError) else None

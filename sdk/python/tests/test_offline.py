@@ -320,6 +320,13 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(self.srv.requests[0][2]["If-Match"], '"v1"')
         self.assertEqual(self.sleeps, [], "412 is never retried")
 
+    def test_get_with_etag(self):
+        self.srv.script = [(200, {"ETag": '"abc"'}, {"data": {"_id": "a"}}), _err(404, "NOT_FOUND"),
+                           (200, {}, {"data": {"_id": "b"}})]
+        self.assertEqual(self.client.get_with_etag("c", "a"), ({"_id": "a"}, '"abc"'))
+        self.assertEqual(self.client.get_with_etag("c", "x"), (None, None))
+        self.assertEqual(self.client.get_with_etag("c", "b"), ({"_id": "b"}, None), "a server without ETags")
+
     def test_log_hook_sees_every_attempt(self):
         events = []
         c = PermissionMongo(self.url, "pm_k_s", log_hook=events.append,
