@@ -2,12 +2,15 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test test-documentdb deps run build vet fmt-check bench fuzz golden
+.PHONY: test test-documentdb deps run build vet fmt-check bench fuzz golden sdk-test
 
 ## test: formatting, vet, every test with the race detector, the full differential test
-## (the race run uses a smaller data set), and one pass of each benchmark
+## (the race run uses a smaller data set), and one pass of each benchmark. The SDKs'
+## suites against real proxies are in cmd/pm (TestPythonSDK, TestGoSDK); sdk/go is a
+## module of its own, so its tests also run from its folder (and via TestGoSDKModule).
 test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 40m $(PKGS)
+	cd sdk/go && $(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run Differential -timeout 20m ./internal/policy/when/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m $(PKGS)
 
@@ -30,6 +33,12 @@ build:
 
 vet:
 	$(GO) vet $(PKGS)
+	cd sdk/go && $(GO) vet ./...
+
+## sdk-test: both SDKs' suites against real proxies (PM_TEST_MONGODB_URI picks the engine)
+sdk-test:
+	cd sdk/go && $(GO) test -count=1 ./...
+	$(GO) test -count=1 -run 'TestPythonSDK|TestGoSDK' ./cmd/pm/
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,7 +1,16 @@
-// Package permissionmongo is the Go client of a permission-mongo server: CRUD,
-// find with cursor pagination, count and aggregate on /collections, with the
-// server's errors as typed values. Documents travel as MongoDB Extended JSON
-// (relaxed), decoded into bson.M / bson.D or any type the bson package takes.
+// Package permissionmongo is the Go client of a permission-mongo server.
+//
+// It covers the whole HTTP API: documents, find with cursor pagination,
+// count, aggregate, batches, streamed imports, versions, the audit log, API
+// keys, credential grants and explain. It depends on the standard library
+// only: documents travel as MongoDB Extended JSON (relaxed) and decode into
+// your structs (use ObjectID, Date and Decimal for those BSON types) or into
+// Doc, which decodes every wrapper.
+//
+// Every call takes a context. Idempotent calls (GET, PUT, DELETE and the
+// read-only POSTs) are retried on 429/502/503/504 and network errors,
+// waiting for Retry-After when the server sends it; writes that are not
+// idempotent are sent once (see RetryPolicy).
 package permissionmongo
 
 import (
@@ -11,296 +20,326 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Client calls one server with one credential.
+// Version is the SDK's version, sent in the User-Agent.
+const Version = "0.2.0"
+
+// Client calls one server with one credential. It is safe for concurrent
+// use; its http.Client pools connections.
 type Client struct {
-	BaseURL string
-	// APIKey (pm_...) or Token (a JWT): one of them.
-	APIKey string
-	Token  string
-	HTTP   *http.Client
+	baseURL    string
+	credential string
+	http       *http.Client
+	retry      RetryPolicy
+	headers    http.Header
+	hook       func(Event)
 }
 
-// New returns a client for baseURL authenticating with an API key.
-func New(baseURL, apiKey string) *Client {
-	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), APIKey: apiKey, HTTP: &http.Client{Timeout: 30 * time.Second}}
+// RetryPolicy says when a failed call is tried again.
+//
+// Only idempotent calls are retried once the server may have seen them:
+// GET, PUT, DELETE and the read-only POSTs (find, count, aggregate,
+// explain). Insert, Update (PATCH), the batches, imports, restores, key and
+// grant creation are sent once, because a retry after a lost answer could
+// apply them twice; any call is retried when the connection could not even
+// be opened. The wait before retry n (from 0) is the server's Retry-After
+// when given (up to MaxRetryAfter; longer, the error is returned), otherwise
+// Backoff·2ⁿ capped at MaxBackoff, plus up to 10 % jitter.
+type RetryPolicy struct {
+	MaxRetries    int
+	Backoff       time.Duration
+	MaxBackoff    time.Duration
+	MaxRetryAfter time.Duration
+	// RetryOn lists the statuses retried (default 429, 502, 503, 504).
+	RetryOn []int
 }
 
-// Error is an error answer of the server.
-type Error struct {
-	Status    int
-	Code      string // FORBIDDEN, NOT_FOUND, ...
-	Message   string
-	Details   map[string]any
-	RequestID string
+// DefaultRetryPolicy is what New uses.
+var DefaultRetryPolicy = RetryPolicy{MaxRetries: 3, Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second,
+	MaxRetryAfter: 2 * time.Minute, RetryOn: []int{429, 502, 503, 504}}
+
+// Event is what the hook (WithHook) is told after every HTTP attempt.
+type Event struct {
+	Method, URL string
+	Status      int // 0 when no answer came
+	Attempt     int // from 0
+	Elapsed     time.Duration
+	RequestID   string
+	Err         error         // nil on success
+	RetryIn     time.Duration // wait before the next attempt; 0 when none
 }
 
-func (e *Error) Error() string {
-	return fmt.Sprintf("permission-mongo: %d %s: %s (request %s)", e.Status, e.Code, e.Message, e.RequestID)
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient replaces the http.Client (timeouts, TLS, transport).
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithRetry replaces the retry policy; RetryPolicy{} disables retries.
+func WithRetry(p RetryPolicy) Option { return func(c *Client) { c.retry = p } }
+
+// WithHeader adds a header sent with every request.
+func WithHeader(key, value string) Option { return func(c *Client) { c.headers.Add(key, value) } }
+
+// WithHook calls f after every HTTP attempt (logging, metrics).
+func WithHook(f func(Event)) Option { return func(c *Client) { c.hook = f } }
+
+// New returns a client of the server at baseURL (http://host:port)
+// authenticating with an API key (pm_...) or a JWT, sent as a bearer token.
+func New(baseURL, credential string, opts ...Option) *Client {
+	c := &Client{
+		baseURL:    strings.TrimRight(baseURL, "/"),
+		credential: credential,
+		http:       &http.Client{Timeout: 60 * time.Second, CheckRedirect: noRedirect},
+		retry:      DefaultRetryPolicy,
+		headers:    http.Header{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
-// IsNotFound reports whether err is a NOT_FOUND answer (no such document, or
-// one the caller may not see: the server does not say which).
-func IsNotFound(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == "NOT_FOUND"
+// BaseURL is the server's URL as given to New.
+func (c *Client) BaseURL() string { return c.baseURL }
+
+// A redirect would resend the credential elsewhere; the API never redirects.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+type ctxKey int
+
+const (
+	headersKey ctxKey = iota
+)
+
+// WithRequestHeader returns a context whose calls also send this header
+// (X-Request-ID, If-Match, ...).
+func WithRequestHeader(ctx context.Context, key, value string) context.Context {
+	h := http.Header{}
+	if prev, ok := ctx.Value(headersKey).(http.Header); ok {
+		h = prev.Clone()
+	}
+	h.Set(key, value)
+	return context.WithValue(ctx, headersKey, h)
 }
 
-// IsForbidden reports whether err is a FORBIDDEN answer.
-func IsForbidden(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == "FORBIDDEN"
+// WithIfMatch makes the calls of ctx conditional on the document's ETag
+// (PATCH, PUT, DELETE, restore); a mismatch is ErrPreconditionFailed.
+func WithIfMatch(ctx context.Context, etag string) context.Context {
+	return WithRequestHeader(ctx, "If-Match", etag)
+}
+
+// call is one API call.
+type call struct {
+	method, path string
+	query        url.Values
+	body         any       // JSON body
+	stream       io.Reader // streamed body (import); never retried
+	contentType  string
+	idempotent   bool
 }
 
 type envelope struct {
+	header     http.Header
 	Data       json.RawMessage `json:"data"`
 	Pagination *struct {
 		Cursor  *string `json:"cursor"`
 		HasMore bool    `json:"has_more"`
 	} `json:"pagination"`
-	Error *struct {
-		Code    string         `json:"code"`
-		Message string         `json:"message"`
-		Details map[string]any `json:"details"`
-	} `json:"error"`
-	RequestID string `json:"request_id"`
 }
 
-// call sends body (marshalled as relaxed Extended JSON) and returns the envelope.
-func (c *Client) call(ctx context.Context, method, path string, body any) (*envelope, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := bson.MarshalExtJSON(body, false, false)
+// do runs c with retries and returns the decoded envelope.
+func (c *Client) do(ctx context.Context, cl call) (*envelope, error) {
+	var payload []byte
+	if cl.body != nil {
+		b, err := json.Marshal(encodeValue(cl.body))
 		if err != nil {
 			return nil, fmt.Errorf("permission-mongo: encode request: %w", err)
 		}
-		rd = bytes.NewReader(b)
+		payload = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
-	if err != nil {
-		return nil, err
+	u := c.baseURL + cl.path
+	if len(cl.query) > 0 {
+		u += "?" + cl.query.Encode()
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	switch {
-	case c.APIKey != "":
-		req.Header.Set("X-API-Key", c.APIKey)
-	case c.Token != "":
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return nil, &Error{Status: resp.StatusCode, Code: "BAD_RESPONSE", Message: "response is not JSON", RequestID: resp.Header.Get("X-Request-ID")}
-	}
-	if resp.StatusCode >= 400 || env.Error != nil {
-		e := &Error{Status: resp.StatusCode, RequestID: env.RequestID}
-		if env.Error != nil {
-			e.Code, e.Message, e.Details = env.Error.Code, env.Error.Message, env.Error.Details
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		env, status, rid, err := c.attempt(ctx, cl, u, payload)
+		wait, retry := c.retryWait(ctx, cl, err, attempt)
+		if c.hook != nil {
+			ev := Event{Method: cl.method, URL: u, Status: status, Attempt: attempt, Elapsed: time.Since(start), RequestID: rid, Err: err}
+			if retry {
+				ev.RetryIn = wait
+			}
+			c.hook(ev)
 		}
-		return nil, e
+		if err == nil || !retry {
+			return env, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
 	}
-	return &env, nil
 }
 
-// decode turns Extended JSON into out (a pointer to bson.M, a struct, ...).
-func decode(data json.RawMessage, out any) error {
-	if out == nil {
+// dialError marks a failure before the request could reach the server.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+func (c *Client) retryWait(ctx context.Context, cl call, err error, attempt int) (time.Duration, bool) {
+	p := c.retry
+	if err == nil || cl.stream != nil || attempt >= p.MaxRetries || ctx.Err() != nil {
+		return 0, false
+	}
+	var de *dialError
+	unsent := errors.As(err, &de)
+	if !cl.idempotent && !unsent {
+		return 0, false
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		ok := false
+		for _, s := range p.RetryOn {
+			ok = ok || s == e.Status
+		}
+		if !ok {
+			return 0, false
+		}
+		if e.RetryAfter > 0 {
+			return e.RetryAfter, e.RetryAfter <= p.MaxRetryAfter
+		}
+	}
+	d := p.Backoff << attempt
+	if p.MaxBackoff > 0 && (d > p.MaxBackoff || d <= 0) {
+		d = p.MaxBackoff
+	}
+	if d > 0 {
+		d += time.Duration(rand.Int64N(int64(d)/10 + 1))
+	}
+	return d, true
+}
+
+func (c *Client) attempt(ctx context.Context, cl call, u string, payload []byte) (*envelope, int, string, error) {
+	var body io.Reader
+	if cl.stream != nil {
+		body = cl.stream
+	} else if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, u, body)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "permission-mongo-go/"+Version)
+	for k, v := range c.headers {
+		req.Header[k] = v
+	}
+	if h, ok := ctx.Value(headersKey).(http.Header); ok {
+		for k, v := range h {
+			req.Header[k] = v
+		}
+	}
+	if c.credential != "" {
+		req.Header.Set("Authorization", "Bearer "+c.credential)
+	}
+	switch {
+	case cl.contentType != "":
+		req.Header.Set("Content-Type", cl.contentType)
+	case payload != nil:
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, 0, "", &dialError{fmt.Errorf("permission-mongo: %s %s: %w", cl.method, u, err)}
+		}
+		return nil, 0, "", fmt.Errorf("permission-mongo: %s %s: %w", cl.method, u, err)
+	}
+	defer resp.Body.Close()
+	rid := resp.Header.Get("X-Request-ID")
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, resp.StatusCode, rid, fmt.Errorf("permission-mongo: %s %s: read answer: %w", cl.method, u, err)
+	}
+	if resp.StatusCode >= 300 {
+		return nil, resp.StatusCode, rid, errorFrom(resp, raw)
+	}
+	var env envelope
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return nil, resp.StatusCode, rid, &Error{Status: resp.StatusCode, Code: "INTERNAL", Message: "answer is not JSON: " + truncate(raw), RequestID: rid}
+		}
+	}
+	env.header = resp.Header
+	return &env, resp.StatusCode, rid, nil
+}
+
+func errorFrom(resp *http.Response, raw []byte) *Error {
+	e := &Error{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-ID")}
+	var body struct {
+		Error *struct {
+			Code    string         `json:"code"`
+			Message string         `json:"message"`
+			Details map[string]any `json:"details"`
+		} `json:"error"`
+		RequestID string `json:"request_id"`
+	}
+	if json.Unmarshal(raw, &body) == nil && body.Error != nil {
+		e.Code, e.Message, e.Details = body.Error.Code, body.Error.Message, body.Error.Details
+		if body.RequestID != "" {
+			e.RequestID = body.RequestID
+		}
+	}
+	if e.Code == "" {
+		e.Code = codeByStatus[resp.StatusCode]
+		if e.Code == "" && resp.StatusCode >= 500 {
+			e.Code = "INTERNAL"
+		}
+	}
+	if e.Message == "" {
+		e.Message = strings.TrimSpace("HTTP " + strconv.Itoa(resp.StatusCode) + " " + truncate(raw))
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if s, err := strconv.ParseFloat(ra, 64); err == nil && s >= 0 {
+			e.RetryAfter = time.Duration(s * float64(time.Second))
+		} else if t, err := http.ParseTime(ra); err == nil {
+			e.RetryAfter = max(time.Until(t), 0)
+		}
+	}
+	return e
+}
+
+// decode turns the data of an answer into out (nil: ignored).
+func decode(env *envelope, out any) error {
+	if out == nil || env == nil || len(env.Data) == 0 {
 		return nil
 	}
-	if err := bson.UnmarshalExtJSON(data, false, out); err != nil {
-		return fmt.Errorf("permission-mongo: decode response: %w", err)
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("permission-mongo: decode answer: %w", err)
 	}
 	return nil
 }
 
-func docPath(coll string, id ...string) string {
+func collPath(coll string, rest ...string) string {
 	p := "/collections/" + url.PathEscape(coll)
-	for _, x := range id {
+	for _, x := range rest {
 		p += "/" + url.PathEscape(x)
 	}
 	return p
 }
-
-// Insert creates doc and decodes the stored document (as the caller may read
-// it) into out.
-func (c *Client) Insert(ctx context.Context, coll string, doc, out any) error {
-	env, err := c.call(ctx, http.MethodPost, docPath(coll), doc)
-	if err != nil {
-		return err
-	}
-	return decode(env.Data, out)
-}
-
-// Get reads one document by id.
-func (c *Client) Get(ctx context.Context, coll, id string, out any) error {
-	env, err := c.call(ctx, http.MethodGet, docPath(coll, id), nil)
-	if err != nil {
-		return err
-	}
-	return decode(env.Data, out)
-}
-
-// Update applies a merge patch or update operators ($set, $inc, ...) and
-// decodes the document after the update into out.
-func (c *Client) Update(ctx context.Context, coll, id string, update, out any) error {
-	env, err := c.call(ctx, http.MethodPatch, docPath(coll, id), update)
-	if err != nil {
-		return err
-	}
-	return decode(env.Data, out)
-}
-
-// Replace replaces a document (fields the caller may not write keep their
-// stored values).
-func (c *Client) Replace(ctx context.Context, coll, id string, doc, out any) error {
-	env, err := c.call(ctx, http.MethodPut, docPath(coll, id), doc)
-	if err != nil {
-		return err
-	}
-	return decode(env.Data, out)
-}
-
-// Delete removes a document.
-func (c *Client) Delete(ctx context.Context, coll, id string) error {
-	_, err := c.call(ctx, http.MethodDelete, docPath(coll, id), nil)
-	return err
-}
-
-// Count counts the documents matching filter that the caller may see.
-func (c *Client) Count(ctx context.Context, coll string, filter any) (int64, error) {
-	if filter == nil {
-		filter = bson.D{}
-	}
-	env, err := c.call(ctx, http.MethodPost, docPath(coll, "count"), bson.D{{Key: "filter", Value: filter}})
-	if err != nil {
-		return 0, err
-	}
-	var out struct {
-		Count int64 `bson:"count"`
-	}
-	return out.Count, decode(env.Data, &out)
-}
-
-// Aggregate runs a pipeline and decodes the results into out (a pointer to
-// a slice).
-func (c *Client) Aggregate(ctx context.Context, coll string, pipeline bson.A, out any) error {
-	env, err := c.call(ctx, http.MethodPost, docPath(coll, "aggregate"), bson.D{{Key: "pipeline", Value: pipeline}})
-	if err != nil {
-		return err
-	}
-	return decodeList(env.Data, out)
-}
-
-// decodeList decodes a JSON array of Extended JSON documents into out.
-func decodeList(data json.RawMessage, out any) error {
-	wrapped := append(append([]byte(`{"v":`), data...), '}')
-	holder := bson.Raw{}
-	if err := bson.UnmarshalExtJSON(wrapped, false, &holder); err != nil {
-		return fmt.Errorf("permission-mongo: decode response: %w", err)
-	}
-	return holder.Lookup("v").Unmarshal(out)
-}
-
-// FindOptions shape a find.
-type FindOptions struct {
-	Sort   []string // "name", "-created_at"
-	Limit  int      // page size (server default 20)
-	Fields []string
-}
-
-// Find returns an iterator over every document matching filter that the
-// caller may see, fetching pages with the server's cursor as it goes.
-func (c *Client) Find(ctx context.Context, coll string, filter any, opts FindOptions) *Iter {
-	if filter == nil {
-		filter = bson.D{}
-	}
-	return &Iter{c: c, ctx: ctx, coll: coll, filter: filter, opts: opts}
-}
-
-// Iter walks the pages of a find.
-type Iter struct {
-	c      *Client
-	ctx    context.Context
-	coll   string
-	filter any
-	opts   FindOptions
-	page   []bson.Raw
-	cursor *string
-	done   bool
-	err    error
-	cur    bson.Raw
-}
-
-// Next advances to the next document; false at the end or on error (see Err).
-func (it *Iter) Next() bool {
-	for len(it.page) == 0 {
-		if it.done || it.err != nil {
-			return false
-		}
-		it.fetch()
-	}
-	it.cur, it.page = it.page[0], it.page[1:]
-	return true
-}
-
-func (it *Iter) fetch() {
-	body := bson.D{{Key: "filter", Value: it.filter}}
-	if len(it.opts.Sort) > 0 {
-		body = append(body, bson.E{Key: "sort", Value: it.opts.Sort})
-	}
-	if it.opts.Limit > 0 {
-		body = append(body, bson.E{Key: "limit", Value: it.opts.Limit})
-	}
-	if len(it.opts.Fields) > 0 {
-		body = append(body, bson.E{Key: "fields", Value: it.opts.Fields})
-	}
-	if it.cursor != nil {
-		body = append(body, bson.E{Key: "cursor", Value: *it.cursor})
-	}
-	env, err := it.c.call(it.ctx, http.MethodPost, docPath(it.coll, "find"), body)
-	if err != nil {
-		it.err = err
-		return
-	}
-	var docs []bson.Raw
-	if err := decodeList(env.Data, &docs); err != nil {
-		it.err = err
-		return
-	}
-	it.page = docs
-	if env.Pagination == nil || !env.Pagination.HasMore || env.Pagination.Cursor == nil {
-		it.done = true
-		return
-	}
-	it.cursor = env.Pagination.Cursor
-}
-
-// Decode decodes the current document into out.
-func (it *Iter) Decode(out any) error { return bson.Unmarshal(it.cur, out) }
-
-// Raw is the current document.
-func (it *Iter) Raw() bson.Raw { return it.cur }
-
-// Err is the error that stopped the iteration, if any.
-func (it *Iter) Err() error { return it.err }

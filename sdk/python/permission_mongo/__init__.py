@@ -1,4 +1,4 @@
-"""Python SDK for Permission Mongo (standard library only).
+"""Python SDK for Permission Mongo (httpx; sync and async clients).
 
     from permission_mongo import PermissionMongo
 
@@ -6,7 +6,10 @@
     note = client.insert("notes", {"text": "hello"})
 """
 
-from .client import PermissionMongo, RetryConfig, __version__
+from ._core import RequestEvent, RetryConfig
+from ._version import __version__
+from .aio import AsyncCursor, AsyncPermissionMongo
+from .client import PermissionMongo
 from .exceptions import (
     AuthenticationError,
     BadRequestError,
@@ -19,6 +22,7 @@ from .exceptions import (
     PayloadTooLargeError,
     PermissionDeniedError,
     PermissionMongoError,
+    PreconditionFailedError,
     RateLimitError,
     RequestTimeoutError,
     ServerError,
@@ -29,7 +33,10 @@ from .extjson import ObjectId
 
 __all__ = [
     "PermissionMongo",
+    "AsyncPermissionMongo",
+    "AsyncCursor",
     "RetryConfig",
+    "RequestEvent",
     "ObjectId",
     "PermissionMongoError",
     "BadRequestError",
@@ -39,6 +46,7 @@ __all__ = [
     "ForbiddenError",
     "NotFoundError",
     "ConflictError",
+    "PreconditionFailedError",
     "PayloadTooLargeError",
     "ValidationError",
     "RateLimitError",

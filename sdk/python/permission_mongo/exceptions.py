@@ -80,6 +80,10 @@ class ConflictError(PermissionMongoError):
     """409 CONFLICT: duplicate key or concurrent modification."""
 
 
+class PreconditionFailedError(PermissionMongoError):
+    """412 PRECONDITION_FAILED: ``If-Match`` no longer matches the document's ETag; nothing was written."""
+
+
 class PayloadTooLargeError(PermissionMongoError):
     """413 PAYLOAD_TOO_LARGE: body, batch or pipeline over the server's limits."""
 
@@ -123,6 +127,7 @@ _BY_CODE = {
     "FORBIDDEN": PermissionDeniedError,
     "NOT_FOUND": NotFoundError,
     "CONFLICT": ConflictError,
+    "PRECONDITION_FAILED": PreconditionFailedError,
     "PAYLOAD_TOO_LARGE": PayloadTooLargeError,
     "VALIDATION_FAILED": ValidationError,
     "RATE_LIMITED": RateLimitError,
@@ -137,6 +142,7 @@ _BY_STATUS = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    412: PreconditionFailedError,
     413: PayloadTooLargeError,
     422: ValidationError,
     429: RateLimitError,

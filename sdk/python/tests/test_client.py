@@ -1,20 +1,27 @@
-"""Integration tests against a real proxy.
+"""Integration tests of the sync client against a real proxy.
 
-Started by ``go test -run Python ./cmd/pm/`` (cmd/pm/python_sdk_test.go),
-which runs the server on the embedded backend with the policy below and sets
-PM_SDK_TEST_URL, PM_SDK_TEST_KEY_A / _B (tenants PM_SDK_TEST_TENANT_A / _B).
-Without those variables these tests are skipped.
+Started by ``go test -run PythonSDK ./cmd/pm/`` (cmd/pm/sdk_python_test.go),
+which runs the server (on the engine of PM_TEST_MONGODB_URI, or an embedded
+FerretDB) with the policy below, ``notes`` versioned, and sets
+PM_SDK_TEST_URL, PM_SDK_TEST_KEY_A / _B (members of tenants
+PM_SDK_TEST_TENANT_A / _B), PM_SDK_TEST_KEY_ADMIN (tenant A, also admin and
+analyst), PM_SDK_TEST_DATABASE and PM_SDK_TEST_GRANTS (whether the engine
+can issue grants). Without those variables these tests are skipped.
 
     notes:
       member:
-        actions: [create, read, update, delete, aggregate]
+        actions: [create, read, update, delete, aggregate, restore]
         when: "resource.tenant_id == user.tenant_id"
-        fields: {deny_write: [locked]}
+        fields: {deny_write: [locked], mask: {email: email}}
       presets: {tenant_id: user.tenant_id}
+    system: {audit.read: [admin], api_keys.manage: [admin]}
+    grants: {analyst: {databases: [<database>], collections: [notes], actions: [find], max_ttl: 1h}}
 """
 
 import datetime as dt
+import io
 import os
+import time
 import unittest
 import uuid
 
@@ -25,16 +32,22 @@ except ImportError:
 
 from permission_mongo import (
     AuthenticationError,
+    BadRequestError,
     InvalidCursorError,
     NotFoundError,
+    NotSupportedError,
     ObjectId,
     PermissionDeniedError,
     PermissionMongo,
+    PreconditionFailedError,
 )
 
 URL = os.environ.get("PM_SDK_TEST_URL")
 KEY_A = os.environ.get("PM_SDK_TEST_KEY_A")
 KEY_B = os.environ.get("PM_SDK_TEST_KEY_B")
+KEY_ADMIN = os.environ.get("PM_SDK_TEST_KEY_ADMIN")
+DATABASE = os.environ.get("PM_SDK_TEST_DATABASE", "app")
+GRANTS = os.environ.get("PM_SDK_TEST_GRANTS") == "true"
 TENANT_A = os.environ.get("PM_SDK_TEST_TENANT_A", "ta")
 UTC = dt.timezone.utc
 C = "notes"
@@ -46,6 +59,11 @@ class ClientTest(unittest.TestCase):
     def setUpClass(cls):
         cls.a = PermissionMongo(URL, KEY_A, timeout=20)
         cls.b = PermissionMongo(URL, KEY_B, timeout=20)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.close()
+        cls.b.close()
 
     def setUp(self):
         # Every test works on its own documents.
@@ -87,6 +105,21 @@ class ClientTest(unittest.TestCase):
         self.assertEqual((merged["text"], merged["extra"]), ("bye", True), "a partial document is merged")
         with self.assertRaises(NotFoundError):
             self.b.update(C, self.key("n1"), {"$set": {"text": "hijack"}})
+
+    def test_get_with_etag_and_if_match(self):
+        self.a.insert(C, {"_id": self.key("e"), "text": "one"})
+        doc, etag = self.a.get_with_etag(C, self.key("e"))
+        self.assertEqual(doc["text"], "one")
+        self.assertEqual(self.b.get_with_etag(C, self.key("e")), (None, None))
+        if etag is None:
+            # Servers before ETag support send none; get_with_etag must say
+            # so rather than invent one. With ETags, the branch below runs.
+            return
+        self.assertIsInstance(etag, str)
+        self.a.update(C, self.key("e"), {"text": "two"}, if_match=etag)
+        with self.assertRaises(PreconditionFailedError):
+            self.a.update(C, self.key("e"), {"text": "three"}, if_match=etag)
+        self.assertEqual(self.a.get(C, self.key("e"))["text"], "two", "a 412 writes nothing")
 
     def test_deny_write_is_permission_denied(self):
         self.a.insert(C, {"_id": self.key("n1"), "text": "hello"})
@@ -192,12 +225,12 @@ class ClientTest(unittest.TestCase):
 
     def test_bad_api_key(self):
         for key in ("pm_0000000000000000_nope", "garbage"):
-            bad = PermissionMongo(URL, key)
-            with self.assertRaises(AuthenticationError) as cm:
-                bad.get(C, "anything")
-            self.assertEqual((cm.exception.status_code, cm.exception.error_code), (401, "UNAUTHENTICATED"))
-            with self.assertRaises(AuthenticationError):
-                bad.insert(C, {"x": 1})
+            with PermissionMongo(URL, key) as bad:
+                with self.assertRaises(AuthenticationError) as cm:
+                    bad.get(C, "anything")
+                self.assertEqual((cm.exception.status_code, cm.exception.error_code), (401, "UNAUTHENTICATED"))
+                with self.assertRaises(AuthenticationError):
+                    bad.insert(C, {"x": 1})
 
     def test_datetime_round_trip(self):
         when = dt.datetime(2024, 3, 4, 10, 0, 0, 123000, tzinfo=UTC)
@@ -218,6 +251,146 @@ class ClientTest(unittest.TestCase):
                          "a string is not a date")
         moved = self.a.update(C, self.key("d"), {"$set": {"when": when + dt.timedelta(days=1)}})
         self.assertEqual(moved["when"], dt.datetime(2024, 3, 5, 10, 0, 0, 123000, tzinfo=UTC))
+
+    def test_max_docs_caps_iteration(self):
+        self.a.batch_create(C, [{"grp": self.tag, "n": i} for i in range(9)])
+        got = [d["n"] for d in self.a.iter_find(C, {"grp": self.tag}, sort=["n"], page_size=4, max_docs=6)]
+        self.assertEqual(got, [0, 1, 2, 3, 4, 5])
+
+    def test_per_call_headers_and_log_hook(self):
+        events = []
+        with PermissionMongo(URL, KEY_A, log_hook=events.append, headers={"X-Request-ID": "default-id"}) as c:
+            c.insert(C, {"_id": self.key("h")})
+            c.get(C, self.key("h"), headers={"X-Request-ID": "call-id-" + self.tag})
+        self.assertEqual([(e.method, e.status) for e in events], [("POST", 201), ("GET", 200)])
+        self.assertEqual(events[0].request_id, "default-id", "the server echoes the client's request id")
+        self.assertEqual(events[1].request_id, "call-id-" + self.tag, "per-call headers win over defaults")
+
+
+@unittest.skipUnless(URL and KEY_A and KEY_B and KEY_ADMIN, "PM_SDK_TEST_* not set")
+class HelpersTest(unittest.TestCase):
+    """Versions, audit, import, API keys, grants, explain."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a = PermissionMongo(URL, KEY_A, timeout=20)
+        cls.admin = PermissionMongo(URL, KEY_ADMIN, timeout=20)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.close()
+        cls.admin.close()
+
+    def setUp(self):
+        self.tag = uuid.uuid4().hex[:12]
+
+    def test_versions_and_restore(self):
+        id_ = self.tag + "-v"
+        self.a.insert(C, {"_id": id_, "text": "v0"})
+        self.a.update(C, id_, {"$set": {"text": "v1"}})
+        self.a.update(C, id_, {"$set": {"text": "v2"}})
+        vs = self.a.versions(C, id_)
+        self.assertEqual([v["version"] for v in vs], [2, 1], "newest first")
+        self.assertEqual(vs[0]["updated_by"], "ua")
+        self.assertEqual(self.a.get_version(C, id_, 1)["text"], "v0")
+        self.assertEqual(self.a.get_version(C, id_, 2, fields=["text"]), {"_id": id_, "text": "v1"})
+        restored = self.a.restore_version(C, id_, 1)
+        self.assertEqual(restored["text"], "v0")
+        self.assertEqual(self.a.get(C, id_)["text"], "v0")
+        with self.assertRaises(NotFoundError):
+            self.a.get_version(C, id_, 99)
+
+    def test_import_file_iterator_and_progress(self):
+        lines = "".join('{"_id": "%s-%d", "n": %d}\n' % (self.tag, i, i) for i in range(50))
+        lines += '{"_id": "%s-bad", "locked": true}\n' % self.tag  # deny_write: refused, line 51
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "pm-sdk-import-%s.ndjson" % self.tag)
+        with open(path, "w") as f:
+            f.write(lines)
+        self.addCleanup(os.remove, path)
+        seen = []
+        res = self.a.import_documents(C, path, progress=lambda n, b: seen.append((n, b)))
+        self.assertEqual(res["inserted"], 50)
+        self.assertEqual([f["line"] for f in res["failed"]], [51])
+        self.assertEqual(seen[-1], (51, len(lines.encode())))
+        self.assertEqual(self.a.count(C, {"_id": {"$regex": "^" + self.tag}}), 50)
+
+        docs = ({"grp": self.tag, "n": i, "at": dt.datetime(2024, 1, 1, tzinfo=UTC)} for i in range(1000))
+        res = self.a.import_documents(C, docs)
+        self.assertEqual((res["inserted"], res["failed"]), (1000, []))
+        self.assertEqual(self.a.count(C, {"grp": self.tag, "at": dt.datetime(2024, 1, 1, tzinfo=UTC)}), 1000)
+        self.assertEqual(self.a.import_documents(C, io.BytesIO(b'{"grp": "x"}\n'))["inserted"], 1)
+
+    def test_audit_query_and_verify(self):
+        since = dt.datetime.now(UTC) - dt.timedelta(seconds=5)
+        doc = self.a.insert(C, {"_id": self.tag + "-audited"})
+        with self.assertRaises(PermissionDeniedError):
+            self.a.audit(collection=C)  # a member may not read the audit log
+        deadline = time.monotonic() + 30
+        while True:  # entries are written asynchronously
+            page = self.admin.audit(collection=C, doc_id=doc["_id"], action="create", from_=since, limit=10)
+            if page["data"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(len(page["data"]), 1, page)
+        e = page["data"][0]
+        self.assertEqual((e["actor"]["id"], e["outcome"], e["collection"]), ("ua", "allowed", C))
+        self.assertIn("pagination", page)
+        everything = list(self.admin.iter_audit(page_size=2, actor="ua", from_=since))
+        self.assertGreaterEqual(len(everything), 2, "the member's create and the refused audit read")
+        self.assertEqual(len({x["id"] for x in everything}), len(everything), "no entry twice across pages")
+        v = self.admin.verify_audit()
+        self.assertTrue(v["ok"], v)
+        self.assertGreater(v["checked"], 0)
+        with self.assertRaises(BadRequestError):
+            self.admin.audit(outcome="allowed", from_="yesterday")
+
+    def test_api_keys(self):
+        created = self.admin.create_api_key("sdk-" + self.tag, {"id": "u-" + self.tag, "tenant_id": "ta",
+                                                               "roles": ["member"]}, expires_in="1h")
+        self.assertTrue(created["key"].startswith("pm_"))
+        with PermissionMongo(URL, created["key"]) as fresh:
+            self.assertEqual(fresh.insert(C, {"_id": self.tag + "-k"})["created_by"], "u-" + self.tag)
+        listed = {k["id"]: k for k in self.admin.list_api_keys()}
+        self.assertIn(created["id"], listed)
+        self.assertNotIn("key", listed[created["id"]], "a key is shown once")
+        self.assertEqual(self.admin.revoke_api_key(created["id"])["revoked"], True)
+        with PermissionMongo(URL, created["key"], max_retries=0) as revoked:
+            deadline = time.monotonic() + 30
+            while True:  # revocation reaches the key cache within its lifetime
+                try:
+                    revoked.get(C, self.tag + "-k")
+                except AuthenticationError:
+                    break
+                self.assertLess(time.monotonic(), deadline, "a revoked key still works")
+                time.sleep(0.2)
+        with self.assertRaises(PermissionDeniedError):
+            self.a.list_api_keys()
+
+    def test_grants(self):
+        if not GRANTS:
+            # The engine lacks user management / custom roles: the server
+            # says so with 501, which the SDK maps to NotSupportedError.
+            with self.assertRaises(NotSupportedError) as cm:
+                self.admin.create_grant(DATABASE, [C], actions=["find"], ttl="10m")
+            self.assertEqual(cm.exception.status_code, 501)
+            self.assertTrue(cm.exception.details.get("capability"), cm.exception.details)
+            return
+        g = self.admin.create_grant(DATABASE, [C], actions=["find"], ttl="10m")
+        self.assertTrue(g["password"] and g["username"] and g["uri"])
+        got = self.admin.get_grant(g["grant_id"])
+        self.assertNotIn("password", got)
+        self.assertIn(g["grant_id"], [x["grant_id"] for x in self.admin.list_grants()])
+        self.assertIn("expires_at", self.admin.renew_grant(g["grant_id"], "20m"))
+        self.assertEqual(self.admin.revoke_grant(g["grant_id"])["revoked"], True)
+        self.assertEqual(self.admin.revoke_grant(g["grant_id"])["revoked"], True, "idempotent")
+        with self.assertRaises(PermissionDeniedError):
+            self.a.create_grant(DATABASE, [C], actions=["find"], ttl="10m")
+
+    def test_explain(self):
+        ex = self.a.explain(C, "read")
+        self.assertTrue(ex["allowed"])
+        self.assertIn("tenant_id", str(ex["filter"]))
+        self.assertFalse(self.a.explain("nothing_here", "read")["allowed"])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ except ImportError:  # started with the tests folder as top level
     import _path  # noqa: F401
 
 from permission_mongo import (
+    AsyncPermissionMongo,
     AuthenticationError,
+    PreconditionFailedError,
+    RequestEvent,
     BadRequestError,
     InvalidCursorError,
     NetworkError,
@@ -34,6 +37,16 @@ from permission_mongo import (
 from permission_mongo import extjson
 
 UTC = dt.timezone.utc
+
+
+class PackagingTest(unittest.TestCase):
+    def test_version_matches_pyproject(self):
+        import os
+        import re
+        import permission_mongo
+        with open(os.path.join(_path.ROOT, "pyproject.toml")) as f:
+            m = re.search(r'^version = "([^"]+)"', f.read(), re.M)
+        self.assertEqual(m.group(1), permission_mongo.__version__)
 
 
 class ExtJSONTest(unittest.TestCase):
@@ -107,12 +120,29 @@ class ExtJSONTest(unittest.TestCase):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Answers from the server's script: a list of (status, headers, body)."""
+    """Answers from the server's script: a list of (status, headers, body).
+    HTTP/1.1 with keep-alive, so that connection reuse can be observed
+    (server.ports: the client port of every request)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
 
     def _serve(self):
         srv = self.server
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = self._body()
+        srv.ports.append(self.client_address[1])
         srv.requests.append((self.command, self.path, self.headers, body))
         status, headers, payload = srv.script.pop(0) if srv.script else (200, {}, {"data": {}})
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -141,18 +171,21 @@ class ScriptedServerTest(unittest.TestCase):
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.srv.script = []
         self.srv.requests = []
+        self.srv.ports = []
         threading.Thread(target=self.srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.addCleanup(self.srv.server_close)
         self.addCleanup(self.srv.shutdown)
         self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
         self.client = PermissionMongo(self.url, "pm_k_s", timeout=5,
                                       retry_config=RetryConfig(max_retries=3, backoff_factor=0.5))
+        self.addCleanup(self.client.close)
         self.sleeps = []
         self.client._sleep = self.sleeps.append
 
     def test_request_shape(self):
         self.srv.script = [(201, {}, {"data": {"_id": {"$oid": "507f1f77bcf86cd799439011"}}})]
         c = PermissionMongo(self.url + "/", "pm_k_s", headers={"X-Custom": "1"})
+        self.addCleanup(c.close)
         c.set_headers({"X-Tenant": "t"})
         doc = c.insert("my notes", {"at": dt.datetime(2024, 1, 1)}, headers={"X-Request-ID": "abc"})
         self.assertIsInstance(doc["_id"], ObjectId)
@@ -272,6 +305,154 @@ class ScriptedServerTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             PermissionMongo("localhost:8080", "k")
         self.assertEqual(self.srv.requests, [])
+
+    def test_connections_are_reused(self):
+        self.srv.script = [(200, {}, {"data": {"count": i}}) for i in range(10)]
+        self.assertEqual([self.client.count("c") for _ in range(10)], list(range(10)))
+        self.assertEqual(len(set(self.srv.ports)), 1,
+                         "ten calls on one client travel on one kept-alive connection: %s" % self.srv.ports)
+
+    def test_precondition_failed_and_if_match(self):
+        self.srv.script = [_err(412, "PRECONDITION_FAILED")]
+        with self.assertRaises(PreconditionFailedError) as cm:
+            self.client.update("c", "a", {"x": 1}, if_match='"v1"')
+        self.assertEqual(cm.exception.status_code, 412)
+        self.assertEqual(self.srv.requests[0][2]["If-Match"], '"v1"')
+        self.assertEqual(self.sleeps, [], "412 is never retried")
+
+    def test_get_with_etag(self):
+        self.srv.script = [(200, {"ETag": '"abc"'}, {"data": {"_id": "a"}}), _err(404, "NOT_FOUND"),
+                           (200, {}, {"data": {"_id": "b"}})]
+        self.assertEqual(self.client.get_with_etag("c", "a"), ({"_id": "a"}, '"abc"'))
+        self.assertEqual(self.client.get_with_etag("c", "x"), (None, None))
+        self.assertEqual(self.client.get_with_etag("c", "b"), ({"_id": "b"}, None), "a server without ETags")
+
+    def test_log_hook_sees_every_attempt(self):
+        events = []
+        c = PermissionMongo(self.url, "pm_k_s", log_hook=events.append,
+                            retry_config=RetryConfig(max_retries=2, backoff_factor=0.25))
+        self.addCleanup(c.close)
+        c._sleep = lambda s: None
+        self.srv.script = [(503, {"X-Request-ID": "r1"}, {"error": {"code": "UNAVAILABLE", "message": "down"}}),
+                           (200, {"X-Request-ID": "r2"}, {"data": {"count": 1}})]
+        self.assertEqual(c.count("c"), 1)
+        self.assertEqual([(e.method, e.status, e.attempt, e.request_id) for e in events],
+                         [("POST", 503, 0, "r1"), ("POST", 200, 1, "r2")])
+        self.assertIsInstance(events[0], RequestEvent)
+        self.assertIsInstance(events[0].error, ServiceUnavailableError)
+        self.assertTrue(0.25 <= events[0].retry_in <= 0.3)
+        self.assertIsNone(events[1].error)
+        self.assertTrue(events[1].url.endswith("/collections/c/count"))
+
+    def test_import_streams_ndjson_with_progress(self):
+        self.srv.script = [(200, {}, {"data": {"import_id": "i", "inserted": 3, "failed": [], "failed_count": 0}})]
+        seen = []
+        docs = ({"n": i, "at": dt.datetime(2024, 1, 1)} for i in range(3))
+        res = self.client.import_documents("c", docs, progress=lambda lines, nbytes: seen.append((lines, nbytes)))
+        self.assertEqual(res["inserted"], 3)
+        method, path, headers, body = self.srv.requests[0]
+        self.assertEqual((method, path, headers["Content-Type"]), ("POST", "/collections/c/import",
+                                                                  "application/x-ndjson"))
+        lines = body.decode().splitlines()
+        self.assertEqual([json.loads(x)["n"] for x in lines], [0, 1, 2])
+        self.assertEqual(json.loads(lines[0])["at"], {"$date": "2024-01-01T00:00:00.000Z"})
+        self.assertEqual(seen[-1], (3, len(body)))
+
+    def test_import_is_never_retried(self):
+        self.srv.script = [_err(503, "UNAVAILABLE"), (200, {}, {"data": {}})]
+        with self.assertRaises(ServiceUnavailableError):
+            self.client.import_documents("c", ['{"a": 1}'])
+        self.assertEqual(len(self.srv.requests), 1)
+
+    def test_unsent_write_is_retried(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        c = PermissionMongo("http://127.0.0.1:%d" % port, "k", max_retries=2)
+        self.addCleanup(c.close)
+        sleeps = []
+        c._sleep = sleeps.append
+        with self.assertRaises(NetworkError):
+            c.insert("c", {"a": 1})
+        self.assertEqual(len(sleeps), 2, "a connection never opened cannot have applied the write")
+
+
+class AsyncScriptedServerTest(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.srv.script, self.srv.requests, self.srv.ports = [], [], []
+        threading.Thread(target=self.srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.addCleanup(self.srv.server_close)
+        self.addCleanup(self.srv.shutdown)
+        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
+        self.client = AsyncPermissionMongo(url=self.url, api_key="pm_k_s", timeout=5,
+                                           retry_config=RetryConfig(max_retries=3, backoff_factor=0.5))
+        self.sleeps = []
+
+        async def sleep(s):
+            self.sleeps.append(s)
+        self.client._sleep = sleep
+
+    async def asyncTearDown(self):
+        await self.client.aclose()
+
+    async def test_find_follows_cursors_with_async_for(self):
+        self.srv.script = [(200, {}, {"data": [{"n": 1}, {"n": 2}], "pagination": {"cursor": "c1", "has_more": True}}),
+                           (200, {}, {"data": [{"n": 3}], "pagination": {"cursor": None, "has_more": False}})]
+        users = await self.client.find("users", {"status": "active"}, page_size=2)
+        self.assertEqual(len(self.srv.requests), 1, "the first page is fetched by the await")
+        self.assertEqual([u["n"] async for u in users], [1, 2, 3])
+        bodies = [json.loads(r[3]) for r in self.srv.requests]
+        self.assertEqual(bodies, [{"filter": {"status": "active"}, "limit": 2},
+                                  {"filter": {"status": "active"}, "limit": 2, "cursor": "c1"}])
+        with self.assertRaises(RuntimeError):
+            [u async for u in users]
+
+    async def test_max_docs_caps_the_total(self):
+        self.srv.script = [(200, {}, {"data": [{"n": 1}, {"n": 2}], "pagination": {"cursor": "c1", "has_more": True}}),
+                           (200, {}, {"data": [{"n": 3}], "pagination": {"cursor": "c2", "has_more": True}})]
+        docs = await self.client.find_all("c", page_size=2, max_docs=3)
+        self.assertEqual([d["n"] for d in docs], [1, 2, 3])
+        self.assertEqual([json.loads(r[3])["limit"] for r in self.srv.requests], [2, 1],
+                         "the last page asks only for what is left")
+
+    async def test_page_and_errors(self):
+        page = {"data": [{"n": 1}], "pagination": {"cursor": "c1", "has_more": True}}
+        self.srv.script = [(200, {}, page)]
+        self.assertEqual(await self.client.find("c", {}, limit=1), page)
+        self.srv.script = [_err(404, "NOT_FOUND")]
+        self.assertIsNone(await self.client.get("c", "x"))
+        self.srv.script = [_err(403, "FORBIDDEN")]
+        with self.assertRaises(PermissionDeniedError):
+            await self.client.update("c", "x", {"a": 1}, headers={"X-Request-ID": "mine"})
+        self.assertEqual(self.srv.requests[-1][2]["X-Request-ID"], "mine")
+
+    async def test_retry_after_and_writes_once(self):
+        self.srv.script = [_err(429, "RATE_LIMITED", headers={"Retry-After": "3"}), (200, {}, {"data": {"count": 2}})]
+        self.assertEqual(await self.client.count("c"), 2)
+        self.assertEqual(self.sleeps, [3.0])
+        self.srv.script = [_err(429, "RATE_LIMITED", headers={"Retry-After": "4"})]
+        with self.assertRaises(RateLimitError) as cm:
+            await self.client.insert("c", {})
+        self.assertEqual(cm.exception.retry_after, 4.0)
+        self.assertEqual(self.sleeps, [3.0], "an insert is not retried")
+
+    async def test_connections_are_reused(self):
+        self.srv.script = [(200, {}, {"data": {"count": i}}) for i in range(8)]
+        for i in range(8):
+            self.assertEqual(await self.client.count("c"), i)
+        self.assertEqual(len(set(self.srv.ports)), 1, self.srv.ports)
+
+    async def test_import_from_async_iterable(self):
+        self.srv.script = [(200, {}, {"data": {"inserted": 2, "failed": []}})]
+
+        async def docs():
+            yield {"a": 1}
+            yield b'{"a": 2}'
+        res = await self.client.import_documents("c", docs())
+        self.assertEqual(res["inserted"], 2)
+        self.assertEqual(self.srv.requests[0][3], b'{"a":1}\n{"a": 2}\n')
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+// The SDK quickstarts (sdk/README.md, sdk/*/examples) run against what
+// `make run` serves: pm dev's policies, demo data and demo keys.
+func TestSDKQuickstarts(t *testing.T) {
+	cfg := config.Default()
+	cfg.Policies = filepath.Join("..", "..", "policies")
+	cfg.CursorSecret = strings.Repeat("q", 32)
+	if uri := os.Getenv(testenv.EnvMongoURI); uri != "" {
+		_, db := testenv.Mongo(t)
+		cfg.MongoDB.URI, cfg.MongoDB.Database = uri, db.Name()
+	} else {
+		cfg.MongoDB.EmbeddedDir = t.TempDir()
+	}
+	keys := make([]auth.StaticKey, len(demoUsers))
+	env := os.Environ()
+	for i, u := range demoUsers {
+		id, key, hash := auth.GenerateKey()
+		keys[i] = auth.StaticKey{Name: "demo-" + u.name, KeyID: id, KeySHA256: hash, Principal: u.p}
+		env = append(env, "KEY_"+u.name+"="+key)
+	}
+	demo, err := auth.NewStaticKeys(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	a, err := startApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	if err := seedDemo(ctx, a.db); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(srv.Close)
+	env = append(env, "PM_URL="+srv.URL, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1", "PYTHONDONTWRITEBYTECODE=1", "GOWORK=off")
+
+	python := pythonWithHTTPX(t)
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not on PATH: %v", err)
+	}
+	sdk, _ := filepath.Abs(filepath.Join("..", "..", "sdk"))
+	for _, tc := range []struct {
+		name string
+		cmd  *exec.Cmd
+		want []string
+	}{
+		{"python", exec.CommandContext(ctx, python, filepath.Join(sdk, "python", "examples", "quickstart.py")),
+			[]string{"emp-bob      Bob Baker", "in tenant acme", "acme employees: 4", `refused: writing field "salary"`,
+				"emp-bob: not found", "delete: FORBIDDEN 403", "alice reads employees where {'$or'"}},
+		{"python async", exec.CommandContext(ctx, python, filepath.Join(sdk, "python", "examples", "quickstart_async.py")),
+			[]string{"Alice Archer\nAsync User\nBob Baker\nMona Moss\n", "eng, ops: [4, 0]"}},
+		{"go", exec.CommandContext(ctx, goBin, "run", "./examples/quickstart"),
+			[]string{"emp-mona     Mona Moss", "in tenant acme", "acme employees: 4 <nil>", `refused: writing field "salary"`,
+				"emp-bob: not found", "alice reads employees where map[$or:"}},
+	} {
+		tc.cmd.Env = append(env, "PYTHONPATH="+filepath.Join(sdk, "python"))
+		tc.cmd.Dir = filepath.Join(sdk, "go")
+		out, err := tc.cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s quickstart: %v\n%s", tc.name, err, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%s quickstart output lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+	}
+}

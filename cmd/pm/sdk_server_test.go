@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+// sdkServer is a whole proxy, started the way `pm serve` starts it, for the
+// SDKs' suites (sdk/python/tests, sdk_go_test.go): on the engine named by
+// PM_TEST_MONGODB_URI (a fresh database) or, without it, on an embedded
+// FerretDB of its own.
+type sdkServer struct {
+	url      string
+	database string
+	keys     map[string]string // key name -> full API key
+	// grants says whether the engine can issue credential grants (user
+	// management and custom roles); without, POST /grants answers 501.
+	grants bool
+}
+
+// sdkPolicy is what both SDKs' integration tests are written against.
+// Tenants ta and tb are members; "admin" (tenant ta) may also read the
+// audit log, manage API keys and ask for grants on notes.
+const sdkPolicy = `
+version: "1"
+roles: {member: {}, admin: {}, analyst: {}}
+policies:
+  notes:
+    member:
+      actions: [create, read, update, delete, aggregate, restore]
+      when: "resource.tenant_id == user.tenant_id"
+      fields: {deny_write: [locked], mask: {email: email}}
+    presets: {tenant_id: user.tenant_id}
+system:
+  audit.read: [admin]
+  api_keys.manage: [admin]
+grants:
+  analyst: {databases: [DATABASE], collections: [notes], actions: [find], max_ttl: 1h}
+`
+
+func startSDKServer(t *testing.T) *sdkServer {
+	t.Helper()
+	dir := t.TempDir()
+	s := &sdkServer{keys: map[string]string{}}
+	var mongoLine string
+	if uri := os.Getenv(testenv.EnvMongoURI); uri != "" {
+		_, db := testenv.Mongo(t) // a fresh database, dropped at the end
+		s.database = db.Name()
+		mongoLine = "mongodb: {uri: " + yamlQuote(uri) + ", database: " + s.database + "}\n"
+		s.grants = testenv.Has(t, testenv.CapUserManagement) && testenv.Has(t, testenv.CapCustomRoles)
+	} else {
+		s.database = "app"
+		mongoLine = "mongodb: {uri: embedded, embedded_dir: data, database: app}\n"
+		// The embedded FerretDB v1 has no user management (a declared gap).
+	}
+	pol := strings.ReplaceAll(sdkPolicy, "DATABASE", s.database)
+	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var cfg strings.Builder
+	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\n" + mongoLine)
+	cfg.WriteString("versions: {collections: [notes]}\n")
+	cfg.WriteString(`cursor_secret: "` + strings.Repeat("s", 32) + "\"\nauth:\n  api_keys:\n")
+	for _, k := range []testKey{
+		{"tenant-a", "ua", "ta", []string{"member"}},
+		{"tenant-b", "ub", "tb", []string{"member"}},
+		{"admin", "boss", "ta", []string{"member", "admin", "analyst"}},
+	} {
+		id, key, hash := auth.GenerateKey()
+		s.keys[k.name] = key
+		cfg.WriteString("    - {name: " + k.name + ", key_id: " + id + ", key_sha256: " + hash +
+			", principal: {id: " + k.id + ", tenant_id: " + k.tenant + ", roles: [" + strings.Join(k.roles, ", ") + "]}}\n")
+	}
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+func yamlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

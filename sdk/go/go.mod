@@ -1,0 +1,3 @@
+module github.com/permission-mongo/permission-mongo/sdk/go
+
+go 1.23
