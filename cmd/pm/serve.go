@@ -91,6 +91,8 @@ type app struct {
 	stopGrants func()
 	// audit is the audit writer (serve_audit.go).
 	audit *auditRuntime
+	// fleet is Redis and what is shared through it (serve_fleet.go).
+	fleet *fleetRuntime
 }
 
 // startApp connects to the database (starting the embedded one when
@@ -165,6 +167,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	if a.audit, err = startAudit(ctx, cfg, a.db, logger, reg); err != nil {
 		return nil, err
 	}
+	a.fleet = startFleet(cfg, logger, reg)
 	a.handler = api.New(api.Params{
 		Service:      a.svc,
 		Auth:         authn,
@@ -175,6 +178,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		Registry:     reg,
 		Grants:       grants,
 		Audit:        a.audit.writerOf(),
+		Limits:       a.fleet.limits,
+		Status:       a.fleet.status,
 	})
 	ok = true
 	return a, nil
@@ -279,6 +284,7 @@ func (a *app) close() {
 	if a.stopGrants != nil {
 		a.stopGrants()
 	}
+	a.fleet.close()
 	if a.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.client.Disconnect(ctx)
