@@ -6,6 +6,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -56,11 +57,17 @@ func Dial(o RedisOptions, log *slog.Logger, reg prometheus.Registerer) *Redis {
 	if log == nil {
 		log = slog.Default()
 	}
+	// go-redis writes its own complaints to stderr; they belong in the
+	// server's log, where the state changes are already reported.
+	redis.SetLogger(redisLog{log})
 	r := &Redis{
 		Client: redis.NewClient(&redis.Options{
 			Addr: o.Addr, Password: o.Password, DB: o.DB,
 			DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout,
 			PoolTimeout: o.Timeout,
+			// One dial per call: the fallback, not a retry loop, answers
+			// while Redis is down.
+			DialerRetries: 1,
 			// A retry doubles the wait on a dead server; the caller's
 			// fallback is the retry.
 			MaxRetries: -1,
@@ -131,3 +138,9 @@ func (r *Redis) Run(ctx context.Context) {
 
 // Close closes the client.
 func (r *Redis) Close() error { return r.Client.Close() }
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug("redis client: " + fmt.Sprintf(format, v...))
+}
