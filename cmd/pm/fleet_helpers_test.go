@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -32,6 +34,7 @@ policies:
 system:
   api_keys.manage: [admin]
   policies.reload: [admin]
+  audit.read: [admin]
 `
 
 // fleetSetup is one deployment's shared files: the config every proxy of
@@ -40,6 +43,7 @@ type fleetSetup struct {
 	dir    string
 	config string // path
 	keys   map[string]string
+	db     *mongo.Database
 }
 
 // newFleetSetup writes a config on the test's MongoDB server and a fresh
@@ -70,7 +74,7 @@ func newFleetSetup(t *testing.T, extra string, keys ...testKey) *fleetSetup {
 	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &fleetSetup{dir: dir, config: path, keys: full}
+	return &fleetSetup{dir: dir, config: path, keys: full, db: db}
 }
 
 // startInProcess runs one proxy of the setup in the test process.

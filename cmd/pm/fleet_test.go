@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
@@ -194,9 +195,9 @@ func TestFleetOfThreeProxies(t *testing.T) {
 			st, _, body := call(t, "GET", p.url+"/collections/tickets", key, "")
 			require.Equal(t, 200, st, "%s: %v", p.name, body) // now cached there
 		}
-		start := time.Now()
 		st, _, body := call(t, "DELETE", a.url+"/admin/api-keys/"+id, admin, "")
 		require.Equal(t, 200, st, "%v", body)
+		start := time.Now() // the revocation is answered: from here it must hold everywhere
 		took := map[string]time.Duration{}
 		for _, p := range []*proc{b, c} {
 			waitUntil(t, func() bool {
@@ -332,9 +333,9 @@ func TestFleetOfThreeProxies(t *testing.T) {
 		id, key := createKey(t, b, admin)
 		st, _, _ = call(t, "GET", c.url+"/collections/tickets", key, "")
 		require.Equal(t, 200, st)
-		start := time.Now()
 		st, _, _ = call(t, "DELETE", b.url+"/admin/api-keys/"+id, admin, "")
 		require.Equal(t, 200, st)
+		start := time.Now()
 		waitUntil(t, func() bool {
 			st, _, _ := call(t, "GET", c.url+"/collections/tickets", key, "")
 			return st == 401
@@ -343,6 +344,35 @@ func TestFleetOfThreeProxies(t *testing.T) {
 		t.Logf("after recovery, revocation on B refused by C after %v", d)
 		require.Less(t, d, 30*time.Second)
 	})
+
+	t.Run("audit chains of the three verify together", func(t *testing.T) {
+		auditChainsVerify(t, fs, c, 3)
+	})
+}
+
+// auditChainsVerify checks that the entries of every proxy's chain are
+// stored and that the chains verify together.
+func auditChainsVerify(t *testing.T, fs *fleetSetup, p *proc, writers int) {
+	t.Helper()
+	var res map[string]any
+	waitUntil(t, func() bool {
+		n, err := fs.db.Collection("pm_audit").Distinct(context.Background(), "writer", bson.D{}).Raw()
+		if err != nil {
+			return false
+		}
+		vals, _ := n.Values()
+		if len(vals) < writers {
+			return false
+		}
+		st, _, body := call(t, "GET", p.url+"/audit/verify", fs.keys["admin"], "")
+		if st != 200 {
+			t.Fatalf("audit verify: %d %v", st, body)
+		}
+		res = body["data"].(map[string]any)
+		return true
+	}, "entries from every proxy")
+	require.Equal(t, true, res["ok"], "%v", res)
+	t.Logf("audit: %v entries from %d+ chains verify together", res["checked"], writers)
 }
 
 func createKey(t *testing.T, p *proc, admin string) (id, key string) {
