@@ -89,10 +89,13 @@ func startFleet(cfg *config.Config, logger *slog.Logger, reg prometheus.Register
 	f.bus = fleet.NewBus(f.redis, logger)
 	keys.Follow(f.bus)
 	f.bus.On(fleet.KindPolicy, func(m fleet.Message) {
-		hash, err := f.reload(ctx, "fleet")
-		if err == nil && hash != m.Data {
-			logger.Warn("reloaded on another proxy's request, but the policy files differ from its", "here", hash, "there", m.Data)
-		}
+		// Off the bus goroutine: a slow load must not hold up revocations.
+		go func() {
+			hash, err := f.reload(ctx, "fleet")
+			if err == nil && hash != m.Data {
+				logger.Warn("reloaded on another proxy's request, but the policy files differ from its", "here", hash, "there", m.Data)
+			}
+		}()
 	})
 	go f.bus.Run(ctx)
 	return f
@@ -168,7 +171,9 @@ type keyAdmin struct {
 
 func (k keyAdmin) Revoke(ctx context.Context, tenantID, id string, now time.Time) (bool, error) {
 	ok, err := k.APIKeys.Revoke(ctx, tenantID, id, now)
-	if err == nil && ok {
+	// Announced even when it was already revoked: repeating a DELETE whose
+	// announcement was lost (Redis down) then reaches the other proxies.
+	if err == nil {
 		k.fleet.keys.Invalidate(id)
 		if perr := k.fleet.bus.Publish(ctx, fleet.KindKey, id); perr != nil {
 			k.fleet.log.Warn("key revoked but not announced: redis unreachable; other proxies refuse it once their cache entry expires",
