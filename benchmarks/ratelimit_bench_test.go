@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,13 +21,39 @@ var benchRules = []ratelimit.Rule{
 
 // redisLimiter counts in a redis-server on loopback, started for the run.
 func redisLimiter(b *testing.B) *ratelimit.Limiter {
+	l, _ := redisLimiterAndClient(b)
+	return l
+}
+
+func redisLimiterAndClient(b *testing.B) (*ratelimit.Limiter, *fleet.Redis) {
 	b.Helper()
 	r := fleet.Dial(fleet.RedisOptions{Addr: testenv.Redis(b), Prefix: "bench:"}, quietLog, nil)
 	b.Cleanup(func() { _ = r.Close() })
 	if err := r.Ping(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	return ratelimit.New(ratelimit.Params{Rules: benchRules, Redis: r.Client, Health: r, Prefix: r.Prefix, Logger: quietLog})
+	return ratelimit.New(ratelimit.Params{Rules: benchRules, Redis: r.Client, Health: r, Prefix: r.Prefix, Logger: quietLog}), r
+}
+
+// redisCPU is redis-server's own CPU time so far (INFO cpu), the other
+// half of what a Redis-counted limit costs.
+func redisCPU(b *testing.B, r *fleet.Redis) time.Duration {
+	info, err := r.Client.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 // BenchmarkLimitCheck: one Check as the middleware makes it, counted in
@@ -33,19 +61,28 @@ func redisLimiter(b *testing.B) *ratelimit.Limiter {
 // cpu-µs/op is this process's CPU only; redis-server's is not included.
 func BenchmarkLimitCheck(b *testing.B) {
 	ctx := context.Background()
+	rl, r := redisLimiterAndClient(b)
 	for _, c := range []struct {
 		name string
 		l    *ratelimit.Limiter
+		r    *fleet.Redis
 	}{
-		{"local", ratelimit.New(ratelimit.Params{Rules: benchRules})},
-		{"redis", redisLimiter(b)},
+		{"local", ratelimit.New(ratelimit.Params{Rules: benchRules}), nil},
+		{"redis", rl, r},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			var before time.Duration
+			if c.r != nil {
+				before = redisCPU(b, c.r)
+			}
 			run(b, func(i int) {
 				if d := c.l.Check(ctx, "read", ratelimit.Subject{Principal: fmt.Sprintf("u%d", i%100)}); !d.Allowed || !d.Applied {
 					b.Fatalf("refused: %+v", d)
 				}
 			})
+			if c.r != nil {
+				b.ReportMetric(float64((redisCPU(b, c.r)-before).Microseconds())/float64(b.N), "redis-cpu-µs/op")
+			}
 		})
 	}
 }
