@@ -46,8 +46,8 @@ type fleetRuntime struct {
 }
 
 // startFleet connects to Redis (when configured) and starts following the
-// other proxies: key revocations empty keys' entries, policy reloads reload
-// set's files here.
+// other proxies: their key revocations drop entries from keys, their policy
+// reloads reload this proxy's files (set is the policy loaded at start).
 func startFleet(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer, keys *fleet.KeyCache, svc *service.Service, set *policy.Set) *fleetRuntime {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fleetRuntime{cancel: cancel, keys: keys, log: logger, cfg: cfg, svc: svc}
