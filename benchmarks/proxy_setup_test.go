@@ -17,6 +17,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/ratelimit"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -29,6 +30,8 @@ type proxyOptions struct {
 	// audit, with auditLog its collection, turns the audit log on.
 	audit    *audit.Writer
 	auditLog *mongo.Collection
+	// limits, when set, are checked on every request.
+	limits *ratelimit.Limiter
 }
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -53,7 +56,7 @@ func startProxy(b *testing.B, db *mongo.Database, o proxyOptions) (*httptest.Ser
 		b.Fatal(err)
 	}
 	h := api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, Ready: docs.Ping,
-		Audit: o.audit, MaxBodyBytes: 4 << 20, Logger: quietLog})
+		Audit: o.audit, MaxBodyBytes: 4 << 20, Logger: quietLog, Limits: o.limits})
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
 	return srv, key

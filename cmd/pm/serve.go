@@ -20,6 +20,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/fleet"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
@@ -91,6 +92,8 @@ type app struct {
 	stopGrants func()
 	// audit is the audit writer (serve_audit.go).
 	audit *auditRuntime
+	// fleet is Redis and what is shared through it (serve_fleet.go).
+	fleet *fleetRuntime
 }
 
 // startApp connects to the database (starting the embedded one when
@@ -132,7 +135,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	logger.Info("database", "backend", caps.Backend, "version", caps.Version, "database", cfg.MongoDB.Database)
 
 	runtimeKeys := store.NewAPIKeys(a.db.Collection(store.APIKeysCollection), cfg.Limits.QueryTimeout)
-	authn, err := authenticator(cfg, extraKeys, runtimeKeys)
+	keyCache := fleet.NewKeyCache(runtimeKeys, cfg.Auth.KeyCacheTTL, cfg.Auth.KeyCacheSize)
+	authn, err := authenticator(cfg, extraKeys, keyCache)
 	if err != nil {
 		return nil, err
 	}
@@ -163,16 +167,20 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	if a.audit, err = startAudit(ctx, cfg, a.db, logger, reg); err != nil {
 		return nil, err
 	}
+	a.fleet = startFleet(cfg, logger, reg, keyCache, a.svc, set)
 	a.handler = api.New(api.Params{
 		Service:      a.svc,
 		Auth:         authn,
 		Ready:        docs.Ping,
-		Keys:         runtimeKeys,
+		Keys:         keyAdmin{runtimeKeys, a.fleet},
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 		Logger:       logger,
 		Registry:     reg,
 		Grants:       grants,
 		Audit:        a.audit.writerOf(),
+		Limits:       a.fleet.limits,
+		Status:       a.fleet.status,
+		Reload:       func(ctx context.Context) (string, error) { return a.fleet.reloadAll(ctx, "api") },
 	})
 	ok = true
 	return a, nil
@@ -241,13 +249,8 @@ func (a *app) serve(ctx context.Context, ready func(addr string)) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				set, err := policy.Load(a.cfg.Policies)
-				if err != nil {
-					a.log.Error("policy reload failed; keeping the running policies", "err", err)
-					continue
-				}
-				a.svc.SetPolicies(set)
-				a.log.Info("policies reloaded", "path", a.cfg.Policies)
+				// Logged by reloadAll, including a refusal.
+				_, _ = a.fleet.reloadAll(ctx, "signal")
 			}
 		}
 	}()
@@ -277,6 +280,7 @@ func (a *app) close() {
 	if a.stopGrants != nil {
 		a.stopGrants()
 	}
+	a.fleet.close()
 	if a.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.client.Disconnect(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/grant"
+	"github.com/permission-mongo/permission-mongo/internal/ratelimit"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 )
 
@@ -43,6 +44,12 @@ type Params struct {
 	Audit *audit.Writer
 	// Grants issues credential grants (/grants); nil answers 501 there.
 	Grants *grant.Manager
+	// Limits are the configured rate limits; nil limits nothing.
+	Limits *ratelimit.Limiter
+	// Status adds fleet state to /readyz (fleet.go); nil adds nothing.
+	Status Status
+	// Reload serves POST /admin/policies/reload; nil answers 501.
+	Reload Reloader
 }
 
 // Server is the HTTP API.
@@ -57,12 +64,16 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 	audit    *audit.Writer
+	limits   *ratelimit.Limiter
+	status   Status
+	reload   Reloader
 }
 
 // New builds the server and its routes.
 func New(p Params) *Server {
 	s := &Server{svc: p.Service, auth: p.Auth, keys: p.Keys, ready: p.Ready, maxBody: p.MaxBodyBytes, log: p.Logger, registry: p.Registry}
 	s.audit, s.ready = p.Audit, auditReady(p.Ready, p.Audit)
+	s.limits, s.status, s.reload = p.Limits, p.Status, p.Reload
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
 	}
@@ -93,6 +104,7 @@ func New(p Params) *Server {
 	adm.POST("/api-keys", s.createKey)
 	adm.GET("/api-keys", s.listKeys)
 	adm.DELETE("/api-keys/:id", s.revokeKey)
+	s.fleetRoutes(adm)
 	s.auditRoutes(e)
 	s.grantRoutes(e, p.Grants)
 	c := e.Group("/collections", s.authenticate)

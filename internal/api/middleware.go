@@ -109,8 +109,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if len(h.Values("Authorization")) > 1 || len(h.Values("X-API-Key")) > 1 {
 			return apperr.Wrap(apperr.KindUnauthenticated, auth.ErrAmbiguousCredentials, "several credentials presented")
 		}
+		if err := s.authGate(c); err != nil {
+			return err
+		}
 		p, err := s.auth.Authenticate(c.Request().Context(), h.Get("Authorization"), h.Get("X-API-Key"))
 		if err != nil {
+			s.authFailed(c, err)
 			if apperr.KindOf(err) != apperr.KindUnavailable {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="permission-mongo"`)
 			}
@@ -118,6 +122,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(keyPrincipal, p)
 		audit.FromContext(c.Request().Context()).SetActor(p)
+		if err := s.rateLimit(c, p); err != nil {
+			return err
+		}
 		return next(c)
 	}
 }

@@ -71,7 +71,7 @@ func (s *Server) readyz(c *echo.Context) error {
 			return apperr.Wrap(apperr.KindUnavailable, err, "database unreachable")
 		}
 	}
-	return c.JSONBlob(http.StatusOK, []byte(`{"data":{"status":"ready"}}`))
+	return s.readyBody(c)
 }
 
 // explain answers POST /explain {collection, action}: the compiled policy

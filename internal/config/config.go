@@ -40,6 +40,8 @@ type Config struct {
 	Log          Log      `yaml:"log"`
 	Audit        Audit    `yaml:"audit"`
 	Versions     Versions `yaml:"versions"`
+	// RateLimits are checked on every authenticated request (ratelimit.go).
+	RateLimits []RateLimit `yaml:"rate_limits"`
 
 	// CursorSecretGenerated reports that Load generated CursorSecret.
 	CursorSecretGenerated bool `yaml:"-"`
@@ -66,6 +68,12 @@ func (m MongoDB) Embedded() bool { return m.URI == EmbeddedURI }
 type Auth struct {
 	JWT     JWT      `yaml:"jwt"`
 	APIKeys []APIKey `yaml:"api_keys"`
+	// KeyCacheTTL is how long an API key lookup is reused (0: no cache).
+	// With Redis, revocations reach every proxy at once; without it, a
+	// revoked key stays usable on other proxies for at most this long.
+	KeyCacheTTL time.Duration `yaml:"key_cache_ttl"`
+	// KeyCacheSize bounds the keys cached per process.
+	KeyCacheSize int `yaml:"key_cache_size"`
 }
 
 // JWT configures bearer tokens. JWT is off unless Secret or PublicKeyFile is
@@ -146,9 +154,17 @@ type Limits struct {
 }
 
 // Redis is optional; rate limits and caches fall back to in-process state
-// when Addr is empty.
+// when Addr is empty (docs/scaling.md).
 type Redis struct {
-	Addr string `yaml:"addr"`
+	Addr     string `yaml:"addr"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	// Prefix starts every key and channel, so that several deployments can
+	// share one Redis.
+	Prefix string `yaml:"prefix"`
+	// Timeout bounds one Redis call; past it the limit falls back as its
+	// on_redis_error says.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Log configures the server's own log.
@@ -174,7 +190,8 @@ func Default() *Config {
 		Auth: Auth{JWT: JWT{
 			Algorithms: []string{"HS256"},
 			Claims:     Claims{ID: "sub", TenantID: "tenant_id", Roles: "roles"},
-		}},
+		}, KeyCacheTTL: 10 * time.Second, KeyCacheSize: 10000},
+		Redis: Redis{Prefix: "pm:", Timeout: 250 * time.Millisecond},
 		Limits: Limits{
 			MaxBodyBytes:   1 << 20,
 			MaxLimit:       10000,

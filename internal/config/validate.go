@@ -113,6 +113,13 @@ func (c *Config) problems() Problems {
 			bad("redis.addr", "%s", err)
 		}
 	}
+	if c.Redis.DB < 0 {
+		bad("redis.db", "must not be negative")
+	}
+	if c.Redis.Timeout < time.Millisecond {
+		bad("redis.timeout", "must be positive with a unit, e.g. 250ms")
+	}
+	c.rateLimitProblems(bad)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)

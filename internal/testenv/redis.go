@@ -128,3 +128,103 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// RedisServer is a redis-server a test can stop and start again on the same
+// address, for tests of what happens while Redis is down.
+type RedisServer struct {
+	Addr string
+	t    testing.TB
+	bin  string
+	mu   sync.Mutex
+	stop func()
+}
+
+// NewRedisServer starts a restartable redis-server (see Redis).
+func NewRedisServer(t testing.TB) *RedisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed: capability redis missing")
+	}
+	s := &RedisServer{t: t, bin: bin}
+	var lastErr error
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if lastErr = s.start(); lastErr == nil {
+			t.Cleanup(s.Stop)
+			return s
+		}
+	}
+	t.Fatalf("testenv: start redis-server: %v", lastErr)
+	return nil
+}
+
+// Stop kills the server (as a crash would: no shutdown, no save).
+func (s *RedisServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+}
+
+// Start starts the server again on its address; the data is gone.
+func (s *RedisServer) Start() {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := s.start()
+		if err == nil {
+			return
+		}
+		// The port can linger for a moment after the kill.
+		if time.Now().After(deadline) {
+			s.t.Fatalf("testenv: restart redis-server on %s: %v", s.Addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *RedisServer) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		return nil
+	}
+	_, port, _ := net.SplitHostPort(s.Addr)
+	cmd := exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir(), "--loglevel", "warning")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ping(s.Addr) != nil {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server exited: %s", strings.TrimSpace(out.String()))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return fmt.Errorf("redis-server on %s did not answer PING", s.Addr)
+		}
+	}
+	s.stop = stop
+	return nil
+}

@@ -50,6 +50,8 @@ var (
 	extra    map[string]bool // every capability by name, store's and testenv's
 	embedded *store.Embedded
 	dataDir  string
+	// serverURI reaches the test server from other processes too.
+	serverURI string
 )
 
 func setup() error {
@@ -88,7 +90,7 @@ func start() error {
 	if err != nil {
 		return err
 	}
-	client, caps, extra = c, probed, more
+	client, caps, extra, serverURI = c, probed, more, uri
 	return nil
 }
 
@@ -110,6 +112,17 @@ func Mongo(t testing.TB) (*mongo.Client, *mongo.Database) {
 		}
 	})
 	return client, db
+}
+
+// MongoURI is the test server's URI, for proxies a test starts as separate
+// processes (they share the server the test process runs or points at).
+// Use it with a database from Mongo, so that the test's data is dropped.
+func MongoURI(t testing.TB) string {
+	t.Helper()
+	if err := setup(); err != nil {
+		t.Fatalf("testenv: MongoDB test server: %v", err)
+	}
+	return serverURI
 }
 
 // Backend is BackendFerretDB, BackendDocumentDB or BackendMongoDB, as the
