@@ -21,50 +21,10 @@ import (
 // (cmd/pm/sdk_go_test.go), which imports this module through a replace
 // directive.
 
-<<<<<<< HEAD
-const sdkPolicy = `roles: {member: {}}
-policies:
-  notes:
-    member:
-      actions: [create, read, update, delete, aggregate]
-      when: "resource.tenant_id == user.tenant_id"
-      fields: {deny_write: [locked], mask: {email: email}}
-    presets: {tenant_id: user.tenant_id}
-`
-
-// server starts a real proxy on the embedded backend and returns clients for
-// two tenants.
-func server(t *testing.T) (*pm.Client, *pm.Client) {
-	t.Helper()
-	pf := filepath.Join(t.TempDir(), "p.yml")
-	require.NoError(t, os.WriteFile(pf, []byte(sdkPolicy), 0o600))
-	set, err := policy.Load(pf)
-	require.NoError(t, err)
-	_, db := testenv.Mongo(t)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
-	docs := store.NewDocuments(db, 10*time.Second)
-	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
-		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 100, MaxBatch: 100, Filter: query.DefaultLimits}})
-	var keys []auth.StaticKey
-	var full []string
-	for _, tenant := range []string{"t1", "t2"} {
-		id, key, hash := auth.GenerateKey()
-		keys = append(keys, auth.StaticKey{Name: tenant, KeyID: id, KeySHA256: hash,
-			Principal: principal.Principal{ID: "u-" + tenant, TenantID: tenant, Roles: []string{"member"}}})
-		full = append(full, key)
-	}
-	static, err := auth.NewStaticKeys(keys)
-	require.NoError(t, err)
-	srv := httptest.NewServer(api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: static}}))
-	t.Cleanup(srv.Close)
-	return pm.New(srv.URL, full[0]), pm.New(srv.URL, full[1])
-=======
 type answer struct {
 	status  int
 	headers map[string]string
 	body    string
->>>>>>> e-sdk
 }
 
 type request struct {
