@@ -190,6 +190,9 @@ func (r *request) preImage(ctx context.Context, d *policy.Decision, id any) (bso
 	if pre == nil {
 		return nil, errNotFound()
 	}
+	if err := checkIfMatch(ctx, pre); err != nil {
+		return nil, err
+	}
 	return pre, nil
 }
 
@@ -304,17 +307,20 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	if err := r.saveVersion(ctx, pre, "update"); err != nil {
 		return nil, err
 	}
+	unlock := lockDoc(r.coll, id)
 	post, err := r.s.store.UpdateOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)), update)
+	unlock()
 	if err != nil {
 		return nil, err
 	}
 	if post == nil {
-		return nil, errConflict()
+		return nil, conflict(ctx)
 	}
 	if !d.Match(post) {
 		r.restore(ctx, id, pre, next)
 		return nil, errOutOfScope("update")
 	}
+	noteETag(ctx, post)
 	auditDoc(ctx, id, upd.Paths)
 	return post, nil
 }
@@ -432,13 +438,16 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	if err := r.saveVersion(ctx, pre, op); err != nil {
 		return nil, err
 	}
+	unlock := lockDoc(coll, oid)
 	post, err := s.store.ReplaceOne(ctx, coll, and(idFilter(oid), policyFilter(d), casCond(pre)), raw)
+	unlock()
 	if err != nil {
 		return nil, err
 	}
 	if post == nil {
-		return nil, errConflict()
+		return nil, conflict(ctx)
 	}
+	noteETag(ctx, post)
 	auditDoc(ctx, oid, changedFields(pre, post))
 	return r.readBack(post)
 }
