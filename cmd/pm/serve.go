@@ -175,6 +175,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		Registry:     reg,
 		Grants:       grants,
 		Audit:        a.audit.writerOf(),
+		CORS:         corsOf(cfg.CORS),                   // serve_http.go
+		AccessLog:    accessLogOf(cfg.AccessLog, logger), // serve_http.go
 	})
 	ok = true
 	return a, nil

@@ -43,6 +43,9 @@ type Params struct {
 	Audit *audit.Writer
 	// Grants issues credential grants (/grants); nil answers 501 there.
 	Grants *grant.Manager
+	// CORS (cors.go) and AccessLog (accesslog.go); zero values: off.
+	CORS      CORS
+	AccessLog *AccessLog
 }
 
 // Server is the HTTP API.
@@ -57,12 +60,16 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 	audit    *audit.Writer
+	// corsCfg and accessCfg: cors.go, accesslog.go.
+	corsCfg   CORS
+	accessCfg *AccessLog
 }
 
 // New builds the server and its routes.
 func New(p Params) *Server {
 	s := &Server{svc: p.Service, auth: p.Auth, keys: p.Keys, ready: p.Ready, maxBody: p.MaxBodyBytes, log: p.Logger, registry: p.Registry}
 	s.audit, s.ready = p.Audit, auditReady(p.Ready, p.Audit)
+	s.corsCfg, s.accessCfg = p.CORS, p.AccessLog
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
 	}
@@ -82,6 +89,9 @@ func New(p Params) *Server {
 		HTTPErrorHandler: s.handleError,
 		Router:           echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
 	})
+	// Before routing and authentication: preflights carry no credential
+	// (cors.go); requestID runs again in the chain below as a no-op.
+	e.Pre(s.requestID, s.accessLog, s.cors)
 	e.Use(s.requestID, s.observe, s.recoverPanic, s.audited)
 
 	e.GET("/healthz", s.healthz)

@@ -125,7 +125,8 @@ const testMaxBody = 64 << 10
 const testMaxLimit = 100
 const testMaxBatch = 10
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the API over the test database; opts adjust the Params.
+func newEnv(t *testing.T, opts ...func(*api.Params)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.yml")
@@ -150,13 +151,17 @@ func newEnv(t *testing.T) *env {
 	})
 	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
 	runtime := store.NewAPIKeys(db.Collection(store.APIKeysCollection), 5*time.Second)
-	h := api.New(api.Params{
+	params := api.Params{
 		Service:      svc,
 		Auth:         &auth.Authenticator{Keys: auth.ChainKeyStore{keys, runtime}},
 		Keys:         runtime,
 		Ready:        docs.Ping,
 		MaxBodyBytes: testMaxBody,
-	})
+	}
+	for _, o := range opts {
+		o(&params)
+	}
+	h := api.New(params)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc}

@@ -40,6 +40,9 @@ type Config struct {
 	Log          Log      `yaml:"log"`
 	Audit        Audit    `yaml:"audit"`
 	Versions     Versions `yaml:"versions"`
+	// CORS and AccessLog: http.go.
+	CORS      CORS      `yaml:"cors"`
+	AccessLog AccessLog `yaml:"access_log"`
 
 	// CursorSecretGenerated reports that Load generated CursorSecret.
 	CursorSecretGenerated bool `yaml:"-"`
@@ -187,6 +190,9 @@ func Default() *Config {
 		Log:      Log{Level: "info", Format: "text"},
 		Audit:    DefaultAudit(),
 		Versions: DefaultVersions(),
+		// http.go
+		CORS:      DefaultCORS(),
+		AccessLog: DefaultAccessLog(),
 	}
 }
 
