@@ -97,6 +97,7 @@ func New(p Params) *Server {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler())
+	s.openAPIRoutes(e) // openapi.go
 
 	e.POST("/explain", s.explain, s.authenticate)
 	adm := e.Group("/admin", s.authenticate)

@@ -119,6 +119,7 @@ type env struct {
 	db   *mongo.Database
 	keys *memKeys
 	svc  *service.Service
+	api  *api.Server
 }
 
 const testMaxBody = 64 << 10
@@ -164,7 +165,7 @@ func newEnv(t *testing.T, opts ...func(*api.Params)) *env {
 	h := api.New(params)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc}
+	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc, api: h}
 }
 
 // user creates an API key for a principal.
