@@ -69,7 +69,7 @@ var apiOps = []op{
 		result: data(obj(map[string]any{"allowed": tBool, "filter": map[string]any{}, "fields": map[string]any{}}, "allowed"))},
 
 	{method: "POST", path: "/admin/api-keys", tag: "api keys", summary: "Create an API key (the only time the key is shown)",
-		body: obj(map[string]any{"name": tString, "principal": ref("Principal"), "expires_in": map[string]any{"type": []string{"string", "integer"}}}, "name", "principal"),
+		body:   obj(map[string]any{"name": tString, "principal": ref("Principal"), "expires_in": map[string]any{"type": []string{"string", "integer"}}}, "name", "principal"),
 		status: 201, result: data(ref("APIKey"))},
 	{method: "GET", path: "/admin/api-keys", tag: "api keys", summary: "The API keys of the caller's tenant", status: 200, result: data(arr(ref("APIKey")))},
 	{method: "DELETE", path: "/admin/api-keys/{id}", tag: "api keys", summary: "Revoke an API key", params: []string{"keyId"}, status: 200,
@@ -94,7 +94,7 @@ var apiOps = []op{
 	{method: "GET", path: "/collections/{c}", tag: "documents", summary: "List documents",
 		params: []string{"c", "filter", "sort", "limit", "cursor", "fields", "count"}, status: 200, result: ref("ListResponse")},
 	{method: "POST", path: "/collections/{c}/find", tag: "documents", summary: "List documents (query in the body)", params: []string{"c"},
-		body: obj(map[string]any{"filter": tAnyObj, "sort": tStrArray, "limit": tInt, "cursor": tString, "fields": tStrArray, "count": tBool}),
+		body:   obj(map[string]any{"filter": tAnyObj, "sort": tStrArray, "limit": tInt, "cursor": tString, "fields": tStrArray, "count": tBool}),
 		status: 200, result: ref("ListResponse")},
 	{method: "POST", path: "/collections/{c}/count", tag: "documents", summary: "Count documents", params: []string{"c"},
 		body: obj(map[string]any{"filter": tAnyObj}), status: 200, result: data(obj(map[string]any{"count": tInt}, "count"))},
@@ -184,7 +184,7 @@ var components = map[string]any{
 			"revoked": tBool, "revoked_at": tString,
 		}, "id", "name", "principal", "created_at", "revoked"),
 		"BatchSelection": obj(map[string]any{"ids": arr(map[string]any{}), "filter": tAnyObj, "update": tAnyObj}),
-		"ItemError": obj(map[string]any{"index": tInt, "error": ref("ErrorInfo")}, "index", "error"),
+		"ItemError":      obj(map[string]any{"index": tInt, "error": ref("ErrorInfo")}, "index", "error"),
 		"ErrorInfo": obj(map[string]any{
 			"code":    map[string]any{"type": "string", "examples": []string{"FORBIDDEN"}},
 			"message": tString,
