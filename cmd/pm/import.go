@@ -26,6 +26,9 @@ func init() {
 	}
 }
 
+// errUploadEnded closes the upload pipe once the server has answered.
+var errUploadEnded = errors.New("upload ended")
+
 // importShownFailures is how many failed lines the summary prints.
 const importShownFailures = 10
 
@@ -122,7 +125,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	tr.ExpectContinueTimeout = 5 * time.Second
 	res, err := (&http.Client{Transport: tr}).Do(req)
 	// Whatever happened, the converter must not stay blocked on the pipe.
-	pr.CloseWithError(errors.New("upload ended"))
+	pr.CloseWithError(errUploadEnded)
 	<-convDone
 	stopBar()
 	if err != nil {
@@ -136,7 +139,10 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	code := printImportAnswer(stdout, stderr, res.StatusCode, body, *coll, *format)
-	if convErr != nil {
+	// A converter stopped by errUploadEnded was cut off because the server
+	// answered (a refusal such as 403 comes before the body is read): the
+	// file itself is fine and the server's answer above says what happened.
+	if convErr != nil && !errors.Is(convErr, errUploadEnded) {
 		fmt.Fprintf(stderr, "pm import: the file could not be converted to the end; the lines before the error were imported: %v\n", convErr)
 		code = exitFail
 	}
