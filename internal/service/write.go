@@ -145,11 +145,14 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 			paths = append(paths, path)
 		}
 	}
-	if f, denied := d.WriteDeniedFor(raw, paths); denied {
-		return nil, nil, errWriteDenied(f)
-	}
+	// Scope first: a document no rule matches has every path "denied", and
+	// naming one of them (often the first field sent) would send the client
+	// after the wrong problem.
 	if d.State == when.Never || !d.Match(raw) {
 		return nil, nil, errOutOfScope("new document")
+	}
+	if f, denied := d.WriteDeniedFor(raw, paths); denied {
+		return nil, nil, errWriteDenied(f)
 	}
 	return raw, paths, nil
 }
