@@ -21,10 +21,13 @@ func (s *Server) create(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	cond := &service.Conditions{} // receives the new document's ETag
+	c.SetRequest(c.Request().WithContext(service.WithConditions(c.Request().Context(), cond)))
 	out, err := s.svc.Create(c.Request().Context(), principalOf(c), c.Param("c"), doc)
 	if err != nil {
 		return err
 	}
+	setETag(c, cond)
 	return writeDoc(c, http.StatusCreated, out)
 }
 

@@ -49,6 +49,7 @@ func TestETagIfMatchOnEveryWrite(t *testing.T) {
 	ann := e.user("ann", "t1", "member")
 	r := e.do("POST", "/collections/notes", ann, map[string]any{"_id": "n1", "title": "a", "n": 0})
 	expect(t, r, 201, "")
+	created := r.Header.Get("ETag")
 
 	get := func() string {
 		t.Helper()
@@ -59,6 +60,7 @@ func TestETagIfMatchOnEveryWrite(t *testing.T) {
 		return tag
 	}
 	t0 := get()
+	require.Equal(t, t0, created, "create answers the tag GET gives")
 	require.Equal(t, t0, get(), "the tag is stable while the document is")
 
 	// PATCH with the current tag: 200, and the answer carries the new tag.

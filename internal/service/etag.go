@@ -46,8 +46,8 @@ type Conditions struct {
 	// IfMatch lists the entity tags of an If-Match header; "*" matches any
 	// current document. Empty means no precondition.
 	IfMatch []string
-	// ETag is set by Get, Patch, Replace and RestoreVersion to the tag of
-	// the document as stored after the call.
+	// ETag is set by Create, Get, Patch, Replace and RestoreVersion to the
+	// tag of the document as stored after the call.
 	ETag string
 }
 

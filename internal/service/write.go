@@ -82,6 +82,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 	if err := s.store.Insert(ctx, coll, raw); err != nil {
 		return nil, err
 	}
+	noteETag(ctx, raw)
 	auditDoc(ctx, raw.Lookup("_id"), paths)
 	return r.readBack(raw)
 }
