@@ -314,3 +314,11 @@ func (s *Server) Routes() []string {
 	sort.Strings(out)
 	return out
 }
+
+// The document is static and public: fetching it is not an event worth an
+// audit entry, and with the audit log down (fail_closed) clients must still
+// be able to read the contract.
+func init() {
+	unauditedRoutes["/openapi.json"] = true
+	unauditedRoutes["/openapi.yaml"] = true
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -138,4 +139,17 @@ func TestOpenAPIIsPublicAndNamesIfMatch(t *testing.T) {
 		require.NotNil(t, op.Parameters.GetByInAndName("header", "If-Match"), m)
 	}
 	require.NotNil(t, doc.Paths.Value("/collections/{c}/{id}/versions/{v}/restore").Post.Parameters.GetByInAndName("header", "If-Match"))
+}
+
+// Fetching the document leaves no audit entry (like the probes).
+func TestOpenAPINotAudited(t *testing.T) {
+	e := newAuditEnv(t, nil, audit.Options{})
+	ann := e.user("ann", "t1", "member")
+	expect(t, e.req("GET", "/openapi.json", "", "doc-json", nil), 200, "")
+	expect(t, e.req("GET", "/openapi.yaml", "", "doc-yaml", nil), 200, "")
+	expect(t, e.req("GET", "/collections/docs", ann, "list", nil), 200, "")
+	got := byRequestID(entriesN(t, e.coll, 1))
+	require.Len(t, got["list"], 1)
+	require.Empty(t, got["doc-json"])
+	require.Empty(t, got["doc-yaml"])
 }
