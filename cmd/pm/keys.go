@@ -65,7 +65,7 @@ func addServerFlags(fs interface {
 }) serverFlags {
 	return serverFlags{
 		url:    fs.String("url", "http://127.0.0.1:8080", "base URL of the proxy"),
-		apiKey: fs.String("api-key", "", "API key of an administrator holding api_keys.manage (default: the PM_API_KEY environment variable)"),
+		apiKey: fs.String("api-key", "", "API key of a caller holding the needed permission: api_keys.manage for keys, audit.read for audit (default: the PM_API_KEY environment variable)"),
 	}
 }
 
