@@ -1,5 +1,7 @@
 # permission-mongo — every target works on a fresh machine with Go installed.
 GO ?= go
+# VERSION is what `pm version` prints.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS := ./...
 
 .PHONY: test test-documentdb deps run build vet fmt-check bench fuzz golden sdk-test
@@ -29,7 +31,7 @@ run:
 
 ## build: the pm binary in bin/pm
 build:
-	$(GO) build -o bin/pm ./cmd/pm
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/pm ./cmd/pm
 
 vet:
 	$(GO) vet $(PKGS)

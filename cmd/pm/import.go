@@ -26,6 +26,28 @@ func init() {
 	}
 }
 
+// errUploadEnded closes the upload pipe once the server has answered.
+var errUploadEnded = errors.New("upload ended")
+
+// uploadCut marks an error of writing to the upload, as opposed to an error
+// in the file: the HTTP client may close the pipe itself (io.ErrClosedPipe)
+// before runImport closes it with errUploadEnded, so the cause alone cannot
+// tell them apart.
+type uploadCut struct{ err error }
+
+func (u *uploadCut) Error() string { return "upload ended: " + u.err.Error() }
+func (u *uploadCut) Unwrap() error { return u.err }
+
+type uploadWriter struct{ w io.Writer }
+
+func (u uploadWriter) Write(p []byte) (int, error) {
+	n, err := u.w.Write(p)
+	if err != nil {
+		err = &uploadCut{err}
+	}
+	return n, err
+}
+
 // importShownFailures is how many failed lines the summary prints.
 const importShownFailures = 10
 
@@ -99,7 +121,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	convDone := make(chan struct{})
 	go func() {
 		defer close(convDone)
-		bw := bufio.NewWriterSize(pw, 64<<10)
+		bw := bufio.NewWriterSize(uploadWriter{pw}, 64<<10)
 		convErr = conv(src, bw)
 		if err := bw.Flush(); err != nil && convErr == nil {
 			convErr = err
@@ -122,7 +144,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	tr.ExpectContinueTimeout = 5 * time.Second
 	res, err := (&http.Client{Transport: tr}).Do(req)
 	// Whatever happened, the converter must not stay blocked on the pipe.
-	pr.CloseWithError(errors.New("upload ended"))
+	pr.CloseWithError(errUploadEnded)
 	<-convDone
 	stopBar()
 	if err != nil {
@@ -136,7 +158,12 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	code := printImportAnswer(stdout, stderr, res.StatusCode, body, *coll, *format)
-	if convErr != nil {
+	// A converter whose write to the upload failed was cut off because the
+	// server answered (a refusal such as 403 comes before the body is read)
+	// or the connection ended: the file itself is fine, and the server's
+	// answer or the HTTP error above says what happened.
+	var cut *uploadCut
+	if convErr != nil && !errors.As(convErr, &cut) {
 		fmt.Fprintf(stderr, "pm import: the file could not be converted to the end; the lines before the error were imported: %v\n", convErr)
 		code = exitFail
 	}

@@ -257,3 +257,40 @@ func TestImportProgressBar(t *testing.T) {
 		t.Fatalf("%q", b.String())
 	}
 }
+
+// A refused import of a file larger than the pipe's buffers: the server's
+// 403 is reported, and not a false "could not be converted" line (the
+// converter was only cut off because the server had answered). Each format
+// converts through its own code.
+func TestImportRefusedLargeFileNoFalseConversionError(t *testing.T) {
+	s := startImportServer(t)
+	var nd, csv, js strings.Builder
+	csv.WriteString("title,n\n")
+	js.WriteString("[")
+	for i := range 40000 {
+		line := `{"title": "ticket number ` + strings.Repeat("x", 40) + `", "n": 1}`
+		nd.WriteString(line + "\n")
+		csv.WriteString("ticket " + strings.Repeat("y", 40) + ",1\n")
+		if i > 0 {
+			js.WriteString(",")
+		}
+		js.WriteString(line)
+	}
+	js.WriteString("]")
+	for name, content := range map[string]string{"big.ndjson": nd.String(), "big.csv": csv.String(), "big.json": js.String()} {
+		f := s.file(t, name, content)
+		code, _, errs := pmImport(t, "--collection", "tickets", "--file", f, "--url", s.url, "--api-key", s.viewer)
+		if code != exitFail || !strings.Contains(errs, "403 FORBIDDEN") {
+			t.Fatalf("%s: exit %d: %s", name, code, errs)
+		}
+		if strings.Contains(errs, "could not be converted") {
+			t.Fatalf("%s: false conversion error after a 403:\n%s", name, errs)
+		}
+	}
+	// A file that really cannot be converted is still reported as such.
+	f := s.file(t, "bad.json", `[{"title": "ok"}, {"title": `)
+	code, _, errs := pmImport(t, "--collection", "tickets", "--file", f, "--url", s.url, "--api-key", s.clerk)
+	if code != exitFail || !strings.Contains(errs, "could not be converted") {
+		t.Fatalf("truncated JSON: exit %d: %s", code, errs)
+	}
+}

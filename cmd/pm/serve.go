@@ -181,6 +181,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		Limits:       a.fleet.limits,
 		Status:       a.fleet.status,
 		Reload:       func(ctx context.Context) (string, error) { return a.fleet.reloadAll(ctx, "api") },
+		CORS:         corsOf(cfg.CORS),                   // serve_http.go
+		AccessLog:    accessLogOf(cfg.AccessLog, logger), // serve_http.go
 	})
 	ok = true
 	return a, nil

@@ -50,6 +50,9 @@ type Params struct {
 	Status Status
 	// Reload serves POST /admin/policies/reload; nil answers 501.
 	Reload Reloader
+	// CORS (cors.go) and AccessLog (accesslog.go); zero values: off.
+	CORS      CORS
+	AccessLog *AccessLog
 }
 
 // Server is the HTTP API.
@@ -67,6 +70,9 @@ type Server struct {
 	limits   *ratelimit.Limiter
 	status   Status
 	reload   Reloader
+	// corsCfg and accessCfg: cors.go, accesslog.go.
+	corsCfg   CORS
+	accessCfg *AccessLog
 }
 
 // New builds the server and its routes.
@@ -74,6 +80,7 @@ func New(p Params) *Server {
 	s := &Server{svc: p.Service, auth: p.Auth, keys: p.Keys, ready: p.Ready, maxBody: p.MaxBodyBytes, log: p.Logger, registry: p.Registry}
 	s.audit, s.ready = p.Audit, auditReady(p.Ready, p.Audit)
 	s.limits, s.status, s.reload = p.Limits, p.Status, p.Reload
+	s.corsCfg, s.accessCfg = p.CORS, p.AccessLog
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
 	}
@@ -93,11 +100,15 @@ func New(p Params) *Server {
 		HTTPErrorHandler: s.handleError,
 		Router:           echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
 	})
+	// Before routing and authentication: preflights carry no credential
+	// (cors.go); requestID runs again in the chain below as a no-op.
+	e.Pre(s.requestID, s.accessLog, s.cors)
 	e.Use(s.requestID, s.observe, s.recoverPanic, s.audited)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metricsHandler())
+	s.openAPIRoutes(e) // openapi.go
 
 	e.POST("/explain", s.explain, s.authenticate)
 	adm := e.Group("/admin", s.authenticate)

@@ -21,10 +21,13 @@ func (s *Server) create(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	cond := &service.Conditions{} // receives the new document's ETag
+	c.SetRequest(c.Request().WithContext(service.WithConditions(c.Request().Context(), cond)))
 	out, err := s.svc.Create(c.Request().Context(), principalOf(c), c.Param("c"), doc)
 	if err != nil {
 		return err
 	}
+	setETag(c, cond)
 	return writeDoc(c, http.StatusCreated, out)
 }
 
@@ -46,10 +49,13 @@ func (s *Server) get(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	cond := &service.Conditions{} // If-Match is for writes; GET only reports the ETag
+	c.SetRequest(c.Request().WithContext(service.WithConditions(c.Request().Context(), cond)))
 	out, err := s.svc.Get(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), fields)
 	if err != nil {
 		return err
 	}
+	setETag(c, cond)
 	return writeDoc(c, http.StatusOK, out)
 }
 
@@ -71,10 +77,15 @@ func (s *Server) patch(c *echo.Context) error {
 		}
 		return err
 	}
+	cond, err := conditional(c)
+	if err != nil {
+		return err
+	}
 	out, err := s.svc.Patch(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), upd)
 	if err != nil {
 		return err
 	}
+	setETag(c, cond)
 	return writeDoc(c, http.StatusOK, out)
 }
 
@@ -87,16 +98,24 @@ func (s *Server) replace(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	cond, err := conditional(c)
+	if err != nil {
+		return err
+	}
 	out, err := s.svc.Replace(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), doc)
 	if err != nil {
 		return err
 	}
+	setETag(c, cond)
 	return writeDoc(c, http.StatusOK, out)
 }
 
 // remove: DELETE /collections/:c/:id → {data: {deleted: true, id}}.
 func (s *Server) remove(c *echo.Context) error {
 	if err := noQuery(c); err != nil {
+		return err
+	}
+	if _, err := conditional(c); err != nil {
 		return err
 	}
 	id, err := s.svc.Delete(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"))
@@ -112,7 +131,7 @@ func (s *Server) remove(c *echo.Context) error {
 
 // list: GET /collections/:c?filter=<json>&sort=a,-b&limit=&cursor=&fields=.
 func (s *Server) list(c *echo.Context) error {
-	q, err := checkQuery(c, "filter", "sort", "limit", "cursor", "fields")
+	q, err := checkQuery(c, "filter", "sort", "limit", "cursor", "fields", "count")
 	if err != nil {
 		return err
 	}
@@ -136,6 +155,13 @@ func (s *Server) list(c *echo.Context) error {
 	if req.Fields, err = query.ParseFields(q.Get("fields")); err != nil {
 		return err
 	}
+	switch q.Get("count") {
+	case "", "false":
+	case "true":
+		req.Count = true
+	default:
+		return apperr.Invalid("count must be true or false")
+	}
 	return s.runFind(c, req)
 }
 
@@ -148,7 +174,7 @@ func (s *Server) find(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := parseObject(body, "filter", "sort", "limit", "cursor", "fields")
+	m, err := parseObject(body, "filter", "sort", "limit", "cursor", "fields", "count")
 	if err != nil {
 		return err
 	}
@@ -178,6 +204,13 @@ func (s *Server) find(c *echo.Context) error {
 			return err
 		}
 	}
+	if v, ok := m["count"]; ok && v != nil {
+		b, isBool := v.(bool)
+		if !isBool {
+			return apperr.Invalid(`"count" must be true or false`)
+		}
+		req.Count = b
+	}
 	return s.runFind(c, req)
 }
 
@@ -186,7 +219,7 @@ func (s *Server) runFind(c *echo.Context, req service.FindRequest) error {
 	if err != nil {
 		return err
 	}
-	return writeList(c, page.Docs, page.Cursor, page.HasMore)
+	return writeList(c, page.Docs, page.Cursor, page.HasMore, page.Total)
 }
 
 // count: POST /collections/:c/count {filter} → {data: {count}}.

@@ -74,7 +74,8 @@ func writeDocs(c *echo.Context, docs []bson.Raw) error {
 }
 
 // writeList writes {"data": [...], "pagination": {cursor, has_more}}.
-func writeList(c *echo.Context, docs []bson.Raw, cursor string, hasMore bool) error {
+// total, when not nil, is added as pagination.total (?count=true).
+func writeList(c *echo.Context, docs []bson.Raw, cursor string, hasMore bool, total *int64) error {
 	var buf bytes.Buffer
 	buf.WriteString(`{"data":`)
 	if err := appendDocs(&buf, docs); err != nil {
@@ -85,7 +86,11 @@ func writeList(c *echo.Context, docs []bson.Raw, cursor string, hasMore bool) er
 	if hasMore {
 		cur = cursor
 	}
-	p, _ := json.Marshal(map[string]any{"cursor": cur, "has_more": hasMore})
+	pg := map[string]any{"cursor": cur, "has_more": hasMore}
+	if total != nil {
+		pg["total"] = *total
+	}
+	p, _ := json.Marshal(pg)
 	buf.Write(p)
 	buf.WriteByte('}')
 	return c.JSONBlob(200, buf.Bytes())

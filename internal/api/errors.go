@@ -28,6 +28,8 @@ var statusOf = map[apperr.Kind]struct {
 	apperr.KindInternal:        {http.StatusInternalServerError, "INTERNAL"},
 	apperr.KindNotSupported:    {http.StatusNotImplemented, "NOT_SUPPORTED"},
 	apperr.KindUnavailable:     {http.StatusServiceUnavailable, "UNAVAILABLE"},
+
+	apperr.KindPreconditionFailed: {http.StatusPreconditionFailed, "PRECONDITION_FAILED"},
 }
 
 type errorBody struct {

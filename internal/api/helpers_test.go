@@ -119,19 +119,21 @@ type env struct {
 	db   *mongo.Database
 	keys *memKeys
 	svc  *service.Service
+	api  *api.Server
 }
 
 const testMaxBody = 64 << 10
 const testMaxLimit = 100
 const testMaxBatch = 10
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the API over the test database; opts adjust the Params.
+func newEnv(t *testing.T, opts ...func(*api.Params)) *env {
 	t.Helper()
-	return newEnvWithPolicy(t, testPolicy)
+	return newEnvWithPolicy(t, testPolicy, opts...)
 }
 
 // newEnvWithPolicy is newEnv serving the policy text given.
-func newEnvWithPolicy(t *testing.T, policyText string) *env {
+func newEnvWithPolicy(t *testing.T, policyText string, opts ...func(*api.Params)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.yml")
@@ -154,16 +156,20 @@ func newEnvWithPolicy(t *testing.T, policyText string) *env {
 	})
 	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
 	runtime := store.NewAPIKeys(db.Collection(store.APIKeysCollection), 5*time.Second)
-	h := api.New(api.Params{
+	params := api.Params{
 		Service:      svc,
 		Auth:         &auth.Authenticator{Keys: auth.ChainKeyStore{keys, runtime}},
 		Keys:         runtime,
 		Ready:        docs.Ping,
 		MaxBodyBytes: testMaxBody,
-	})
+	}
+	for _, o := range opts {
+		o(&params)
+	}
+	h := api.New(params)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc}
+	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc, api: h}
 }
 
 // user creates an API key for a principal.

@@ -29,6 +29,9 @@ const (
 // on the response before anything else can fail.
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
+		if requestIDOf(c) != "" { // already set in the Pre chain (api.go)
+			return next(c)
+		}
 		id := c.Request().Header.Get(headerRequestID)
 		if !validRequestID(id) {
 			var b [16]byte

@@ -26,6 +26,11 @@ const (
 	KindUnavailable                 // 503 UNAVAILABLE
 )
 
+// KindPreconditionFailed is 412 PRECONDITION_FAILED: an If-Match that does
+// not name the document's current ETag. Declared apart to keep the list
+// above stable.
+const KindPreconditionFailed = KindUnavailable + 1
+
 // Error is a classified error. Message is safe to show to the client;
 // Cause is logged only and never returned.
 type Error struct {

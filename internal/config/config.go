@@ -42,6 +42,9 @@ type Config struct {
 	Versions     Versions `yaml:"versions"`
 	// RateLimits are checked on every authenticated request (ratelimit.go).
 	RateLimits []RateLimit `yaml:"rate_limits"`
+	// CORS and AccessLog: http.go.
+	CORS      CORS      `yaml:"cors"`
+	AccessLog AccessLog `yaml:"access_log"`
 
 	// CursorSecretGenerated reports that Load generated CursorSecret.
 	CursorSecretGenerated bool `yaml:"-"`
@@ -204,6 +207,9 @@ func Default() *Config {
 		Log:      Log{Level: "info", Format: "text"},
 		Audit:    DefaultAudit(),
 		Versions: DefaultVersions(),
+		// http.go
+		CORS:      DefaultCORS(),
+		AccessLog: DefaultAccessLog(),
 	}
 }
 

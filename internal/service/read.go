@@ -49,6 +49,7 @@ func (s *Service) Get(ctx context.Context, p *principal.Principal, coll, id stri
 	if !ok {
 		return nil, errNotFound()
 	}
+	noteETag(ctx, doc)
 	auditDoc(ctx, oid, nil)
 	return out, nil
 }
@@ -65,6 +66,8 @@ type FindRequest struct {
 	Cursor string
 	// Fields projects the results (query.ParseFields); nil for all.
 	Fields []string
+	// Count asks for Page.Total.
+	Count bool
 }
 
 // Page is one page of results.
@@ -72,6 +75,10 @@ type Page struct {
 	Docs    []bson.Raw
 	Cursor  string // "" when there is no next page
 	HasMore bool
+	// Total, when FindRequest.Count was set, is how many documents the
+	// whole query matches (every page, not only those after the cursor),
+	// counted with the same policy-injected filter as the page.
+	Total *int64
 }
 
 // checkFilter validates a client filter against what the caller may read.
@@ -145,7 +152,11 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 		pos, after = &p, s.cursors.After(sort, p)
 	}
 	if d.State == when.Never {
-		return &Page{Docs: []bson.Raw{}}, nil
+		page := &Page{Docs: []bson.Raw{}}
+		if req.Count {
+			page.Total = new(int64)
+		}
+		return page, nil
 	}
 
 	var client any
@@ -157,6 +168,13 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 		return nil, err
 	}
 	page := &Page{Docs: make([]bson.Raw, 0, min(len(docs), limit))}
+	if req.Count {
+		n, err := s.store.Count(ctx, coll, and(policyFilter(d), client))
+		if err != nil {
+			return nil, err
+		}
+		page.Total = &n
+	}
 	if len(docs) > limit {
 		docs = docs[:limit]
 		page.HasMore = true

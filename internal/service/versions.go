@@ -56,8 +56,12 @@ func (r *request) saveVersion(ctx context.Context, pre bson.Raw, op string) erro
 // collection the document is read first, saved as a version, and deleted by
 // a compare-and-swap on that state (409 if it changed meanwhile), so the
 // version saved is exactly the state deleted.
+//
+// Under If-Match the same read-then-compare-and-swap runs on any collection:
+// the tag is checked on the state read, and the delete only matches that
+// state.
 func (r *request) deleteOne(ctx context.Context, d *policy.Decision, id any) (int64, error) {
-	if !r.versioned() {
+	if !r.versioned() && !conditional(ctx) {
 		return r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d)))
 	}
 	pre, err := r.preImage(ctx, d, id)
@@ -67,9 +71,11 @@ func (r *request) deleteOne(ctx context.Context, d *policy.Decision, id any) (in
 	if err := r.saveVersion(ctx, pre, "delete"); err != nil {
 		return 0, err
 	}
+	unlock := lockDoc(r.coll, id)
 	n, err := r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)))
+	unlock()
 	if err == nil && n == 0 {
-		return 0, errConflict()
+		return 0, conflict(ctx)
 	}
 	return n, err
 }
@@ -282,6 +288,10 @@ func (s *Service) RestoreVersion(ctx context.Context, p *principal.Principal, co
 	if exists > 0 {
 		return r.replaceDoc(ctx, d, oid, body, "restore")
 	}
+	if conditional(ctx) {
+		// If-Match names a current state, and a deleted document has none.
+		return nil, errPrecondition()
+	}
 	return r.recreate(ctx, d, oid, body)
 }
 
@@ -356,6 +366,7 @@ func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body
 	if err := r.s.store.Insert(ctx, r.coll, raw); err != nil {
 		return nil, err
 	}
+	noteETag(ctx, raw)
 	auditDoc(ctx, id, changedFields(bson.Raw{5, 0, 0, 0, 0}, raw))
 	return r.readBack(raw)
 }

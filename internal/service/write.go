@@ -82,6 +82,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 	if err := s.store.Insert(ctx, coll, raw); err != nil {
 		return nil, err
 	}
+	noteETag(ctx, raw)
 	auditDoc(ctx, raw.Lookup("_id"), paths)
 	return r.readBack(raw)
 }
@@ -145,11 +146,14 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 			paths = append(paths, path)
 		}
 	}
-	if f, denied := d.WriteDeniedFor(raw, paths); denied {
-		return nil, nil, errWriteDenied(f)
-	}
+	// Scope first: a document no rule matches has every path "denied", and
+	// naming one of them (often the first field sent) would send the client
+	// after the wrong problem.
 	if d.State == when.Never || !d.Match(raw) {
 		return nil, nil, errOutOfScope("new document")
+	}
+	if f, denied := d.WriteDeniedFor(raw, paths); denied {
+		return nil, nil, errWriteDenied(f)
 	}
 	return raw, paths, nil
 }
@@ -189,6 +193,9 @@ func (r *request) preImage(ctx context.Context, d *policy.Decision, id any) (bso
 	}
 	if pre == nil {
 		return nil, errNotFound()
+	}
+	if err := checkIfMatch(ctx, pre); err != nil {
+		return nil, err
 	}
 	return pre, nil
 }
@@ -304,17 +311,20 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	if err := r.saveVersion(ctx, pre, "update"); err != nil {
 		return nil, err
 	}
+	unlock := lockDoc(r.coll, id)
 	post, err := r.s.store.UpdateOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)), update)
+	unlock()
 	if err != nil {
 		return nil, err
 	}
 	if post == nil {
-		return nil, errConflict()
+		return nil, conflict(ctx)
 	}
 	if !d.Match(post) {
 		r.restore(ctx, id, pre, next)
 		return nil, errOutOfScope("update")
 	}
+	noteETag(ctx, post)
 	auditDoc(ctx, id, upd.Paths)
 	return post, nil
 }
@@ -432,13 +442,16 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	if err := r.saveVersion(ctx, pre, op); err != nil {
 		return nil, err
 	}
+	unlock := lockDoc(coll, oid)
 	post, err := s.store.ReplaceOne(ctx, coll, and(idFilter(oid), policyFilter(d), casCond(pre)), raw)
+	unlock()
 	if err != nil {
 		return nil, err
 	}
 	if post == nil {
-		return nil, errConflict()
+		return nil, conflict(ctx)
 	}
+	noteETag(ctx, post)
 	auditDoc(ctx, oid, changedFields(pre, post))
 	return r.readBack(post)
 }

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+)
+
+// version is set at build time:
+//
+//	go build -ldflags "-X main.version=1.2.3" ./cmd/pm
+//
+// Builds without it (go run, go test) say "dev".
+var version = "dev"
+
+func init() {
+	commands["version"] = command{
+		summary: "print the version of this binary",
+		run:     runVersion,
+	}
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("pm version", "", stderr)
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pm version: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "pm %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitOK
+}
