@@ -12,6 +12,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // testKey is a bootstrap API key of a test server's config.
@@ -38,7 +39,10 @@ func startTestServer(t *testing.T, policy string, keys ...testKey) *testServer {
 	}
 	var cfg strings.Builder
 	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\n")
-	cfg.WriteString("mongodb: {uri: embedded, embedded_dir: data, database: app}\n")
+	// The server of the test process (embedded, or PM_TEST_MONGODB_URI's),
+	// with a database of the test's own that is dropped when it ends.
+	_, db := testenv.Mongo(t)
+	cfg.WriteString(`mongodb: {uri: "` + testenv.MongoURI(t) + `", database: ` + db.Name() + "}\n")
 	cfg.WriteString(`cursor_secret: "` + strings.Repeat("c", 32) + "\"\nauth:\n  api_keys:\n")
 	full := map[string]string{}
 	for _, k := range keys {
