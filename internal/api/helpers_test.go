@@ -127,9 +127,15 @@ const testMaxBatch = 10
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, testPolicy)
+}
+
+// newEnvWith is newEnv with another policy file.
+func newEnvWith(t *testing.T, policyYAML string) *env {
+	t.Helper()
 	dir := t.TempDir()
 	pf := filepath.Join(dir, "policy.yml")
-	if err := os.WriteFile(pf, []byte(testPolicy), 0o600); err != nil {
+	if err := os.WriteFile(pf, []byte(policyYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	set, err := policy.Load(pf)

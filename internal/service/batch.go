@@ -166,6 +166,9 @@ func (s *Service) UpdateMany(ctx context.Context, p *principal.Principal, coll s
 	if f, denied := d.WriteDeniedAny(upd.Paths); denied {
 		return nil, errWriteDenied(f)
 	}
+	if err := upd.Unsendable(); err != nil {
+		return nil, err
+	}
 	client, err := s.selectFilter(d, r.decide(policy.Read), sel)
 	if err != nil {
 		return nil, err
