@@ -34,6 +34,7 @@ func TestClientMistakesAre400(t *testing.T) {
 		{"regex in query string", [3]string{"GET", "/collections/employees?filter=" + url.QueryEscape(`{"name": {"$regex": "("}}`), ""}},
 		{"regex in count", [3]string{"POST", "/collections/employees/count", `{"filter": {"name": {"$regex": "("}}}`}},
 		{"regex in batch delete filter", [3]string{"POST", "/collections/employees/batch/delete", `{"filter": {"name": {"$regex": "("}}}`}},
+		{"decimal in aggregate $match", [3]string{"POST", "/collections/employees/aggregate", `{"pipeline": [{"$match": {"salary": {"$numberDecimal": "100"}}}]}`}},
 		{"regex in aggregate $match", [3]string{"POST", "/collections/employees/aggregate", `{"pipeline": [{"$match": {"name": {"$regex": "("}}}]}`}},
 		{"regex unbalanced", find(`{"name": {"$regex": "("}}`)},
 		{"regex unterminated class", find(`{"name": {"$regex": "[a"}}`)},
