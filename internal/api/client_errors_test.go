@@ -3,15 +3,17 @@ package api_test
 import (
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // Client mistakes are a 400 with a message on every engine, never a 500 or
-// a 503: an invalid regular expression, a Decimal128 in a filter or as a
-// $mod divisor (the embedded FerretDB drops the connection on it), an
-// update path through a scalar, positional operators that match nothing.
+// a 503: an invalid regular expression, an update path through a scalar,
+// positional operators that match nothing, operators on the wrong type.
 // Nothing is written, and the proxy keeps answering afterwards.
 func TestClientMistakesAre400(t *testing.T) {
 	e := newEnv(t)
@@ -34,20 +36,13 @@ func TestClientMistakesAre400(t *testing.T) {
 		{"regex in query string", [3]string{"GET", "/collections/employees?filter=" + url.QueryEscape(`{"name": {"$regex": "("}}`), ""}},
 		{"regex in count", [3]string{"POST", "/collections/employees/count", `{"filter": {"name": {"$regex": "("}}}`}},
 		{"regex in batch delete filter", [3]string{"POST", "/collections/employees/batch/delete", `{"filter": {"name": {"$regex": "("}}}`}},
-		{"decimal in aggregate $match", [3]string{"POST", "/collections/employees/aggregate", `{"pipeline": [{"$match": {"salary": {"$numberDecimal": "100"}}}]}`}},
 		{"regex in aggregate $match", [3]string{"POST", "/collections/employees/aggregate", `{"pipeline": [{"$match": {"name": {"$regex": "("}}}]}`}},
 		{"regex unbalanced", find(`{"name": {"$regex": "("}}`)},
 		{"regex unterminated class", find(`{"name": {"$regex": "[a"}}`)},
 		{"regex nothing to repeat in $or", find(`{"$or": [{"name": "x"}, {"name": {"$regex": "*a"}}]}`)},
 		{"regex in $in", find(`{"name": {"$in": [{"$regularExpression": {"pattern": "(", "options": ""}}]}}`)},
-		{"decimal equality", find(`{"salary": {"$numberDecimal": "100"}}`)},
-		{"decimal $gt", find(`{"salary": {"$gt": {"$numberDecimal": "1"}}}`)},
-		{"decimal in $in", find(`{"salary": {"$in": [1, {"$numberDecimal": "1"}]}}`)},
-		{"decimal $mod divisor", find(`{"salary": {"$mod": [{"$numberDecimal": "2"}, 0]}}`)},
-		{"decimal $mod remainder", find(`{"salary": {"$mod": [2, {"$numberDecimal": "0"}]}}`)},
 		{"fractional $mod divisor", find(`{"salary": {"$mod": [0.5, 0]}}`)},
 		{"huge $mod divisor", find(`{"salary": {"$mod": [1e300, 0]}}`)},
-		{"decimal in $pull condition", patch(`{"$pull": {"tags": {"$numberDecimal": "1"}}}`)},
 		{"set through a string", patch(`{"$set": {"name.x": 1}}`)},
 		{"set index through a string", patch(`{"$set": {"name.0": 1}}`)},
 		{"set through a number in a document", patch(`{"$set": {"profile.level.x": 1}}`)},
@@ -103,5 +98,75 @@ func TestClientMistakesAre400(t *testing.T) {
 		if got := e.raw("employees", id); !reflect.DeepEqual(got, want) {
 			t.Errorf("document %s changed:\nbefore %v\nafter  %v", id, want, got)
 		}
+	}
+}
+
+// Decimal128 values: the embedded FerretDB v1 drops the connection on any
+// request carrying one (a 503 to the client), so there the proxy refuses
+// them with 400 before sending, in filters, $mod operands, $pull
+// conditions, pipelines and stored values. Engines that handle the type get
+// the request through and answer it.
+func TestDecimal128WhereTheBackendCannotHandleIt(t *testing.T) {
+	e := newEnv(t)
+	seedEmployees(e)
+	hr := e.user("h1", "t1", "hr")
+	before := e.raw("employees", "e1")
+	// No capability probe exists for this type (probing would drop a
+	// connection); pm serve and newEnv refuse it on FerretDB v1.
+	refused := testenv.Backend() == testenv.BackendFerretDB
+
+	type req struct {
+		name, method, path, body string
+		ok                       int // status where the type is supported
+	}
+	find := func(name, filter string) req {
+		return req{name, "POST", "/collections/employees/find", `{"filter": ` + filter + `}`, 200}
+	}
+	cases := []req{
+		find("equality", `{"salary": {"$numberDecimal": "100"}}`),
+		find("$gt", `{"salary": {"$gt": {"$numberDecimal": "1"}}}`),
+		find("$in", `{"salary": {"$in": [1, {"$numberDecimal": "100"}]}}`),
+		find("$mod divisor", `{"salary": {"$mod": [{"$numberDecimal": "3"}, 1]}}`),
+		find("$mod remainder", `{"salary": {"$mod": [3, {"$numberDecimal": "1"}]}}`),
+		{"count", "POST", "/collections/employees/count", `{"filter": {"salary": {"$numberDecimal": "100"}}}`, 200},
+		{"aggregate $match", "POST", "/collections/employees/aggregate", `{"pipeline": [{"$match": {"salary": {"$numberDecimal": "100"}}}]}`, 200},
+		{"aggregate $literal", "POST", "/collections/employees/aggregate", `{"pipeline": [{"$project": {"x": {"$literal": {"$numberDecimal": "1"}}}}]}`, 200},
+		{"batch delete filter", "POST", "/collections/employees/batch/delete", `{"filter": {"salary": {"$numberDecimal": "-1"}}}`, 200},
+		{"$pull condition", "PATCH", "/collections/employees/e3", `{"$pull": {"tags": {"$numberDecimal": "1"}}}`, 200},
+		{"$set", "PATCH", "/collections/employees/e3", `{"$set": {"bonus": {"$numberDecimal": "1.50"}}}`, 200},
+		{"batch $inc", "PATCH", "/collections/employees/batch", `{"ids": ["e3"], "update": {"$inc": {"points": {"$numberDecimal": "1"}}}}`, 200},
+		{"create", "POST", "/collections/employees", `{"name": "D", "bonus": {"$numberDecimal": "2.5"}}`, 201},
+		{"replace", "PUT", "/collections/employees/e2", `{"name": "Bob", "tenant_id": "t1", "bonus": [{"$numberDecimal": "3"}]}`, 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do(c.method, c.path, hr, c.body)
+			if refused {
+				expect(t, r, 400, "BAD_REQUEST")
+				if !strings.Contains(string(r.Body), "decimal") {
+					t.Fatalf("message does not name the type: %s", r.Body)
+				}
+			} else {
+				expect(t, r, c.ok, "")
+			}
+			expect(t, e.do("GET", "/collections/employees/e2", hr, nil), 200, "")
+		})
+	}
+	if !reflect.DeepEqual(e.raw("employees", "e1"), before) {
+		t.Fatal("e1 changed")
+	}
+	if refused {
+		if _, ok := e.raw("employees", "e3")["bonus"]; ok {
+			t.Fatal("a refused $set was written")
+		}
+		return
+	}
+	// Where supported, the filter compares by value and finds e1.
+	r := e.do("POST", "/collections/employees/find", hr, `{"filter": {"salary": {"$numberDecimal": "100"}}}`)
+	if got := ids(t, r.list(t)); !reflect.DeepEqual(got, []string{"e1"}) {
+		t.Fatalf("decimal equality found %v", got)
+	}
+	if _, ok := e.raw("employees", "e3")["bonus"].(bson.Decimal128); !ok {
+		t.Fatalf("bonus not stored as Decimal128: %v", e.raw("employees", "e3"))
 	}
 }

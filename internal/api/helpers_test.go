@@ -152,7 +152,9 @@ func newEnvWith(t *testing.T, policyYAML string) *env {
 		Store:    docs,
 		Policies: set,
 		Cursors:  codec,
-		Limits:   service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
+		// What pm serve passes: the types the backend cannot store.
+		Unstorable: codec.Unstorable,
+		Limits:     service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
 	})
 	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
 	runtime := store.NewAPIKeys(db.Collection(store.APIKeysCollection), 5*time.Second)

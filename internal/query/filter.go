@@ -474,9 +474,6 @@ func checkModOperand(v any, where string) error {
 		return apperr.Invalid("%s needs an array [divisor, remainder]", where)
 	}
 	for _, el := range arr {
-		if _, ok := el.(bson.Decimal128); ok {
-			return errDecimalInFilter(where)
-		}
 		if !isFiniteNumber(el) {
 			return apperr.Invalid("%s needs finite numbers, got %s", where, typeName(el))
 		}

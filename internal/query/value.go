@@ -207,20 +207,8 @@ func checkFilterScalar(v any, where string, lim Limits) error {
 		// Comparing against code is never needed by a client and keeps the
 		// "no server-side JavaScript" rule free of exceptions.
 		return apperr.Invalid("%s: JavaScript values are not allowed in filters", where)
-	case bson.Decimal128:
-		return errDecimalInFilter(where)
 	}
 	return nil
-}
-
-// errDecimalInFilter refuses a Decimal128 in a filter on every backend. The
-// embedded FerretDB v1 cannot handle the type: a filter holding one makes it
-// drop the connection, which the client would see as a 503. Refusing it
-// everywhere keeps the answer the same on every engine, and costs nothing:
-// numbers of different types compare by value, so a double or an integer
-// finds the same documents.
-func errDecimalInFilter(where string) error {
-	return apperr.Invalid("%s: Decimal128 values are not supported in filters; compare with a double or an integer instead (numbers compare by value)", where)
 }
 
 // checkRegex enforces the regex length limit (long patterns are the cheap

@@ -153,6 +153,9 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 	if d.State == when.Never || !d.Match(raw) {
 		return nil, nil, errOutOfScope("new document")
 	}
+	if err := r.s.checkStorable(doc); err != nil {
+		return nil, nil, err
+	}
 	return raw, paths, nil
 }
 
@@ -308,6 +311,9 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	if err := upd.Unsendable(); err != nil {
 		return nil, err
 	}
+	if err := r.s.checkStorable(upd.Doc); err != nil {
+		return nil, err
+	}
 	id := pre.Lookup("_id")
 	next := r.nextStamp(pre)
 	update := withStamps(upd.Doc, next, r.p.ID)
@@ -438,6 +444,9 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	}
 	if !d.Match(raw) {
 		return nil, errOutOfScope("replacement")
+	}
+	if err := s.checkStorable(newDoc); err != nil {
+		return nil, err
 	}
 	if err := r.saveVersion(ctx, pre, op); err != nil {
 		return nil, err
