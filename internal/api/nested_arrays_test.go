@@ -153,3 +153,50 @@ func lookupD(d bson.D, k string) (any, bool) {
 	}
 	return nil, false
 }
+
+// A GET-then-PUT round trip keeps hidden and masked sub-fields of
+// documents inside an array (one level: every engine stores it), and a PUT
+// cannot change them by sending new elements. No deny_write is involved:
+// the fields are protected only because the caller cannot read them.
+func TestAttackPutKeepsRulesBelowArrays(t *testing.T) {
+	e := newEnvWith(t, `
+version: "1"
+roles:
+  member: {}
+policies:
+  carts:
+    member:
+      actions: [read, update]
+      fields:
+        deny: [items.secret]
+        mask: {items.email: email}
+defaults:
+  deny_unlisted_collections: true
+`)
+	ann := e.user("ann", "t1", "member")
+	e.insert("carts", D("_id", "c1", "name", "A",
+		"items", bson.A{D("sku", "a", "secret", "S-hidden", "email", "ann.private@example.com"), D("sku", "b", "secret", "T-hidden")}))
+	before := e.raw("carts", "c1")
+
+	r := e.do("GET", "/collections/carts/c1", ann, nil)
+	expect(t, r, 200, "")
+	if strings.Contains(string(r.Body), "-hidden") || strings.Contains(string(r.Body), "ann.private") {
+		t.Fatalf("GET shows a hidden or masked value: %s", r.Body)
+	}
+	body := r.data(t)
+	expect(t, e.do("PUT", "/collections/carts/c1", ann, body), 200, "")
+	if got := e.raw("carts", "c1")["items"]; !reflect.DeepEqual(got, before["items"]) {
+		t.Fatalf("PUT round trip changed items:\n%v\n%v", before["items"], got)
+	}
+
+	body["items"] = []any{map[string]any{"sku": "x", "secret": "forged", "email": "forged@example.com"}}
+	body["name"] = "B"
+	expect(t, e.do("PUT", "/collections/carts/c1", ann, body), 200, "")
+	after := e.raw("carts", "c1")
+	if !reflect.DeepEqual(after["items"], before["items"]) {
+		t.Fatalf("PUT wrote below the array:\n%v\n%v", before["items"], after["items"])
+	}
+	if after["name"] != "B" {
+		t.Fatalf("the rest of the PUT was not applied: %v", after)
+	}
+}
