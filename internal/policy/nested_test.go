@@ -65,3 +65,35 @@ policies:
 	require.NoError(t, err)
 	require.Equal(t, `{"_id": {"$numberInt":"1"},"grid": [[{"name": "a"},[[{"name": "b"}]]],{"name": "c"},[]]}`, got.String())
 }
+
+// BenchmarkApplyFieldRules measures the read-side cost of field rules on a
+// typical document (hidden, masked and visible fields, an array of
+// documents).
+func BenchmarkApplyFieldRules(b *testing.B) {
+	src := `roles: {r: {}}
+policies:
+  people:
+    r:
+      actions: [read]
+      fields: {deny: [ssn, profile.secret, items.cost], mask: {email: email, items.note: redact}}
+`
+	s, err := Parse(map[string][]byte{"p.yml": []byte(src)})
+	require.NoError(b, err)
+	p := &principal.Principal{ID: "u", Roles: []string{"r"}}
+	d := s.Decide(p.Roles, p, "people", Read, time.Now())
+	items := bson.A{}
+	for i := 0; i < 10; i++ {
+		items = append(items, bson.D{{Key: "sku", Value: "x"}, {Key: "cost", Value: i}, {Key: "note", Value: "n"}, {Key: "qty", Value: i}})
+	}
+	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: 1}, {Key: "name", Value: "n"}, {Key: "ssn", Value: "1"},
+		{Key: "email", Value: "a@b.c"}, {Key: "profile", Value: bson.D{{Key: "secret", Value: "s"}, {Key: "title", Value: "t"}}},
+		{Key: "items", Value: items}, {Key: "a", Value: 1}, {Key: "b", Value: 2}, {Key: "c", Value: 3}})
+	v := d.FieldsFor(doc)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := v.Apply(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
