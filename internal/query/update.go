@@ -1,11 +1,13 @@
 package query
 
 import (
+	"strconv"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 )
 
 // Update is a validated update document.
@@ -167,6 +169,34 @@ func (p *updateParser) target(op, path string) error {
 	}
 	p.paths.add(n)
 	p.targets = append(p.targets, path)
+	if p.unsendable == nil {
+		p.unsendable = checkIndexes(path)
+	}
+	return nil
+}
+
+// MaxUpdateIndex is the largest array index an update path may name. A
+// write at index N of a shorter array pads it with nulls up to N; MongoDB
+// and DocumentDB refuse to pad more than 1,500,000 elements (DocumentDB with
+// code 318767133, which is not a client-error code elsewhere) and FerretDB
+// v1 answers larger indexes with InternalError. Past it the request is the
+// client's mistake on every engine, so it is refused before sending.
+const MaxUpdateIndex = 1_500_000
+
+// checkIndexes refuses an index segment (after the first segment) over
+// MaxUpdateIndex.
+func checkIndexes(path string) error {
+	segs := strings.Split(path, ".")
+	for _, s := range segs[1:] {
+		if !fieldpath.IsIndex(s) {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n > MaxUpdateIndex {
+			return apperr.Invalid("update path %q: array index %s is over the limit of %d", path, s, MaxUpdateIndex).
+				WithDetails(map[string]any{"max_index": MaxUpdateIndex})
+		}
+	}
 	return nil
 }
 

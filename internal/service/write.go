@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -314,6 +315,9 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	if err := r.s.checkStorable(upd.Doc); err != nil {
 		return nil, err
 	}
+	if err := renameThroughValue(pre, upd.Doc); err != nil {
+		return nil, err
+	}
 	id := pre.Lookup("_id")
 	next := r.nextStamp(pre)
 	update := withStamps(upd.Doc, next, r.p.ID)
@@ -333,6 +337,40 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	}
 	auditDoc(ctx, id, upd.Paths)
 	return post, nil
+}
+
+// renameThroughValue refuses a $rename whose source or target runs through
+// a stored value that is not a document ("s.x" where s is a string or an
+// array). MongoDB and DocumentDB answer those with client-error codes, but
+// FerretDB v1 answers InternalError, which cannot be told apart from a real
+// failure; checked on the pre-image, the answer is the same 400 everywhere.
+// The prefixes checked are readable (their fields were checked by
+// checkUpdate), so naming the problem reveals nothing hidden. A concurrent
+// change of the document makes the compare-and-swap write miss (409).
+func renameThroughValue(pre bson.Raw, doc bson.D) error {
+	for _, op := range doc {
+		if op.Key != "$rename" {
+			continue
+		}
+		pairs, _ := op.Value.(bson.D)
+		for _, e := range pairs {
+			to, _ := e.Value.(string)
+			for _, path := range []string{e.Key, to} {
+				segs := strings.Split(path, ".")
+				for i := 1; i < len(segs); i++ {
+					v, err := pre.LookupErr(segs[:i]...)
+					if err != nil {
+						break // absent: the server creates documents on the way
+					}
+					if v.Type != bson.TypeEmbeddedDocument {
+						return apperr.Invalid("$rename: %q runs through %q, which holds a value that is not a document", path, strings.Join(segs[:i], ".")).
+							WithDetails(map[string]any{"field": path})
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // restore puts pre back after an update whose result the policy refuses.

@@ -63,6 +63,11 @@ const (
 	// invalid pattern in the filter of a write (deleteMany), reported as a
 	// write error; FerretDB v1 answers 51091 there too.
 	CodeDocumentDBInvalidRegexInWrite = 405012509
+	// CodeDocumentDBBackfillLimit: an update names an array index more than
+	// 1,500,000 past the end of the array (DocumentDB; MongoDB answers
+	// BadValue). The proxy refuses such indexes itself first
+	// (query.MaxUpdateIndex).
+	CodeDocumentDBBackfillLimit = 318767133
 	// CodeDocumentDBValidationFailure is DocumentDB's code for a document
 	// that fails the collection's validator, where MongoDB answers 121.
 	CodeDocumentDBValidationFailure = 525074461
@@ -152,7 +157,8 @@ func translate(err error, capability string) error {
 	if hasCode(err, CodePathNotViable) {
 		return apperr.Wrap(apperr.KindInvalid, scrub(err), msgPathNotViable)
 	}
-	if hasCode(err, CodeBadValue, CodeFailedToParse, CodeTypeMismatch, CodeConflictingUpdateOperators, CodeImmutableField) {
+	if hasCode(err, CodeBadValue, CodeFailedToParse, CodeTypeMismatch, CodeConflictingUpdateOperators, CodeImmutableField,
+		CodeDocumentDBBackfillLimit) {
 		return apperr.Wrap(apperr.KindInvalid, scrub(err), msgInvalid)
 	}
 	if hasCode(err, CodeDocumentValidationFailure, CodeDocumentDBValidationFailure) {
