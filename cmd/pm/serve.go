@@ -151,6 +151,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		Store:    docs,
 		Policies: set,
 		Cursors:  codec,
+		// The same types are refused in writes, filters and pipelines.
+		Unstorable: codec.Unstorable,
 		Limits: service.Limits{
 			DefaultLimit: cfg.Limits.DefaultLimit,
 			MaxLimit:     cfg.Limits.MaxLimit,

@@ -132,6 +132,12 @@ func newEnv(t *testing.T, opts ...func(*api.Params)) *env {
 	return newEnvWithPolicy(t, testPolicy, opts...)
 }
 
+// newEnvWith is newEnv with another policy file.
+func newEnvWith(t *testing.T, policyYAML string) *env {
+	t.Helper()
+	return newEnvWithPolicy(t, policyYAML)
+}
+
 // newEnvWithPolicy is newEnv serving the policy text given.
 func newEnvWithPolicy(t *testing.T, policyText string, opts ...func(*api.Params)) *env {
 	t.Helper()
@@ -152,7 +158,9 @@ func newEnvWithPolicy(t *testing.T, policyText string, opts ...func(*api.Params)
 		Store:    docs,
 		Policies: set,
 		Cursors:  codec,
-		Limits:   service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
+		// What pm serve passes: the types the backend cannot store.
+		Unstorable: codec.Unstorable,
+		Limits:     service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
 	})
 	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
 	runtime := store.NewAPIKeys(db.Collection(store.APIKeysCollection), 5*time.Second)

@@ -77,6 +77,11 @@ func TestHostileRequests(t *testing.T) {
 		{"hidden sub-field", alice, mk(find(`{"profile.secret": {"$exists": true}}`)), 403, "FORBIDDEN"},
 		{"sort on parent of hidden", alice, mk(list("sort=profile")), 403, "FORBIDDEN"},
 		{"pull condition on hidden", alice, mk("PATCH", "/collections/employees/e1", `{"$pull": {"ssn": {"$gt": "1"}}}`), 403, "FORBIDDEN"},
+		{"write below hidden by index", alice, mk("PATCH", "/collections/employees/e1", `{"$set": {"ssn.0": "x"}}`), 403, "FORBIDDEN"},
+		{"write below hidden positional", alice, mk("PATCH", "/collections/employees/e1", `{"$set": {"ssn.$[]": "x"}}`), 403, "FORBIDDEN"},
+		{"rename into hidden element", alice, mk("PATCH", "/collections/employees/e1", `{"$rename": {"name": "ssn.0"}}`), 403, "FORBIDDEN"},
+		{"currentDate below hidden", alice, mk("PATCH", "/collections/employees/e1", `{"$currentDate": {"profile.secret.0": true}}`), 403, "FORBIDDEN"},
+		{"batch write below hidden", alice, mk("PATCH", "/collections/employees/batch", `{"filter": {}, "update": {"$set": {"ssn.$": "x"}}}`), 403, "FORBIDDEN"},
 
 		// Limits.
 		{"limit over max", hr, mk(list("limit=101")), 400, "BAD_REQUEST"},

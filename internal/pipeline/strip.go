@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 )
 
 // MaskedValue is what every masked field holds in an aggregation result.
@@ -52,10 +54,9 @@ func prefix(t *Target) []any {
 	return out
 }
 
-// covers reports whether path r is p or a parent of p.
-func covers(r, p string) bool {
-	return r == p || (len(p) > len(r) && strings.HasPrefix(p, r) && p[len(r)] == '.')
-}
+// covers reports whether path r is p or a parent of p (fieldpath.Covers:
+// index and positional segments are not field names).
+func covers(r, p string) bool { return fieldpath.Covers(r, p) }
 
 // outermost sorts and deduplicates paths and drops those below another one:
 // the server refuses overlapping paths in one $project or $unset ("path

@@ -1,10 +1,10 @@
 package policy
 
 import (
-	"strings"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 )
 
 // Vis is how much of a field a caller sees.
@@ -23,13 +23,12 @@ const (
 
 func (v Vis) String() string { return [...]string{"hidden", "masked", "partial", "visible"}[v] }
 
-// covers reports whether rule path r covers path p (p is r or below it).
-func covers(r, p string) bool {
-	return r == p || (len(p) > len(r) && strings.HasPrefix(p, r) && p[len(r)] == '.')
-}
+// covers reports whether rule path r covers path p (p is r or below it),
+// whatever index or positional segments p holds (fieldpath.Covers).
+func covers(r, p string) bool { return fieldpath.Covers(r, p) }
 
-// below reports whether rule path r is strictly below p.
-func below(r, p string) bool { return covers(p, r) && r != p }
+// below reports whether rule path r names a field strictly below p's.
+func below(r, p string) bool { return fieldpath.StrictlyBelow(r, p) }
 
 // vis is one role's view of path p. With residual set, rules strictly below
 // p are ignored: the answer is for p's own value when it has no sub-fields
@@ -197,33 +196,7 @@ func (v *View) appendPartial(dst []byte, key, p string, val bson.RawValue) ([]by
 		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, key)
 		return v.applyDoc(dst, val.Document(), p)
 	case bson.TypeArray:
-		vals, err := val.Array().Values()
-		if err != nil {
-			return nil, err
-		}
-		aidx, dst := bsoncore.AppendArrayElementStart(dst, key)
-		n := 0
-		for _, e := range vals {
-			if e.Type == bson.TypeEmbeddedDocument {
-				dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, itoa(n))
-				if dst, err = v.applyDoc(dst, e.Document(), p); err != nil {
-					return nil, err
-				}
-				n++
-				continue
-			}
-			// A scalar where the rules name sub-fields: judge the value itself.
-			switch vis, mask := v.vis(p, true); vis {
-			case Visible:
-				dst = bsoncore.AppendHeader(dst, bsoncore.Type(e.Type), itoa(n))
-				dst = append(dst, e.Value...)
-				n++
-			case Masked:
-				dst = v.appendMasked(dst, itoa(n), v.masks[mask], e)
-				n++
-			}
-		}
-		return bsoncore.AppendArrayEnd(dst, aidx)
+		return v.appendPartialArray(dst, key, p, val.Array())
 	}
 	switch vis, mask := v.vis(p, true); vis {
 	case Visible:
@@ -233,6 +206,48 @@ func (v *View) appendPartial(dst []byte, key, p string, val bson.RawValue) ([]by
 		dst = v.appendMasked(dst, key, v.masks[mask], val)
 	}
 	return dst, nil
+}
+
+// appendPartialArray applies the rules of field p to each element of an
+// array stored at p: documents get p's sub-field rules, arrays (arrays of
+// arrays, at any depth) are handled the same way recursively, and scalars
+// are judged as p's own value. Elements that end up hidden are dropped and
+// the rest renumbered.
+func (v *View) appendPartialArray(dst []byte, key, p string, arr bson.RawArray) ([]byte, error) {
+	vals, err := arr.Values()
+	if err != nil {
+		return nil, err
+	}
+	aidx, dst := bsoncore.AppendArrayElementStart(dst, key)
+	n := 0
+	for _, e := range vals {
+		switch e.Type {
+		case bson.TypeEmbeddedDocument:
+			dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, itoa(n))
+			if dst, err = v.applyDoc(dst, e.Document(), p); err != nil {
+				return nil, err
+			}
+			n++
+			continue
+		case bson.TypeArray:
+			if dst, err = v.appendPartialArray(dst, itoa(n), p, e.Array()); err != nil {
+				return nil, err
+			}
+			n++
+			continue
+		}
+		// A scalar where the rules name sub-fields: judge the value itself.
+		switch vis, mask := v.vis(p, true); vis {
+		case Visible:
+			dst = bsoncore.AppendHeader(dst, bsoncore.Type(e.Type), itoa(n))
+			dst = append(dst, e.Value...)
+			n++
+		case Masked:
+			dst = v.appendMasked(dst, itoa(n), v.masks[mask], e)
+			n++
+		}
+	}
+	return bsoncore.AppendArrayEnd(dst, aidx)
 }
 
 func itoa(i int) string {

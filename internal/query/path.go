@@ -4,62 +4,20 @@ import (
 	"strings"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 )
 
-// NormalizePath turns a path as written by a client into the path the policy
-// speaks about: numeric array indexes and update positional operators ($,
-// $[], $[ident]) are removed, so "items.0.price", "items.$.price" and
-// "items.$[x].price" are all checked as "items.price". A numeric first
-// segment is kept: it can only be a field literally named like a number.
-func NormalizePath(p string) string {
-	if !strings.Contains(p, ".") {
-		return p
-	}
-	segs := strings.Split(p, ".")
-	out := segs[:1]
-	for _, s := range segs[1:] {
-		if isNumeric(s) || isPositional(s) {
-			continue
-		}
-		out = append(out, s)
-	}
-	return strings.Join(out, ".")
-}
+// NormalizePath turns a path as written by a client into the field the
+// policy speaks about (fieldpath.Normalize): numeric array indexes and
+// update positional operators ($, $[], $[ident]) are removed, so
+// "items.0.price", "items.$.price" and "items.$[x].price" are all checked
+// as "items.price". A numeric first segment is kept: it can only be a field
+// literally named like a number. Whether such a path reaches *below* a
+// field is a separate question (fieldpath.Parents): "f.0" names f but
+// writes inside it.
+func NormalizePath(p string) string { return fieldpath.Normalize(p) }
 
-func isNumeric(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// isPositional reports whether s is an update positional segment: "$",
-// "$[]" or "$[ident]" with the identifier syntax the server accepts
-// (a lowercase letter, then letters and digits).
-func isPositional(s string) bool {
-	if s == "$" || s == "$[]" {
-		return true
-	}
-	if len(s) < 4 || !strings.HasPrefix(s, "$[") || !strings.HasSuffix(s, "]") {
-		return false
-	}
-	id := s[2 : len(s)-1]
-	if id[0] < 'a' || id[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
+func isPositional(s string) bool { return fieldpath.IsPositional(s) }
 
 // pathStyle selects which segments a path may contain.
 type pathStyle int

@@ -1,11 +1,13 @@
 package query
 
 import (
+	"strconv"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 )
 
 // Update is a validated update document.
@@ -25,7 +27,23 @@ type Update struct {
 	// same way a filter does, so callers must check them with the readable
 	// callback used for filters.
 	ReadPaths []string
+	// Targets lists the path of every operator target as the client wrote
+	// it, indexes and positional segments included. NormalizePath maps
+	// "f.0" and "f" to the same field, but only the first writes inside f's
+	// value: checks of what a write reaches into (fieldpath.Parents) need
+	// the written form.
+	Targets []string
+	// unsendable is a refusal that depends on nothing stored but that the
+	// caller reports only after the access checks (see Unsendable).
+	unsendable error
 }
+
+// Unsendable returns a 400 for an update that is well-formed but that a
+// backend would answer with an internal error or a dropped connection
+// instead of a client error (so it is never sent), or nil. Callers check it
+// after their access checks, so that a write the policy refuses answers 403
+// whatever else is wrong with it.
+func (u Update) Unsendable() error { return u.unsendable }
 
 // refusedUpdateOperators explain the operators that exist but are refused.
 var refusedUpdateOperators = map[string]string{
@@ -117,6 +135,8 @@ func firstNonSpace(b []byte) byte {
 
 type updateParser struct {
 	paths, reads pathSet
+	targets      []string
+	unsendable   error
 	// raw maps each target path as written, and prefixes maps each proper
 	// prefix of one, to that path: conflicts the server would reject ("a"
 	// and "a.b" in one update) are found in time linear in the path length.
@@ -124,7 +144,8 @@ type updateParser struct {
 }
 
 func (p *updateParser) result(doc bson.D) Update {
-	return Update{Doc: doc, Paths: nonNil(p.paths.list), ReadPaths: nonNil(p.reads.list)}
+	return Update{Doc: doc, Paths: nonNil(p.paths.list), ReadPaths: nonNil(p.reads.list),
+		Targets: nonNil(p.targets), unsendable: p.unsendable}
 }
 
 func nonNil(s []string) []string {
@@ -147,6 +168,35 @@ func (p *updateParser) target(op, path string) error {
 		return err
 	}
 	p.paths.add(n)
+	p.targets = append(p.targets, path)
+	if p.unsendable == nil {
+		p.unsendable = checkIndexes(path)
+	}
+	return nil
+}
+
+// MaxUpdateIndex is the largest array index an update path may name. A
+// write at index N of a shorter array pads it with nulls up to N; MongoDB
+// and DocumentDB refuse to pad more than 1,500,000 elements (DocumentDB with
+// code 318767133, which is not a client-error code elsewhere) and FerretDB
+// v1 answers larger indexes with InternalError. Past it the request is the
+// client's mistake on every engine, so it is refused before sending.
+const MaxUpdateIndex = 1_500_000
+
+// checkIndexes refuses an index segment (after the first segment) over
+// MaxUpdateIndex.
+func checkIndexes(path string) error {
+	segs := strings.Split(path, ".")
+	for _, s := range segs[1:] {
+		if !fieldpath.IsIndex(s) {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n > MaxUpdateIndex {
+			return apperr.Invalid("update path %q: array index %s is over the limit of %d", path, s, MaxUpdateIndex).
+				WithDetails(map[string]any{"max_index": MaxUpdateIndex})
+		}
+	}
 	return nil
 }
 
@@ -316,6 +366,17 @@ func (p *updateParser) rename(op, from string, v any) error {
 	}
 	if from == to {
 		return apperr.Invalid("$rename: %q is renamed to itself", from)
+	}
+	for _, s := range []string{from, to} {
+		// MongoDB and DocumentDB refuse to rename array elements (BadValue)
+		// and refuse a target below a scalar (PathNotViable), but FerretDB v1
+		// answers both with InternalError, which cannot be told apart from a
+		// real failure. An index segment is therefore refused here; the only
+		// loss is renaming into a sub-document field named by digits.
+		if p.unsendable == nil && NormalizePath(s) != s {
+			p.unsendable = apperr.Invalid("$rename: %q addresses an array element; rename whole fields only", s).
+				WithDetails(map[string]any{"field": s})
+		}
 	}
 	if err := p.target(op, from); err != nil {
 		return err

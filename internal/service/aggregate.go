@@ -57,6 +57,9 @@ func (s *Service) Aggregate(ctx context.Context, p *principal.Principal, coll st
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkStorable(stages); err != nil {
+		return nil, err
+	}
 	capability := "the aggregation stages " + strings.Join(pipeline.StagesUsed(stages), ", ")
 	docs, err := s.store.Aggregate(ctx, coll, rewritten, capability)
 	if err == nil {

@@ -135,6 +135,9 @@ func (s *Service) selectFilter(d *policy.Decision, rd *policy.Decision, sel Sele
 	if err := query.CheckFilter(sel.Filter, s.limits.Filter, readable); err != nil {
 		return nil, err
 	}
+	if err := s.checkStorable(sel.Filter); err != nil {
+		return nil, err
+	}
 	return sel.Filter, nil
 }
 
@@ -171,6 +174,12 @@ func (s *Service) UpdateMany(ctx context.Context, p *principal.Principal, coll s
 	}
 	if f, denied := d.WriteDeniedAny(upd.Paths); denied {
 		return nil, errWriteDenied(f)
+	}
+	if err := upd.Unsendable(); err != nil {
+		return nil, err
+	}
+	if err := s.checkStorable(upd.Doc); err != nil {
+		return nil, err
 	}
 	client, err := s.selectFilter(d, r.decide(policy.Read), sel)
 	if err != nil {

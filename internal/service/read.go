@@ -86,7 +86,10 @@ func (s *Service) checkFilter(d *policy.Decision, filter bson.D) error {
 	if len(filter) == 0 {
 		return nil
 	}
-	return query.CheckFilter(filter, s.limits.Filter, d.Readable)
+	if err := query.CheckFilter(filter, s.limits.Filter, d.Readable); err != nil {
+		return err
+	}
+	return s.checkStorable(filter)
 }
 
 // checkSort refuses sorting on a field the caller cannot read unmasked: the

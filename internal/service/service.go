@@ -84,6 +84,10 @@ type Params struct {
 	// AuditLog is the audit collection GET /audit reads; nil answers 501
 	// there (audit.go).
 	AuditLog *mongo.Collection
+	// Unstorable are the BSON types the backend cannot store
+	// (cursor.FerretDBUnstorable on FerretDB v1); a write carrying one is
+	// refused with 400 before it is sent (storable.go).
+	Unstorable []bson.Type
 }
 
 // Service enforces policies on document operations. Safe for concurrent use.
@@ -96,12 +100,15 @@ type Service struct {
 	log      *slog.Logger
 	versions *Versioning
 	auditLog *mongo.Collection
+	// unstorable: see Params.Unstorable.
+	unstorable []bson.Type
 }
 
 // New returns a Service.
 func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
 	s.versions, s.auditLog = p.Versions, p.AuditLog
+	s.unstorable = p.Unstorable
 	if s.limits.DefaultLimit <= 0 {
 		s.limits.DefaultLimit = 20
 	}

@@ -2,11 +2,14 @@ package service
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 	"github.com/permission-mongo/permission-mongo/internal/mongosem"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
@@ -155,6 +158,9 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 	if f, denied := d.WriteDeniedFor(raw, paths); denied {
 		return nil, nil, errWriteDenied(f)
 	}
+	if err := r.s.checkStorable(doc); err != nil {
+		return nil, nil, err
+	}
 	return raw, paths, nil
 }
 
@@ -162,7 +168,7 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 // set.
 func serverWritten(server map[string]bool, path string) bool {
 	for f := range server {
-		if path == f || (len(path) > len(f) && path[:len(f)] == f && path[len(f)] == '.') {
+		if fieldpath.Covers(f, path) {
 			return true
 		}
 	}
@@ -282,16 +288,19 @@ func (r *request) checkUpdate(d *policy.Decision, upd query.Update) error {
 				WithDetails(map[string]any{"field": path})
 		}
 	}
-	// A write below a hidden or masked field ("a.b" where "a" is hidden)
-	// succeeds or fails with the hidden value's type: refuse it like a read.
-	for _, path := range upd.Paths {
-		for i := 0; i < len(path); i++ {
-			if path[i] != '.' {
-				continue
-			}
-			if parent := path[:i]; !rd.Granted || rd.Opaque(parent) || d.Opaque(parent) {
-				return apperr.Forbidden("the update writes below field %q, which is not readable", parent).
-					WithDetails(map[string]any{"field": parent})
+	// A write below a hidden or masked field ("a.b", "a.0", "a.$[]" where
+	// "a" is hidden) succeeds or fails with the hidden value's type, and
+	// when it succeeds it writes into the hidden value: refuse it like a
+	// read. Targets are checked as written, since their index and
+	// positional segments are what reach below the field; Paths add the
+	// sub-fields of written values.
+	for _, list := range [][]string{upd.Targets, upd.Paths} {
+		for _, path := range list {
+			for _, parent := range fieldpath.Parents(path) {
+				if !rd.Granted || rd.Opaque(parent) || d.Opaque(parent) {
+					return apperr.Forbidden("the update writes below field %q, which is not readable", parent).
+						WithDetails(map[string]any{"field": parent})
+				}
 			}
 		}
 	}
@@ -304,6 +313,17 @@ func (r *request) checkUpdate(d *policy.Decision, upd query.Update) error {
 func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw, upd query.Update) (bson.Raw, error) {
 	if f, denied := d.WriteDeniedFor(pre, upd.Paths); denied {
 		return nil, errWriteDenied(f)
+	}
+	// After every policy check, so that a refused write answers 403
+	// whatever else is wrong with it.
+	if err := upd.Unsendable(); err != nil {
+		return nil, err
+	}
+	if err := r.s.checkStorable(upd.Doc); err != nil {
+		return nil, err
+	}
+	if err := renameThroughValue(pre, upd.Doc); err != nil {
+		return nil, err
 	}
 	id := pre.Lookup("_id")
 	next := r.nextStamp(pre)
@@ -327,6 +347,40 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	noteETag(ctx, post)
 	auditDoc(ctx, id, upd.Paths)
 	return post, nil
+}
+
+// renameThroughValue refuses a $rename whose source or target runs through
+// a stored value that is not a document ("s.x" where s is a string or an
+// array). MongoDB and DocumentDB answer those with client-error codes, but
+// FerretDB v1 answers InternalError, which cannot be told apart from a real
+// failure; checked on the pre-image, the answer is the same 400 everywhere.
+// The prefixes checked are readable (their fields were checked by
+// checkUpdate), so naming the problem reveals nothing hidden. A concurrent
+// change of the document makes the compare-and-swap write miss (409).
+func renameThroughValue(pre bson.Raw, doc bson.D) error {
+	for _, op := range doc {
+		if op.Key != "$rename" {
+			continue
+		}
+		pairs, _ := op.Value.(bson.D)
+		for _, e := range pairs {
+			to, _ := e.Value.(string)
+			for _, path := range []string{e.Key, to} {
+				segs := strings.Split(path, ".")
+				for i := 1; i < len(segs); i++ {
+					v, err := pre.LookupErr(segs[:i]...)
+					if err != nil {
+						break // absent: the server creates documents on the way
+					}
+					if v.Type != bson.TypeEmbeddedDocument {
+						return apperr.Invalid("$rename: %q runs through %q, which holds a value that is not a document", path, strings.Join(segs[:i], ".")).
+							WithDetails(map[string]any{"field": path})
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // restore puts pre back after an update whose result the policy refuses.
@@ -439,6 +493,9 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	if !d.Match(raw) {
 		return nil, errOutOfScope("replacement")
 	}
+	if err := s.checkStorable(newDoc); err != nil {
+		return nil, err
+	}
 	if err := r.saveVersion(ctx, pre, op); err != nil {
 		return nil, err
 	}
@@ -470,6 +527,15 @@ func keepDenied(d *policy.Decision, view *policy.View, pre bson.Raw, preD, newDo
 		}
 		seen[p] = true
 		if _, denied := d.WriteDeniedFor(pre, []string{p}); denied || !shownAsStored(view, p) {
+			// Below an array the stored and the sent elements cannot be
+			// paired up (arrays of arrays included), so the whole array is
+			// kept as stored.
+			if q, ok := arrayAbove(preD, p); ok {
+				p = q
+			}
+			if q, ok := arrayAbove(newDoc, p); ok {
+				p = q
+			}
 			cands = append(cands, p)
 		}
 	}
@@ -478,7 +544,7 @@ func keepDenied(d *policy.Decision, view *policy.View, pre bson.Raw, preD, newDo
 	sortByDepth(cands)
 	var whole []string
 	for _, p := range cands {
-		if underAny(p, whole) {
+		if underAny(p, whole) || slices.Contains(whole, p) {
 			continue
 		}
 		nv, nok := getPath(newDoc, p)
@@ -494,6 +560,28 @@ func keepDenied(d *policy.Decision, view *policy.View, pre bson.Raw, preD, newDo
 		whole = append(whole, p)
 	}
 	return newDoc
+}
+
+// arrayAbove returns the shallowest proper prefix of the dotted path p at
+// which d holds an array, if any.
+func arrayAbove(d bson.D, p string) (string, bool) {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '.' {
+			continue
+		}
+		v, ok := getPath(d, p[:i])
+		if !ok {
+			return "", false
+		}
+		switch v.(type) {
+		case bson.A:
+			return p[:i], true
+		case bson.D:
+		default:
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // shownAsStored reports whether the caller reads path p as stored. A PUT
@@ -530,7 +618,7 @@ func sortByDepth(ps []string) {
 
 func underAny(p string, parents []string) bool {
 	for _, q := range parents {
-		if len(p) > len(q) && p[:len(q)] == q && p[len(q)] == '.' {
+		if fieldpath.StrictlyBelow(p, q) {
 			return true
 		}
 	}

@@ -39,6 +39,41 @@ const (
 	CodeNotPrimaryNoSecondaryOk   = 13435
 )
 
+// Server codes for client mistakes, found by provoking each mistake on the
+// embedded FerretDB v1.24 and on FerretDB v2 + DocumentDB (the tests in
+// client_errors_test.go do it again on whichever engine they run on). All
+// become 400, never 500: the request, not the server, was wrong.
+const (
+	// CodePathNotViable: an update path runs through a scalar ($set "s.x" or
+	// "s.0" where s is a string), on both engines; FerretDB v1 also answers
+	// it for positional operators that match nothing ("a.$", "a.$[x]").
+	CodePathNotViable = 28
+	// CodeConflictingUpdateOperators: two paths of one update overlap ("a"
+	// and "a.b"), on both engines. The proxy refuses those itself first.
+	CodeConflictingUpdateOperators = 40
+	// CodeImmutableField: an update would change _id (DocumentDB; FerretDB
+	// v1 ignores it). The proxy refuses those itself first.
+	CodeImmutableField = 66
+	// CodeInvalidRegex: a $regex pattern that does not compile, on both
+	// engines (MongoDB's assertion id 51091, named "Location51091").
+	// Patterns are not pre-checked with Go's regexp: the servers speak PCRE,
+	// which accepts lookbehind, backreferences and possessive quantifiers
+	// that Go's RE2 refuses.
+	CodeInvalidRegex = 51091
+	// CodeDocumentDBInvalidRegexInWrite is DocumentDB's code for the same
+	// invalid pattern in the filter of a write (deleteMany), reported as a
+	// write error; FerretDB v1 answers 51091 there too.
+	CodeDocumentDBInvalidRegexInWrite = 405012509
+	// CodeDocumentDBBackfillLimit: an update names an array index more than
+	// 1,500,000 past the end of the array (DocumentDB; MongoDB answers
+	// BadValue). The proxy refuses such indexes itself first
+	// (query.MaxUpdateIndex).
+	CodeDocumentDBBackfillLimit = 318767133
+	// CodeDocumentDBValidationFailure is DocumentDB's code for a document
+	// that fails the collection's validator, where MongoDB answers 121.
+	CodeDocumentDBValidationFailure = 525074461
+)
+
 // Client-visible messages. They are fixed strings on purpose: the driver's
 // and the server's text (which can echo field names, values and internals)
 // goes only into Cause, which is logged and never returned.
@@ -49,6 +84,8 @@ const (
 	msgConflict      = "duplicate key"
 	msgWriteConflict = "concurrent modification, retry the request"
 	msgInvalid       = "the database rejected the request as invalid"
+	msgInvalidRegex  = "the regular expression is invalid"
+	msgPathNotViable = "an update path runs through a value that cannot hold fields, or a positional operator matched no array element"
 	msgValidation    = "document failed the database's validation"
 	msgNotSupported  = "the database backend does not support this operation"
 	msgNotFound      = "not found"
@@ -116,10 +153,17 @@ func translate(err error, capability string) error {
 		e := apperr.Wrap(apperr.KindNotSupported, err, "the database backend does not support %s", capability)
 		return e.WithDetails(map[string]any{"capability": capability})
 	}
-	if hasCode(err, CodeBadValue, CodeFailedToParse, CodeTypeMismatch) {
+	if hasCode(err, CodeInvalidRegex, CodeDocumentDBInvalidRegexInWrite) {
+		return apperr.Wrap(apperr.KindInvalid, scrub(err), msgInvalidRegex)
+	}
+	if hasCode(err, CodePathNotViable) {
+		return apperr.Wrap(apperr.KindInvalid, scrub(err), msgPathNotViable)
+	}
+	if hasCode(err, CodeBadValue, CodeFailedToParse, CodeTypeMismatch, CodeConflictingUpdateOperators, CodeImmutableField,
+		CodeDocumentDBBackfillLimit) {
 		return apperr.Wrap(apperr.KindInvalid, scrub(err), msgInvalid)
 	}
-	if hasCode(err, CodeDocumentValidationFailure) {
+	if hasCode(err, CodeDocumentValidationFailure, CodeDocumentDBValidationFailure) {
 		return apperr.Wrap(apperr.KindValidation, scrub(err), msgValidation)
 	}
 	return apperr.Wrap(apperr.KindInternal, scrub(err), msgInternal)
