@@ -179,6 +179,9 @@ auth:
       principal: {id: u1, tenant_id: t1, roles: [%s]}
 cursor_secret: %q
 log: {level: warn}
+# The embedded backend scans for most queries: at 100,000 documents one
+# takes seconds on a loaded machine.
+limits: {query_timeout: 300s}
 `, addr, uri, database, key.id, key.hash, key.role, strings.Repeat("c", 40))
 	cfgPath := filepath.Join(dir, "pm.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
