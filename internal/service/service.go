@@ -84,6 +84,10 @@ type Params struct {
 	// AuditLog is the audit collection GET /audit reads; nil answers 501
 	// there (audit.go).
 	AuditLog *mongo.Collection
+	// LookupByIDOnly says the backend reads without scanning only for a
+	// filter that is exactly {_id} (store.Capabilities.LookupByIDOnly):
+	// Get then asks for {_id} alone (lookup.go).
+	LookupByIDOnly bool
 }
 
 // Service enforces policies on document operations. Safe for concurrent use.
@@ -96,12 +100,13 @@ type Service struct {
 	log      *slog.Logger
 	versions *Versioning
 	auditLog *mongo.Collection
+	byIDOnly bool
 }
 
 // New returns a Service.
 func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
-	s.versions, s.auditLog = p.Versions, p.AuditLog
+	s.versions, s.auditLog, s.byIDOnly = p.Versions, p.AuditLog, p.LookupByIDOnly
 	if s.limits.DefaultLimit <= 0 {
 		s.limits.DefaultLimit = 20
 	}
