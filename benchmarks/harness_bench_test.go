@@ -31,13 +31,13 @@ import (
 // same run, against:
 //
 //   - embedded: FerretDB v1 on SQLite, started by re-executing this test
-//     binary (always);
+//     binary (PM_BENCH_EMBEDDED=off leaves it out);
 //   - external: the server at PM_BENCH_MONGODB_URI, by default the
 //     DocumentDB engine at defaultExternalURI; left out, saying so, when
 //     it does not answer (PM_BENCH_MONGODB_URI=none to skip it).
 //
-// PM_BENCH_DOCS sets the number of documents (default 1,000, half of them in
-// the caller's tenant). Per operation it reports throughput, p50/p99
+// PM_BENCH_DOCS sets the number of documents (default 1,000, half of them
+// in the caller's tenant). Per operation it reports throughput, p50/p99
 // latency and CPU per operation of each process (the proxy's and the
 // embedded backend's from /proc/<pid>/stat), then prints a results table
 // with the proxy's RSS.
@@ -51,10 +51,14 @@ func BenchmarkProcesses(b *testing.B) {
 		docs = n
 	}
 	res := &results{}
-	b.Run("embedded", func(b *testing.B) {
-		p, uri := startEmbeddedBackend(b)
-		runBackend(b, res, uri, p.pid(), docs)
-	})
+	if os.Getenv("PM_BENCH_EMBEDDED") != "off" {
+		b.Run("embedded", func(b *testing.B) {
+			p, uri := startEmbeddedBackend(b)
+			runBackend(b, res, uri, p.pid(), docs)
+		})
+	} else {
+		fmt.Println("BenchmarkProcesses: embedded backend left out: PM_BENCH_EMBEDDED=off")
+	}
 	if uri, why := externalURI(); uri != "" {
 		b.Run("external", func(b *testing.B) { runBackend(b, res, uri, 0, docs) })
 	} else {
