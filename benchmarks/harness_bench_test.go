@@ -37,7 +37,7 @@ import (
 //     it does not answer (PM_BENCH_MONGODB_URI=none to skip it).
 //
 // PM_BENCH_DOCS sets the number of documents (default 1,000, half of them
-// in the caller's tenant). Per operation it reports throughput, p50/p99
+// in the caller's tenant); PM_BENCH_OPS=get or =list measures one operation. Per operation it reports throughput, p50/p99
 // latency and CPU per operation of each process (the proxy's and the
 // embedded backend's from /proc/<pid>/stat), then prints a results table
 // with the proxy's RSS.
@@ -154,7 +154,11 @@ func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
 		{"GET by id", h.directGet, h.proxyGet},
 		{"list of 20", h.directList, h.proxyList},
 	}
+	only := os.Getenv("PM_BENCH_OPS") // "get" or "list": one operation only
 	for _, op := range ops {
+		if only != "" && !strings.HasPrefix(strings.ToLower(op.name), only) {
+			continue
+		}
 		var pair [2]measure
 		b.Run(strings.ReplaceAll(op.name, " ", "_")+"/direct", func(b *testing.B) { pair[0] = h.load(b, op.direct, false) })
 		b.Run(strings.ReplaceAll(op.name, " ", "_")+"/proxy", func(b *testing.B) { pair[1] = h.load(b, op.viaPxy, true) })
