@@ -432,12 +432,19 @@ func (r *results) table() string {
 		if d.perSec > 0 {
 			ratio = p.perSec / d.perSec
 		}
-		fmt.Fprintf(&sb, "| %s, %d docs | %s | %.0f | %.0f | %.2f | %s / %s | %s / %s | %s → %s | %s | %s → %s | %.1f MiB (%.1f) | %d of %d |\n",
-			x.backend, x.docs, x.op, d.perSec, p.perSec, ratio, dur(d.p50), dur(d.p99), dur(p.p50), dur(p.p99),
+		fmt.Fprintf(&sb, "| %s, %d docs | %s | %s | %s | %.2f | %s / %s | %s / %s | %s → %s | %s | %s → %s | %.1f MiB (%.1f) | %d of %d |\n",
+			x.backend, x.docs, x.op, rate(d.perSec), rate(p.perSec), ratio, dur(d.p50), dur(d.p99), dur(p.p50), dur(p.p99),
 			dur(d.client), dur(p.client), dur(p.prx), dur(d.back), dur(p.back),
 			float64(p.rss)/(1<<20), float64(p.peakRSS)/(1<<20), p.refused, p.n)
 	}
 	return sb.String()
+}
+
+func rate(r float64) string {
+	if r < 10 {
+		return fmt.Sprintf("%.2f", r)
+	}
+	return fmt.Sprintf("%.0f", r)
 }
 
 func dur(d time.Duration) string {
