@@ -136,7 +136,15 @@ func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
 		name = "embedded FerretDB v1 (SQLite)"
 	}
 	db := client.Database(testenv.UniqueName("pmbench_"))
-	b.Cleanup(func() { _ = db.Drop(context.Background()) })
+	b.Cleanup(func() {
+		// Bounded: dropping a database on the DocumentDB engine has been
+		// seen to hang after a run that left its audit writer refusing.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := db.Drop(ctx); err != nil {
+			fmt.Printf("BenchmarkProcesses: drop %s: %v\n", db.Name(), err)
+		}
+	})
 	coll := db.Collection("employees")
 	ids := seed(b, coll, docs)
 
