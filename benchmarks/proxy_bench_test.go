@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -22,7 +23,12 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(envEmbeddedRole); dir != "" {
+		os.Exit(serveEmbedded(dir)) // the process harness's backend
+	}
+	testenv.Main(m)
+}
 
 const benchPolicy = `roles: {employee: {}, hr: {}}
 policies:

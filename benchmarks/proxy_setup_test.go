@@ -48,7 +48,8 @@ func startProxy(b *testing.B, db *mongo.Database, o proxyOptions) (*httptest.Ser
 	codec.Order = cursor.OrderOf(testenv.Backend())
 	docs := store.NewDocuments(db, 30*time.Second)
 	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec, Logger: quietLog, AuditLog: o.auditLog,
-		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 1000, MaxBatch: 1000, Filter: query.DefaultLimits}})
+		LookupByIDOnly: testenv.Capabilities(b).LookupByIDOnly(),
+		Limits:         service.Limits{DefaultLimit: 20, MaxLimit: 1000, MaxBatch: 1000, Filter: query.DefaultLimits}})
 	id, key, hash := auth.GenerateKey()
 	keys, err := auth.NewStaticKeys([]auth.StaticKey{{Name: "bench", KeyID: id, KeySHA256: hash,
 		Principal: principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{o.role}}}})

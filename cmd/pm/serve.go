@@ -162,6 +162,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		Logger:   logger,
 		Versions: vers,
 		AuditLog: a.db.Collection(cfg.Audit.Collection),
+		// FerretDB v1 scans for any filter but {_id}: see docs/embedded-backend.md.
+		LookupByIDOnly: caps.LookupByIDOnly(),
 	})
 	reg := newServeRegistry()
 	grants, stopGrants := startGrants(logger, a.client, a.db, caps, uri, set, reg)

@@ -35,7 +35,7 @@ func (s *Service) Get(ctx context.Context, p *principal.Principal, coll, id stri
 	if d.State == when.Never {
 		return nil, errNotFound()
 	}
-	doc, err := s.store.FindOne(ctx, coll, and(idFilter(oid), policyFilter(d)))
+	doc, err := s.findByID(ctx, coll, oid, d)
 	if err != nil {
 		return nil, err
 	}

@@ -88,6 +88,10 @@ type Params struct {
 	// (cursor.FerretDBUnstorable on FerretDB v1); a write carrying one is
 	// refused with 400 before it is sent (storable.go).
 	Unstorable []bson.Type
+	// LookupByIDOnly says the backend reads without scanning only for a
+	// filter that is exactly {_id} (store.Capabilities.LookupByIDOnly):
+	// Get then asks for {_id} alone (lookup.go).
+	LookupByIDOnly bool
 }
 
 // Service enforces policies on document operations. Safe for concurrent use.
@@ -102,12 +106,13 @@ type Service struct {
 	auditLog *mongo.Collection
 	// unstorable: see Params.Unstorable.
 	unstorable []bson.Type
+	byIDOnly bool
 }
 
 // New returns a Service.
 func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
-	s.versions, s.auditLog = p.Versions, p.AuditLog
+	s.versions, s.auditLog, s.byIDOnly = p.Versions, p.AuditLog, p.LookupByIDOnly
 	s.unstorable = p.Unstorable
 	if s.limits.DefaultLimit <= 0 {
 		s.limits.DefaultLimit = 20

@@ -76,6 +76,14 @@ func (c Capabilities) Has(name string) bool {
 	return false
 }
 
+// LookupByIDOnly reports a server that answers a find without reading the
+// whole collection only when the filter is exactly {_id: <ObjectId or
+// string>}: FerretDB v1 on SQLite pushes that one shape down to SQL and
+// evaluates every other filter, and every sort, in memory over all the
+// documents. Readers then ask it for that shape and apply the rest
+// themselves (service.Params.LookupByIDOnly).
+func (c Capabilities) LookupByIDOnly() bool { return c.Backend == BackendFerretDB }
+
 // GrantsMissing names the first capability credential grants need that the
 // server lacks, or "" when grants can be issued. A grant is a user holding
 // one custom role limited to the granted collections and actions; a server

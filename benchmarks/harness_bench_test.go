@@ -1,0 +1,467 @@
+package benchmarks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+// BenchmarkProcesses is the process harness: the proxy (`pm serve` built
+// from this tree, default audit) and the backend run as processes of their
+// own, the load client (8 concurrent workers) in this one. Each operation is
+// measured through the proxy and with the driver called directly, in the
+// same run, against:
+//
+//   - embedded: FerretDB v1 on SQLite, started by re-executing this test
+//     binary (PM_BENCH_EMBEDDED=off leaves it out);
+//   - external: the server at PM_BENCH_MONGODB_URI, by default the
+//     DocumentDB engine at defaultExternalURI; left out, saying so, when
+//     it does not answer (PM_BENCH_MONGODB_URI=none to skip it).
+//
+// PM_BENCH_DOCS sets the number of documents (default 1,000, half of them
+// in the caller's tenant); PM_BENCH_OPS=get or =list measures one operation. Per operation it reports throughput, p50/p99
+// latency and CPU per operation of each process (the proxy's and the
+// embedded backend's from /proc/<pid>/stat), then prints a results table
+// with the proxy's RSS.
+func BenchmarkProcesses(b *testing.B) {
+	docs := 1000
+	if s := os.Getenv("PM_BENCH_DOCS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 40 {
+			b.Fatalf("PM_BENCH_DOCS=%q: want a number ≥ 40", s)
+		}
+		docs = n
+	}
+	res := &results{}
+	if os.Getenv("PM_BENCH_EMBEDDED") != "off" {
+		b.Run("embedded", func(b *testing.B) {
+			p, uri := startEmbeddedBackend(b)
+			runBackend(b, res, uri, p.pid(), docs)
+		})
+	} else {
+		fmt.Println("BenchmarkProcesses: embedded backend left out: PM_BENCH_EMBEDDED=off")
+	}
+	if uri, why := externalURI(); uri != "" {
+		b.Run("external", func(b *testing.B) { runBackend(b, res, uri, 0, docs) })
+	} else {
+		fmt.Printf("BenchmarkProcesses: external backend left out: %s; embedded only\n", why)
+	}
+	// Printed, not logged: a parent benchmark's log is dropped when its
+	// sub-benchmarks pass.
+	fmt.Printf("BenchmarkProcesses results (%d documents, %d concurrent clients):\n%s", docs, workers, res.table())
+}
+
+// defaultExternalURI is where the DocumentDB engine (FerretDB v2 on
+// PostgreSQL) of the development machine listens.
+const defaultExternalURI = "mongodb://postgres:postgres@127.0.0.1:27300/?authMechanism=SCRAM-SHA-256"
+
+// externalURI returns the external backend to measure, or "" and why not.
+func externalURI() (string, string) {
+	uri := os.Getenv("PM_BENCH_MONGODB_URI")
+	switch uri {
+	case "none":
+		return "", "PM_BENCH_MONGODB_URI=none"
+	case "":
+		uri = defaultExternalURI
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(2 * time.Second))
+	if err != nil {
+		return "", fmt.Sprintf("%s: %v", redact(uri), err)
+	}
+	defer func() { _ = c.Disconnect(context.Background()) }()
+	if err := c.Ping(ctx, nil); err != nil {
+		return "", fmt.Sprintf("no server answers at %s", redact(uri))
+	}
+	return uri, ""
+}
+
+func redact(uri string) string {
+	if at := strings.LastIndexByte(uri, '@'); at >= 0 {
+		if s := strings.Index(uri, "://"); s >= 0 && s < at {
+			return uri[:s+3] + "…@" + uri[at+1:]
+		}
+	}
+	return uri
+}
+
+const workers = 8
+
+// harnessPolicy: the hr role reads its tenant's employees, without ssn.
+const harnessPolicy = `roles: {hr: {}}
+policies:
+  employees:
+    hr:
+      actions: [read]
+      when: "resource.tenant_id == user.tenant_id"
+      fields: {deny: [ssn]}
+`
+
+type apiKey struct{ id, hash, full, role string }
+
+// runBackend seeds one database of the backend, starts the proxy on it and
+// measures each operation directly and through the proxy.
+func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
+	ctx := context.Background()
+	client, err := store.Connect(ctx, uri)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	caps, err := store.Probe(ctx, client, "pmbench_probe")
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := caps.Backend + " " + caps.Version
+	if caps.Backend == store.BackendFerretDB {
+		name = "embedded FerretDB v1 (SQLite)"
+	}
+	db := client.Database(testenv.UniqueName("pmbench_"))
+	b.Cleanup(func() {
+		// Bounded: dropping a database on the DocumentDB engine has been
+		// seen to hang after a run that left its audit writer refusing.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := db.Drop(ctx); err != nil {
+			fmt.Printf("BenchmarkProcesses: drop %s: %v\n", db.Name(), err)
+		}
+	})
+	coll := db.Collection("employees")
+	ids := seed(b, coll, docs)
+
+	id, full, hash := auth.GenerateKey()
+	key := apiKey{id: id, hash: hash, full: full, role: "hr"}
+	proxy, base := startProxyProcess(b, uri, db.Name(), harnessPolicy, key)
+	h := &harness{coll: coll, ids: ids, base: base, key: full, proxyPID: proxy.pid(), backendPID: backendPID,
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}}
+	h.check(b)
+
+	ops := []struct {
+		name           string
+		direct, viaPxy func(i int) error
+	}{
+		{"GET by id", h.directGet, h.proxyGet},
+		{"list of 20", h.directList, h.proxyList},
+	}
+	only := os.Getenv("PM_BENCH_OPS") // "get" or "list": one operation only
+	for _, op := range ops {
+		if only != "" && !strings.HasPrefix(strings.ToLower(op.name), only) {
+			continue
+		}
+		var pair [2]measure
+		b.Run(strings.ReplaceAll(op.name, " ", "_")+"/direct", func(b *testing.B) { pair[0] = h.load(b, op.direct, false) })
+		b.Run(strings.ReplaceAll(op.name, " ", "_")+"/proxy", func(b *testing.B) { pair[1] = h.load(b, op.viaPxy, true) })
+		res.add(row{backend: name, docs: docs, op: op.name, direct: pair[0], proxy: pair[1]})
+	}
+}
+
+// seed stores docs employees alternating between tenants t1 and t2 and
+// returns the ids of t1's.
+func seed(b *testing.B, coll *mongo.Collection, docs int) []bson.ObjectID {
+	b.Helper()
+	ctx := context.Background()
+	var ids []bson.ObjectID
+	batch := make([]any, 0, 1000)
+	for i := 0; i < docs; i++ {
+		id := bson.NewObjectID()
+		tenant := "t2"
+		if i%2 == 0 {
+			tenant = "t1"
+			ids = append(ids, id)
+		}
+		batch = append(batch, bson.D{{Key: "_id", Value: id}, {Key: "tenant_id", Value: tenant},
+			{Key: "owner", Value: fmt.Sprintf("u%d", i%50)}, {Key: "name", Value: fmt.Sprintf("Employee %d", i)},
+			{Key: "email", Value: fmt.Sprintf("e%d@example.com", i)}, {Key: "ssn", Value: "123-45-6789"},
+			{Key: "salary", Value: int32(50000 + i)}, {Key: "dept", Value: fmt.Sprintf("d%d", i%7)}})
+		if len(batch) == cap(batch) || i == docs-1 {
+			if _, err := coll.InsertMany(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return ids
+}
+
+type harness struct {
+	coll                 *mongo.Collection
+	ids                  []bson.ObjectID
+	base, key            string
+	http                 *http.Client
+	proxyPID, backendPID int
+}
+
+// directGet is what an application without the proxy would send: the
+// driver's FindOne by _id, decoded into a map.
+func (h *harness) directGet(i int) error {
+	var doc bson.M
+	return h.coll.FindOne(context.Background(), bson.D{{Key: "_id", Value: h.id(i)}}).Decode(&doc)
+}
+
+// directList is the first page of the tenant's employees by _id, decoded.
+func (h *harness) directList(int) error {
+	ctx := context.Background()
+	cur, err := h.coll.Find(ctx, bson.D{{Key: "tenant_id", Value: "t1"}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(20))
+	if err != nil {
+		return err
+	}
+	var docs []bson.M
+	if err := cur.All(ctx, &docs); err != nil {
+		return err
+	}
+	if len(docs) != 20 {
+		return fmt.Errorf("direct list: %d documents", len(docs))
+	}
+	return nil
+}
+
+func (h *harness) proxyGet(i int) error {
+	_, err := h.get("/collections/employees/" + h.id(i).Hex())
+	return err
+}
+
+// id is the i-th document to read: spread over the whole collection, the
+// same sequence on both sides, since the embedded backend's cost depends on
+// where the document is stored.
+func (h *harness) id(i int) bson.ObjectID { return h.ids[(i*7919+len(h.ids)/2)%len(h.ids)] }
+
+func (h *harness) proxyList(int) error {
+	_, err := h.get("/collections/employees?limit=20")
+	return err
+}
+
+func (h *harness) get(path string) ([]byte, error) {
+	req, _ := http.NewRequest(http.MethodGet, h.base+path, nil)
+	req.Header.Set("X-API-Key", h.key)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return nil, refusedError{fmt.Sprintf("GET %s: %d %s", path, resp.StatusCode, body)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+// refusedError is a 503 from the proxy (audit log or database unavailable):
+// counted and reported, since it is what the measurement is about, not a
+// harness failure.
+type refusedError struct{ msg string }
+
+func (e refusedError) Error() string { return e.msg }
+
+// check makes sure the proxy answers what is being measured: the document
+// asked for without its denied field, another tenant's as 404, and a full
+// page of the caller's tenant in _id order.
+func (h *harness) check(b *testing.B) {
+	b.Helper()
+	body, err := h.get("/collections/employees/" + h.ids[0].Hex())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var one struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(body, &one); err != nil {
+		b.Fatal(err)
+	}
+	if doc := one.Data; doc["tenant_id"] != "t1" || doc["ssn"] != nil || !strings.Contains(fmt.Sprint(doc["_id"]), h.ids[0].Hex()) {
+		b.Fatalf("GET by id answered %s", body)
+	}
+	var other bson.M
+	if err := h.coll.FindOne(context.Background(), bson.D{{Key: "tenant_id", Value: "t2"}}).Decode(&other); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := h.get("/collections/employees/" + other["_id"].(bson.ObjectID).Hex()); err == nil || !strings.Contains(err.Error(), ": 404 ") {
+		b.Fatalf("another tenant's document: want 404, got %v", err)
+	}
+	body, err = h.get("/collections/employees?limit=20")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var page struct {
+		Data []map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		b.Fatal(err)
+	}
+	want := slices.Clone(h.ids)
+	slices.SortFunc(want, func(x, y bson.ObjectID) int { return strings.Compare(x.Hex(), y.Hex()) })
+	if len(page.Data) != 20 {
+		b.Fatalf("list: %d documents in %s", len(page.Data), body)
+	}
+	for i, d := range page.Data {
+		if got := fmt.Sprint(d["_id"]); !strings.Contains(got, want[i].Hex()) || d["ssn"] != nil {
+			b.Fatalf("list item %d: %v, want _id %s", i, d, want[i].Hex())
+		}
+	}
+}
+
+// measure is one operation measured on one side.
+type measure struct {
+	n, refused        int
+	perSec            float64 // answered (not refused) per second
+	p50, p99          time.Duration
+	client, prx, back time.Duration // CPU per operation; -1 when not measured
+	rss, peakRSS      int64         // of the proxy, after the load
+}
+
+// load runs b.N calls of fn from workers goroutines and reports throughput,
+// latency percentiles and each process's CPU per operation.
+func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measure {
+	n := b.N
+	lat := make([]time.Duration, n)
+	var next, refused atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	cpu := func(pid int) time.Duration {
+		if pid == 0 {
+			return -1
+		}
+		d, err := procCPU(pid)
+		if err != nil {
+			return -1
+		}
+		return d
+	}
+	c0, p0, k0 := selfCPU(), cpu(h.proxyPID), cpu(h.backendPID)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				err := fn(i)
+				if _, ok := err.(refusedError); ok {
+					refused.Add(1)
+					err = nil
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					next.Store(int64(n))
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if firstErr != nil {
+		b.Fatal(firstErr)
+	}
+	c1, p1, k1 := selfCPU(), cpu(h.proxyPID), cpu(h.backendPID)
+	per := func(a, z time.Duration) time.Duration {
+		if a < 0 || z < 0 {
+			return -1
+		}
+		return (z - a) / time.Duration(n)
+	}
+	slices.Sort(lat)
+	m := measure{n: n, refused: int(refused.Load()), perSec: float64(n-int(refused.Load())) / elapsed.Seconds(), p50: lat[n/2], p99: lat[min(n-1, n*99/100)],
+		client: per(c0, c1), prx: -1, back: per(k0, k1)}
+	if viaProxy {
+		m.prx = per(p0, p1)
+		m.rss, m.peakRSS = procMemory(h.proxyPID)
+	}
+	b.ReportMetric(m.perSec, "ops/s")
+	b.ReportMetric(float64(m.p50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(m.p99.Microseconds()), "p99-µs")
+	b.ReportMetric(float64(m.client.Microseconds()), "client-cpu-µs/op")
+	if m.prx >= 0 {
+		b.ReportMetric(float64(m.prx.Microseconds()), "proxy-cpu-µs/op")
+		b.ReportMetric(float64(m.rss)/(1<<20), "proxy-rss-MiB")
+	}
+	if m.back >= 0 {
+		b.ReportMetric(float64(m.back.Microseconds()), "backend-cpu-µs/op")
+	}
+	if viaProxy {
+		b.ReportMetric(float64(m.refused), "refused")
+	}
+	return m
+}
+
+type row struct {
+	backend       string
+	docs          int
+	op            string
+	direct, proxy measure
+}
+
+type results struct{ rows []row }
+
+func (r *results) add(x row) { r.rows = append(r.rows, x) }
+
+// table is the results as Markdown, one line per backend and operation.
+func (r *results) table() string {
+	var sb strings.Builder
+	sb.WriteString("| backend | operation | direct ops/s | proxy req/s | proxy/direct | direct p50 / p99 | proxy p50 / p99 | " +
+		"client CPU/op direct → proxy | proxy CPU/req | backend CPU/op direct → proxy | proxy RSS (peak) | refused (503) |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, x := range r.rows {
+		d, p := x.direct, x.proxy
+		ratio := 0.0
+		if d.perSec > 0 {
+			ratio = p.perSec / d.perSec
+		}
+		fmt.Fprintf(&sb, "| %s, %d docs | %s | %s | %s | %.2f | %s / %s | %s / %s | %s → %s | %s | %s → %s | %.1f MiB (%.1f) | %d of %d |\n",
+			x.backend, x.docs, x.op, rate(d.perSec), rate(p.perSec), ratio, dur(d.p50), dur(d.p99), dur(p.p50), dur(p.p99),
+			dur(d.client), dur(p.client), dur(p.prx), dur(d.back), dur(p.back),
+			float64(p.rss)/(1<<20), float64(p.peakRSS)/(1<<20), p.refused, p.n)
+	}
+	return sb.String()
+}
+
+func rate(r float64) string {
+	if r < 10 {
+		return fmt.Sprintf("%.2f", r)
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "–"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+	}
+}
