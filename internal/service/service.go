@@ -106,7 +106,7 @@ type Service struct {
 	auditLog *mongo.Collection
 	// unstorable: see Params.Unstorable.
 	unstorable []bson.Type
-	byIDOnly bool
+	byIDOnly   bool
 }
 
 // New returns a Service.
