@@ -343,7 +343,7 @@ func TestOperations(t *testing.T) {
 
 // TestFieldRulesPerDocument: each document is shown with the field rules of
 // the roles that matched it, never the union over the caller's roles
-// (security guide, rule 14).
+// (ARCHITECTURE.md, security rule 14).
 func TestFieldRulesPerDocument(t *testing.T) {
 	e := newEnv(t)
 	e.insert("people",

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// TestHostileRequests is the one table of attacks from the security guide
-// that go through the document endpoints. Each case must fail with the given
-// status and code; add new attacks here.
+// TestHostileRequests is the one table of attacks on the security rules of
+// ARCHITECTURE.md that go through the document endpoints. Each case must
+// fail with the given status and code; add new attacks here.
 func TestHostileRequests(t *testing.T) {
 	e := newEnv(t)
 	seedEmployees(e)

@@ -48,8 +48,8 @@ func requireNoSecrets(t *testing.T, what string, body []byte) {
 	}
 }
 
-// Field rules apply inside arrays of arrays at any depth (security guide
-// item 19): reads, projections, aggregations, filters, PATCH and PUT.
+// Field rules apply inside arrays of arrays at any depth (ARCHITECTURE.md,
+// security rule 19): reads, projections, aggregations, filters, PATCH and PUT.
 func TestAttackFieldRulesInsideArraysOfArrays(t *testing.T) {
 	e := newEnvWith(t, nestedPolicy)
 	ann := e.user("ann", "t1", "member")

@@ -6,7 +6,7 @@
 //   - Entry is one audit record. Its fields are names, ids, counts and
 //     outcomes only: the type has no field that could hold a password, an API
 //     key, a token or a document value, so a secret cannot reach the log by a
-//     careless assignment (security guide, rule 16).
+//     careless assignment (ARCHITECTURE.md, security rule 16).
 //   - Writer queues entries in memory and writes them in batches from one
 //     goroutine, so a request never waits for MongoDB. Every entry is hashed
 //     into a chain (one per tenant per Writer, i.e. per process start, and

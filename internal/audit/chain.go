@@ -10,8 +10,8 @@ import (
 // Chains are per writer and per tenant. A chain shared by tenants would tell
 // each tenant's auditor about the others: its sequence numbers jump over the
 // other tenants' entries, its prev_hash links to entries the auditor cannot
-// see, and verifying it means counting them (security guide: side channels
-// of shared logs). So every entry whose actor has a tenant goes into the
+// see, and verifying it means counting them (ARCHITECTURE.md, security
+// rule 21). So every entry whose actor has a tenant goes into the
 // chain of that tenant in its writer, and everything else (unauthenticated
 // requests, background events) into the writer's own chain. The hash, the
 // linking and Verify are the same for every chain; only its name differs.

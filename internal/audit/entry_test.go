@@ -124,7 +124,7 @@ func keys(m map[string]any) []string {
 	return out
 }
 
-// Security guide rule 16: the entry type has no place for a secret or a
+// ARCHITECTURE.md, security rule 16: the entry type has no place for a secret or a
 // document value, and ActorOf leaves the claims (which can hold anything)
 // behind.
 func TestNoPlaceForSecrets(t *testing.T) {

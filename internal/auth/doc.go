@@ -14,7 +14,7 @@
 // Every failure is an *apperr.Error of kind KindUnauthenticated with a short,
 // fixed message. The presented credential is never part of any error text —
 // neither the client-visible Message nor the logged Cause — because error
-// text ends up in logs and audit records (security guide, rule 16). Causes
+// text ends up in logs and audit records (ARCHITECTURE.md, security rule 16). Causes
 // are fixed sentinel errors (ErrKeyRevoked, jwt.ErrTokenExpired, ...) so that
 // logs and metrics can still say why a request was refused.
 package auth

@@ -18,7 +18,7 @@
 //  3. the client's stages, checked against allowlists of stages, expression
 //     operators and accumulators.
 //
-// Security decisions (see docs/ and guides/security.md items 3-10):
+// Security decisions (see docs/ and ARCHITECTURE.md, security rules 3-10):
 //
 //   - Masks are applied as the constant string "****" whatever the mask type:
 //     a policy Masker is Go code the server cannot run, and the only

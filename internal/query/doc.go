@@ -8,7 +8,7 @@
 // rules here can be tested exhaustively without a server and the policy
 // engine cannot be bypassed by a code path that forgot to consult it.
 //
-// Design rules, all from the security guide:
+// Design rules (ARCHITECTURE.md, security rules 3, 4, 9 and 10):
 //
 //   - Allowlists, not denylists: an operator that is not listed here is
 //     refused, so a new server release cannot silently widen what clients can

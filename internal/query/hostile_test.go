@@ -10,8 +10,8 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 )
 
-// The hostile-request suite for filters (docs/security.md items 3, 4, 8, 9,
-// 10). Each refused operator is tried in every position a filter can hold
+// The hostile-request suite for filters (ARCHITECTURE.md, security rules 3,
+// 4, 8, 9, 10). Each refused operator is tried in every position a filter can hold
 // one; none may be accepted.
 
 var refusedForTest = []string{

@@ -149,7 +149,7 @@ func TestParseUpdatePipeline(t *testing.T) {
 	checkErr(t, err, apperr.KindInvalid, "duplicate")
 }
 
-// The write-denial half of the hostile suite (security.md item 12): every
+// The write-denial half of the hostile suite (ARCHITECTURE.md, security rule 12): every
 // update form that touches a denied field, or a parent of one, is refused.
 func TestHostileWriteDenial(t *testing.T) {
 	for _, in := range []string{

@@ -14,7 +14,7 @@ import (
 )
 
 // The batch operations reuse the single-document checks (Create,
-// patchOne): a batch is never a way around a rule (security guide, rule 13).
+// patchOne): a batch is never a way around a rule (ARCHITECTURE.md, security rule 13).
 
 // ItemError is the failure of one item of a batch.
 type ItemError struct {

@@ -3,7 +3,8 @@
 // policy decision with the client's request before anything reaches the
 // store.
 //
-// The rules it applies, in one place (security guide, rules 1, 4, 11–14):
+// The rules it applies, in one place (ARCHITECTURE.md, security rules 1, 4,
+// 11–14):
 //
 //   - the policy filter is joined to the client filter as
 //     {$and: [policy, client]}, never merged;

@@ -22,7 +22,7 @@ type Documents struct {
 }
 
 // NewDocuments returns the document store for db. timeout <= 0 means 10s:
-// "no limit" is never a default (security guide, rule 10).
+// "no limit" is never a default (ARCHITECTURE.md, security rule 10).
 func NewDocuments(db *mongo.Database, timeout time.Duration) *Documents {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -90,7 +90,7 @@ func (d *Documents) Insert(ctx context.Context, coll string, doc any) error {
 
 // UpdateOne applies update to the document matching filter and returns the
 // document as it is after the update, or nil when filter matched nothing.
-// Upserts are never requested (security guide, rule 11).
+// Upserts are never requested (ARCHITECTURE.md, security rule 11).
 func (d *Documents) UpdateOne(ctx context.Context, coll string, filter, update any) (bson.Raw, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
