@@ -26,7 +26,7 @@ func init() {
 const keysUsage = `usage: pm keys <create|hash|list|revoke> [arguments]
 
   create   make a new key offline: print it once, with the auth.api_keys entry
-           for the config file (or, with --url, create it on a running server)
+           for the config file (or, with --remote, create it on the server at --url)
   hash     print the key_id and key_sha256 of an existing key (read from stdin)
   list     list the keys created on a running server (GET /admin/api-keys)
   revoke   revoke a key on a running server (DELETE /admin/api-keys/{id})
@@ -160,7 +160,7 @@ type adminKey struct {
 // entry (which holds only the hash) are printed on stdout, the key alone on
 // the first line so that a script can take it with `head -1`.
 func runKeysCreate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("pm keys create", "--name NAME --id PRINCIPAL_ID [--tenant T] [--roles a,b] [--expires-in 720h] [--url URL --api-key KEY]", stderr)
+	fs := newFlagSet("pm keys create", "--name NAME --id PRINCIPAL_ID [--tenant T] [--roles a,b] [--expires-in 720h] [--remote --url URL --api-key KEY]", stderr)
 	name := fs.String("name", "", "name of the key, e.g. the service that will use it (required)")
 	pid := fs.String("id", "", "principal id the key stands for: user.id in policies (required)")
 	tenant := fs.String("tenant", "", "principal tenant: user.tenant_id (a server fills in the caller's tenant when empty)")
