@@ -128,8 +128,8 @@ func translate(err error, capability string) error {
 		isUniqueViolation(err) {
 		return apperr.Wrap(apperr.KindConflict, err, msgConflict)
 	}
-	if hasCode(err, CodeWriteConflict) {
-		return apperr.Wrap(apperr.KindConflict, err, msgWriteConflict)
+	if IsTransientConflict(err) {
+		return apperr.Wrap(apperr.KindConflict, scrub(err), msgWriteConflict)
 	}
 
 	// An unreachable server is reported as such even when the wait for it
@@ -202,6 +202,26 @@ func scrub(err error) error {
 		return errors.New("server error")
 	}
 	return err
+}
+
+// DocumentDB reports PostgreSQL errors it does not translate with the
+// SQLSTATE packed into the code (PostgreSQL's MAKE_SQLSTATE: six bits a
+// character, first character lowest). Two of them are transient conflicts
+// between concurrent writers, which PostgreSQL expects the client to retry:
+const (
+	// CodeDocumentDBDeadlock is SQLSTATE 40P01 (deadlock_detected): seen
+	// when concurrent inserts race for the same key of a unique index, which
+	// DocumentDB enforces with an exclusion constraint.
+	CodeDocumentDBDeadlock = 16908292
+	// CodeDocumentDBSerialization is SQLSTATE 40001 (serialization_failure).
+	CodeDocumentDBSerialization = 16777220
+)
+
+// IsTransientConflict reports a write that lost a race with another writer
+// and may succeed if retried: MongoDB's WriteConflict, and DocumentDB's
+// deadlock and serialization failures.
+func IsTransientConflict(err error) bool {
+	return hasCode(err, CodeWriteConflict, CodeDocumentDBDeadlock, CodeDocumentDBSerialization)
 }
 
 // codeInternalError is the generic code a server gives an error it did not

@@ -203,3 +203,17 @@ func TestTranslateUnreachableServer(t *testing.T) {
 	requireKind(t, store.Translate(raw), apperr.KindUnavailable, "database unavailable")
 	require.False(t, strings.Contains(store.Translate(raw).(*apperr.Error).Message, "disconnected"))
 }
+
+// DocumentDB's packed SQLSTATE codes are PostgreSQL's MAKE_SQLSTATE of the
+// states they name, so the constants cannot drift from the documentation.
+func TestDocumentDBSQLStateCodes(t *testing.T) {
+	pack := func(s string) int {
+		n := 0
+		for i := len(s) - 1; i >= 0; i-- {
+			n = n<<6 | int(s[i]-'0')&0x3f
+		}
+		return n
+	}
+	require.Equal(t, pack("40P01"), store.CodeDocumentDBDeadlock)
+	require.Equal(t, pack("40001"), store.CodeDocumentDBSerialization)
+}

@@ -77,7 +77,9 @@ func idValue(id any) (bson.RawValue, error) {
 
 // Save stores prev, the state before op, as the next version of the document
 // and returns its number. Concurrent saves of the same document get distinct
-// numbers: a duplicate-key conflict on the unique index retries.
+// numbers: a duplicate-key conflict on the unique index retries, and so does
+// a transient conflict between the racing inserts (DocumentDB answers some
+// of them with a deadlock error).
 func (s *Store) Save(ctx context.Context, collection string, docID any, prev bson.Raw, op, actor string, at time.Time) (int64, error) {
 	id, err := idValue(docID)
 	if err != nil {
@@ -90,7 +92,7 @@ func (s *Store) Save(ctx context.Context, collection string, docID any, prev bso
 		}
 		v := Version{Collection: collection, DocID: id, Version: last + 1, Op: op, Doc: prev, UpdatedBy: actor, UpdatedAt: at.UTC()}
 		_, err = s.Coll.InsertOne(ctx, v)
-		if mongo.IsDuplicateKeyError(err) {
+		if mongo.IsDuplicateKeyError(err) || store.IsTransientConflict(err) {
 			continue
 		}
 		if err != nil {
