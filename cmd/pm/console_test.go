@@ -147,12 +147,20 @@ type browser struct {
 	ctx context.Context
 }
 
-func newBrowser(t *testing.T) *browser {
+// chromiumPath fails the test, never skips it, when the browser is missing:
+// a console nobody tested is not a passing console.
+func chromiumPath(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("the console tests need Debian's chromium, which is not installed: run scripts/install-deps.sh (make test runs it)")
 	}
+	return path
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := chromiumPath(t)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(path),
 		chromedp.Flag("headless", true),
@@ -280,6 +288,7 @@ func (b *browser) signOut() {
 }
 
 func TestConsoleInBrowser(t *testing.T) {
+	chromiumPath(t)
 	s := startConsoleServer(t)
 
 	// Assets are served with the strict policy, without a credential.
