@@ -305,7 +305,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		key string
 		doc map[string]any
 	}{
-		{"admin", map[string]any{"name": "Alice", "owner": "u1", "public": false, "email": "alice@example.com", "ssn": "111-11-1111", "salary": 100}},
+		{"admin", map[string]any{"name": "Alice", "owner": "u1", "public": false, "email": "alice@example.com", "ssn": "111-11-1111", "salary": 100,
+			"title": `<img src=x id=injected onerror="window.pwned=1">`}},
 		{"admin", map[string]any{"name": "Bob", "owner": "u2", "public": true, "email": "bob@example.com", "ssn": "222-22-2222", "salary": 200}},
 		{"admin", map[string]any{"name": "Carol", "owner": "u3", "public": false, "email": "carol@example.com", "ssn": "333-33-3333"}},
 		{"admin2", map[string]any{"name": "Dave", "owner": "u1", "public": true, "email": "dave@example.com", "ssn": "444-44-4444"}},
@@ -376,6 +377,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		if !strings.Contains(table, "alice@example.com") {
 			t.Errorf("alice's own email (not masked for her) is missing: %s", table)
+		}
+		// Values are text, never markup.
+		if !strings.Contains(table, `<img src=x id=injected`) || b.eval(`String(!!document.getElementById('injected') || !!window.pwned)`) != "false" {
+			t.Errorf("a document value was rendered as markup (or not shown): %s", table)
 		}
 		bobEmail := b.eval(`[...document.querySelectorAll('#docs-table tbody tr')].find(r => r.textContent.includes('Bob')).textContent`)
 		if !strings.Contains(bobEmail, "@example.com") || strings.Contains(bobEmail, "bob@") {
