@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/golang-jwt/jwt/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/auth"
@@ -55,6 +56,8 @@ policies:
     presets: {tenant_id: user.tenant_id}
 `
 
+const consoleJWTSecret = "console-test-secret-0123456789abcdef"
+
 // screenshotsEnv, when "1", makes the test save a PNG of each page under
 // docs/console/ (the copies the README shows).
 const screenshotsEnv = "PM_CONSOLE_SCREENSHOTS"
@@ -79,7 +82,7 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	var cfg strings.Builder
 	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\nmongodb: " + mongo + "\n")
 	cfg.WriteString(`cursor_secret: "` + strings.Repeat("c", 32) + "\"\n")
-	cfg.WriteString("versions: {collections: [employees]}\nauth:\n  api_keys:\n")
+	cfg.WriteString("versions: {collections: [employees]}\nauth:\n  jwt: {secret: " + consoleJWTSecret + "}\n  api_keys:\n")
 	keys := map[string]string{}
 	for _, k := range []struct{ name, id, tenant, roles string }{
 		{"admin", "a1", "t1", "admin"},
@@ -528,6 +531,57 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.waitText(`#keys-table tbody tr:first-child`, "revoked")
 		if st, _ := s.call(t, key, "POST", "/explain", map[string]any{"collection": "employees", "action": "read"}); st != 401 {
 			t.Fatalf("the revoked key still works: %d", st)
+		}
+	})
+
+	t.Run("jwt", func(t *testing.T) {
+		b.t = t
+		b.click(`#nav a[data-page="explain"]`)
+		b.set("#explain-collection", "employees")
+		b.set("#explain-action", "read")
+		b.click("#explain-run")
+		b.waitText("#explain-docs", "Carol") // the admin sees the whole tenant
+		b.signOut()
+		for _, sel := range []string{"#docs-table tbody", "#docs-status", "#audit-table tbody", "#audit-status", "#keys-table tbody", "#key-secret", "#explain-docs tbody", "#explain-filter"} {
+			if got := b.text(sel); got != "" {
+				t.Errorf("signing out left the previous caller's data in %s: %q", sel, got)
+			}
+		}
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "exp": time.Now().Add(time.Hour).Unix(),
+		}).SignedString([]byte(consoleJWTSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.do("open the console", chromedp.Navigate(s.url+"/console/#documents"), chromedp.WaitVisible(chromedp.CSS("#credential")))
+		b.set("#credential", tok)
+		b.click("#signin-button")
+		b.waitText("#whoami-text", "JWT u1 @ t1 [employee]")
+		// As an employee only (no viewer role), alice sees her own record
+		// and not Bob's public one.
+		b.set("#docs-collection", "employees")
+		b.set("#docs-filter", "")
+		b.click("#docs-find")
+		b.waitText("#docs-table", "Alice")
+		b.waitText("#docs-status", "1 document")
+		if table := b.text("#docs-table"); !strings.Contains(table, "Alice") || strings.Contains(table, "Bob") {
+			t.Errorf("documents seen with the JWT: %s", table)
+		}
+		if strings.Contains(b.eval(`location.href`), tok[:20]) {
+			t.Errorf("the token is in the address")
+		}
+	})
+
+	t.Run("assets are not audited", func(t *testing.T) {
+		_, out := s.call(t, s.keys["admin"], "GET", "/audit?limit=1000", nil)
+		l, _ := out["data"].([]any)
+		if len(l) == 0 {
+			t.Fatalf("no audit entries: %v", out)
+		}
+		for _, e := range l {
+			if a, _ := e.(map[string]any)["action"].(string); strings.Contains(a, "console") {
+				t.Errorf("a console asset fetch was audited: %v", e)
+			}
 		}
 	})
 

@@ -19,6 +19,7 @@ export function reset() {
   show('audit-detail', false);
   show('audit-verify-result', false);
   showError('audit-error', null);
+  $('audit-status').textContent = '';
 }
 
 function filters() {

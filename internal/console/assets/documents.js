@@ -24,6 +24,7 @@ export function reset() {
   show('docs-more', false);
   show('doc-detail', false);
   showError('docs-error', null);
+  $('docs-status').textContent = '';
 }
 
 function collPath(c) {

@@ -13,6 +13,10 @@ export function init() {
 export function reset() {
   show('explain-result', false);
   showError('explain-error', null);
+  showError('explain-docs-error', null);
+  $('explain-filter').textContent = '';
+  clear($('explain-rules').tBodies[0]);
+  clear($('explain-docs').tBodies[0]);
 }
 
 function fieldRules(f) {
