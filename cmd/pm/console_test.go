@@ -164,7 +164,12 @@ func chromiumPath(t *testing.T) string {
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	path := chromiumPath(t)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	// The browser lives at most as long as this whole test may take (the
+	// first run's context bounds the browser's life, so it gets this long
+	// deadline and not a step's).
+	life, cancelLife := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancelLife)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(life,
 		chromedp.ExecPath(path),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true), // tests run as root in containers
@@ -181,19 +186,21 @@ func newBrowser(t *testing.T) *browser {
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
-	// The first run starts the browser and must not carry a deadline (it
-	// would end the browser); every later step runs under one.
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	ctx, cancelRun := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(cancelRun)
 	return &browser{t: t, ctx: ctx}
 }
 
+// stepTimeout bounds one step, so that a page that never shows what a
+// step waits for fails with what it shows instead of hanging the suite.
+const stepTimeout = 2 * time.Minute
+
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("%s: %v\npage shows: %s", what, err, b.errors())
 	}
 }
@@ -229,7 +236,7 @@ func (b *browser) waitText(sel, want string) {
 	b.t.Helper()
 	expr := `(document.querySelector(` + js(sel) + `)?.textContent || '').includes(` + js(want) + `)`
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr,
-		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(2*time.Minute))); err != nil {
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(stepTimeout))); err != nil {
 		b.t.Fatalf("waiting for %s to show %q: %v\nit shows: %q\nerrors: %s", sel, want, err, b.text(sel), b.errors())
 	}
 }
@@ -271,7 +278,14 @@ func (b *browser) signIn(base, key string) {
 	b.do("open the console", chromedp.Navigate(base+"/console/"), chromedp.WaitVisible(chromedp.CSS("#credential")))
 	b.set("#credential", key)
 	b.click("#signin-button")
-	b.do("signed in", chromedp.WaitVisible(chromedp.CSS("#nav")))
+	// Either the pages appear or the form says why not; fail fast on the latter.
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`!document.querySelector('#nav').hidden || !document.querySelector('#signin-error').hidden`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+		b.t.Fatalf("sign in: %v", err)
+	}
+	if msg := b.text("#signin-error"); msg != "" {
+		b.t.Fatalf("sign in refused: %s", msg)
+	}
 	// The key is in session storage and nowhere in the address.
 	if got := b.eval(`sessionStorage.getItem('pm.console.credential')`); got != key {
 		b.t.Fatalf("session storage holds %q, want the key", got)
