@@ -365,6 +365,14 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("matching documents and the rules granting them: %q, want Alice by employee and Bob by viewer only", rows)
 		}
 		b.screenshot("explain")
+
+		// A matching document opens on the documents page.
+		b.click(`#explain-docs tbody tr:nth-child(2)`)
+		b.do("documents page", chromedp.WaitVisible(chromedp.CSS("#doc-detail")))
+		b.waitText("#doc-json", `"name": "Bob"`)
+		if j := b.text("#doc-json"); strings.Contains(j, "ssn") || strings.Contains(j, "bob@example.com") {
+			t.Errorf("bob's document shows a hidden or unmasked field: %s", j)
+		}
 	})
 
 	var aliceID string

@@ -85,6 +85,14 @@ function status(text, isError) {
   s.className = isError ? 'error' : 'ok';
 }
 
+// openDocument shows one document on this page (the explain page links
+// its matching documents here).
+export async function openDocument(collection, id) {
+  $('docs-collection').value = collection;
+  await open(collection, id);
+  location.hash = '#documents';
+}
+
 async function open(collection, id) {
   const { data } = await call('GET', `${collPath(collection)}/${id}`);
   opened = { collection, id };

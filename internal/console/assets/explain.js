@@ -1,4 +1,5 @@
-import { call, APIError } from './api.js';
+import { call, APIError, pathID } from './api.js';
+import { openDocument } from './documents.js';
 import { $, el, show, showError, pretty, compact, clear, rememberCollection } from './dom.js';
 
 const MAX_DOCS = 50;
@@ -124,9 +125,12 @@ async function matches(collection, action, data) {
     }
   }
   docs.forEach((d, k) => {
-    tbody.append(el('tr', {},
+    const id = pathID(d._id);
+    const tr = el('tr', { class: id ? 'clickable' : '', title: id ? 'open in Documents' : '' },
       el('td', { class: 'code', text: compact(d._id) }),
       el('td', { class: 'code', text: JSON.stringify(d) }),
-      el('td', { text: grantedBy[k].join(', ') || '—' })));
+      el('td', { text: grantedBy[k].join(', ') || '—' }));
+    if (id) tr.addEventListener('click', () => openDocument(collection, id).catch((e) => showError('explain-docs-error', e)));
+    tbody.append(tr);
   });
 }
