@@ -21,7 +21,7 @@ test: deps fmt-check vet
 test-documentdb: deps
 	@bash scripts/test-documentdb.sh
 
-## deps: install what the tests need besides Go (redis-server, python3) when missing
+## deps: install what the tests need besides Go (redis-server, python3, chromium) when missing
 deps:
 	@bash scripts/install-deps.sh
 

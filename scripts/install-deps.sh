@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests use besides Go, when it is missing: redis-server (the
 # Redis test helper), python3 with httpx (the Python SDK and its tests; pytest
-# to run them by hand) and make. Debian's apt only; it asks for nothing when
-# everything is there.
+# to run them by hand), chromium (the web console's browser tests) and make.
+# Debian's apt only; it asks for nothing when everything is there.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -19,6 +19,7 @@ has_py() {
 }
 has_py httpx || need+=(python3-httpx)
 has_py pytest || need+=(python3-pytest)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "missing: ${need[*]} (install them; this script knows only Debian's apt-get)" >&2

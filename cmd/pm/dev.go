@@ -40,6 +40,7 @@ var demoUsers = []demoUser{
 	{"carl", principal.Principal{ID: "carl", TenantID: "acme", Roles: []string{"customer"}}, "customer at acme: his orders and those shared with him"},
 	{"sam", principal.Principal{ID: "sam", TenantID: "acme", Roles: []string{"support"}, Claims: map[string]any{"regions": []any{"eu"}}}, "support at acme, region eu: open orders"},
 	{"gina", principal.Principal{ID: "gina", TenantID: "globex", Roles: []string{"hr"}}, "HR at globex: sees nothing of acme"},
+	{"ada", principal.Principal{ID: "ada", TenantID: "acme", Roles: []string{"admin"}}, "admin at acme: the audit log and API keys (try her in the console)"},
 }
 
 // runDev implements `pm dev`: everything needed to try the proxy, on one
@@ -118,6 +119,7 @@ func printDemo(w io.Writer, base string, keys []string) {
 	for i, u := range demoUsers {
 		fmt.Fprintf(w, "  export KEY_%s=%s   # %s\n", u.name, keys[i], u.note)
 	}
+	fmt.Fprintf(w, "\nWeb console: %s/console/ (sign in by pasting one of the keys)\n", base)
 	fmt.Fprintln(w, "\nTry:")
 	fmt.Fprintf(w, "  curl -s %s/collections/employees -H \"X-API-Key: $KEY_alice\"\n", base)
 	fmt.Fprintf(w, "  curl -s %s/collections/employees -H \"X-API-Key: $KEY_hana\"\n", base)

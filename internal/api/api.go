@@ -134,6 +134,7 @@ func New(p Params) *Server {
 	c.PUT("/:c/:id", s.replace)
 	c.DELETE("/:c/:id", s.remove)
 	s.versionRoutes(c)
+	consoleRoutes(e)
 	s.echo = e
 	return s
 }

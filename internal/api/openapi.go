@@ -8,6 +8,8 @@ import (
 
 	"github.com/labstack/echo/v5"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/permission-mongo/permission-mongo/internal/console"
 )
 
 // The OpenAPI 3.1 document of the API, served at /openapi.json and
@@ -304,12 +306,16 @@ func (s *Server) openAPIRoutes(e *echo.Echo) {
 }
 
 // Routes lists the server's routes as "METHOD /path" in OpenAPI form,
-// sorted; the test that keeps the document complete compares them.
+// sorted, leaving out the console's static files (pages, not API); the
+// test that keeps the document complete compares them.
 func (s *Server) Routes() []string {
 	var out []string
 	for _, r := range s.echo.Router().Routes() {
 		if r.Method == echo.RouteNotFound {
 			continue // the groups' catch-alls that answer 404
+		}
+		if r.Path == console.Prefix || strings.HasPrefix(r.Path, console.Prefix+"/") {
+			continue // the console's static files are pages, not part of the API
 		}
 		out = append(out, r.Method+" "+openAPIPath(r.Path))
 	}
