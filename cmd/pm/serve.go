@@ -22,6 +22,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/schema"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
@@ -130,6 +131,9 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		return nil, fmt.Errorf("database probe: %w", err)
 	}
 	logger.Info("database", "backend", caps.Backend, "version", caps.Version, "database", cfg.MongoDB.Database)
+	if err := schema.EnsureIndexes(ctx, a.db, set.Schemas); err != nil {
+		return nil, fmt.Errorf("schema indexes: %w", err)
+	}
 
 	runtimeKeys := store.NewAPIKeys(a.db.Collection(store.APIKeysCollection), cfg.Limits.QueryTimeout)
 	authn, err := authenticator(cfg, extraKeys, runtimeKeys)
@@ -243,6 +247,12 @@ func (a *app) serve(ctx context.Context, ready func(addr string)) error {
 			case <-hup:
 				set, err := policy.Load(a.cfg.Policies)
 				if err != nil {
+					a.log.Error("policy reload failed; keeping the running policies", "err", err)
+					continue
+				}
+				// New declared indexes are created before the schemas that
+				// declare them apply; a failure keeps the running set.
+				if err := schema.EnsureIndexes(ctx, a.db, set.Schemas); err != nil {
 					a.log.Error("policy reload failed; keeping the running policies", "err", err)
 					continue
 				}

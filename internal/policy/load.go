@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/schema"
 )
 
 // Load reads a policy file, or every *.yml / *.yaml file directly inside a
@@ -107,6 +108,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 		l.set.Masks[name] = m
 	}
 	var grantNodes []*yaml.Node
+	var schemaSrcs []schema.Source
 	for _, f := range files {
 		l.file = f
 		var doc yaml.Node
@@ -147,6 +149,8 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 			case "grants":
 				grantNodes = append(grantNodes, v)
 				l.remember(v)
+			case "schemas":
+				schemaSrcs = append(schemaSrcs, schema.Source{File: f, Node: v})
 			case "defaults":
 				if l.defaults != nil {
 					l.errf(kn, "defaults already defined at %s", l.pos(l.defaults))
@@ -154,7 +158,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 				l.defaults = v
 				l.remember(v)
 			default:
-				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, defaults)", k)
+				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, schemas, defaults)", k)
 			}
 		})
 	}
@@ -169,6 +173,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 		l.grants(g)
 	}
 	l.checkSystemRoles()
+	l.buildSchemas(schemaSrcs)
 	if len(l.probs) > 0 {
 		sort.SliceStable(l.probs, func(i, j int) bool {
 			a, b := l.probs[i].Pos, l.probs[j].Pos

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/schema"
 )
 
 // Action is something a role may do on a collection.
@@ -47,6 +48,8 @@ type Set struct {
 	Files       []string
 	// Warnings are problems that do not stop the set from loading.
 	Warnings []Problem
+	// Schemas are the data rules of the `schemas:` sections (never nil).
+	Schemas *schema.Set
 
 	scope *when.Scope
 }

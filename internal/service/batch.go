@@ -67,7 +67,7 @@ func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll s
 			res.Failed = append(res.Failed, ItemError{Index: i, Err: apperr.Invalid("item %d is not a document (a JSON object)", i)})
 			continue
 		}
-		raw, paths, err := r.prepareCreate(d, doc)
+		raw, paths, err := r.prepareCreate(ctx, d, doc)
 		if err != nil {
 			res.Failed = append(res.Failed, ItemError{Index: i, Err: err})
 			continue

@@ -223,7 +223,7 @@ func (s *Service) Import(ctx context.Context, p *principal.Principal, coll strin
 		// The same checks as a single create. They record nothing in the
 		// request's audit operation: an import is audited as one operation,
 		// from its result.
-		raw, _, err := r.prepareCreate(d, it.Doc)
+		raw, _, err := r.prepareCreate(ctx, d, it.Doc)
 		if err != nil {
 			im.fail(it.Line, err)
 			continue

@@ -75,7 +75,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 	if err != nil {
 		return nil, err
 	}
-	raw, paths, err := r.prepareCreate(d, doc)
+	raw, paths, err := r.prepareCreate(ctx, d, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 // to insert (presets, stamps and _id applied) and the paths the client wrote.
 // Create, batch create and import all go through it, so none of them can
 // skip a check the others make.
-func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []string, error) {
+func (r *request) prepareCreate(ctx context.Context, d *policy.Decision, doc bson.D) (bson.Raw, []string, error) {
 	p := r.p
 	if err := query.CheckDocument(doc); err != nil {
 		return nil, nil, err
@@ -132,6 +132,7 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 	doc, _ = setPath(doc, FieldCreatedBy, p.ID)
 	doc, _ = setPath(doc, FieldCreatedAt, stamp)
 	doc, _ = setPath(doc, FieldUpdatedAt, stamp)
+	doc, schemaFails := r.schemaCreate(doc, server)
 	raw, err := bson.Marshal(doc)
 	if err != nil {
 		return nil, nil, apperr.Invalid("document cannot be encoded")
@@ -150,6 +151,9 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 	}
 	if d.State == when.Never || !d.Match(raw) {
 		return nil, nil, errOutOfScope("new document")
+	}
+	if err := r.schemaCheckNew(ctx, raw, schemaFails); err != nil {
+		return nil, nil, err
 	}
 	return raw, paths, nil
 }
@@ -298,6 +302,9 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	if f, denied := d.WriteDeniedFor(pre, upd.Paths); denied {
 		return nil, errWriteDenied(f)
 	}
+	if err := r.schemaBeforeUpdate(upd); err != nil {
+		return nil, err
+	}
 	id := pre.Lookup("_id")
 	next := r.nextStamp(pre)
 	update := withStamps(upd.Doc, next, r.p.ID)
@@ -314,6 +321,10 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	if !d.Match(post) {
 		r.restore(ctx, id, pre, next)
 		return nil, errOutOfScope("update")
+	}
+	if post, err = r.schemaAfterUpdate(ctx, pre, post, next); err != nil {
+		r.restore(ctx, id, pre, next)
+		return nil, err
 	}
 	auditDoc(ctx, id, upd.Paths)
 	return post, nil
@@ -422,12 +433,16 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	newDoc = append(newDoc,
 		bson.E{Key: FieldUpdatedAt, Value: r.nextStamp(pre)},
 		bson.E{Key: FieldUpdatedBy, Value: p.ID})
+	newDoc, schemaFails := r.schemaReplace(newDoc)
 	raw, err := bson.Marshal(newDoc)
 	if err != nil {
 		return nil, apperr.Invalid("document cannot be encoded")
 	}
 	if !d.Match(raw) {
 		return nil, errOutOfScope("replacement")
+	}
+	if err := r.schemaCheckReplace(ctx, pre, raw, schemaFails); err != nil {
+		return nil, err
 	}
 	if err := r.saveVersion(ctx, pre, op); err != nil {
 		return nil, err
