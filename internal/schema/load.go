@@ -387,9 +387,11 @@ func (l *loader) indexes(n *yaml.Node) []Index {
 			continue
 		}
 		ix := Index{Pos: l.pos(it)}
+		hasFields := false
 		l.eachKey(it, func(k string, kn, v *yaml.Node) {
 			switch k {
 			case "fields":
+				hasFields = true
 				if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
 					l.errf(v, "index fields must be a non-empty list")
 					return
@@ -415,7 +417,7 @@ func (l *loader) indexes(n *yaml.Node) []Index {
 			}
 		})
 		if len(ix.Keys) == 0 {
-			if len(l.probs) == 0 || l.probs[len(l.probs)-1].Pos != ix.Pos {
+			if !hasFields {
 				l.errf(it, "an index needs fields")
 			}
 			continue
