@@ -20,6 +20,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/schema"
@@ -160,6 +161,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		Logger:   logger,
 		Versions: vers,
 		AuditLog: a.db.Collection(cfg.Audit.Collection),
+		// Cheap when unused: it reads only when a rule names user.$...
+		Hierarchy: hierarchy.New(a.db),
 	})
 	reg := newServeRegistry()
 	grants, stopGrants := startGrants(logger, a.client, a.db, caps, uri, set, reg)

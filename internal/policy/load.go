@@ -92,6 +92,8 @@ type loader struct {
 	fileOf          map[*yaml.Node]string
 	pendingRoleRefs []roleRef
 	implicit        map[string]bool
+	hierarchyNode   *yaml.Node
+	hierarchyUses   []*yaml.Node
 }
 
 func parse(files []string, srcs map[string][]byte) (*Set, error) {
@@ -149,6 +151,13 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 			case "grants":
 				grantNodes = append(grantNodes, v)
 				l.remember(v)
+			case "hierarchy":
+				if l.hierarchyNode != nil {
+					l.errf(kn, "hierarchy already defined at %s", l.pos(l.hierarchyNode))
+					break
+				}
+				l.hierarchyNode = v
+				l.remember(v)
 			case "schemas":
 				schemaSrcs = append(schemaSrcs, schema.Source{File: f, Node: v})
 			case "defaults":
@@ -158,7 +167,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 				l.defaults = v
 				l.remember(v)
 			default:
-				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, schemas, defaults)", k)
+				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, schemas, hierarchy, defaults)", k)
 			}
 		})
 	}
@@ -174,6 +183,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 	}
 	l.checkSystemRoles()
 	l.buildSchemas(schemaSrcs)
+	l.buildHierarchy()
 	if len(l.probs) > 0 {
 		sort.SliceStable(l.probs, func(i, j int) bool {
 			a, b := l.probs[i].Pos, l.probs[j].Pos

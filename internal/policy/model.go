@@ -50,6 +50,9 @@ type Set struct {
 	Warnings []Problem
 	// Schemas are the data rules of the `schemas:` sections (never nil).
 	Schemas *schema.Set
+	// Hierarchy says where user.$subordinates and friends come from; nil
+	// when the files have no hierarchy section.
+	Hierarchy *Hierarchy
 
 	scope *when.Scope
 }

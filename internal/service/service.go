@@ -31,6 +31,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
 	"github.com/permission-mongo/permission-mongo/internal/pipeline"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
@@ -84,6 +85,9 @@ type Params struct {
 	// AuditLog is the audit collection GET /audit reads; nil answers 501
 	// there (audit.go).
 	AuditLog *mongo.Collection
+	// Hierarchy resolves user.$subordinates and friends; nil leaves them
+	// absent (rules using them match nothing). hierarchy.go.
+	Hierarchy *hierarchy.Resolver
 }
 
 // Service enforces policies on document operations. Safe for concurrent use.
@@ -96,12 +100,17 @@ type Service struct {
 	log      *slog.Logger
 	versions *Versioning
 	auditLog *mongo.Collection
+	hier     *hierarchy.Resolver
 }
 
 // New returns a Service.
 func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
 	s.versions, s.auditLog = p.Versions, p.AuditLog
+	if p.Hierarchy != nil {
+		s.hier = p.Hierarchy
+		s.store = &hierStore{Store: p.Store, s: s}
+	}
 	if s.limits.DefaultLimit <= 0 {
 		s.limits.DefaultLimit = 20
 	}
@@ -129,7 +138,12 @@ func New(p Params) *Service {
 
 // SetPolicies swaps the policy set (on reload). Requests already running
 // finish with the set they started with.
-func (s *Service) SetPolicies(set *policy.Set) { s.policies.Store(set) }
+func (s *Service) SetPolicies(set *policy.Set) {
+	s.policies.Store(set)
+	if s.hier != nil {
+		s.hier.Invalidate() // the hierarchy section may have changed
+	}
+}
 
 // Policies returns the current policy set.
 func (s *Service) Policies() *policy.Set { return s.policies.Load() }
@@ -178,7 +192,7 @@ func (s *Service) begin(p *principal.Principal, coll string) (*request, error) {
 	// BSON dates have millisecond precision: truncating here makes the value
 	// the server stores equal to the one this request compares with.
 	now := s.now().UTC().Truncate(time.Millisecond)
-	return &request{s: s, p: p, coll: coll, set: set, env: set.NewEnv(p, now), now: now}, nil
+	return &request{s: s, p: p, coll: coll, set: set, env: set.NewEnv(s.callerVars(p, set), now), now: now}, nil
 }
 
 func (r *request) decide(a policy.Action) *policy.Decision {
