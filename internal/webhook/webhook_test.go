@@ -92,7 +92,9 @@ func entry(t *testing.T, coll *mongo.Collection) webhook.Entry {
 
 func TestFailsTimesOutThenDelivers(t *testing.T) {
 	coll, ob := setup(t)
-	rc := newReceiver(t, func(n int) string { return map[int]string{1: "fail", 2: "hang", 3: "fail"}[n] + map[bool]string{true: "ok"}[n > 3] })
+	rc := newReceiver(t, func(n int) string {
+		return map[int]string{1: "fail", 2: "hang", 3: "fail"}[n] + map[bool]string{true: "ok"}[n > 3]
+	})
 	ctx := context.Background()
 	oid := bson.NewObjectID()
 	if err := ob.Enqueue(ctx, "update", "orders", oid, "u1", time.Now(), []webhook.Target{{URL: rc.srv.URL, SecretEnv: "HOOK"}}); err != nil {
