@@ -93,6 +93,8 @@ type app struct {
 	stopGrants func()
 	// audit is the audit writer (serve_audit.go).
 	audit *auditRuntime
+	// stopWebhooks stops the webhook delivery loop (serve_webhooks.go).
+	stopWebhooks func()
 }
 
 // startApp connects to the database (starting the embedded one when
@@ -148,6 +150,11 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	if err != nil {
 		return nil, err
 	}
+	outbox, stopWebhooks, err := startWebhooks(ctx, a.db, logger)
+	if err != nil {
+		return nil, err
+	}
+	a.stopWebhooks = stopWebhooks
 	a.svc = service.New(service.Params{
 		Store:    docs,
 		Policies: set,
@@ -163,6 +170,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		AuditLog: a.db.Collection(cfg.Audit.Collection),
 		// Cheap when unused: it reads only when a rule names user.$...
 		Hierarchy: hierarchy.New(a.db),
+		Outbox:    outbox,
 	})
 	reg := newServeRegistry()
 	grants, stopGrants := startGrants(logger, a.client, a.db, caps, uri, set, reg)
@@ -289,6 +297,9 @@ func (a *app) close() {
 	a.audit.close() // after the HTTP server stopped: flushes every entry
 	if a.stopGrants != nil {
 		a.stopGrants()
+	}
+	if a.stopWebhooks != nil {
+		a.stopWebhooks()
 	}
 	if a.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

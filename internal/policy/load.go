@@ -93,6 +93,7 @@ type loader struct {
 	pendingRoleRefs []roleRef
 	implicit        map[string]bool
 	hierarchyNode   *yaml.Node
+	hookNodes       map[string]*yaml.Node
 	hierarchyUses   []*yaml.Node
 }
 
@@ -104,7 +105,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 			Defaults: Defaults{DenyUnlistedCollections: true}, scope: when.NewScope(), Files: files,
 		},
 		roleNodes: map[string]*yaml.Node{}, collNodes: map[string]*yaml.Node{}, tmplNodes: map[string]*yaml.Node{},
-		masksNodes: map[string]*yaml.Node{}, fileOf: map[*yaml.Node]string{},
+		masksNodes: map[string]*yaml.Node{}, fileOf: map[*yaml.Node]string{}, hookNodes: map[string]*yaml.Node{},
 	}
 	for name, m := range builtinMasks {
 		l.set.Masks[name] = m
@@ -158,6 +159,8 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 				}
 				l.hierarchyNode = v
 				l.remember(v)
+			case "hooks":
+				l.collect(v, l.hookNodes, "hooks for collection")
 			case "schemas":
 				schemaSrcs = append(schemaSrcs, schema.Source{File: f, Node: v})
 			case "defaults":
@@ -167,7 +170,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 				l.defaults = v
 				l.remember(v)
 			default:
-				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, schemas, hierarchy, defaults)", k)
+				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, schemas, hooks, hierarchy, defaults)", k)
 			}
 		})
 	}
@@ -184,6 +187,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 	l.checkSystemRoles()
 	l.buildSchemas(schemaSrcs)
 	l.buildHierarchy()
+	l.buildHooks()
 	if len(l.probs) > 0 {
 		sort.SliceStable(l.probs, func(i, j int) bool {
 			a, b := l.probs[i].Pos, l.probs[j].Pos

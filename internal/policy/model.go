@@ -32,7 +32,7 @@ const (
 var Actions = []Action{Create, Read, Update, Delete, Aggregate, Restore}
 
 // SystemPermissions are the non-collection permissions a `system:` section may grant.
-var SystemPermissions = []string{"audit.read", "api_keys.manage", "grants.admin"}
+var SystemPermissions = []string{"audit.read", "api_keys.manage", "grants.admin", "webhooks.read"}
 
 // Set is a loaded, compiled policy set. It is immutable once loaded and safe
 // for concurrent use; a reload builds a new Set.
@@ -53,6 +53,8 @@ type Set struct {
 	// Hierarchy says where user.$subordinates and friends come from; nil
 	// when the files have no hierarchy section.
 	Hierarchy *Hierarchy
+	// Hooks are the webhooks per collection (the `hooks:` section).
+	Hooks map[string][]*Hook
 
 	scope *when.Scope
 }

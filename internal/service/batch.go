@@ -87,6 +87,7 @@ func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll s
 		id := raw.Lookup("_id")
 		res.Created = append(res.Created, id)
 		auditDoc(ctx, id, goodPaths[k])
+		r.emit(ctx, "create", id)
 	}
 	sort.Slice(res.Failed, func(i, j int) bool { return res.Failed[i].Index < res.Failed[j].Index })
 	auditFailed(ctx, len(res.Failed))

@@ -88,6 +88,9 @@ type Params struct {
 	// Hierarchy resolves user.$subordinates and friends; nil leaves them
 	// absent (rules using them match nothing). hierarchy.go.
 	Hierarchy *hierarchy.Resolver
+	// Outbox receives the change events of collections with hooks; nil
+	// sends none (events.go).
+	Outbox EventSink
 }
 
 // Service enforces policies on document operations. Safe for concurrent use.
@@ -101,12 +104,13 @@ type Service struct {
 	versions *Versioning
 	auditLog *mongo.Collection
 	hier     *hierarchy.Resolver
+	outbox   EventSink
 }
 
 // New returns a Service.
 func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
-	s.versions, s.auditLog = p.Versions, p.AuditLog
+	s.versions, s.auditLog, s.outbox = p.Versions, p.AuditLog, p.Outbox
 	if p.Hierarchy != nil {
 		s.hier = p.Hierarchy
 		s.store = &hierStore{Store: p.Store, s: s}

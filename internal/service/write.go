@@ -83,6 +83,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 		return nil, err
 	}
 	auditDoc(ctx, raw.Lookup("_id"), paths)
+	r.emit(ctx, "create", raw.Lookup("_id"))
 	return r.readBack(raw)
 }
 
@@ -327,6 +328,7 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 		return nil, err
 	}
 	auditDoc(ctx, id, upd.Paths)
+	r.emit(ctx, "update", id)
 	return post, nil
 }
 
@@ -455,6 +457,7 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 		return nil, errConflict()
 	}
 	auditDoc(ctx, oid, changedFields(pre, post))
+	r.emit(ctx, "update", oid)
 	return r.readBack(post)
 }
 
@@ -565,5 +568,6 @@ func (s *Service) Delete(ctx context.Context, p *principal.Principal, coll, id s
 		return nil, errNotFound()
 	}
 	auditDoc(ctx, oid, nil)
+	r.emit(ctx, "delete", oid)
 	return oid, nil
 }

@@ -120,6 +120,11 @@ func (o *Outbox) Enqueue(ctx context.Context, event, coll string, docID any, act
 	return err
 }
 
+// List returns this outbox's entries (see List).
+func (o *Outbox) List(ctx context.Context, state string, limit int64) ([]Entry, error) {
+	return List(ctx, o.coll, state, limit)
+}
+
 // EnsureIndexes creates the index the delivery loop claims by.
 func EnsureIndexes(ctx context.Context, coll *mongo.Collection) error {
 	_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
