@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +13,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/schema"
 )
 
@@ -393,4 +397,49 @@ func TestSchemaIndexesCreated(t *testing.T) {
 	e.create(`{"name": "A", "email": "a@example.org"}`)
 	expect(t, e.do("POST", "/collections/staff", e.hr, `{"name": "B", "email": "a@example.org"}`), 409, "CONFLICT")
 	expect(t, e.do("POST", "/collections/staff", e.hr2, `{"name": "B", "email": "a@example.org"}`), 201, "")
+}
+
+// Restoring a version goes through the schema too: computed fields are
+// recomputed, and a version that today's schema refuses is not restored.
+func TestSchemaOnRestore(t *testing.T) {
+	src := `version: "1"
+roles: {archivist: {}}
+policies:
+  docs:
+    archivist: {actions: [create, read, update, delete, restore]}
+schemas:
+  docs:
+    fields:
+      title: {type: string, max_length: 5}
+      badge: {type: string, immutable: true}
+      shout: {computed: "upper(resource.title ?? '')"}
+`
+	pf := filepath.Join(t.TempDir(), "p.yml")
+	if err := os.WriteFile(pf, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := policy.Load(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newAuditEnvWith(t, set, []string{"docs"}, nil, audit.Options{})
+	a := e.user("a1", "t1", "archivist")
+	// Stored before the schema existed: a title too long.
+	e.insert("docs", D("_id", "old", "title", "far too long", "badge", "B"))
+	expect(t, e.req("PATCH", "/collections/docs/old", a, "", map[string]any{"title": "ok"}), 200, "")
+	if got := e.raw("docs", "old")["shout"]; got != "OK" {
+		t.Fatalf("shout = %v", got)
+	}
+	// Version 1 (the long title) cannot be brought back.
+	r := e.req("POST", "/collections/docs/old/versions/1/restore", a, "", nil)
+	expect(t, r, 422, "VALIDATION_FAILED")
+	if got := e.raw("docs", "old")["title"]; got != "ok" {
+		t.Fatalf("refused restore changed the document: %v", got)
+	}
+	// Deleted, then restored: the computed field is recomputed.
+	expect(t, e.req("DELETE", "/collections/docs/old", a, "", nil), 200, "")
+	expect(t, e.req("POST", "/collections/docs/old/versions/2/restore", a, "", nil), 200, "")
+	if got := e.raw("docs", "old"); got["title"] != "ok" || got["shout"] != "OK" || got["badge"] != "B" {
+		t.Fatalf("restored %v", got)
+	}
 }
