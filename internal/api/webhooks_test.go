@@ -233,3 +233,32 @@ func TestWebhookReceiverThatNeverAnswers(t *testing.T) {
 		t.Fatalf("events %v", evs)
 	}
 }
+
+func TestWebhooksForBatchDeletes(t *testing.T) {
+	rc := newHookReceiver(t)
+	e, d := newHooksEnv(t, rc)
+	alice, bob := e.user("alice", "t1", "member"), e.user("bob", "t1", "member")
+	expect(t, e.do("POST", "/collections/orders/batch", alice, `{"documents": [{"_id": "a1", "qty": 1}, {"_id": "a2", "qty": 1}]}`), 200, "")
+	expect(t, e.do("POST", "/collections/orders", bob, `{"_id": "b1", "qty": 1}`), 201, "")
+	drain(t, d)
+	before, _ := rc.got()
+	// alice's filter {} deletes only her own documents; each sends an event.
+	r := e.do("DELETE", "/collections/orders/batch", alice, `{"filter": {}}`)
+	expect(t, r, 200, "")
+	drain(t, d)
+	evs, bad := rc.got()
+	if bad != 0 || len(before) != 3 {
+		t.Fatalf("before %v, bad %d", before, bad)
+	}
+	var deleted []string
+	for _, ev := range evs[len(before):] {
+		if ev["event"] != "delete" {
+			t.Fatalf("event %v", ev)
+		}
+		deleted = append(deleted, ev["document_id"].(string))
+	}
+	sort.Strings(deleted)
+	if strings.Join(deleted, ",") != "a1,a2" {
+		t.Fatalf("delete events for %v (%s)", deleted, r.Body)
+	}
+}

@@ -222,7 +222,8 @@ func (s *Service) DeleteMany(ctx context.Context, p *principal.Principal, coll s
 	if d.State == when.Never {
 		return 0, nil
 	}
-	if r.versioned() {
+	// Versions and change events need each document deleted on its own.
+	if r.versioned() || r.wantsEvents("delete") {
 		return r.deleteManyVersioned(ctx, d, client)
 	}
 	n, err := s.store.DeleteMany(ctx, coll, and(policyFilter(d), client))

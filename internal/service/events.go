@@ -43,6 +43,11 @@ func (s *Service) WebhookDeliveries(ctx context.Context, p *principal.Principal,
 	return s.outbox.List(ctx, state, limit)
 }
 
+// wantsEvents reports whether some hook of the collection wants event.
+func (r *request) wantsEvents(event string) bool {
+	return r.s.outbox != nil && len(r.set.HooksFor(r.coll, event)) > 0
+}
+
 // emit records a change of one document for the hooks of the collection
 // that want it. It runs right after the change is written and before the
 // answer, in its own short context so that a client going away does not

@@ -99,6 +99,7 @@ func (r *request) deleteManyVersioned(ctx context.Context, d *policy.Decision, c
 		if n > 0 {
 			deleted += n
 			auditDoc(ctx, id, nil)
+			r.emit(ctx, "delete", id)
 		}
 	}
 	return deleted, nil
