@@ -60,6 +60,7 @@ schemas:
       hired:     {type: string, format: date-time}
       dept_id:   {type: string, ref: departments}
       dept_code: {type: string, ref: {collection: departments, field: code}}
+      dept_any:  {ref: {collection: departments, field: name}}
       full_name: {computed: "(resource.first ?? '') + ' ' + (resource.last ?? '')"}
     indexes:
       - {fields: [tenant_id, email], unique: true}
@@ -301,6 +302,14 @@ func TestSchemaRefNoOracle(t *testing.T) {
 	if strip(other.Body) != strip(missing.Body) {
 		t.Fatalf("a ref to another tenant's document answers differently from a missing one:\n%s\n%s", other.Body, missing.Body)
 	}
+	// A ref without a type still names one document: a regex, a list or
+	// an object matches nothing.
+	for _, v := range []string{`{"$regularExpression": {"pattern": ".*", "options": ""}}`, `["Sales"]`, `{"x": 1}`} {
+		if g := failures(t, e.do("POST", "/collections/staff", e.hr, `{"name": "A", "dept_any": `+v+`}`)); !slices.Equal(g, []string{"dept_any:ref"}) {
+			t.Fatalf("dept_any %s: %v", v, g)
+		}
+	}
+	expect(t, e.do("POST", "/collections/staff", e.hr, `{"name": "A", "dept_any": "Sales"}`), 201, "")
 	// The other tenant's caller can use its own.
 	expect(t, e.do("POST", "/collections/staff", e.hr2, `{"name": "B", "dept_id": "`+e.deptT2+`"}`), 201, "")
 	// A ref by a field the caller may not read is refused even when it

@@ -96,6 +96,13 @@ func (r *request) refExists(ctx context.Context, ref schema.RefValue) (bool, err
 	if CheckCollection(ref.Ref.Collection) != nil {
 		return false, nil
 	}
+	// Only plain values name a document: inside $in a regex would match
+	// any readable document, and a ref must name one.
+	switch ref.Value.Type {
+	case bson.TypeString, bson.TypeObjectID, bson.TypeInt32, bson.TypeInt64, bson.TypeDouble, bson.TypeDecimal128, bson.TypeBoolean, bson.TypeDateTime:
+	default:
+		return false, nil
+	}
 	d := r.set.DecideEnv(r.p.Roles, r.env, ref.Ref.Collection, policy.Read)
 	if !d.Granted || d.State == when.Never || !d.Readable(ref.Ref.Field) {
 		return false, nil
