@@ -11,9 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/permission-mongo/permission-mongo/internal/mongosem"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/schema"
 )
 
 // runPolicyTest implements `pm policy test DIR`: the policies are DIR/*.yml,
@@ -120,6 +123,62 @@ func yamlErrLine(err error) int {
 // runCase returns what differed from the case's expectations; none means it
 // passed.
 func runCase(set *policy.Set, tc *testCase) []string {
+	return append(runAccessCase(set, tc), runSchemaCase(set, tc)...)
+}
+
+// runSchemaCase checks valid / validation_errors: the document is completed
+// and validated as a create would (defaults, computed fields), without the
+// reference checks, which need the database.
+func runSchemaCase(set *policy.Set, tc *testCase) []string {
+	if tc.valid == nil {
+		return nil
+	}
+	sc := set.Schemas.For(tc.collection)
+	if sc == nil {
+		return []string{fmt.Sprintf("valid: collection %s has no schema", tc.collection)}
+	}
+	var d bson.D
+	if err := bson.Unmarshal(tc.doc, &d); err != nil {
+		return []string{"document: " + err.Error()}
+	}
+	var fails []schema.Failure
+	for _, e := range d {
+		if c, ok := sc.Computed(e.Key); ok {
+			fails = append(fails, schema.Failure{Path: c, Rule: schema.RuleComputed, Message: "is computed by the server and cannot be written"})
+		}
+	}
+	d, _, more := sc.Complete(d, tc.now)
+	fails = append(fails, more...)
+	raw, err := bson.Marshal(d)
+	if err != nil {
+		return []string{"document: " + err.Error()}
+	}
+	fails = append(fails, sc.Validate(raw, []string{"_id", "created_by", "created_at", "updated_by", "updated_at"})...)
+	got := make([]string, 0, len(fails))
+	for _, f := range fails {
+		got = append(got, f.Path+":"+f.Rule)
+	}
+	slices.Sort(got)
+	if *tc.valid {
+		if len(got) > 0 {
+			return []string{"expected valid, got " + strings.Join(got, ", ")}
+		}
+		return nil
+	}
+	if len(got) == 0 {
+		return []string{"expected validation failures, the document is valid"}
+	}
+	if len(tc.validationErrors) > 0 {
+		want := slices.Clone(tc.validationErrors)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			return []string{fmt.Sprintf("validation_errors: got %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))}
+		}
+	}
+	return nil
+}
+
+func runAccessCase(set *policy.Set, tc *testCase) []string {
 	d := set.Decide(tc.user.Roles, tc.user, tc.collection, tc.action, tc.now)
 	// Allowed is what the proxy enforces: the in-memory check is what create
 	// and update post-images go through, and it must agree with the filter.

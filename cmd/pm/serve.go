@@ -21,8 +21,10 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
 	"github.com/permission-mongo/permission-mongo/internal/fleet"
+	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/schema"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
@@ -94,6 +96,8 @@ type app struct {
 	audit *auditRuntime
 	// fleet is Redis and what is shared through it (serve_fleet.go).
 	fleet *fleetRuntime
+	// stopWebhooks stops the webhook delivery loop (serve_webhooks.go).
+	stopWebhooks func()
 }
 
 // startApp connects to the database (starting the embedded one when
@@ -133,6 +137,9 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		return nil, fmt.Errorf("database probe: %w", err)
 	}
 	logger.Info("database", "backend", caps.Backend, "version", caps.Version, "database", cfg.MongoDB.Database)
+	if err := schema.EnsureIndexes(ctx, a.db, set.Schemas); err != nil {
+		return nil, fmt.Errorf("schema indexes: %w", err)
+	}
 
 	runtimeKeys := store.NewAPIKeys(a.db.Collection(store.APIKeysCollection), cfg.Limits.QueryTimeout)
 	keyCache := fleet.NewKeyCache(runtimeKeys, cfg.Auth.KeyCacheTTL, cfg.Auth.KeyCacheSize)
@@ -147,6 +154,11 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	if err != nil {
 		return nil, err
 	}
+	outbox, stopWebhooks, err := startWebhooks(ctx, a.db, logger)
+	if err != nil {
+		return nil, err
+	}
+	a.stopWebhooks = stopWebhooks
 	a.svc = service.New(service.Params{
 		Store:    docs,
 		Policies: set,
@@ -164,6 +176,9 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		AuditLog: a.db.Collection(cfg.Audit.Collection),
 		// FerretDB v1 scans for any filter but {_id}: see docs/embedded-backend.md.
 		LookupByIDOnly: caps.LookupByIDOnly(),
+		// Cheap when unused: it reads only when a rule names user.$...
+		Hierarchy: hierarchy.New(a.db),
+		Outbox:    outbox,
 	})
 	reg := newServeRegistry()
 	grants, stopGrants := startGrants(logger, a.client, a.db, caps, uri, set, reg)
@@ -171,7 +186,9 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	if a.audit, err = startAudit(ctx, cfg, a.db, logger, reg); err != nil {
 		return nil, err
 	}
-	a.fleet = startFleet(cfg, logger, reg, keyCache, a.svc, set)
+	a.fleet = startFleet(cfg, logger, reg, keyCache, a.svc, set, func(ctx context.Context, set *policy.Set) error {
+		return schema.EnsureIndexes(ctx, a.db, set.Schemas)
+	})
 	a.handler = api.New(api.Params{
 		Service:      a.svc,
 		Auth:         authn,
@@ -287,6 +304,9 @@ func (a *app) close() {
 		a.stopGrants()
 	}
 	a.fleet.close()
+	if a.stopWebhooks != nil {
+		a.stopWebhooks()
+	}
 	if a.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.client.Disconnect(ctx)

@@ -37,7 +37,10 @@ type fleetRuntime struct {
 	log  *slog.Logger
 
 	// The policy this proxy enforces, by hash, and how to reload it.
-	cfg        *config.Config
+	cfg *config.Config
+	// prepare runs on a newly loaded set before it replaces the running
+	// one; an error refuses the set like a load error.
+	prepare    func(context.Context, *policy.Set) error
 	svc        *service.Service
 	reloadMu   sync.Mutex
 	policyHash string
@@ -48,9 +51,11 @@ type fleetRuntime struct {
 // startFleet connects to Redis (when configured) and starts following the
 // other proxies: their key revocations drop entries from keys, their policy
 // reloads reload this proxy's files (set is the policy loaded at start).
-func startFleet(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer, keys *fleet.KeyCache, svc *service.Service, set *policy.Set) *fleetRuntime {
+// prepare is run on every reloaded set before it applies (fleetRuntime.prepare).
+func startFleet(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer, keys *fleet.KeyCache, svc *service.Service, set *policy.Set,
+	prepare func(context.Context, *policy.Set) error) *fleetRuntime {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleetRuntime{cancel: cancel, keys: keys, log: logger, cfg: cfg, svc: svc}
+	f := &fleetRuntime{cancel: cancel, keys: keys, log: logger, cfg: cfg, svc: svc, prepare: prepare}
 	f.hashGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "pm_policy_info",
 		Help: "1 for the hash of the policy files this proxy enforces; compare across proxies.",
@@ -136,6 +141,10 @@ func (f *fleetRuntime) reload(ctx context.Context, trigger string) (string, erro
 	f.reloadMu.Lock()
 	defer f.reloadMu.Unlock()
 	set, err := policy.Load(f.cfg.Policies)
+	if err == nil && f.prepare != nil {
+		// e.g. the indexes new schemas declare, created before they apply.
+		err = f.prepare(ctx, set)
+	}
 	if err != nil {
 		f.reloads.WithLabelValues("refused", trigger).Inc()
 		f.log.Error("policy reload refused; keeping the running policies", "trigger", trigger, "hash", f.policyHash, "err", err)

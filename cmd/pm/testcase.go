@@ -35,6 +35,11 @@ type testCase struct {
 	hidden      []string
 	writeDenied []string
 	writable    []string
+
+	// valid, when set, is whether the document satisfies the collection's
+	// schema; validationErrors lists the expected "path:rule" failures.
+	valid            *bool
+	validationErrors []string
 }
 
 type fieldValue struct {
@@ -238,8 +243,22 @@ func (p *caseParser) parseCase(n *yaml.Node) *testCase {
 			tc.writeDenied = p.paths(v, "write_denied")
 		case "writable":
 			tc.writable = p.paths(v, "writable")
+		case "valid":
+			if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" {
+				p.errf(v, "valid must be true or false")
+				return
+			}
+			b := v.Value == "true"
+			tc.valid = &b
+		case "validation_errors":
+			tc.validationErrors = p.paths(v, "validation_errors")
+			for _, e := range tc.validationErrors {
+				if !strings.Contains(e, ":") {
+					p.errf(v, "validation_errors entries are path:rule, such as salary:min (got %q)", e)
+				}
+			}
 		default:
-			p.errf(kn, "unknown key %q (known: name, user, collection, action, document, expect, visible, hidden, write_denied, writable, now)", k)
+			p.errf(kn, "unknown key %q (known: name, user, collection, action, document, expect, visible, hidden, write_denied, writable, valid, validation_errors, now)", k)
 		}
 	})
 	for _, req := range []string{"name", "user", "collection", "action", "document", "expect"} {
@@ -261,6 +280,13 @@ func (p *caseParser) parseCase(n *yaml.Node) *testCase {
 		if len(tc.writeDenied)+len(tc.writable) > 0 {
 			p.errf(expectNode, "write_denied and writable need expect: allow")
 		}
+	}
+	if tc.valid != nil && *tc.valid && len(tc.validationErrors) > 0 {
+		p.errf(n, "validation_errors needs valid: false")
+	}
+	if len(tc.validationErrors) > 0 && tc.valid == nil {
+		f := false
+		tc.valid = &f
 	}
 	if len(p.probs) > before {
 		return nil

@@ -117,6 +117,7 @@ func New(p Params) *Server {
 	adm.DELETE("/api-keys/:id", s.revokeKey)
 	s.fleetRoutes(adm)
 	s.auditRoutes(e)
+	e.GET("/webhooks/deliveries", s.webhookDeliveries, s.authenticate)
 	s.grantRoutes(e, p.Grants)
 	c := e.Group("/collections", s.authenticate)
 	c.POST("/:c", s.create)

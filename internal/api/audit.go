@@ -52,6 +52,7 @@ var auditActions = map[string]string{
 	"GET /admin/api-keys":                          "api_key.list",
 	"DELETE /admin/api-keys/:id":                   "api_key.revoke",
 	"GET /audit":                                   "audit.read",
+	"GET /webhooks/deliveries":                     "webhooks.read",
 	"GET /audit/verify":                            "audit.verify",
 	"POST /grants":                                 "grant.create",
 	"GET /grants":                                  "grant.list",

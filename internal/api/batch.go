@@ -20,7 +20,11 @@ func itemErrors(fs []service.ItemError, withID bool) ([]map[string]any, error) {
 		if ae.Kind == apperr.KindInternal {
 			msg = "internal error"
 		}
-		item := map[string]any{"index": f.Index, "error": map[string]any{"code": code, "message": msg}}
+		info := map[string]any{"code": code, "message": msg}
+		if ae.Kind != apperr.KindInternal && ae.Details != nil {
+			info["details"] = ae.Details // e.g. every schema failure of the item
+		}
+		item := map[string]any{"index": f.Index, "error": info}
 		if withID {
 			j, err := idJSON(f.ID)
 			if err != nil {

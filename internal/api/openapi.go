@@ -87,6 +87,8 @@ var apiOps = []op{
 
 	{method: "POST", path: "/grants", tag: "grants", summary: "Issue a temporary MongoDB credential", body: tAnyObj, status: 201, result: data(tAnyObj)},
 	{method: "GET", path: "/grants", tag: "grants", summary: "Grants visible to the caller", status: 200, result: data(arr(tAnyObj))},
+	{method: "GET", path: "/webhooks/deliveries", tag: "webhooks", summary: "Delivery status of change events (needs webhooks.read)",
+		params: []string{"webhookState", "limit"}, status: 200, result: data(arr(tAnyObj))},
 	{method: "GET", path: "/grants/{id}", tag: "grants", summary: "One grant (never its password)", params: []string{"grantId"}, status: 200, result: data(tAnyObj)},
 	{method: "POST", path: "/grants/{id}/renew", tag: "grants", summary: "Extend a grant", params: []string{"grantId"},
 		body: obj(map[string]any{"ttl": tString}, "ttl"), status: 200, result: data(obj(map[string]any{"expires_at": tString}))},
@@ -157,6 +159,7 @@ var components = map[string]any{
 		"sort":            queryParam("sort", "comma-separated fields, - for descending", tString),
 		"limit":           queryParam("limit", "page size", map[string]any{"type": "integer", "minimum": 1}),
 		"cursor":          queryParam("cursor", "opaque cursor of the previous page", tString),
+		"webhookState":    queryParam("state", "only deliveries in this state (e.g. pending, delivered, dead)", tString),
 		"fields":          queryParam("fields", "comma-separated fields to return", tString),
 		"count":           queryParam("count", "add pagination.total", map[string]any{"type": "string", "enum": []string{"true", "false"}}),
 		"from":            queryParam("from", "RFC 3339 time", tString),

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/schema"
 )
 
 // Load reads a policy file, or every *.yml / *.yaml file directly inside a
@@ -91,6 +92,9 @@ type loader struct {
 	fileOf          map[*yaml.Node]string
 	pendingRoleRefs []roleRef
 	implicit        map[string]bool
+	hierarchyNode   *yaml.Node
+	hookNodes       map[string]*yaml.Node
+	hierarchyUses   []*yaml.Node
 }
 
 func parse(files []string, srcs map[string][]byte) (*Set, error) {
@@ -101,12 +105,13 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 			Defaults: Defaults{DenyUnlistedCollections: true}, scope: when.NewScope(), Files: files,
 		},
 		roleNodes: map[string]*yaml.Node{}, collNodes: map[string]*yaml.Node{}, tmplNodes: map[string]*yaml.Node{},
-		masksNodes: map[string]*yaml.Node{}, fileOf: map[*yaml.Node]string{},
+		masksNodes: map[string]*yaml.Node{}, fileOf: map[*yaml.Node]string{}, hookNodes: map[string]*yaml.Node{},
 	}
 	for name, m := range builtinMasks {
 		l.set.Masks[name] = m
 	}
 	var grantNodes []*yaml.Node
+	var schemaSrcs []schema.Source
 	for _, f := range files {
 		l.file = f
 		var doc yaml.Node
@@ -147,6 +152,17 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 			case "grants":
 				grantNodes = append(grantNodes, v)
 				l.remember(v)
+			case "hierarchy":
+				if l.hierarchyNode != nil {
+					l.errf(kn, "hierarchy already defined at %s", l.pos(l.hierarchyNode))
+					break
+				}
+				l.hierarchyNode = v
+				l.remember(v)
+			case "hooks":
+				l.collect(v, l.hookNodes, "hooks for collection")
+			case "schemas":
+				schemaSrcs = append(schemaSrcs, schema.Source{File: f, Node: v})
 			case "defaults":
 				if l.defaults != nil {
 					l.errf(kn, "defaults already defined at %s", l.pos(l.defaults))
@@ -154,7 +170,7 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 				l.defaults = v
 				l.remember(v)
 			default:
-				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, defaults)", k)
+				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, schemas, hooks, hierarchy, defaults)", k)
 			}
 		})
 	}
@@ -169,6 +185,9 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 		l.grants(g)
 	}
 	l.checkSystemRoles()
+	l.buildSchemas(schemaSrcs)
+	l.buildHierarchy()
+	l.buildHooks()
 	if len(l.probs) > 0 {
 		sort.SliceStable(l.probs, func(i, j int) bool {
 			a, b := l.probs[i].Pos, l.probs[j].Pos

@@ -167,6 +167,9 @@ func (l *loader) rule(role string, n *yaml.Node) *Rule {
 		case "when":
 			src := l.str(v, "when")
 			x, err := when.Compile(src, l.set.scope)
+			if err == nil {
+				l.noteHierarchyUse(v, x)
+			}
 			if err != nil {
 				if we, ok := err.(*when.Error); ok {
 					line, col := v.Line+we.Line-1, we.Column

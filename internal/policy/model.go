@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/schema"
 )
 
 // Action is something a role may do on a collection.
@@ -31,7 +32,7 @@ const (
 var Actions = []Action{Create, Read, Update, Delete, Aggregate, Restore}
 
 // SystemPermissions are the non-collection permissions a `system:` section may grant.
-var SystemPermissions = []string{"audit.read", "api_keys.manage", "grants.admin", "policies.reload"}
+var SystemPermissions = []string{"audit.read", "api_keys.manage", "grants.admin", "policies.reload", "webhooks.read"}
 
 // Set is a loaded, compiled policy set. It is immutable once loaded and safe
 // for concurrent use; a reload builds a new Set.
@@ -47,6 +48,13 @@ type Set struct {
 	Files       []string
 	// Warnings are problems that do not stop the set from loading.
 	Warnings []Problem
+	// Schemas are the data rules of the `schemas:` sections (never nil).
+	Schemas *schema.Set
+	// Hierarchy says where user.$subordinates and friends come from; nil
+	// when the files have no hierarchy section.
+	Hierarchy *Hierarchy
+	// Hooks are the webhooks per collection (the `hooks:` section).
+	Hooks map[string][]*Hook
 
 	scope *when.Scope
 }

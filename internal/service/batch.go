@@ -67,7 +67,7 @@ func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll s
 			res.Failed = append(res.Failed, ItemError{Index: i, Err: apperr.Invalid("item %d is not a document (a JSON object)", i)})
 			continue
 		}
-		raw, paths, err := r.prepareCreate(d, doc)
+		raw, paths, err := r.prepareCreate(ctx, d, doc)
 		if err != nil {
 			res.Failed = append(res.Failed, ItemError{Index: i, Err: err})
 			continue
@@ -87,6 +87,7 @@ func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll s
 		id := raw.Lookup("_id")
 		res.Created = append(res.Created, id)
 		auditDoc(ctx, id, goodPaths[k])
+		r.emit(ctx, "create", id)
 	}
 	sort.Slice(res.Failed, func(i, j int) bool { return res.Failed[i].Index < res.Failed[j].Index })
 	auditFailed(ctx, len(res.Failed))
@@ -230,7 +231,8 @@ func (s *Service) DeleteMany(ctx context.Context, p *principal.Principal, coll s
 	if d.State == when.Never {
 		return 0, nil
 	}
-	if r.versioned() {
+	// Versions and change events need each document deleted on its own.
+	if r.versioned() || r.wantsEvents("delete") {
 		return r.deleteManyVersioned(ctx, d, client)
 	}
 	n, err := s.store.DeleteMany(ctx, coll, and(policyFilter(d), client))

@@ -113,6 +113,7 @@ type importer struct {
 	docs  []bson.Raw
 	lines []int64
 	bytes int
+	r     *request // for the change events of the documents written
 }
 
 func (im *importer) fail(line int64, err error) {
@@ -145,6 +146,7 @@ func (im *importer) flush(ctx context.Context) error {
 			im.fail(line, ferr)
 		} else {
 			im.res.Inserted++
+			im.r.emit(ctx, "create", im.docs[i].Lookup("_id"))
 		}
 	}
 	return nil
@@ -197,6 +199,7 @@ func (s *Service) Import(ctx context.Context, p *principal.Principal, coll strin
 	}
 	im := &importer{s: s, coll: coll, opts: opts.withDefaults(),
 		res: &ImportResult{ImportID: bson.NewObjectID().Hex(), Collection: coll, ActorID: p.ID, Failed: []LineError{}}}
+	im.r = r
 	im.docs = make([]bson.Raw, 0, im.opts.Chunk)
 	im.lines = make([]int64, 0, im.opts.Chunk)
 	stop := func(err error) (*ImportResult, error) {
@@ -223,7 +226,7 @@ func (s *Service) Import(ctx context.Context, p *principal.Principal, coll strin
 		// The same checks as a single create. They record nothing in the
 		// request's audit operation: an import is audited as one operation,
 		// from its result.
-		raw, _, err := r.prepareCreate(d, it.Doc)
+		raw, _, err := r.prepareCreate(ctx, d, it.Doc)
 		if err != nil {
 			im.fail(it.Line, err)
 			continue

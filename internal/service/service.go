@@ -32,6 +32,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
 	"github.com/permission-mongo/permission-mongo/internal/pipeline"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
@@ -93,6 +94,12 @@ type Params struct {
 	// filter that is exactly {_id} (store.Capabilities.LookupByIDOnly):
 	// Get then asks for {_id} alone (lookup.go).
 	LookupByIDOnly bool
+	// Hierarchy resolves user.$subordinates and friends; nil leaves them
+	// absent (rules using them match nothing). hierarchy.go.
+	Hierarchy *hierarchy.Resolver
+	// Outbox receives the change events of collections with hooks; nil
+	// sends none (events.go).
+	Outbox EventSink
 }
 
 // Service enforces policies on document operations. Safe for concurrent use.
@@ -108,13 +115,19 @@ type Service struct {
 	// unstorable: see Params.Unstorable.
 	unstorable []bson.Type
 	byIDOnly   bool
+	hier     *hierarchy.Resolver
+	outbox   EventSink
 }
 
 // New returns a Service.
 func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
-	s.versions, s.auditLog, s.byIDOnly = p.Versions, p.AuditLog, p.LookupByIDOnly
+	s.versions, s.auditLog, s.byIDOnly, s.outbox = p.Versions, p.AuditLog, p.LookupByIDOnly, p.Outbox
 	s.unstorable = p.Unstorable
+	if p.Hierarchy != nil {
+		s.hier = p.Hierarchy
+		s.store = &hierStore{Store: p.Store, s: s}
+	}
 	if s.limits.DefaultLimit <= 0 {
 		s.limits.DefaultLimit = 20
 	}
@@ -142,7 +155,12 @@ func New(p Params) *Service {
 
 // SetPolicies swaps the policy set (on reload). Requests already running
 // finish with the set they started with.
-func (s *Service) SetPolicies(set *policy.Set) { s.policies.Store(set) }
+func (s *Service) SetPolicies(set *policy.Set) {
+	s.policies.Store(set)
+	if s.hier != nil {
+		s.hier.Invalidate() // the hierarchy section may have changed
+	}
+}
 
 // Policies returns the current policy set.
 func (s *Service) Policies() *policy.Set { return s.policies.Load() }
@@ -191,7 +209,7 @@ func (s *Service) begin(p *principal.Principal, coll string) (*request, error) {
 	// BSON dates have millisecond precision: truncating here makes the value
 	// the server stores equal to the one this request compares with.
 	now := s.now().UTC().Truncate(time.Millisecond)
-	return &request{s: s, p: p, coll: coll, set: set, env: set.NewEnv(p, now), now: now}, nil
+	return &request{s: s, p: p, coll: coll, set: set, env: set.NewEnv(s.callerVars(p, set), now), now: now}, nil
 }
 
 func (r *request) decide(a policy.Action) *policy.Decision {

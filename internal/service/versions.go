@@ -105,6 +105,7 @@ func (r *request) deleteManyVersioned(ctx context.Context, d *policy.Decision, c
 		if n > 0 {
 			deleted += n
 			auditDoc(ctx, id, nil)
+			r.emit(ctx, "delete", id)
 		}
 	}
 	return deleted, nil
@@ -351,6 +352,7 @@ func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body
 	doc = append(doc,
 		bson.E{Key: FieldUpdatedAt, Value: bson.NewDateTimeFromTime(r.now)},
 		bson.E{Key: FieldUpdatedBy, Value: r.p.ID})
+	doc, schemaFails := r.schemaReplace(doc)
 	raw, err := bson.Marshal(doc)
 	if err != nil {
 		return nil, apperr.Invalid("document cannot be encoded")
@@ -361,6 +363,11 @@ func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body
 	if !d.Match(raw) {
 		return nil, errOutOfScope("restored document")
 	}
+	// The version restored is checked against today's schema; immutable
+	// fields and references compare with the version itself.
+	if err := r.schemaCheckReplace(ctx, deleted.Doc, raw, schemaFails); err != nil {
+		return nil, err
+	}
 	// A concurrent restore of the same document loses on the unique _id:
 	// 409, nothing written twice.
 	if err := r.s.store.Insert(ctx, r.coll, raw); err != nil {
@@ -368,6 +375,7 @@ func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body
 	}
 	noteETag(ctx, raw)
 	auditDoc(ctx, id, changedFields(bson.Raw{5, 0, 0, 0, 0}, raw))
+	r.emit(ctx, "create", id)
 	return r.readBack(raw)
 }
 

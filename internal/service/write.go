@@ -78,7 +78,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 	if err != nil {
 		return nil, err
 	}
-	raw, paths, err := r.prepareCreate(d, doc)
+	raw, paths, err := r.prepareCreate(ctx, d, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +87,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 	}
 	noteETag(ctx, raw)
 	auditDoc(ctx, raw.Lookup("_id"), paths)
+	r.emit(ctx, "create", raw.Lookup("_id"))
 	return r.readBack(raw)
 }
 
@@ -94,7 +95,7 @@ func (s *Service) Create(ctx context.Context, p *principal.Principal, coll strin
 // to insert (presets, stamps and _id applied) and the paths the client wrote.
 // Create, batch create and import all go through it, so none of them can
 // skip a check the others make.
-func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []string, error) {
+func (r *request) prepareCreate(ctx context.Context, d *policy.Decision, doc bson.D) (bson.Raw, []string, error) {
 	p := r.p
 	if err := query.CheckDocument(doc); err != nil {
 		return nil, nil, err
@@ -136,6 +137,7 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 	doc, _ = setPath(doc, FieldCreatedBy, p.ID)
 	doc, _ = setPath(doc, FieldCreatedAt, stamp)
 	doc, _ = setPath(doc, FieldUpdatedAt, stamp)
+	doc, schemaFails := r.schemaCreate(doc, server)
 	raw, err := bson.Marshal(doc)
 	if err != nil {
 		return nil, nil, apperr.Invalid("document cannot be encoded")
@@ -159,6 +161,9 @@ func (r *request) prepareCreate(d *policy.Decision, doc bson.D) (bson.Raw, []str
 		return nil, nil, errWriteDenied(f)
 	}
 	if err := r.s.checkStorable(doc); err != nil {
+		return nil, nil, err
+	}
+	if err := r.schemaCheckNew(ctx, raw, schemaFails); err != nil {
 		return nil, nil, err
 	}
 	return raw, paths, nil
@@ -322,6 +327,9 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	if err := r.s.checkStorable(upd.Doc); err != nil {
 		return nil, err
 	}
+	if err := r.schemaBeforeUpdate(upd); err != nil {
+		return nil, err
+	}
 	if err := renameThroughValue(pre, upd.Doc); err != nil {
 		return nil, err
 	}
@@ -344,8 +352,13 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 		r.restore(ctx, id, pre, next)
 		return nil, errOutOfScope("update")
 	}
+	if post, err = r.schemaAfterUpdate(ctx, pre, post, next); err != nil {
+		r.restore(ctx, id, pre, next)
+		return nil, err
+	}
 	noteETag(ctx, post)
 	auditDoc(ctx, id, upd.Paths)
+	r.emit(ctx, "update", id)
 	return post, nil
 }
 
@@ -486,6 +499,7 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	newDoc = append(newDoc,
 		bson.E{Key: FieldUpdatedAt, Value: r.nextStamp(pre)},
 		bson.E{Key: FieldUpdatedBy, Value: p.ID})
+	newDoc, schemaFails := r.schemaReplace(newDoc)
 	raw, err := bson.Marshal(newDoc)
 	if err != nil {
 		return nil, apperr.Invalid("document cannot be encoded")
@@ -494,6 +508,9 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 		return nil, errOutOfScope("replacement")
 	}
 	if err := s.checkStorable(newDoc); err != nil {
+		return nil, err
+	}
+	if err := r.schemaCheckReplace(ctx, pre, raw, schemaFails); err != nil {
 		return nil, err
 	}
 	if err := r.saveVersion(ctx, pre, op); err != nil {
@@ -510,6 +527,7 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	}
 	noteETag(ctx, post)
 	auditDoc(ctx, oid, changedFields(pre, post))
+	r.emit(ctx, "update", oid)
 	return r.readBack(post)
 }
 
@@ -651,5 +669,6 @@ func (s *Service) Delete(ctx context.Context, p *principal.Principal, coll, id s
 		return nil, errNotFound()
 	}
 	auditDoc(ctx, oid, nil)
+	r.emit(ctx, "delete", oid)
 	return oid, nil
 }

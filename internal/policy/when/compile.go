@@ -79,6 +79,20 @@ func (e *Expr) CallerPaths(s *Scope) []string {
 // knownUser are the caller attributes a principal carries besides claims.*.
 var knownUser = map[string]bool{"id": true, "tenant_id": true, "roles": true}
 
+// HierarchyVars are the caller values resolved from the organisation
+// hierarchy (lists of user ids); the caller's Vars answers them like any
+// other value, so they compile to filters the same way.
+var HierarchyVars = []string{"$subordinates", "$directReports", "$ancestors"}
+
+func isHierarchyVar(s string) bool {
+	for _, h := range HierarchyVars {
+		if s == h {
+			return true
+		}
+	}
+	return false
+}
+
 // Compile parses and compiles src. The empty expression means "always".
 func Compile(src string, scope *Scope) (*Expr, error) {
 	e := &Expr{src: src}
@@ -496,14 +510,20 @@ func (c *compiler) term(n ast.Node) (term, error) {
 		if err != nil {
 			return t, err
 		}
+		for i, seg := range path {
+			// $-names are only the hierarchy values, and only as user.$name.
+			if strings.HasPrefix(seg, "$") && (root != "user" || i != 0 || len(path) != 1) {
+				return t, c.errAt(n, "%s can only be used as user.%s", seg, seg)
+			}
+		}
 		switch root {
 		case "resource", "doc":
 			t.field = path
 			return t, nil
 		case "user":
 			p := strings.Join(path, ".")
-			if !knownUser[p] && !(path[0] == "claims" && len(path) > 1) {
-				return t, c.errAt(n, "unknown variable user.%s (known: user.id, user.tenant_id, user.roles, user.claims.*)", p)
+			if !knownUser[p] && !(path[0] == "claims" && len(path) > 1) && !isHierarchyVar(p) {
+				return t, c.errAt(n, "unknown variable user.%s (known: user.id, user.tenant_id, user.roles, user.claims.*, user.$subordinates, user.$directReports, user.$ancestors)", p)
 			}
 			slot := c.scope.slot(p)
 			c.refs[slot]++
@@ -558,7 +578,7 @@ func (c *compiler) path(n ast.Node) (string, []string, error) {
 			if !ok || x.Method {
 				return "", nil, c.errAt(x, "only named fields can be used in a path (no indexes or computed names)")
 			}
-			if s.Value == "" || strings.ContainsAny(s.Value, ".\x00") || strings.HasPrefix(s.Value, "$") {
+			if s.Value == "" || strings.ContainsAny(s.Value, ".\x00") || (strings.HasPrefix(s.Value, "$") && !isHierarchyVar(s.Value)) {
 				return "", nil, c.errAt(x, "field name %q cannot be used in a path", s.Value)
 			}
 			segs = append(segs, s.Value)

@@ -115,6 +115,10 @@ var diffExprs = []string{
 	`resource.s == "x\nend"`, `resource.s endsWith "x"`,
 	`(resource.n > 0 || resource.s == "alpha") && !(resource.tags == nil)`,
 	`not (resource.n > 0 and resource.owner == "u1") or resource.s in ["beta"]`,
+	// hierarchy values: lists of user ids, resolved per caller
+	`resource.owner in user.$subordinates`, `resource.owner in user.$directReports || resource.owner == user.id`,
+	`resource.owner not in user.$ancestors`, `resource.s in user.$ancestors && resource.tenant_id == user.tenant_id`,
+	`user.id in resource.shared_with || resource.owner in user.$subordinates`,
 }
 
 type diffCaller struct {
@@ -123,8 +127,10 @@ type diffCaller struct {
 }
 
 var diffCallers = []diffCaller{
-	{"full", vars{"id": "u1", "tenant_id": "t1", "roles": []any{"staff"}, "claims.tenants": []any{"t1", "t2"}, "claims.level": float64(3)}},
-	{"admin", vars{"id": "u2", "tenant_id": "t2", "roles": []any{"admin"}, "claims.tenants": []any{"t2"}, "claims.level": int64(1)}},
+	{"full", vars{"id": "u1", "tenant_id": "t1", "roles": []any{"staff"}, "claims.tenants": []any{"t1", "t2"}, "claims.level": float64(3),
+		"$subordinates": []any{"u2", "alpha", ""}, "$directReports": []any{"u2"}, "$ancestors": []any{"zeta", "al"}}},
+	{"admin", vars{"id": "u2", "tenant_id": "t2", "roles": []any{"admin"}, "claims.tenants": []any{"t2"}, "claims.level": int64(1),
+		"$subordinates": []any{}, "$directReports": []any{}, "$ancestors": []any{"u1"}}},
 	{"no-tenant", vars{"id": "u1", "roles": []any{}}},
 	{"null-id", vars{"id": nil, "tenant_id": "t1", "roles": []any{"admin"}}},
 	{"empty", vars{}},
@@ -149,6 +155,9 @@ func genExpr(r *rand.Rand, depth int) string {
 func genLeaf(r *rand.Rand) string {
 	fields := []string{"resource.tenant_id", "resource.owner", "resource.n", "resource.s", "resource.tags", "resource.flag", "resource.sub.x", "resource.shared_with"}
 	vals := []string{`"t1"`, `"u1"`, `"alpha"`, `1`, `-1`, `2.5`, `true`, `false`, `user.id`, `user.tenant_id`, `user.claims.level`}
+	if r.Intn(8) == 0 {
+		return fields[r.Intn(len(fields))] + " in user." + HierarchyVars[r.Intn(len(HierarchyVars))]
+	}
 	f := fields[r.Intn(len(fields))]
 	v := vals[r.Intn(len(vals))]
 	switch r.Intn(9) {

@@ -1,0 +1,115 @@
+package policy
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+)
+
+// Hierarchy is the `hierarchy:` section: the collection in which each
+// person's document names its manager. It makes user.$directReports,
+// user.$subordinates and user.$ancestors usable in `when`.
+type Hierarchy struct {
+	Collection   string
+	IDField      string
+	ManagerField string
+	// MaxDepth bounds the walk down (subordinates) and up (ancestors).
+	MaxDepth int
+	// MaxNodes bounds how many people one caller's subordinates may be;
+	// beyond it the values are absent (the rules using them fail closed).
+	MaxNodes int
+	// CacheTTL is how long resolved values are kept; changes made through
+	// the proxy invalidate them at once.
+	CacheTTL time.Duration
+	Pos      Pos
+}
+
+// Hierarchy defaults.
+const (
+	DefaultHierarchyDepth = 32
+	DefaultHierarchyNodes = 10000
+	DefaultHierarchyTTL   = 30 * time.Second
+)
+
+func (l *loader) noteHierarchyUse(n *yaml.Node, x *when.Expr) {
+	for _, p := range x.CallerPaths(l.set.scope) {
+		if strings.HasPrefix(p, "$") {
+			l.remember(n)
+			l.hierarchyUses = append(l.hierarchyUses, n)
+			return
+		}
+	}
+}
+
+func (l *loader) buildHierarchy() {
+	n := l.hierarchyNode
+	if n == nil {
+		for _, u := range l.hierarchyUses {
+			l.errf(u, "when: user.$subordinates, user.$directReports and user.$ancestors need a hierarchy: section")
+		}
+		return
+	}
+	l.file = l.fileOf[n]
+	if !l.isMap(n, "hierarchy") {
+		return
+	}
+	h := &Hierarchy{MaxDepth: DefaultHierarchyDepth, MaxNodes: DefaultHierarchyNodes, CacheTTL: DefaultHierarchyTTL, Pos: l.pos(n)}
+	seen := map[string]bool{}
+	l.eachKey(n, func(k string, kn, v *yaml.Node) {
+		seen[k] = true
+		switch k {
+		case "collection":
+			h.Collection = l.str(v, "hierarchy.collection")
+			if h.Collection != "" && (strings.HasPrefix(strings.ToLower(h.Collection), "pm_") || strings.HasPrefix(h.Collection, "system.") || strings.Contains(h.Collection, "$")) {
+				l.errf(v, "hierarchy.collection %q is not a document collection", h.Collection)
+			}
+		case "id_field":
+			h.IDField = l.fieldName(v, "hierarchy.id_field")
+		case "manager_field":
+			h.ManagerField = l.fieldName(v, "hierarchy.manager_field")
+		case "max_depth":
+			h.MaxDepth = l.posInt(v, "hierarchy.max_depth", 1000)
+		case "max_nodes":
+			h.MaxNodes = l.posInt(v, "hierarchy.max_nodes", 1000000)
+		case "cache_ttl":
+			d, err := time.ParseDuration(l.str(v, "hierarchy.cache_ttl"))
+			if err != nil || d < 0 {
+				l.errf(v, "hierarchy.cache_ttl must be a duration such as 30s (0 disables the cache)")
+			}
+			h.CacheTTL = d
+		default:
+			l.errf(kn, "unknown key %q in hierarchy (known: collection, id_field, manager_field, max_depth, max_nodes, cache_ttl)", k)
+		}
+	})
+	for _, req := range []string{"collection", "id_field", "manager_field"} {
+		if !seen[req] {
+			l.errf(n, "hierarchy.%s is required", req)
+		}
+	}
+	if h.Collection != "" && h.IDField != "" && h.ManagerField != "" {
+		l.set.Hierarchy = h
+	}
+}
+
+func (l *loader) fieldName(n *yaml.Node, what string) string {
+	s := l.str(n, what)
+	if s != "" && (strings.HasPrefix(s, "$") || slices.Contains(strings.Split(s, "."), "")) {
+		l.errf(n, "%s: invalid field path %q", what, s)
+		return ""
+	}
+	return s
+}
+
+func (l *loader) posInt(n *yaml.Node, what string, max int) int {
+	i, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil || i < 1 || i > max {
+		l.errf(n, "%s must be a whole number from 1 to %d", what, max)
+		return 1
+	}
+	return i
+}

@@ -1,0 +1,40 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// EnsureIndexes creates the declared indexes of every schema in db. Creating
+// an index that exists with the same keys and options does nothing, so it
+// runs at every start and reload. The first failure (a unique index over
+// duplicate data, a name taken by a different index) is returned with the
+// collection and index it concerns, so the operator can fix the data or
+// the file.
+func EnsureIndexes(ctx context.Context, db *mongo.Database, set *Set) error {
+	if set == nil {
+		return nil
+	}
+	names := make([]string, 0, len(set.Collections))
+	for n := range set.Collections {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := set.Collections[n]
+		for _, ix := range c.Indexes {
+			o := options.Index().SetName(ix.Name)
+			if ix.Unique {
+				o.SetUnique(true)
+			}
+			if _, err := db.Collection(n).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.Keys, Options: o}); err != nil {
+				return fmt.Errorf("schema %s (%s:%d): index %s: %w", n, ix.Pos.File, ix.Pos.Line, ix.Name, err)
+			}
+		}
+	}
+	return nil
+}
