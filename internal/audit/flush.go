@@ -96,34 +96,143 @@ func (w *Writer) flush(tryDB bool) (drained, healthy bool) {
 		}
 		return w.queueLen() == 0, false
 	}
-	for {
-		if w.aborted() {
-			return false, false
-		}
-		if w.spill != nil && w.spill.pending() {
-			if err := w.replay(); err != nil {
-				if w.opts.Mode == ModeBuffer {
-					return w.spillQueue(), false
-				}
-				// The file's entries are safe on disk; only the queue is
-				// at risk, and it waits behind them.
-				w.setUnavailable(err)
-				return w.queueLen() == 0, false
-			}
-		}
-		batch := w.peek()
-		if len(batch) == 0 {
-			return true, true
-		}
-		if err := w.insert(batch); err != nil {
+	if w.aborted() {
+		return false, false
+	}
+	if w.spill != nil && w.spill.pending() {
+		if err := w.replay(); err != nil {
 			if w.opts.Mode == ModeBuffer {
 				return w.spillQueue(), false
 			}
+			// The file's entries are safe on disk; only the queue is
+			// at risk, and it waits behind them.
 			w.setUnavailable(err)
+			return w.queueLen() == 0, false
+		}
+	}
+	if err := w.drain(); err != nil {
+		if w.aborted() {
 			return false, false
 		}
-		w.pop(len(batch))
+		if w.opts.Mode == ModeBuffer {
+			return w.spillQueue(), false
+		}
+		w.setUnavailable(err)
+		return false, false
 	}
+	return true, true
+}
+
+// flight is one batch insert running.
+type flight struct {
+	n    int // entries, the next n of the queue after the flights before it
+	err  error
+	done bool
+}
+
+// drain inserts the queue in batches, up to MaxInFlight at once, until it is
+// empty; it returns the first insert error (after the other inserts ended).
+//
+// The chain does not depend on the order inserts finish in: every entry was
+// hashed when it was queued. The queue, though, only loses its oldest
+// entries: a batch stored before an earlier one leaves the queue when that
+// one is stored too. So a failure leaves every entry from the failed batch
+// on in memory, and the retry sends again some that are stored already,
+// which insert takes as success (the ids are deterministic).
+//
+// Full batches go out as soon as an insert slot is free; a partial batch
+// only when no insert is running, so that under load batches fill up while
+// the inserts run, and under light load an entry waits at most one
+// FlushInterval (the run loop's timer) plus one insert.
+func (w *Writer) drain() error {
+	defer w.unsend()
+	results := make(chan *flight, w.opts.MaxInFlight)
+	var (
+		flights []*flight // running or stored out of order; queue order
+		running int
+		failed  error
+		// Throughput sample for the queue's size: entries stored since
+		// busySince, all of that time with inserts running.
+		busySince = time.Now()
+		stored    int
+	)
+	for {
+		for failed == nil && running < w.opts.MaxInFlight && !w.aborted() {
+			batch := w.take(running == 0)
+			if batch == nil {
+				break
+			}
+			f := &flight{n: len(batch)}
+			flights = append(flights, f)
+			running++
+			go func() {
+				f.err = w.insert(batch)
+				results <- f
+			}()
+		}
+		if running == 0 {
+			if stored > 0 {
+				w.observeThroughput(stored, time.Since(busySince))
+			}
+			return failed
+		}
+		var wake chan struct{} // only while a slot is free: a busy loop otherwise
+		if failed == nil && running < w.opts.MaxInFlight {
+			wake = w.wake
+		}
+		select {
+		case f := <-results:
+			running--
+			f.done = true
+			if f.err != nil && failed == nil {
+				failed = f.err
+			}
+		case <-wake:
+			continue // a batch filled up: send it
+		}
+		k, n := 0, 0
+		for k < len(flights) && flights[k].done && flights[k].err == nil {
+			n += flights[k].n
+			k++
+		}
+		if n > 0 {
+			flights = flights[k:]
+			w.pop(n)
+			stored += n
+			if d := time.Since(busySince); d >= time.Second {
+				w.observeThroughput(stored, d)
+				busySince, stored = time.Now(), 0
+			}
+		}
+	}
+}
+
+// take marks the next batch of the queue as being inserted and returns a
+// copy of it: a full batch, or when partial is set whatever is waiting; nil
+// when there is nothing to send. When the queue is empty the backlog is
+// gone and operations are accepted again.
+func (w *Writer) take(partial bool) []Entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) == 0 {
+		w.setAvailableLocked()
+		return nil
+	}
+	n := min(len(w.queue)-w.sent, w.opts.BatchSize)
+	if n == 0 || (n < w.opts.BatchSize && !partial) {
+		return nil
+	}
+	batch := append([]Entry(nil), w.queue[w.sent:w.sent+n]...)
+	w.sent += n
+	return batch
+}
+
+// unsend returns the entries still queued to the unsent part, once no
+// insert runs: they are sent again (or spilled) from the oldest.
+func (w *Writer) unsend() {
+	w.mu.Lock()
+	w.sent = 0
+	w.mu.Unlock()
 }
 
 // insert writes batch, unordered. Entry ids are deterministic, so a
@@ -160,29 +269,17 @@ func onlyDuplicates(err error) bool {
 	return true
 }
 
-// peek returns up to BatchSize entries from the head of the queue. They stay
-// queued (and counted against QueueSize) until pop, so a failed write loses
-// nothing. When the queue is empty the backlog is gone and operations are
-// accepted again.
-func (w *Writer) peek() []Entry {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := min(len(w.queue), w.opts.BatchSize)
-	if n == 0 {
-		w.setAvailableLocked()
-		return nil
-	}
-	return append([]Entry(nil), w.queue[:n]...)
-}
-
-// pop removes the n oldest entries, which were stored or spilled.
+// pop removes the n oldest entries, which were stored or spilled, and
+// lets operations waiting for room look again.
 func (w *Writer) pop(n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := copy(w.queue, w.queue[n:])
 	clear(w.queue[k:])
 	w.queue = w.queue[:k]
+	w.sent = max(w.sent-n, 0)
 	w.stats.queueDepth.Store(int64(k))
+	w.wakeWaitersLocked()
 }
 
 func (w *Writer) queueLen() int {
@@ -199,6 +296,7 @@ func (w *Writer) setUnavailable(cause error) {
 	}
 	w.unavailable = cause
 	w.stats.available.Store(false)
+	w.wakeWaitersLocked() // they are refused now
 }
 
 func (w *Writer) setAvailableLocked() {
