@@ -127,6 +127,7 @@ func (w *Writer) flush(tryDB bool) (drained, healthy bool) {
 type flight struct {
 	n    int // entries, the next n of the queue after the flights before it
 	err  error
+	took time.Duration
 	done bool
 }
 
@@ -157,7 +158,7 @@ func (w *Writer) drain() error {
 		stored    int
 	)
 	for {
-		for failed == nil && running < w.opts.MaxInFlight && !w.aborted() {
+		for failed == nil && running < w.inFlight && !w.aborted() {
 			batch := w.take(running == 0)
 			if batch == nil {
 				break
@@ -166,7 +167,9 @@ func (w *Writer) drain() error {
 			flights = append(flights, f)
 			running++
 			go func() {
+				start := time.Now()
 				f.err = w.insert(batch)
+				f.took = time.Since(start)
 				results <- f
 			}()
 		}
@@ -174,16 +177,20 @@ func (w *Writer) drain() error {
 			if stored > 0 {
 				w.observeThroughput(stored, time.Since(busySince))
 			}
+			if failed == nil && w.aborted() && w.queueLen() > 0 {
+				failed = errClosing // Close gave up: what is left goes to the spill file
+			}
 			return failed
 		}
 		var wake chan struct{} // only while a slot is free: a busy loop otherwise
-		if failed == nil && running < w.opts.MaxInFlight {
+		if failed == nil && running < w.inFlight {
 			wake = w.wake
 		}
 		select {
 		case f := <-results:
 			running--
 			f.done = true
+			w.adjust(f)
 			if f.err != nil && failed == nil {
 				failed = f.err
 			}
@@ -207,6 +214,41 @@ func (w *Writer) drain() error {
 	}
 }
 
+// adjust sets how many inserts may run at once, and how many entries each
+// carries, from how the last insert went. Concurrent inserts help a store
+// with capacity to spare (the DocumentDB engine stores about twice as much
+// with four), and hurt one that serializes writes (SQLite under the embedded
+// FerretDB), where they only make each insert slower until inserts time out,
+// which fail_closed must treat as an outage. And a batch that cannot be
+// stored within the write timeout would fail forever, although the store
+// works. So: one insert at first and after any failure, one more while
+// inserts take under a quarter of the write timeout, half as many when one
+// takes over half of it; when one insert at a time is still that slow, or an
+// insert timed out, half the batch size, and back up towards BatchSize while
+// full batches are quick.
+func (w *Writer) adjust(f *flight) {
+	slow := f.took > w.opts.WriteTimeout/2
+	switch {
+	case f.err != nil:
+		w.inFlight = 1
+		if mongo.IsTimeout(f.err) || errors.Is(f.err, context.DeadlineExceeded) {
+			w.batch = max(minBatch, w.batch/2)
+		}
+	case slow && w.inFlight > 1:
+		w.inFlight /= 2
+	case slow:
+		w.batch = max(minBatch, w.batch/2)
+	case f.took < w.opts.WriteTimeout/4:
+		w.inFlight = min(w.inFlight+1, w.opts.MaxInFlight)
+		if f.n >= w.batch {
+			w.batch = min(2*w.batch, w.opts.BatchSize)
+		}
+	}
+}
+
+// minBatch is the smallest batch adjust goes down to.
+const minBatch = 16
+
 // take marks the next batch of the queue as being inserted and returns a
 // copy of it: a full batch, or when partial is set whatever is waiting; nil
 // when there is nothing to send. When the queue is empty the backlog is
@@ -218,8 +260,8 @@ func (w *Writer) take(partial bool) []Entry {
 		w.setAvailableLocked()
 		return nil
 	}
-	n := min(len(w.queue)-w.sent, w.opts.BatchSize)
-	if n == 0 || (n < w.opts.BatchSize && !partial) {
+	n := min(len(w.queue)-w.sent, w.batch)
+	if n == 0 || (n < w.batch && !partial) {
 		return nil
 	}
 	batch := append([]Entry(nil), w.queue[w.sent:w.sent+n]...)

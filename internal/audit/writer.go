@@ -48,6 +48,10 @@ type Writer struct {
 	stopped     bool // the flush loop has ended: nothing more will be written
 
 	spill *spillFile // nil without SpillPath
+	// inFlight is how many inserts may run at once now (at most
+	// MaxInFlight), and batch how many entries each carries (at most
+	// BatchSize); see adjust. Used by the flush goroutine only.
+	inFlight, batch int
 
 	wake     chan struct{} // a full batch is waiting
 	closing  chan struct{} // Close: drain and stop
@@ -121,6 +125,7 @@ func NewWriter(opts Options) (*Writer, error) {
 	}
 	w.log = opts.Logger.With("component", "audit", "writer", w.id)
 	w.lastHash = Genesis(w.id)
+	w.inFlight, w.batch = 1, opts.BatchSize
 	w.capacity = opts.QueueSize
 	if w.capacity == 0 {
 		w.capacity = w.minCapacity()
