@@ -31,9 +31,14 @@ const (
 const (
 	// DefaultQueueSize is the fixed queue of callers that want one; the
 	// zero QueueSize sizes the queue by the store's measured throughput.
-	DefaultQueueSize     = 10000
-	DefaultBatchSize     = 500
-	DefaultMaxInFlight   = 4
+	DefaultQueueSize = 10000
+	DefaultBatchSize = 500
+	// DefaultMaxInFlight is 1: on the DocumentDB engine, four concurrent
+	// inserts into the audit collection coincided with PostgreSQL crashes
+	// (signal 11) and did not raise audited throughput on two cores. Raise
+	// it for a server with cores to spare; the writer still only adds
+	// inserts while they are quick (see adjust).
+	DefaultMaxInFlight   = 1
 	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultWriteTimeout  = 5 * time.Second
 	DefaultRetryMin      = 100 * time.Millisecond
