@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -41,33 +44,85 @@ func setupAuditWrites(b *testing.B, audited bool) *auditWriteFixture {
 	f := &auditWriteFixture{}
 	o := proxyOptions{policy: auditBenchPolicy, role: "writer"}
 	if audited {
-		coll := db.Collection("pm_audit")
-		if err := audit.EnsureIndexes(context.Background(), coll, 0); err != nil {
-			b.Fatal(err)
-		}
-		var err error
-		if f.w, err = audit.NewWriter(audit.Options{Collection: coll, Logger: quietLog}); err != nil {
-			b.Fatal(err)
-		}
-		o.audit, o.auditLog = f.w, coll
+		o.audit, o.auditLog = startAuditWriter(b, db)
+		f.w = o.audit
 	}
 	f.calls = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	b.Cleanup(func() {
-		if f.w != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := f.w.Close(ctx); err != nil {
-				b.Error(err)
-			}
-			if st := f.w.Stats(); st.Lost > 0 || st.Refused > 0 {
-				b.Errorf("audit: lost %d, refused %d", st.Lost, st.Refused)
-			}
-		}
-	})
-	// Registered after the writer's cleanup, so it runs first: the HTTP
-	// server stops before the audit writer is closed, as in pm serve.
 	f.srv, f.key = startProxy(b, db, o)
 	return f
+}
+
+// startAuditWriter starts the audit writer as pm serve does (default
+// options, the product's indexes, entries in the same database). Its
+// cleanup is registered before the proxy's, so it runs after: the HTTP
+// server stops before the writer is closed, as in pm serve. The benchmark
+// fails if an entry was lost or a request refused.
+func startAuditWriter(b *testing.B, db *mongo.Database) (*audit.Writer, *mongo.Collection) {
+	b.Helper()
+	coll := db.Collection("pm_audit")
+	if err := audit.EnsureIndexes(context.Background(), coll, 0); err != nil {
+		b.Fatal(err)
+	}
+	w, err := audit.NewWriter(audit.Options{Collection: coll, Logger: quietLog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := w.Close(ctx); err != nil {
+			b.Error(err)
+		}
+		if st := w.Stats(); st.Lost > 0 || st.Refused > 0 {
+			b.Errorf("audit: lost %d, refused %d", st.Lost, st.Refused)
+		}
+	})
+	return w, coll
+}
+
+// BenchmarkGetByIDAudit: GET /collections/employees/{id} from 8 concurrent
+// clients (as wrk -c 8), the proxy without an audit writer and with the
+// default one, in the same run. The ratio of on to off ops/s is the cost of
+// auditing reads; "waits/op" is the share of requests that found the audit
+// queue full and waited for room (back-pressure, not refusal: a refused
+// request fails the benchmark).
+//
+// Off and on alternate, three times, so that a change in the machine's load
+// (these machines are shared) hits both sides alike: compare each on with
+// the off just before it.
+func BenchmarkGetByIDAudit(b *testing.B) {
+	for range 3 {
+		for _, on := range []bool{false, true} {
+			benchmarkGetByIDAudit(b, on)
+		}
+	}
+}
+
+func benchmarkGetByIDAudit(b *testing.B, on bool) {
+	name := "audit_off"
+	if on {
+		name = "audit_on"
+	}
+	b.Run(name, func(b *testing.B) {
+		f := setupAudited(b, on)
+		f.calls = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+		start := cpuTime()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := int(next.Add(1))
+				f.get(b, "/collections/employees/"+f.ids[i%len(f.ids)])
+			}
+		})
+		b.StopTimer()
+		b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+		if f.audit != nil {
+			b.ReportMetric(float64(f.audit.Stats().Waited)/float64(b.N), "waits/op")
+		}
+	})
 }
 
 func (f *auditWriteFixture) create(b *testing.B) {

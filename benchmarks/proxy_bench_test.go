@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -48,6 +49,7 @@ type fixture struct {
 	key   string
 	ids   []string
 	calls *http.Client
+	audit *audit.Writer // nil when audit is off
 }
 
 // docCount employees are stored over two tenants. The embedded backend
@@ -57,7 +59,10 @@ const docCount = 200
 
 // setup stores the employees and starts the proxy with an hr caller of
 // tenant t1 (who sees the half of them in its tenant).
-func setup(b *testing.B) *fixture {
+func setup(b *testing.B) *fixture { return setupAudited(b, false) }
+
+// setupAudited is setup, with the audit writer on when audited.
+func setupAudited(b *testing.B, audited bool) *fixture {
 	b.Helper()
 	_, db := testenv.Mongo(b)
 	ctx := context.Background()
@@ -79,9 +84,13 @@ func setup(b *testing.B) *fixture {
 	if _, err := coll.InsertMany(ctx, docs); err != nil {
 		b.Fatal(err)
 	}
-	srv, key := startProxy(b, db, proxyOptions{policy: benchPolicy, role: "hr"})
+	o := proxyOptions{policy: benchPolicy, role: "hr"}
+	if audited {
+		o.audit, o.auditLog = startAuditWriter(b, db)
+	}
+	srv, key := startProxy(b, db, o)
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
-	return &fixture{coll: coll, srv: srv, key: key, ids: ids, calls: &http.Client{Transport: tr}}
+	return &fixture{coll: coll, srv: srv, key: key, ids: ids, calls: &http.Client{Transport: tr}, audit: o.audit}
 }
 
 func (f *fixture) get(b *testing.B, path string) {

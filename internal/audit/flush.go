@@ -96,34 +96,194 @@ func (w *Writer) flush(tryDB bool) (drained, healthy bool) {
 		}
 		return w.queueLen() == 0, false
 	}
-	for {
-		if w.aborted() {
-			return false, false
-		}
-		if w.spill != nil && w.spill.pending() {
-			if err := w.replay(); err != nil {
-				if w.opts.Mode == ModeBuffer {
-					return w.spillQueue(), false
-				}
-				// The file's entries are safe on disk; only the queue is
-				// at risk, and it waits behind them.
-				w.setUnavailable(err)
-				return w.queueLen() == 0, false
-			}
-		}
-		batch := w.peek()
-		if len(batch) == 0 {
-			return true, true
-		}
-		if err := w.insert(batch); err != nil {
+	if w.aborted() {
+		return false, false
+	}
+	if w.spill != nil && w.spill.pending() {
+		if err := w.replay(); err != nil {
 			if w.opts.Mode == ModeBuffer {
 				return w.spillQueue(), false
 			}
+			// The file's entries are safe on disk; only the queue is
+			// at risk, and it waits behind them.
 			w.setUnavailable(err)
+			return w.queueLen() == 0, false
+		}
+	}
+	if err := w.drain(); err != nil {
+		if w.aborted() {
 			return false, false
 		}
-		w.pop(len(batch))
+		if w.opts.Mode == ModeBuffer {
+			return w.spillQueue(), false
+		}
+		w.setUnavailable(err)
+		return false, false
 	}
+	return w.queueLen() == 0, true
+}
+
+// flight is one batch insert running.
+type flight struct {
+	n    int // entries, the next n of the queue after the flights before it
+	err  error
+	took time.Duration
+	done bool
+}
+
+// drain inserts the queue in batches, up to MaxInFlight at once, until only
+// a partial batch is left; it returns the first insert error (after the
+// other inserts ended).
+//
+// The chain does not depend on the order inserts finish in: every entry was
+// hashed when it was queued. The queue, though, only loses its oldest
+// entries: a batch stored before an earlier one leaves the queue when that
+// one is stored too. So a failure leaves every entry from the failed batch
+// on in memory, and the retry sends again some that are stored already,
+// which insert takes as success (the ids are deterministic).
+//
+// Full batches go out as soon as an insert slot is free; a partial batch
+// once per call (the run loop calls every FlushInterval), when no insert is
+// running. Every insert costs the store a round of work whatever its size,
+// so under load entries must travel in big batches: sending each partial
+// batch as soon as the previous insert returns made batches of a few
+// entries and halved the throughput of audited reads on the DocumentDB
+// engine. Under light load an entry waits at most one FlushInterval plus
+// one insert.
+func (w *Writer) drain() error {
+	defer w.unsend()
+	results := make(chan *flight, w.opts.MaxInFlight)
+	var (
+		flights []*flight // running or stored out of order; queue order
+		running int
+		failed  error
+		partial = true // a partial batch may still go out in this call
+		// Throughput sample for the queue's size: entries stored since
+		// busySince, all of that time with inserts running.
+		busySince = time.Now()
+		stored    int
+	)
+	for {
+		for failed == nil && running < w.inFlight && !w.aborted() {
+			batch := w.take(partial && running == 0)
+			if batch == nil {
+				break
+			}
+			if len(batch) < w.batch {
+				partial = false
+			}
+			f := &flight{n: len(batch)}
+			flights = append(flights, f)
+			running++
+			go func() {
+				start := time.Now()
+				f.err = w.insert(batch)
+				f.took = time.Since(start)
+				results <- f
+			}()
+		}
+		if running == 0 {
+			if stored > 0 {
+				w.observeThroughput(stored, time.Since(busySince))
+			}
+			if failed == nil && w.aborted() && w.queueLen() > 0 {
+				failed = errClosing // Close gave up: what is left goes to the spill file
+			}
+			return failed
+		}
+		var wake chan struct{} // only while a slot is free: a busy loop otherwise
+		if failed == nil && running < w.inFlight {
+			wake = w.wake
+		}
+		select {
+		case f := <-results:
+			running--
+			f.done = true
+			w.adjust(f)
+			if f.err != nil && failed == nil {
+				failed = f.err
+			}
+		case <-wake:
+			continue // a batch filled up: send it
+		}
+		k, n := 0, 0
+		for k < len(flights) && flights[k].done && flights[k].err == nil {
+			n += flights[k].n
+			k++
+		}
+		if n > 0 {
+			flights = flights[k:]
+			w.pop(n)
+			stored += n
+			if d := time.Since(busySince); d >= time.Second {
+				w.observeThroughput(stored, d)
+				busySince, stored = time.Now(), 0
+			}
+		}
+	}
+}
+
+// adjust sets how many inserts may run at once, and how many entries each
+// carries, from how the last insert went. Concurrent inserts help a store
+// with capacity to spare (the DocumentDB engine stores about twice as much
+// with four), and hurt one that serializes writes (SQLite under the embedded
+// FerretDB), where they only make each insert slower until inserts time out,
+// which fail_closed must treat as an outage. And a batch that cannot be
+// stored within the write timeout would fail forever, although the store
+// works. So: one insert at first and after any failure, one more while
+// inserts take under a quarter of the write timeout, half as many when one
+// takes over half of it; when one insert at a time is still that slow, or an
+// insert timed out, half the batch size, and back up towards BatchSize while
+// full batches are quick.
+func (w *Writer) adjust(f *flight) {
+	slow := f.took > w.opts.WriteTimeout/2
+	switch {
+	case f.err != nil:
+		w.inFlight = 1
+		if mongo.IsTimeout(f.err) || errors.Is(f.err, context.DeadlineExceeded) {
+			w.batch = max(minBatch, w.batch/2)
+		}
+	case slow && w.inFlight > 1:
+		w.inFlight /= 2
+	case slow:
+		w.batch = max(minBatch, w.batch/2)
+	case f.took < w.opts.WriteTimeout/4:
+		w.inFlight = min(w.inFlight+1, w.opts.MaxInFlight)
+		if f.n >= w.batch {
+			w.batch = min(2*w.batch, w.opts.BatchSize)
+		}
+	}
+}
+
+// minBatch is the smallest batch adjust goes down to.
+const minBatch = 16
+
+// take marks the next batch of the queue as being inserted and returns a
+// copy of it: a full batch, or when partial is set whatever is waiting; nil
+// when there is nothing to send. When the queue is empty the backlog is
+// gone and operations are accepted again.
+func (w *Writer) take(partial bool) []Entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) == 0 {
+		w.setAvailableLocked()
+		return nil
+	}
+	n := min(len(w.queue)-w.sent, w.batch)
+	if n == 0 || (n < w.batch && !partial) {
+		return nil
+	}
+	batch := append([]Entry(nil), w.queue[w.sent:w.sent+n]...)
+	w.sent += n
+	return batch
+}
+
+// unsend returns the entries still queued to the unsent part, once no
+// insert runs: they are sent again (or spilled) from the oldest.
+func (w *Writer) unsend() {
+	w.mu.Lock()
+	w.sent = 0
+	w.mu.Unlock()
 }
 
 // insert writes batch, unordered. Entry ids are deterministic, so a
@@ -160,29 +320,17 @@ func onlyDuplicates(err error) bool {
 	return true
 }
 
-// peek returns up to BatchSize entries from the head of the queue. They stay
-// queued (and counted against QueueSize) until pop, so a failed write loses
-// nothing. When the queue is empty the backlog is gone and operations are
-// accepted again.
-func (w *Writer) peek() []Entry {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := min(len(w.queue), w.opts.BatchSize)
-	if n == 0 {
-		w.setAvailableLocked()
-		return nil
-	}
-	return append([]Entry(nil), w.queue[:n]...)
-}
-
-// pop removes the n oldest entries, which were stored or spilled.
+// pop removes the n oldest entries, which were stored or spilled, and
+// lets operations waiting for room look again.
 func (w *Writer) pop(n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := copy(w.queue, w.queue[n:])
 	clear(w.queue[k:])
 	w.queue = w.queue[:k]
+	w.sent = max(w.sent-n, 0)
 	w.stats.queueDepth.Store(int64(k))
+	w.wakeWaitersLocked()
 }
 
 func (w *Writer) queueLen() int {
@@ -199,6 +347,7 @@ func (w *Writer) setUnavailable(cause error) {
 	}
 	w.unavailable = cause
 	w.stats.available.Store(false)
+	w.wakeWaitersLocked() // they are refused now
 }
 
 func (w *Writer) setAvailableLocked() {

@@ -21,11 +21,13 @@ func (w *Writer) register(r prometheus.Registerer) error {
 		counter("pm_audit_entries_written_total", "Audit entries stored in MongoDB (replayed ones included).", w.stats.written.Load),
 		counter("pm_audit_entries_spilled_total", "Audit entries appended to the local spill file.", w.stats.spilled.Load),
 		counter("pm_audit_entries_replayed_total", "Audit entries moved from the spill file to MongoDB.", w.stats.replayed.Load),
-		counter("pm_audit_refused_total", "Operations refused because audit was unavailable or its queue full.", w.stats.refused.Load),
+		counter("pm_audit_refused_total", "Operations refused because audit was unavailable, closing, or its queue stayed full past the wait.", w.stats.refused.Load),
 		counter("pm_audit_write_errors_total", "Failed batch inserts of audit entries.", w.stats.writeErrors.Load),
 		counter("pm_audit_entries_lost_total", "Audit entries neither stored nor saved (should stay 0).", w.stats.lost.Load),
 		counter("pm_audit_spill_corrupt_lines_total", "Unreadable spill file lines skipped on replay (should stay 0).", w.stats.corrupt.Load),
+		counter("pm_audit_waits_total", "Operations that found the audit queue full and waited for room (back-pressure).", w.stats.waited.Load),
 		gauge("pm_audit_queue_depth", "Audit entries in memory, not yet stored.", func() float64 { return float64(w.stats.queueDepth.Load()) }),
+		gauge("pm_audit_queue_capacity", "Bound of the audit queue (fixed, or sized by the store's measured throughput).", func() float64 { return float64(w.stats.queueCapacity.Load()) }),
 		gauge("pm_audit_spill_bytes", "Bytes of the spill file not yet replayed.", func() float64 { return float64(w.stats.spillBytes.Load()) }),
 		gauge("pm_audit_available", "1 while audit accepts operations, 0 while it refuses them.", func() float64 {
 			if w.stats.available.Load() {

@@ -15,7 +15,9 @@ type Mode string
 
 const (
 	// ModeFailClosed keeps unwritten entries in memory, retries, and refuses
-	// new operations (503) until they are written. The default: nothing
+	// new operations (503) while the store fails, until they are written. A
+	// store that is merely busy is not a failure: a full queue makes new
+	// operations wait for room (Options.MaxWait). The default: nothing
 	// happens that is not in the audit collection soon after.
 	ModeFailClosed Mode = "fail_closed"
 	// ModeBuffer appends unwritten entries to a local file (fsync per batch)
@@ -27,13 +29,32 @@ const (
 
 // Defaults for zero Options fields.
 const (
-	DefaultQueueSize     = 10000
-	DefaultBatchSize     = 500
+	// DefaultQueueSize is the fixed queue of callers that want one; the
+	// zero QueueSize sizes the queue by the store's measured throughput.
+	DefaultQueueSize = 10000
+	DefaultBatchSize = 500
+	// DefaultMaxInFlight is 1: on the DocumentDB engine, four concurrent
+	// inserts into the audit collection coincided with PostgreSQL crashes
+	// (signal 11) and did not raise audited throughput on two cores. Raise
+	// it for a server with cores to spare; the writer still only adds
+	// inserts while they are quick (see adjust).
+	DefaultMaxInFlight   = 1
 	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultWriteTimeout  = 5 * time.Second
 	DefaultRetryMin      = 100 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
 	DefaultMaxSpillBytes = 1 << 30
+)
+
+// Bounds of the queue sized by throughput (QueueSize 0). The queue holds
+// about QueueWindow of what the store was measured to write: enough to ride
+// out a burst or a slow insert without making requests wait, and little
+// enough that what sits only in memory (lost if the process is killed) is a
+// couple of seconds of traffic. It never holds less than the inserts in
+// flight plus one batch being filled, nor more than MaxAutoQueueSize.
+const (
+	QueueWindow      = 2 * time.Second
+	MaxAutoQueueSize = 100000
 )
 
 // Options configure a Writer. Only Collection is required (and SpillPath in
@@ -44,9 +65,19 @@ type Options struct {
 	// Mode is ModeFailClosed when empty.
 	Mode Mode
 	// QueueSize bounds the entries held in memory, counting operations that
-	// have begun but not finished: when it is reached, Begin and Record
-	// refuse (KindUnavailable) instead of growing memory.
+	// have begun but not finished: when it is reached, Begin and Record wait
+	// for room (back-pressure) instead of growing memory. 0 sizes it by
+	// throughput (QueueWindow).
 	QueueSize int
+	// MaxInFlight is how many batch inserts run at once. Entries are hashed
+	// into the chain when they are queued, so batches can be stored in any
+	// order; they leave the queue in chain order.
+	MaxInFlight int
+	// MaxWait bounds how long Begin and Record wait for room in a full queue
+	// (the request's context may end the wait sooner). A healthy store frees
+	// room within one insert; a wait this long means the store cannot keep
+	// up, and the operation is refused. 2×WriteTimeout when 0.
+	MaxWait time.Duration
 	// BatchSize is the most entries written by one InsertMany; a full batch
 	// is written at once, a partial one after FlushInterval.
 	BatchSize int
@@ -90,18 +121,26 @@ func (o *Options) defaults() error {
 	default:
 		return fmt.Errorf("audit: unknown mode %q (want %q or %q)", o.Mode, ModeFailClosed, ModeBuffer)
 	}
-	if o.QueueSize <= 0 {
-		o.QueueSize = DefaultQueueSize
+	if o.QueueSize < 0 {
+		o.QueueSize = 0
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
 	}
-	o.BatchSize = min(o.BatchSize, o.QueueSize)
+	if o.QueueSize > 0 {
+		o.BatchSize = min(o.BatchSize, o.QueueSize)
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 2 * o.WriteTimeout
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = DefaultRetryMin

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -128,25 +129,39 @@ func Query(ctx context.Context, coll *mongo.Collection, f Filter) ([]Entry, *Pos
 
 // Index names, fixed so that EnsureIndexes can find and change its own.
 const (
-	indexChain      = "audit_chain"
-	indexTS         = "audit_ts"
-	indexOrder      = "audit_order"
-	indexCollection = "audit_collection"
-	indexActor      = "audit_actor"
-	indexDocIDs     = "audit_doc_ids"
+	indexChain = "audit_chain"
+	indexTS    = "audit_ts"
+	indexOrder = "audit_order"
 )
 
-// EnsureIndexes creates the indexes of the audit collection: a unique
-// (writer, seq), which makes a duplicated chain position impossible and
-// serves Verify; ts, with a TTL of retention when retention > 0 (the server
-// removes entries older than that; 0 keeps them forever); and the indexes of
-// Query's sort and filters. It is idempotent, and changes the TTL of an
-// existing ts index when retention changed.
+// retiredIndexes were created by earlier versions, one per Query filter
+// (collection, actor id, document id). Every index is paid on every insert:
+// on the DocumentDB engine the six indexes of then cut the store's insert
+// rate about tenfold, so that a busy proxy had to refuse requests. Query
+// walks audit_order newest first and applies those filters on the way,
+// which is enough for pages of at most MaxQueryLimit entries; a rare value
+// over a long range costs a longer walk, which from/to narrow.
+var retiredIndexes = []string{"audit_collection", "audit_actor", "audit_doc_ids"}
+
+// EnsureIndexes creates the indexes of the audit collection, only those
+// its reads need, because each one slows every insert:
 //
-// A server without TTL indexes (FerretDB) gets every index, the ts index
-// without a TTL, and a KindNotSupported error whose Details name the
-// capability "ttl_index": the caller should then run Expire periodically
-// instead, and may treat the error as a warning.
+//   - audit_chain, unique (writer, seq): a chain position cannot be stored
+//     twice, and Verify walks chains in this order;
+//   - audit_order (ts, writer, seq): Query's order and paging, time ranges,
+//     and Expire;
+//   - audit_ts (ts) only when retention > 0: the TTL index through which the
+//     server removes entries older than retention (a TTL index must be on
+//     one field, so audit_order cannot serve).
+//
+// It is idempotent: it changes the TTL of an existing ts index when
+// retention changed, drops it when retention is 0, and drops the indexes
+// earlier versions created that no read needs (retiredIndexes).
+//
+// A server without TTL indexes (FerretDB) gets the other indexes and a
+// KindNotSupported error whose Details name the capability "ttl_index": the
+// caller should then run Expire periodically instead, and may treat the
+// error as a warning.
 //
 // Verify tolerates retention: a chain whose beginning expired is verified
 // from its oldest remaining entry.
@@ -171,16 +186,20 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.D
 	}
 	have := map[string]bool{}
 	for _, s := range specs {
-		have[s.Name] = true
-		if s.Name == indexTS && !sameTTL(s.ExpireAfterSeconds, ttl) {
+		drop := slices.Contains(retiredIndexes, s.Name)
+		if s.Name == indexTS && (ttl == nil || !sameTTL(s.ExpireAfterSeconds, ttl)) {
 			// An index's options cannot be changed by creating it again (the
 			// server answers IndexOptionsConflict), so a ts index with
 			// another TTL is dropped first. A moment without it is harmless.
-			if err := coll.Indexes().DropOne(ctx, indexTS); err != nil {
+			drop = true
+		}
+		if drop {
+			if err := coll.Indexes().DropOne(ctx, s.Name); err != nil {
 				return store.Translate(err)
 			}
-			have[s.Name] = false
+			continue
 		}
+		have[s.Name] = true
 	}
 	for _, ix := range []struct {
 		name   string
@@ -189,9 +208,6 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.D
 	}{
 		{indexChain, bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}, true},
 		{indexOrder, bson.D{{Key: "ts", Value: -1}, {Key: "writer", Value: -1}, {Key: "seq", Value: -1}}, false},
-		{indexCollection, bson.D{{Key: "collection", Value: 1}, {Key: "ts", Value: -1}}, false},
-		{indexActor, bson.D{{Key: "actor.id", Value: 1}, {Key: "ts", Value: -1}}, false},
-		{indexDocIDs, bson.D{{Key: "doc_ids", Value: 1}, {Key: "ts", Value: -1}}, false},
 	} {
 		if have[ix.name] {
 			continue
@@ -204,22 +220,16 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.D
 			return store.Translate(err)
 		}
 	}
-	if have[indexTS] {
+	if ttl == nil || have[indexTS] {
 		return nil
 	}
-	tsIndex := func(ttl *int32) error {
-		o := options.Index().SetName(indexTS)
-		if ttl != nil {
-			o.SetExpireAfterSeconds(*ttl)
-		}
-		_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "ts", Value: 1}}, Options: o})
-		return err
-	}
-	err = tsIndex(ttl)
-	if err != nil && ttl != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported {
-		if err := tsIndex(nil); err != nil {
-			return store.Translate(err)
-		}
+	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "ts", Value: 1}},
+		Options: options.Index().SetName(indexTS).SetExpireAfterSeconds(*ttl),
+	})
+	if err != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported {
+		// No plain ts index instead: audit_order serves time ranges and
+		// Expire.
 		return apperr.Wrap(apperr.KindNotSupported, err, "the database backend does not support TTL indexes (audit retention)").
 			WithDetails(map[string]any{"capability": CapTTLIndex})
 	}

@@ -16,9 +16,10 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 )
 
-// Writer hashes entries into its chain and writes them to MongoDB in batches
-// from one goroutine. It is safe for concurrent use. One Writer per process:
-// its id, random at every start, names the chain.
+// Writer hashes entries into its chain as they are queued and writes them to
+// MongoDB in batches, several inserts in flight (Options.MaxInFlight). It is
+// safe for concurrent use. One Writer per process: its id, random at every
+// start, names the chain.
 type Writer struct {
 	opts Options
 	id   string
@@ -29,7 +30,17 @@ type Writer struct {
 	lastHash string    // of the last entry of the own chain
 	lastTS   time.Time // of the last entry recorded; ts never goes back within a chain
 	queue    []Entry   // hashed, not yet stored; oldest first
+	sent     int       // queue[:sent] is being inserted by the flush loop
 	reserved int       // operations begun and not finished
+	// capacity is the queue's bound (reserved operations included): the
+	// fixed QueueSize, or the one derived from rate, the store's measured
+	// throughput in entries per second.
+	capacity int
+	rate     float64
+	// room, when not nil, is closed (and reset) when waiting operations
+	// should look again: room was made, or audit became unavailable or
+	// closed.
+	room chan struct{}
 	// unavailable is why new operations are refused, nil when they are not.
 	// Set when entries cannot be stored, cleared when the backlog is.
 	unavailable error
@@ -37,6 +48,10 @@ type Writer struct {
 	stopped     bool // the flush loop has ended: nothing more will be written
 
 	spill *spillFile // nil without SpillPath
+	// inFlight is how many inserts may run at once now (at most
+	// MaxInFlight), and batch how many entries each carries (at most
+	// BatchSize); see adjust. Used by the flush goroutine only.
+	inFlight, batch int
 
 	// tenants holds one chain per tenant, created on its first entry
 	// (chain.go); guarded by mu.
@@ -57,7 +72,8 @@ type Writer struct {
 // counters back both Stats and the Prometheus metrics.
 type counters struct {
 	written, spilled, replayed, refused, writeErrors, lost, corrupt atomic.Int64
-	queueDepth                                                      atomic.Int64
+	waited                                                          atomic.Int64
+	queueDepth, queueCapacity                                       atomic.Int64
 	spillBytes                                                      atomic.Int64
 	available                                                       atomic.Bool
 }
@@ -71,6 +87,9 @@ type Stats struct {
 	Spilled, Replayed int64
 	// Refused: operations refused by Begin or Record.
 	Refused int64
+	// Waited: operations that found the queue full and waited for room
+	// (back-pressure); they count in Refused too when the wait failed.
+	Waited int64
 	// WriteErrors: failed InsertMany attempts.
 	WriteErrors int64
 	// Lost: entries that could not be stored nor saved (Close gave up
@@ -80,6 +99,8 @@ type Stats struct {
 	Lost, Corrupt int64
 	// QueueDepth: entries in memory, not yet stored.
 	QueueDepth int64
+	// QueueCapacity: the queue's current bound (see Options.QueueSize).
+	QueueCapacity int64
 	// SpillBytes: size of the spill file not yet replayed.
 	SpillBytes int64
 	// Available: Begin and Record accept operations.
@@ -108,6 +129,12 @@ func NewWriter(opts Options) (*Writer, error) {
 	}
 	w.log = opts.Logger.With("component", "audit", "writer", w.id)
 	w.lastHash = Genesis(w.id)
+	w.inFlight, w.batch = 1, opts.BatchSize
+	w.capacity = opts.QueueSize
+	if w.capacity == 0 {
+		w.capacity = w.minCapacity()
+	}
+	w.stats.queueCapacity.Store(int64(w.capacity))
 	w.stats.available.Store(true)
 	if opts.SpillPath != "" {
 		s, err := openSpill(opts.SpillPath, opts.MaxSpillBytes)
@@ -149,32 +176,41 @@ func (w *Writer) Head() (seq int64, hash string) {
 // Stats returns the current counters.
 func (w *Writer) Stats() Stats {
 	return Stats{
-		Written:     w.stats.written.Load(),
-		Spilled:     w.stats.spilled.Load(),
-		Replayed:    w.stats.replayed.Load(),
-		Refused:     w.stats.refused.Load(),
-		WriteErrors: w.stats.writeErrors.Load(),
-		Lost:        w.stats.lost.Load(),
-		Corrupt:     w.stats.corrupt.Load(),
-		QueueDepth:  w.stats.queueDepth.Load(),
-		SpillBytes:  w.stats.spillBytes.Load(),
-		Available:   w.stats.available.Load(),
+		Written:       w.stats.written.Load(),
+		Spilled:       w.stats.spilled.Load(),
+		Replayed:      w.stats.replayed.Load(),
+		Refused:       w.stats.refused.Load(),
+		Waited:        w.stats.waited.Load(),
+		WriteErrors:   w.stats.writeErrors.Load(),
+		Lost:          w.stats.lost.Load(),
+		Corrupt:       w.stats.corrupt.Load(),
+		QueueDepth:    w.stats.queueDepth.Load(),
+		QueueCapacity: w.stats.queueCapacity.Load(),
+		SpillBytes:    w.stats.spillBytes.Load(),
+		Available:     w.stats.available.Load(),
 	}
 }
 
 // Available reports whether an operation begun now would be accepted: nil,
-// or the KindUnavailable error Begin would return. It reserves nothing, so
-// it suits readiness probes; a request must use Begin, which does.
+// or the KindUnavailable error Begin would return. A full queue is not
+// unavailability (Begin waits for room), so readiness probes stay green
+// while a healthy store is merely busy. It reserves nothing; a request must
+// use Begin, which does.
 func (w *Writer) Available() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.admitLocked(0)
+	if err := w.admitLocked(); err != errQueueFull {
+		return err
+	}
+	return nil
 }
 
 // Begin reserves room for the audit entry of one operation, before the
-// operation runs. A KindUnavailable error means the operation must not run:
-// its entry could not be guaranteed (queue full, MongoDB down in
-// ModeFailClosed, spill file failing in ModeBuffer, or shutting down).
+// operation runs. When the queue is full it waits for room (the flush loop
+// frees room as batches are stored), at most Options.MaxWait and no longer
+// than ctx. A KindUnavailable error means the operation must not run: its
+// entry could not be guaranteed (MongoDB failing in ModeFailClosed, spill
+// file failing in ModeBuffer, shutting down, or no room within the wait).
 //
 // base holds what is known at the start (request id, address, user agent,
 // action, collection, actor); the returned Op collects the rest and must be
@@ -183,7 +219,7 @@ func (w *Writer) Available() error {
 // always recorded.
 func (w *Writer) Begin(ctx context.Context, base Entry) (*Op, error) {
 	w.mu.Lock()
-	err := w.admitLocked(0)
+	err := w.waitRoomLocked(ctx)
 	if err == nil {
 		w.reserved++
 	}
@@ -197,11 +233,11 @@ func (w *Writer) Begin(ctx context.Context, base Entry) (*Op, error) {
 
 // Record records a complete entry in one step, for events that are not an
 // operation with a before and after (a login failure, a grant reaped by a
-// background job). It fails, with KindUnavailable, exactly when Begin would.
-// It never waits for MongoDB.
+// background job). It fails, with KindUnavailable, exactly when Begin would,
+// and waits for room as Begin does; it never waits for MongoDB otherwise.
 func (w *Writer) Record(ctx context.Context, e Entry) error {
 	w.mu.Lock()
-	err := w.admitLocked(0)
+	err := w.waitRoomLocked(ctx)
 	if err == nil {
 		w.appendLocked(e)
 	}
@@ -222,18 +258,65 @@ var (
 	errQueueFull = errors.New("audit queue is full")
 )
 
-// admitLocked decides whether one more operation (beyond extra reserved
-// slots) can be accepted. w.mu is held.
-func (w *Writer) admitLocked(extra int) error {
+// admitLocked decides whether one more operation can be accepted now:
+// nil, errQueueFull (bare: the caller may wait), or a KindUnavailable error.
+// w.mu is held.
+func (w *Writer) admitLocked() error {
 	switch {
 	case w.closed:
 		return errUnavailable(errClosing)
 	case w.unavailable != nil:
 		return errUnavailable(w.unavailable)
-	case w.reserved+len(w.queue)+extra >= w.opts.QueueSize:
-		return errUnavailable(errQueueFull)
+	case w.reserved+len(w.queue) >= w.capacity:
+		return errQueueFull
 	}
 	return nil
+}
+
+// waitRoomLocked admits one operation, waiting while the queue is full.
+// This is the back-pressure of a busy store: a burst that outruns the
+// inserts slows down to their pace instead of being refused. Only a store
+// that fails (the flush loop then sets unavailable, which wakes the waiters)
+// or one that frees no room within MaxWait turns into a refusal. w.mu is
+// held on entry and on return.
+func (w *Writer) waitRoomLocked(ctx context.Context) error {
+	var timeout <-chan time.Time
+	for {
+		err := w.admitLocked()
+		if err != errQueueFull {
+			return err
+		}
+		if timeout == nil {
+			w.stats.waited.Add(1)
+			t := time.NewTimer(w.opts.MaxWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
+		w.mu.Unlock()
+		select {
+		case <-room:
+			w.mu.Lock()
+		case <-ctx.Done():
+			w.mu.Lock()
+			return errUnavailable(fmt.Errorf("%w: %w", errQueueFull, context.Cause(ctx)))
+		case <-timeout:
+			w.mu.Lock()
+			return errUnavailable(fmt.Errorf("%w for %s: the audit store does not keep up", errQueueFull, w.opts.MaxWait))
+		}
+	}
+}
+
+// wakeWaitersLocked tells operations waiting for room to look again. w.mu
+// is held.
+func (w *Writer) wakeWaitersLocked() {
+	if w.room != nil {
+		close(w.room)
+		w.room = nil
+	}
 }
 
 // finish records the entry of an Op begun with Begin, releasing its
@@ -276,7 +359,7 @@ func (w *Writer) appendLocked(e Entry) {
 	*last, w.lastTS = e.Hash, ts
 	w.queue = append(w.queue, e)
 	w.stats.queueDepth.Store(int64(len(w.queue)))
-	if len(w.queue) >= w.opts.BatchSize {
+	if len(w.queue)-w.sent >= w.opts.BatchSize {
 		select {
 		case w.wake <- struct{}{}:
 		default:
@@ -295,6 +378,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	already := w.closed
 	w.closed = true
+	w.wakeWaitersLocked() // they are refused now
 	if w.reserved == 0 {
 		w.idleOnce.Do(func() { close(w.idle) })
 	}

@@ -142,9 +142,10 @@ func TestCloseWaitsForRunningOperations(t *testing.T) {
 }
 
 // Begin reserves room: once QueueSize operations are running or queued, the
-// next one is refused before it runs, and accepted again once the queue is
-// written.
-func TestBeginReservesRoom(t *testing.T) {
+// next one waits for room (back-pressure) instead of being refused; it is
+// refused only when its context ends first. A full queue is not an outage:
+// Available (readiness) stays nil.
+func TestBeginWaitsForRoom(t *testing.T) {
 	t.Parallel()
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{QueueSize: 3, BatchSize: 3, FlushInterval: time.Hour})
@@ -155,19 +156,47 @@ func TestBeginReservesRoom(t *testing.T) {
 		require.NoError(t, err)
 		ops = append(ops, op)
 	}
-	_, err := w.Begin(ctx, entry("create", "c", 3))
-	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), "%v", err)
-	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(w.Record(ctx, entry("create", "c", 3))))
-	require.Error(t, w.Available())
-	require.NotContains(t, err.(*apperr.Error).Message, "queue", "client-visible text says nothing of internals")
+	require.NoError(t, w.Available(), "a full queue is not unavailability")
 
+	// A caller whose deadline passes while it waits is refused, before it runs.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err := w.Begin(short, entry("create", "c", 3))
+	cancel()
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), "%v", err)
+	require.NotContains(t, err.(*apperr.Error).Message, "queue", "client-visible text says nothing of internals")
+	require.EqualValues(t, 1, w.Stats().Refused)
+
+	// Callers without a deadline wait until the running operations finish
+	// and their (full) batch is written, an hour before the flush interval.
+	type result struct {
+		op  *audit.Op
+		err error
+	}
+	waiting := make(chan result, 2)
+	for i := range 2 {
+		go func() {
+			op, err := w.Begin(ctx, entry("create", "c", 10+i))
+			waiting <- result{op, err}
+		}()
+	}
+	eventually(t, 10*time.Second, func() bool { return w.Stats().Waited >= 3 }, "both callers wait for room")
+	select {
+	case r := <-waiting:
+		t.Fatalf("Begin returned while the queue was full: %v", r.err)
+	default:
+	}
 	for _, op := range ops {
 		op.Finish(201, "") // never refused: the room was reserved
 	}
-	// A full batch is written without waiting for the (hour-long) interval.
-	eventually(t, 10*time.Second, func() bool { return w.Available() == nil }, "room again after the batch was written")
-	require.EqualValues(t, 3, w.Stats().Written)
-	require.EqualValues(t, 2, w.Stats().Refused)
+	for range 2 {
+		r := <-waiting
+		require.NoError(t, r.err)
+		r.op.Finish(201, "")
+	}
+	closeWriter(t, w)
+	require.EqualValues(t, 5, w.Stats().Written)
+	require.EqualValues(t, 1, w.Stats().Refused)
+	require.True(t, verifyAll(t, coll).OK)
 }
 
 // The Op in the request context collects details from wherever they are

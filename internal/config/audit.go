@@ -21,7 +21,9 @@ type Audit struct {
 	// Collection receives the entries. It must start with "pm_", so that the
 	// document API can never reach it.
 	Collection string `yaml:"collection"`
-	// QueueSize bounds the entries held in memory (and operations running).
+	// QueueSize bounds the entries held in memory (and operations running);
+	// when it is reached, requests wait for room. 0 (the default) sizes it by
+	// the audit store's measured throughput (about two seconds of writes).
 	QueueSize int `yaml:"queue_size"`
 }
 
@@ -50,7 +52,7 @@ const (
 
 // DefaultAudit is the audit part of Default().
 func DefaultAudit() Audit {
-	return Audit{Mode: AuditFailClosed, Collection: "pm_audit", QueueSize: 10000}
+	return Audit{Mode: AuditFailClosed, Collection: "pm_audit", QueueSize: 0}
 }
 
 // DefaultVersions is the versions part of Default(): nothing versioned.
@@ -77,8 +79,8 @@ func (c *Config) auditProblems(bad func(path, format string, args ...any)) {
 	if !strings.HasPrefix(a.Collection, "pm_") || len(a.Collection) > 120 || strings.ContainsAny(a.Collection, "$\x00 ") {
 		bad("audit.collection", "%q must start with pm_ (the proxy's own collections are out of the document API's reach)", a.Collection)
 	}
-	if a.QueueSize <= 0 {
-		bad("audit.queue_size", "must be positive")
+	if a.QueueSize < 0 {
+		bad("audit.queue_size", "must not be negative (0 sizes the queue by throughput)")
 	}
 
 	v := c.Versions

@@ -34,7 +34,7 @@ func TestAuditAndVersionsConfig(t *testing.T) {
 	cfg.Policies = t.TempDir()
 	cfg.Audit.Mode = "best_effort"
 	cfg.Audit.Collection = "audit"
-	cfg.Audit.QueueSize = 0
+	cfg.Audit.QueueSize = -1
 	cfg.Versions.All = true
 	cfg.Versions.Collections = []string{"pm_keys"}
 	cfg.Versions.Keep = -1
