@@ -233,7 +233,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	// The writer learns of the outage from its first failed write: the
 	// request that produces it was accepted (its entry waits in memory).
 	expect(t, e.req("GET", "/collections/docs/before", key, "noticed", nil), 200, "")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for e.w.Available() == nil {
 		require.True(t, time.Now().Before(deadline), "the writer never noticed the outage")
 		time.Sleep(10 * time.Millisecond)
@@ -249,7 +249,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	require.Contains(t, string(ready.Body), "audit log unavailable", "readiness names what is down")
 
 	o.start()
-	deadline = time.Now().Add(15 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for e.w.Available() != nil {
 		require.True(t, time.Now().Before(deadline), "the writer never recovered")
 		time.Sleep(10 * time.Millisecond)
@@ -303,7 +303,11 @@ func TestAuditShutdownDuringLoadLosesNothing(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Shut down in the middle of the load: once a good number of requests
+	// have been answered (the count, not a time, so a slow machine only
+	// takes longer).
+	require.Eventually(t, func() bool { return answered.Load() > 50 }, 2*time.Minute, 10*time.Millisecond,
+		"fewer than 50 requests answered")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.NoError(t, e.httpS.Config.Shutdown(ctx)) // SIGTERM: stop taking requests, drain
