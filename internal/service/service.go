@@ -115,8 +115,8 @@ type Service struct {
 	// unstorable: see Params.Unstorable.
 	unstorable []bson.Type
 	byIDOnly   bool
-	hier     *hierarchy.Resolver
-	outbox   EventSink
+	hier       *hierarchy.Resolver
+	outbox     EventSink
 }
 
 // New returns a Service.
