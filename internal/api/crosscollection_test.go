@@ -302,3 +302,34 @@ func TestUniqueIndexConflictIs409(t *testing.T) {
 		}
 	})
 }
+
+// The caller's stages see the document only after the strip, whatever they
+// read it through. FerretDB v2 on DocumentDB evaluated an $addFields placed
+// right after the strip's $unset against the unstripped document, so
+// $$ROOT showed hidden fields (found by internal/httpfuzz); the strip now
+// ends with a barrier stage.
+func TestStageAfterTheStripSeesNoHiddenField(t *testing.T) {
+	e, staff := newCrossEnv(t)
+	for name, body := range map[string]string{
+		"$$ROOT":            `{"pipeline": [{"$addFields": {"x": "$$ROOT"}}]}`,
+		"$$CURRENT":         `{"pipeline": [{"$set": {"x": "$$CURRENT"}}]}`,
+		"$objectToArray":    `{"pipeline": [{"$addFields": {"x": {"$objectToArray": "$$ROOT"}}}]}`,
+		"in a sub-pipeline": `{"pipeline": [{"$limit": 1}, {"$lookup": {"from": "orders", "pipeline": [{"$addFields": {"x": "$$ROOT"}}], "as": "j"}}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "in a sub-pipeline" && !testenv.Has(t, testenv.CapLookup) {
+				testenv.RequireCapability(t, testenv.CapLookup)
+			}
+			// orders has a hidden field and no mask, so its strip ends
+			// with $unset: the shape the engine got wrong.
+			r := e.do("POST", "/collections/orders/aggregate", staff, body)
+			if name == "in a sub-pipeline" {
+				r = e.do("POST", "/collections/customers/aggregate", staff, body)
+			}
+			noLeak(t, r)
+			if r.Status != 200 && r.Status != 501 {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
+			}
+		})
+	}
+}
