@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test deps run build vet fmt-check bench fuzz golden
+.PHONY: test deps run build vet fmt-check bench fuzz fuzz-http golden
 
 ## test: formatting, vet, every test with the race detector, the full differential test
 ## (the race run uses a smaller data set), and one pass of each benchmark
@@ -41,6 +41,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheckFilter -fuzztime 30s ./internal/query/
 	$(GO) test -run '^$$' -fuzz FuzzParseUpdate -fuzztime 30s ./internal/query/
 	$(GO) test -run '^$$' -fuzz FuzzRewrite -fuzztime 30s ./internal/pipeline/
+
+## fuzz-http: the generated HTTP test (internal/httpfuzz) run long. PM_FUZZ_HTTP_CASES sets
+## the budget (20000 here, 300 in `make test`), PM_FUZZ_HTTP_SEED replays a run,
+## PM_FUZZ_HTTP_KNOWN=all also sends the known open findings it excludes by default,
+## PM_TEST_MONGODB_URI picks the database server (the embedded FerretDB when unset).
+fuzz-http:
+	PM_FUZZ_HTTP_CASES=$${PM_FUZZ_HTTP_CASES:-20000} $(GO) test -count=1 -v -run '^TestHTTPGenerator$$' -timeout 6h ./internal/httpfuzz/
 
 ## golden: regenerate golden files
 golden:
