@@ -129,27 +129,50 @@ func TestHTTPGenerator(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	arrays := known[knownArraysOfArrays]
+	trace := os.Getenv("PM_FUZZ_HTTP_TRACE") != ""
 	embedded := testenv.Backend() == testenv.BackendFerretDB
+	arrays := known[knownArraysOfArrays]
+	if arrays && embedded {
+		// FerretDB v1 refuses to store them ("nested arrays are not
+		// supported"), so there is nothing there for the rules to miss.
+		t.Logf("%s: not seeded, the embedded FerretDB v1 does not store arrays of arrays", knownArraysOfArrays)
+		arrays = false
+	}
 	rep := newReport()
 	needReseed := true
 	start := time.Now()
 	for i := 0; i < cases; i++ {
+		// A database error of the harness itself ends the run, naming the
+		// case: a request that brings the server down is the worst finding.
+		var req request
+		var res [2]reply
+		dbFailed := func(err error) {
+			rep.log(t)
+			t.Fatalf("case %d: database: %v\n    last request: %s\n    answers: A %d %s / B %d %s", i, err, req,
+				res[0].status, clip(res[0].body), res[1].status, clip(res[1].body))
+		}
 		if needReseed || i%reseedEvery == 0 {
 			a, b := seedDocs(rand.New(rand.NewSource(mix(seed, i, 1))), arrays)
-			parallel(func() error { return worlds[0].reseed(ctx, a) }, func() error { return worlds[1].reseed(ctx, b) }, t)
+			if err := parallel(func() error { return worlds[0].reseed(ctx, a) }, func() error { return worlds[1].reseed(ctx, b) }); err != nil {
+				dbFailed(err)
+			}
 			needReseed = false
 		}
 		g := &gen{r: rand.New(rand.NewSource(mix(seed, i, 0))), enabled: known, embedded: embedded}
 		c := callers[[]int{0, 0, 0, 1, 2}[g.r.Intn(5)]]
-		req := g.request()
+		req = g.request()
 
+		if trace {
+			// to stderr, next to the embedded server's own log lines
+			fmt.Fprintf(os.Stderr, "case %d as %s: %s\n", i, c.name, req)
+		}
 		var before [2]map[string]bson.D
 		if req.write {
-			parallel(func() (err error) { before[0], err = worlds[0].snapshot(ctx); return },
-				func() (err error) { before[1], err = worlds[1].snapshot(ctx); return }, t)
+			if err := parallel(func() (err error) { before[0], err = worlds[0].snapshot(ctx); return },
+				func() (err error) { before[1], err = worlds[1].snapshot(ctx); return }); err != nil {
+				dbFailed(err)
+			}
 		}
-		var res [2]reply
 		var wg sync.WaitGroup
 		for w := range worlds {
 			wg.Add(1)
@@ -165,8 +188,10 @@ func TestHTTPGenerator(t *testing.T) {
 		fs = append(fs, checkOracle(req, res[0], res[1])...)
 		if req.write {
 			var after [2]map[string]bson.D
-			parallel(func() (err error) { after[0], err = worlds[0].snapshot(ctx); return },
-				func() (err error) { after[1], err = worlds[1].snapshot(ctx); return }, t)
+			if err := parallel(func() (err error) { after[0], err = worlds[0].snapshot(ctx); return },
+				func() (err error) { after[1], err = worlds[1].snapshot(ctx); return }); err != nil {
+				dbFailed(err)
+			}
 			for w := range worlds {
 				fs = append(fs, checkStored(worlds[w].name, req, before[w], after[w])...)
 			}
@@ -196,8 +221,7 @@ func mix(seed int64, i int, salt uint64) int64 {
 	return int64(z ^ (z >> 31))
 }
 
-func parallel(a, b func() error, t *testing.T) {
-	t.Helper()
+func parallel(a, b func() error) error {
 	var ea, eb error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -205,8 +229,9 @@ func parallel(a, b func() error, t *testing.T) {
 	eb = b()
 	wg.Wait()
 	if ea != nil || eb != nil {
-		t.Fatalf("database: %v / %v", ea, eb)
+		return fmt.Errorf("A: %v / B: %v", ea, eb)
 	}
+	return nil
 }
 
 // report groups findings by signature (check, endpoint, status) and keeps

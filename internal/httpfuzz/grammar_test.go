@@ -45,6 +45,23 @@ const (
 	// scalar (28 → 400) turns it into a 400; a 501 naming the missing
 	// capability would be better.
 	knownEmbeddedAllPositional = "embedded-all-positional"
+	// Found by this generator, not in issue 10 (security checklist item 5,
+	// strip before the client's stages): the DocumentDB engine evaluates a
+	// $set/$addFields that directly follows an $unset against the document
+	// as it was before the $unset. The proxy's strip stages end with $unset
+	// when the target has denied fields and no top-level mask (collection
+	// side here), so a $lookup sub-pipeline starting with
+	// {$addFields: {x: "$$ROOT"}} shows side's hidden field. Only the
+	// $lookup pipeline form into side produces it.
+	knownDocDBUnsetThenSet = "docdb-unset-then-set"
+	// Found by this generator on the embedded FerretDB v1 only: a stage
+	// after one that leaves documents without _id ($count, $unset: "_id",
+	// $project: {_id: 0}) makes FerretDB panic ("types.Document.Get: key
+	// not found: _id"); the connection drops, the answer is 503, and the
+	// iterator the panic leaked later panics in a finalizer, which ends
+	// the whole process (the embedded server runs inside it). Reproduce:
+	// POST /collections/recs/aggregate {"pipeline":[{"$count":"c"},{"$project":{"tenant_id":0}}]}
+	knownEmbeddedNoID = "embedded-stage-after-no-id"
 )
 
 var knownOpenFindings = []string{
@@ -56,6 +73,8 @@ var knownOpenFindings = []string{
 	knownArraysOfArrays,
 	knownAggregateRuntimeError,
 	knownEmbeddedAllPositional,
+	knownDocDBUnsetThenSet,
+	knownEmbeddedNoID,
 }
 
 // kv and O give JSON objects a fixed key order: operator documents, sort
@@ -618,7 +637,11 @@ func (g *gen) stage(depth int) O {
 		return o("$lookup", o("from", g.pick("side", "recs"), "localField", g.readPath(), "foreignField", g.pick("k", "secret", "name"), "as", "j"))
 	case 11:
 		if depth > 0 {
-			return o("$lookup", o("from", g.pick("side", "recs"), "pipeline", []any{g.stage(depth - 1)}, "as", "j"))
+			from := "recs"
+			if g.chance(2) && g.take(knownDocDBUnsetThenSet) {
+				from = "side"
+			}
+			return o("$lookup", o("from", from, "pipeline", []any{g.stage(depth - 1)}, "as", "j"))
 		}
 	case 12:
 		return o("$unionWith", o("coll", g.pick("side", "recs"), "pipeline", []any{o("$match", g.filter(0))}))
@@ -647,9 +670,27 @@ func (g *gen) stage(depth int) O {
 func (g *gen) pipeline() []any {
 	var p []any
 	for i := 0; i < 1+g.r.Intn(4); i++ {
-		p = append(p, g.stage(1))
+		st := g.stage(1)
+		p = append(p, st)
+		if g.embedded && dropsID(st) && !g.take(knownEmbeddedNoID) {
+			break
+		}
 	}
 	return p
+}
+
+// dropsID: the stage's output documents have no _id.
+func dropsID(st O) bool {
+	switch st[0].k {
+	case "$count":
+		return true
+	case "$unset":
+		return st[0].v == "_id"
+	case "$project":
+		spec, _ := st[0].v.(O)
+		return len(spec) == 1 && spec[0].k == "_id" && spec[0].v == 0
+	}
+	return false
 }
 
 func (g *gen) id() string {
