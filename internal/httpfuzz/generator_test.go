@@ -23,12 +23,15 @@ import (
 // Budget and replay. Environment variables work across `go test ./...`;
 // the flags are for a run of this package alone.
 var (
-	flagCases = flag.Int("cases", 0, "number of generated HTTP cases (PM_FUZZ_HTTP_CASES; default 300)")
+	flagCases = flag.Int("cases", 0, "number of generated HTTP cases (PM_FUZZ_HTTP_CASES; default 300, 200 with -race)")
 	flagSeed  = flag.Int64("seed", 0, "seed to replay (PM_FUZZ_HTTP_SEED; default: time)")
 	flagKnown = flag.String("known", "", "known open findings to switch on: all or a comma list (PM_FUZZ_HTTP_KNOWN)")
 )
 
 const defaultCases = 300
+
+// defaultRaceCases is the budget under -race (see race_test.go).
+const defaultRaceCases = 200
 
 // reseedEvery bounds how far the documents drift from their seeded shape:
 // every so many cases both worlds get fresh twins.
@@ -47,6 +50,9 @@ func settings(t *testing.T) (cases int, seed int64, known map[string]bool) {
 	}
 	if cases == 0 {
 		cases = defaultCases
+		if raceBuild {
+			cases = defaultRaceCases
+		}
 	}
 	seed = *flagSeed
 	if seed == 0 {
