@@ -63,6 +63,12 @@ const (
 	// the whole process (the embedded server runs inside it). Reproduce:
 	// POST /collections/recs/aggregate {"pipeline":[{"$count":"c"},{"$project":{"tenant_id":0}}]}
 	knownEmbeddedNoID = "embedded-stage-after-no-id"
+	// issue 10 item 2, found by this generator (DocumentDB): two paths of
+	// one update that the proxy's conflict check lets through because one
+	// has a positional segment, {"$mul": {"items.1.qty": 1.5},
+	// "$max": {"items.$[].name": "alpha"}}: ConflictingUpdateOperators
+	// (40), a 500 today.
+	knownConflictingPositional = "conflicting-positional-paths"
 )
 
 var knownOpenFindings = []string{
@@ -76,6 +82,7 @@ var knownOpenFindings = []string{
 	knownEmbeddedAllPositional,
 	knownDocDBUnsetThenSet,
 	knownEmbeddedNoID,
+	knownConflictingPositional,
 }
 
 // kv and O give JSON objects a fixed key order: operator documents, sort
@@ -482,9 +489,32 @@ func (g *gen) update() any {
 			continue
 		}
 		used[op] = true
-		u = append(u, kv{op, g.operand(op)})
+		operand := g.operand(op)
+		if conflictsPositional(u, operand) && !g.take(knownConflictingPositional) {
+			continue
+		}
+		u = append(u, kv{op, operand})
 	}
 	return u
+}
+
+// conflictsPositional: a path of operand and one already in u lie in the
+// same top-level field and one of them has a positional segment
+// (items.1.qty with items.$[].name); the server refuses the pair.
+func conflictsPositional(u O, operand O) bool {
+	for _, op := range u {
+		prev, _ := op.v.(O)
+		for _, a := range prev {
+			for _, b := range operand {
+				ta, _, _ := strings.Cut(a.k, ".")
+				tb, _, _ := strings.Cut(b.k, ".")
+				if ta == tb && (strings.Contains(a.k, "$") || strings.Contains(b.k, "$")) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (g *gen) operand(op string) O {
