@@ -609,7 +609,7 @@ func (g *gen) expr() any {
 		if g.chance(2) && g.take(knownAggregateRuntimeError) {
 			return o("$toString", p)
 		}
-		return o("$toString", g.pick("$n", "$_id", "$secret", "$email"))
+		return o("$toString", g.pick("$n", "$name", "$secret", "$email")) // not $_id: after $group or $sortByCount it may be an array
 	}
 	if g.chance(2) && g.take(knownAggregateRuntimeError) {
 		return o("$size", o("$ifNull", []any{p, []any{}}))
