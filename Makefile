@@ -4,7 +4,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS := ./...
 
-.PHONY: test test-documentdb deps run build vet fmt-check bench fuzz golden sdk-test
+.PHONY: test test-documentdb deps run build vet fmt-check bench fuzz fuzz-http golden sdk-test
 
 ## test: formatting, vet, every test with the race detector, the full differential test
 ## (the race run uses a smaller data set), and one pass of each benchmark. The SDKs'
@@ -57,6 +57,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheckFilter -fuzztime 30s ./internal/query/
 	$(GO) test -run '^$$' -fuzz FuzzParseUpdate -fuzztime 30s ./internal/query/
 	$(GO) test -run '^$$' -fuzz FuzzRewrite -fuzztime 30s ./internal/pipeline/
+
+## fuzz-http: the generated HTTP test (internal/httpfuzz) run long. PM_FUZZ_HTTP_CASES sets
+## the budget (20000 here, 300 in `make test`), PM_FUZZ_HTTP_SEED replays a run,
+## PM_FUZZ_HTTP_KNOWN=all also sends the known open findings it excludes by default,
+## PM_TEST_MONGODB_URI picks the database server (the embedded FerretDB when unset).
+fuzz-http:
+	PM_FUZZ_HTTP_CASES=$${PM_FUZZ_HTTP_CASES:-20000} $(GO) test -count=1 -v -run '^TestHTTPGenerator$$' -timeout 6h ./internal/httpfuzz/
 
 ## golden: regenerate golden files
 golden:
