@@ -120,9 +120,7 @@ func newWorld(t *testing.T, name string, set *policy.Set, ks *keys) *world {
 	_, db := testenv.Mongo(t)
 	docs := store.NewDocuments(db, 20*time.Second)
 	codec := cursor.NewCodec([]byte(strings.Repeat("c", 32)))
-	if testenv.Backend() == testenv.BackendFerretDB {
-		codec.Unstorable = cursor.FerretDBUnstorable
-	}
+	codec.Order = cursor.OrderOf(testenv.Backend())
 	// The server's log names the database error behind a 500 (code and
 	// name, scrubbed); PM_FUZZ_HTTP_LOG=1 shows it while chasing a finding.
 	var logOut io.Writer = io.Discard
@@ -135,6 +133,8 @@ func newWorld(t *testing.T, name string, set *policy.Set, ks *keys) *world {
 		Policies: set,
 		Cursors:  codec,
 		Logger:   quiet,
+		// What pm serve passes: the types the backend cannot store.
+		Unstorable: codec.Unstorable,
 		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 50, MaxBatch: 10,
 			Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
 	})

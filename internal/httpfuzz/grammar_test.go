@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -72,17 +73,9 @@ const (
 )
 
 var knownOpenFindings = []string{
-	knownWriteBelowProtected,
-	knownInvalidRegex,
 	knownDecimal128,
-	knownPathThroughScalar,
-	knownPositionalNoMatch,
-	knownArraysOfArrays,
 	knownAggregateRuntimeError,
-	knownEmbeddedAllPositional,
-	knownDocDBUnsetThenSet,
 	knownEmbeddedNoID,
-	knownConflictingPositional,
 }
 
 // kv and O give JSON objects a fixed key order: operator documents, sort
@@ -156,7 +149,9 @@ type gen struct {
 // take reports whether a known open finding's production may be used, and
 // records that it was, so a finding can be traced to its class.
 func (g *gen) take(class string) bool {
-	if !g.enabled[class] {
+	// A class no longer listed in knownOpenFindings has been fixed: it is
+	// generated in every run.
+	if slices.Contains(knownOpenFindings, class) && !g.enabled[class] {
 		return false
 	}
 	if g.used == nil {
