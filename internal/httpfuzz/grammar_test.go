@@ -74,7 +74,6 @@ const (
 
 var knownOpenFindings = []string{
 	knownDecimal128,
-	knownAggregateRuntimeError,
 	knownEmbeddedNoID,
 }
 

@@ -87,6 +87,7 @@ const (
 	msgInvalidRegex  = "the regular expression is invalid"
 	msgPathNotViable = "an update path runs through a value that cannot hold fields, or a positional operator matched no array element"
 	msgValidation    = "document failed the database's validation"
+	msgExpression    = "an expression of the request cannot be evaluated on the values it met (wrong type, undefined variable)"
 	msgNotSupported  = "the database backend does not support this operation"
 	msgNotFound      = "not found"
 	msgInternal      = "internal error"
@@ -162,6 +163,9 @@ func translate(err error, capability string) error {
 	if hasCode(err, CodeBadValue, CodeFailedToParse, CodeTypeMismatch, CodeConflictingUpdateOperators, CodeImmutableField,
 		CodeDocumentDBBackfillLimit) {
 		return apperr.Wrap(apperr.KindInvalid, scrub(err), msgInvalid)
+	}
+	if isExpressionError(err) {
+		return apperr.Wrap(apperr.KindInvalid, scrub(err), msgExpression)
 	}
 	if hasCode(err, CodeDocumentValidationFailure, CodeDocumentDBValidationFailure) {
 		return apperr.Wrap(apperr.KindValidation, scrub(err), msgValidation)
@@ -251,6 +255,26 @@ func isUniqueViolation(err error) bool {
 		}
 	}
 	return false
+}
+
+// CodeConversionFailure: $convert/$toString and friends met a value they
+// cannot convert (both engines name it ConversionFailure).
+const CodeConversionFailure = 241
+
+// isExpressionError reports an error raised while evaluating a client's
+// expression against the values it met: MongoDB names those by the source
+// location of the check ("Location16702": $concat of a non-string,
+// "Location40228": $replaceRoot onto a non-document, "Location17276": an
+// undefined variable, ...), and FerretDB v2 on DocumentDB keeps the same
+// names. The pipeline or update came from the client and passed the proxy's
+// checks, so what is left is a mistake in it: 400, never 500. Matched by the
+// error's name, which is part of the protocol, not by its message.
+func isExpressionError(err error) bool {
+	var ce mongo.CommandError
+	if errors.As(err, &ce) && strings.HasPrefix(ce.Name, "Location") {
+		return true
+	}
+	return hasCode(err, CodeConversionFailure)
 }
 
 // isUnreachable reports whether err means the server could not be reached or
