@@ -176,6 +176,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		AuditLog: a.db.Collection(cfg.Audit.Collection),
 		// FerretDB v1 scans for any filter but {_id}: see docs/embedded-backend.md.
 		LookupByIDOnly: caps.LookupByIDOnly(),
+		// FerretDB v1 panics on a stage after one that drops _id.
+		RefuseAfterIDless: caps.Backend == store.BackendFerretDB,
 		// Cheap when unused: it reads only when a rule names user.$...
 		Hierarchy: hierarchy.New(a.db),
 		Outbox:    outbox,

@@ -359,3 +359,19 @@ func TestPipelineEvaluationErrorsAre400(t *testing.T) {
 		})
 	}
 }
+
+// A stage after one whose output has no _id: answered where the engine can
+// run it, refused with 501 naming the capability where it cannot (FerretDB
+// v1 panics on it and later loses the whole process), never a 5xx else.
+func TestStageAfterIDlessStage(t *testing.T) {
+	e, staff := newCrossEnv(t)
+	r := e.do("POST", "/collections/orders/aggregate", staff, `{"pipeline": [{"$count": "c"}, {"$project": {"tenant_id": 0}}]}`)
+	if testenv.Backend() == testenv.BackendFerretDB {
+		expect(t, r, 501, "NOT_SUPPORTED")
+		return
+	}
+	expect(t, r, 200, "")
+	if got := r.list(t); len(got) != 1 || got[0].(map[string]any)["c"] != float64(2) {
+		t.Fatalf("count of t1's orders: %s", r.Body)
+	}
+}

@@ -159,8 +159,9 @@ func newEnvWithPolicy(t *testing.T, policyText string, opts ...func(*api.Params)
 		Policies: set,
 		Cursors:  codec,
 		// What pm serve passes: the types the backend cannot store.
-		Unstorable: codec.Unstorable,
-		Limits:     service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
+		Unstorable:        codec.Unstorable,
+		RefuseAfterIDless: testenv.Backend() == testenv.BackendFerretDB,
+		Limits:            service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
 	})
 	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
 	runtime := store.NewAPIKeys(db.Collection(store.APIKeysCollection), 5*time.Second)

@@ -134,7 +134,8 @@ func newWorld(t *testing.T, name string, set *policy.Set, ks *keys) *world {
 		Cursors:  codec,
 		Logger:   quiet,
 		// What pm serve passes: the types the backend cannot store.
-		Unstorable: codec.Unstorable,
+		Unstorable:        codec.Unstorable,
+		RefuseAfterIDless: testenv.Backend() == testenv.BackendFerretDB,
 		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 50, MaxBatch: 10,
 			Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
 	})

@@ -72,10 +72,7 @@ const (
 	knownConflictingPositional = "conflicting-positional-paths"
 )
 
-var knownOpenFindings = []string{
-	knownDecimal128,
-	knownEmbeddedNoID,
-}
+var knownOpenFindings = []string{}
 
 // kv and O give JSON objects a fixed key order: operator documents, sort
 // specifications and $push modifiers mean something by their order.

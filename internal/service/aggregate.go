@@ -60,6 +60,13 @@ func (s *Service) Aggregate(ctx context.Context, p *principal.Principal, coll st
 	if err := s.checkStorable(stages); err != nil {
 		return nil, err
 	}
+	if s.refuseAfterIDless {
+		if st := pipeline.StageAfterIDless(stages); st != "" {
+			return nil, apperr.New(apperr.KindNotSupported,
+				"the database backend cannot run %s after a stage whose output has no _id", st).
+				WithDetails(map[string]any{"capability": "stages after one whose output has no _id"})
+		}
+	}
 	capability := "the aggregation stages " + strings.Join(pipeline.StagesUsed(stages), ", ")
 	docs, err := s.store.Aggregate(ctx, coll, rewritten, capability)
 	if err == nil {

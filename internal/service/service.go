@@ -94,6 +94,10 @@ type Params struct {
 	// filter that is exactly {_id} (store.Capabilities.LookupByIDOnly):
 	// Get then asks for {_id} alone (lookup.go).
 	LookupByIDOnly bool
+	// RefuseAfterIDless refuses, with 501, an aggregation stage that follows
+	// one whose output has no _id (pipeline.StageAfterIDless): FerretDB v1
+	// panics on it and later loses the process.
+	RefuseAfterIDless bool
 	// Hierarchy resolves user.$subordinates and friends; nil leaves them
 	// absent (rules using them match nothing). hierarchy.go.
 	Hierarchy *hierarchy.Resolver
@@ -115,8 +119,10 @@ type Service struct {
 	// unstorable: see Params.Unstorable.
 	unstorable []bson.Type
 	byIDOnly   bool
-	hier       *hierarchy.Resolver
-	outbox     EventSink
+	// refuseAfterIDless: see Params.RefuseAfterIDless.
+	refuseAfterIDless bool
+	hier              *hierarchy.Resolver
+	outbox            EventSink
 }
 
 // New returns a Service.
@@ -124,6 +130,7 @@ func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
 	s.versions, s.auditLog, s.byIDOnly, s.outbox = p.Versions, p.AuditLog, p.LookupByIDOnly, p.Outbox
 	s.unstorable = p.Unstorable
+	s.refuseAfterIDless = p.RefuseAfterIDless
 	if p.Hierarchy != nil {
 		s.hier = p.Hierarchy
 		s.store = &hierStore{Store: p.Store, s: s}
