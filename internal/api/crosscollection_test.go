@@ -342,6 +342,7 @@ func TestPipelineEvaluationErrorsAre400(t *testing.T) {
 	for name, body := range map[string]string{
 		"$concat of a number":       `{"pipeline": [{"$set": {"x": {"$concat": ["$cust", "$amount"]}}}]}`,
 		"undefined variable":        `{"pipeline": [{"$addFields": {"x": "$$nosuch"}}]}`,
+		"$size of a string":         `{"pipeline": [{"$project": {"x": {"$size": "$cust"}}}]}`,
 		"$toString of a document":   `{"pipeline": [{"$addFields": {"x": {"$toString": "$$ROOT"}}}]}`,
 		"$replaceRoot onto a value": `{"pipeline": [{"$replaceRoot": {"newRoot": "$cust"}}]}`,
 	} {

@@ -257,9 +257,15 @@ func isUniqueViolation(err error) bool {
 	return false
 }
 
-// CodeConversionFailure: $convert/$toString and friends met a value they
-// cannot convert (both engines name it ConversionFailure).
-const CodeConversionFailure = 241
+// Codes of expression errors that FerretDB v2 on DocumentDB reports under
+// a name of its own instead of MongoDB's "Location<code>".
+const (
+	// CodeConversionFailure: $convert/$toString and friends met a value they
+	// cannot convert (both engines name it ConversionFailure).
+	CodeConversionFailure = 241
+	// CodeDollarSizeRequiresArray: $size of a value that is not an array.
+	CodeDollarSizeRequiresArray = 17124
+)
 
 // isExpressionError reports an error raised while evaluating a client's
 // expression against the values it met: MongoDB names those by the source
@@ -274,7 +280,7 @@ func isExpressionError(err error) bool {
 	if errors.As(err, &ce) && strings.HasPrefix(ce.Name, "Location") {
 		return true
 	}
-	return hasCode(err, CodeConversionFailure)
+	return hasCode(err, CodeConversionFailure, CodeDollarSizeRequiresArray)
 }
 
 // isUnreachable reports whether err means the server could not be reached or
