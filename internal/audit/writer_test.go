@@ -281,7 +281,13 @@ func TestCloseUnderLoadLosesNone(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Close in the middle of the load: once some operations went through
+	// (a count, not a time, so a slow machine only takes longer).
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(accepted) >= 20
+	}, 2*time.Minute, 5*time.Millisecond)
 	closeWriter(t, w)
 	wg.Wait()
 
