@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -183,6 +184,20 @@ func runKeysCreate(args []string, stdout, stderr io.Writer) int {
 	if *expires < 0 {
 		fmt.Fprintln(stderr, "pm keys create: --expires-in must be positive")
 		return exitUsage
+	}
+	if !*remote {
+		// A server named without --remote would be ignored: the operator
+		// would think the key exists on it when only an entry was printed.
+		set := ""
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "url" || f.Name == "api-key" {
+				set = f.Name
+			}
+		})
+		if set != "" {
+			fmt.Fprintf(stderr, "pm keys create: --%s names a server, but without --remote the key is only printed as a config entry; add --remote to create it there\n", set)
+			return exitUsage
+		}
 	}
 	roleList := []string{}
 	for _, r := range strings.Split(*roles, ",") {

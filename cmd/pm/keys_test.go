@@ -126,6 +126,19 @@ func TestKeysCreateEntryWorksWhenPasted(t *testing.T) {
 	}
 }
 
+// A server named without --remote is refused rather than silently ignored.
+func TestKeysCreateServerFlagsNeedRemote(t *testing.T) {
+	for _, args := range [][]string{
+		{"keys", "create", "--name", "svc", "--id", "u1", "--url", "http://127.0.0.1:1"},
+		{"keys", "create", "--name", "svc", "--id", "u1", "--api-key", "pm_x"},
+	} {
+		code, out, errOut := pmRun(t, "", args...)
+		if code != exitUsage || out != "" || !strings.Contains(errOut, "--remote") {
+			t.Fatalf("%v: %d %q %q", args, code, out, errOut)
+		}
+	}
+}
+
 func TestKeysHashRefusesNonKeys(t *testing.T) {
 	for _, in := range []string{"", "test\n", "pm_0123456789abcdef_short\n", "pm_XYZ_" + strings.Repeat("a", 52)} {
 		code, out, errOut := pmRun(t, in, "keys", "hash")
