@@ -135,7 +135,7 @@ func translate(err error, capability string) error {
 
 	// An unreachable server is reported as such even when the wait for it
 	// ended by a deadline: "timed out" would send people tuning query limits.
-	if isUnreachable(err) {
+	if isUnreachable(err) || isStorageRestarting(err) {
 		return apperr.Wrap(apperr.KindUnavailable, err, msgUnavailable)
 	}
 	if mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) ||
@@ -281,6 +281,31 @@ func isExpressionError(err error) bool {
 		return true
 	}
 	return hasCode(err, CodeConversionFailure, CodeDollarSizeRequiresArray)
+}
+
+// storageRestartingTexts are PostgreSQL's fixed texts for SQLSTATE 57P03
+// (cannot_connect_now) and 57P01 (admin_shutdown).
+var storageRestartingTexts = []string{
+	"the database system is starting up",
+	"the database system is in recovery mode",
+	"the database system is not yet accepting connections",
+	"the database system is shutting down",
+}
+
+// isStorageRestarting recognises FerretDB v2 passing on, as InternalError
+// (1), PostgreSQL's refusal while it starts or recovers from a crash: the
+// database is unavailable for a moment, which is a 503 to retry, not a 500.
+func isStorageRestarting(err error) bool {
+	var ce mongo.CommandError
+	if !errors.As(err, &ce) || ce.Code != codeInternalError {
+		return false
+	}
+	for _, s := range storageRestartingTexts {
+		if strings.Contains(ce.Message, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // isUnreachable reports whether err means the server could not be reached or

@@ -217,3 +217,19 @@ func TestDocumentDBSQLStateCodes(t *testing.T) {
 	require.Equal(t, pack("40P01"), store.CodeDocumentDBDeadlock)
 	require.Equal(t, pack("40001"), store.CodeDocumentDBSerialization)
 }
+
+// While PostgreSQL recovers from a crash, FerretDB v2 answers every command
+// with InternalError (1) and PostgreSQL's fixed text (seen on the DocumentDB
+// engine after its backend crashed): unavailable, 503, not a 500. Another
+// InternalError stays internal.
+func TestTranslateStorageRestarting(t *testing.T) {
+	for _, msg := range []string{
+		"the database system is not yet accepting connections",
+		"the database system is in recovery mode",
+	} {
+		err := store.Translate(mongo.CommandError{Code: 1, Name: "InternalError", Message: msg})
+		require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), msg)
+	}
+	err := store.Translate(mongo.CommandError{Code: 1, Name: "InternalError", Message: "something else"})
+	require.Equal(t, apperr.KindInternal, apperr.KindOf(err))
+}
