@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -28,20 +27,10 @@ policies:
 		}
 	}
 	coll := ts.app.db.Collection(ts.app.cfg.Audit.Collection)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitUntil(t, func() bool {
 		n, err := coll.CountDocuments(context.Background(), bson.D{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d audit entries stored after 30 s", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && n >= 3
+	}, "three audit entries stored")
 	code, out, errOut := pmRun(t, "", "audit", "verify", "--url", ts.url, "--api-key", ts.keys["aud"])
 	if code != exitOK || !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("intact chain: %d %q %s", code, out, errOut)

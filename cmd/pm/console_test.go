@@ -466,17 +466,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.t = t
 		// Entries are written by a background writer: wait until alice's
 		// update is queryable before asking the page for it.
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
+		waitUntil(t, func() bool {
 			_, out := s.call(t, s.keys["admin"], "GET", "/audit?action=update&actor=u1", nil)
-			if l, _ := out["data"].([]any); len(l) >= 2 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("alice's updates never appeared in /audit: %v", out)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			l, _ := out["data"].([]any)
+			return len(l) >= 2
+		}, "alice's updates in /audit")
 		b.click(`#nav a[data-page="audit"]`)
 		b.set("#audit-collection", "employees")
 		b.set("#audit-action", "update")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
@@ -67,4 +68,16 @@ func startTestServer(t *testing.T, policy string, keys ...testKey) *testServer {
 	srv := httptest.NewServer(a.handler) // a free port on 127.0.0.1
 	t.Cleanup(srv.Close)
 	return &testServer{url: srv.URL, dir: dir, app: a, keys: full}
+}
+
+// waitUntil polls cond with a deadline generous enough for a loaded machine.
+func waitUntil(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // the polling interval; the deadline is above
+	}
 }
