@@ -84,7 +84,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorizationHeader, a
 	if a.JWT == nil {
 		return nil, unauthenticated(ErrJWTNotConfigured)
 	}
-	return a.JWT.Verify(token, a.now())
+	return a.JWT.VerifyContext(ctx, token, a.now())
 }
 
 func (a *Authenticator) now() time.Time {

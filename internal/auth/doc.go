@@ -5,8 +5,10 @@
 //
 //   - API keys of the form pm_<key-id>_<secret>, looked up by id in a
 //     KeyStore that holds only a SHA-256 of the secret;
-//   - JWTs (HS256, RS256, ES256) verified by a JWTVerifier against exactly the
-//     algorithms and keys that were configured.
+//   - JWTs (HS256, RS256, ES256, EdDSA) verified by a JWTVerifier against
+//     exactly the algorithms and keys that were configured: a secret, a PEM
+//     public key, or an identity provider's JWKS found by URL or by OpenID
+//     Connect discovery (jwks.go).
 //
 // The package knows nothing about HTTP: the api layer hands the raw
 // Authorization and X-API-Key header values to Authenticator.Authenticate.

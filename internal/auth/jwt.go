@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
@@ -25,6 +27,7 @@ const (
 	AlgHS256 = "HS256"
 	AlgRS256 = "RS256"
 	AlgES256 = "ES256"
+	AlgEdDSA = "EdDSA" // Ed25519 (RFC 8037)
 )
 
 const (
@@ -52,11 +55,16 @@ type ClaimMapping struct {
 type JWTConfig struct {
 	// Secret is the HS256 shared secret, at least 32 bytes.
 	Secret string
-	// PublicKeyPEM is the RS256 (RSA >= 2048 bits) or ES256 (P-256) public
-	// key: PKIX "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY" or a "CERTIFICATE".
+	// PublicKeyPEM is the RS256 (RSA >= 2048 bits), ES256 (P-256) or EdDSA
+	// (Ed25519) public key: PKIX "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY" or a
+	// "CERTIFICATE".
 	PublicKeyPEM []byte
+	// JWKS takes the RS256 / ES256 / EdDSA keys from an identity provider
+	// instead (jwks.go); it excludes PublicKeyPEM.
+	JWKS *JWKSConfig
 	// Algorithms lists the accepted "alg" values. When empty it is derived
-	// from the keys given: HS256 for Secret, RS256 or ES256 for the PEM key.
+	// from the keys given: HS256 for Secret, RS256, ES256 or EdDSA for the
+	// PEM key, all three for JWKS.
 	Algorithms []string
 	// Issuer and Audience, when set, must match the "iss" and "aud" claims;
 	// a token without the claim is then refused.
@@ -74,6 +82,8 @@ type JWTVerifier struct {
 	hmacKey  []byte
 	rsaKey   *rsa.PublicKey
 	ecKey    *ecdsa.PublicKey
+	edKey    ed25519.PublicKey
+	remote   *remoteKeys
 	issuer   string
 	audience string
 	leeway   time.Duration
@@ -104,6 +114,15 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	}
 
 	var pub any
+	if cfg.JWKS != nil {
+		if len(cfg.PublicKeyPEM) > 0 {
+			return nil, errors.New("auth: jwt takes its public keys from a PEM key or from a JWKS, not both")
+		}
+		var err error
+		if v.remote, err = newRemoteKeys(*cfg.JWKS); err != nil {
+			return nil, err
+		}
+	}
 	if len(cfg.PublicKeyPEM) > 0 {
 		var err error
 		if pub, err = parsePublicKeyPEM(cfg.PublicKeyPEM); err != nil {
@@ -121,9 +140,14 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 			algs = append(algs, AlgRS256)
 		case *ecdsa.PublicKey:
 			algs = append(algs, AlgES256)
+		case ed25519.PublicKey:
+			algs = append(algs, AlgEdDSA)
+		}
+		if v.remote != nil {
+			algs = append(algs, AlgRS256, AlgES256, AlgEdDSA)
 		}
 		if len(algs) == 0 {
-			return nil, errors.New("auth: jwt needs a secret or a public key")
+			return nil, errors.New("auth: jwt needs a secret, a public key or a JWKS")
 		}
 	}
 
@@ -137,23 +161,15 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 				return nil, fmt.Errorf("auth: jwt HS256 needs a secret of at least %d bytes", minHMACSecret)
 			}
 			v.hmacKey = []byte(cfg.Secret)
-		case AlgRS256:
-			k, ok := pub.(*rsa.PublicKey)
-			if !ok {
-				return nil, errors.New("auth: jwt RS256 needs an RSA public key")
+		case AlgRS256, AlgES256, AlgEdDSA:
+			if v.remote != nil {
+				break // keys are checked per key when the set is fetched
 			}
-			if k.N.BitLen() < minRSABits {
-				return nil, fmt.Errorf("auth: jwt RS256 key must be at least %d bits", minRSABits)
+			if err := v.setStaticKey(alg, pub); err != nil {
+				return nil, err
 			}
-			v.rsaKey = k
-		case AlgES256:
-			k, ok := pub.(*ecdsa.PublicKey)
-			if !ok || k.Curve != elliptic.P256() {
-				return nil, errors.New("auth: jwt ES256 needs a P-256 ECDSA public key")
-			}
-			v.ecKey = k
 		default:
-			return nil, fmt.Errorf("auth: jwt algorithm %q is not supported (use HS256, RS256 or ES256)", alg)
+			return nil, fmt.Errorf("auth: jwt algorithm %q is not supported (use HS256, RS256, ES256 or EdDSA)", alg)
 		}
 		v.algs = append(v.algs, alg)
 	}
@@ -162,10 +178,41 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.Secret != "" && v.hmacKey == nil {
 		return nil, errors.New("auth: jwt secret is set but HS256 is not enabled")
 	}
-	if pub != nil && v.rsaKey == nil && v.ecKey == nil {
-		return nil, errors.New("auth: jwt public key is set but neither RS256 nor ES256 is enabled for it")
+	if pub != nil && v.rsaKey == nil && v.ecKey == nil && v.edKey == nil {
+		return nil, errors.New("auth: jwt public key is set but none of RS256, ES256, EdDSA is enabled for it")
+	}
+	if v.remote != nil && !slices.ContainsFunc(v.algs, func(a string) bool { return a != AlgHS256 }) {
+		return nil, errors.New("auth: jwt jwks is set but none of RS256, ES256, EdDSA is enabled")
 	}
 	return v, nil
+}
+
+// setStaticKey checks the PEM key against one asymmetric algorithm.
+func (v *JWTVerifier) setStaticKey(alg string, pub any) error {
+	switch alg {
+	case AlgRS256:
+		k, ok := pub.(*rsa.PublicKey)
+		if !ok {
+			return errors.New("auth: jwt RS256 needs an RSA public key")
+		}
+		if k.N.BitLen() < minRSABits {
+			return fmt.Errorf("auth: jwt RS256 key must be at least %d bits", minRSABits)
+		}
+		v.rsaKey = k
+	case AlgES256:
+		k, ok := pub.(*ecdsa.PublicKey)
+		if !ok || k.Curve != elliptic.P256() {
+			return errors.New("auth: jwt ES256 needs a P-256 ECDSA public key")
+		}
+		v.ecKey = k
+	case AlgEdDSA:
+		k, ok := pub.(ed25519.PublicKey)
+		if !ok {
+			return errors.New("auth: jwt EdDSA needs an Ed25519 public key")
+		}
+		v.edKey = k
+	}
+	return nil
 }
 
 func parsePublicKeyPEM(data []byte) (any, error) {
@@ -209,6 +256,13 @@ func (v *JWTVerifier) Algorithms() []string { return slices.Clone(v.algs) }
 // KindUnauthenticated; their Cause is a fixed sentinel (e.g.
 // jwt.ErrTokenExpired, ErrClaimType) and never contains token text.
 func (v *JWTVerifier) Verify(token string, now time.Time) (*principal.Principal, error) {
+	return v.VerifyContext(context.Background(), token, now)
+}
+
+// VerifyContext is Verify with a context for fetching a JWKS. When the key
+// set cannot be fetched at all the error is KindUnavailable (503), not
+// KindUnauthenticated: the token may well be good.
+func (v *JWTVerifier) VerifyContext(ctx context.Context, token string, now time.Time) (*principal.Principal, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(v.algs),
 		jwt.WithExpirationRequired(),
@@ -227,8 +281,20 @@ func (v *JWTVerifier) Verify(token string, now time.Time) (*principal.Principal,
 		opts = append(opts, jwt.WithAudience(v.audience))
 	}
 	claims := jwt.MapClaims{}
-	tok, err := jwt.NewParser(opts...).ParseWithClaims(token, claims, v.key)
+	// keyErr keeps the key lookup's own error: the library flattens it
+	// into ErrTokenUnverifiable, which would hide an outage.
+	var keyErr error
+	keyFunc := func(t *jwt.Token) (any, error) {
+		k, err := v.key(ctx, t)
+		keyErr = err
+		return k, err
+	}
+	tok, err := jwt.NewParser(opts...).ParseWithClaims(token, claims, keyFunc)
 	if err != nil {
+		var ae *apperr.Error
+		if errors.As(keyErr, &ae) {
+			return nil, ae
+		}
 		return nil, unauthenticated(jwtCause(err))
 	}
 	// RFC 7515 §4.1.11: extensions listed in "crit" must be understood;
@@ -274,10 +340,31 @@ func validExp(v any) bool {
 // never be checked against the RSA/EC public key (alg confusion): the
 // library's HMAC verifier only accepts []byte, and []byte is only ever the
 // configured secret.
-func (v *JWTVerifier) key(t *jwt.Token) (any, error) {
+//
+// With a JWKS, the token's "kid" picks the key; a key's type must fit the
+// algorithm and a JWK naming an "alg" serves only that one (jwks.go).
+func (v *JWTVerifier) key(ctx context.Context, t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	if !slices.Contains(v.algs, alg) {
 		return nil, errors.New("algorithm not enabled")
+	}
+	if v.remote != nil && alg != AlgHS256 {
+		if !asymmetricMethod(t.Method) {
+			return nil, errors.New("no key for algorithm")
+		}
+		kid, ok := t.Header["kid"].(string)
+		if _, present := t.Header["kid"]; present && (!ok || kid == "") {
+			return nil, unauthenticated(jwt.ErrTokenMalformed)
+		}
+		keys, err := v.remote.lookup(ctx, kid, alg)
+		if err != nil {
+			return nil, err
+		}
+		set := jwt.VerificationKeySet{}
+		for _, k := range keys {
+			set.Keys = append(set.Keys, k)
+		}
+		return set, nil
 	}
 	switch alg {
 	case AlgHS256:
@@ -292,8 +379,23 @@ func (v *JWTVerifier) key(t *jwt.Token) (any, error) {
 		if _, ok := t.Method.(*jwt.SigningMethodECDSA); ok && v.ecKey != nil {
 			return v.ecKey, nil
 		}
+	case AlgEdDSA:
+		if _, ok := t.Method.(*jwt.SigningMethodEd25519); ok && v.edKey != nil {
+			return v.edKey, nil
+		}
 	}
 	return nil, errors.New("no key for algorithm")
+}
+
+// asymmetricMethod reports whether the library would check the signature
+// with a public key. It is the second lock against alg confusion: a key from
+// the set is never handed to an HMAC verifier.
+func asymmetricMethod(m jwt.SigningMethod) bool {
+	switch m.(type) {
+	case *jwt.SigningMethodRSA, *jwt.SigningMethodECDSA, *jwt.SigningMethodEd25519:
+		return true
+	}
+	return false
 }
 
 // ErrClaimType is the cause when a mapped claim (id, tenant, roles) has the
