@@ -229,17 +229,9 @@ func authenticator(cfg *config.Config, extra auth.KeyStore, runtime auth.KeyStor
 	}
 	a := &auth.Authenticator{Keys: chain}
 	if j := cfg.Auth.JWT; j.Enabled() {
-		jc := auth.JWTConfig{
-			Secret:     j.Secret,
-			Algorithms: j.Algorithms,
-			Issuer:     j.Issuer,
-			Audience:   j.Audience,
-			Claims:     auth.ClaimMapping{ID: j.Claims.ID, TenantID: j.Claims.TenantID, Roles: j.Claims.Roles},
-		}
-		if j.PublicKeyFile != "" {
-			if jc.PublicKeyPEM, err = os.ReadFile(j.PublicKeyFile); err != nil {
-				return nil, fmt.Errorf("auth.jwt.public_key_file: %w", err)
-			}
+		jc, err := j.VerifierConfig(slog.Default())
+		if err != nil {
+			return nil, err
 		}
 		if a.JWT, err = auth.NewJWTVerifier(jc); err != nil {
 			return nil, fmt.Errorf("auth.jwt: %w", err)

@@ -79,16 +79,25 @@ type Auth struct {
 	KeyCacheSize int `yaml:"key_cache_size"`
 }
 
-// JWT configures bearer tokens. JWT is off unless Secret or PublicKeyFile is
-// set.
+// JWT configures bearer tokens. JWT is off unless Secret, PublicKeyFile,
+// JWKSURL or OIDCDiscovery is set.
 type JWT struct {
 	// Secret is the HS256 shared secret.
 	Secret string `yaml:"secret"`
 	// Issuer and Audience are checked when set.
 	Issuer   string `yaml:"issuer"`
 	Audience string `yaml:"audience"`
-	// PublicKeyFile is a PEM public key for RS256 / ES256.
+	// PublicKeyFile is a PEM public key for RS256 / ES256 / EdDSA.
 	PublicKeyFile string `yaml:"public_key_file"`
+	// JWKSURL is an identity provider's JSON Web Key Set; OIDCDiscovery
+	// finds it from Issuer instead (jwt.go).
+	JWKSURL       string `yaml:"jwks_url"`
+	OIDCDiscovery bool   `yaml:"oidc_discovery"`
+	// JWKSRefreshInterval, JWKSMinRefetchInterval and JWKSFetchTimeout
+	// tune how the key set is cached and fetched.
+	JWKSRefreshInterval    time.Duration `yaml:"jwks_refresh_interval"`
+	JWKSMinRefetchInterval time.Duration `yaml:"jwks_min_refetch_interval"`
+	JWKSFetchTimeout       time.Duration `yaml:"jwks_fetch_timeout"`
 	// Algorithms accepted; a token signed otherwise is rejected, which is
 	// what stops algorithm-confusion attacks.
 	Algorithms []string `yaml:"algorithms"`
@@ -96,7 +105,12 @@ type JWT struct {
 }
 
 // Enabled reports whether JWTs are accepted at all.
-func (j JWT) Enabled() bool { return j.Secret != "" || j.PublicKeyFile != "" }
+func (j JWT) Enabled() bool {
+	return j.Secret != "" || j.PublicKeyFile != "" || j.RemoteKeys()
+}
+
+// RemoteKeys reports whether the public keys come from an identity provider.
+func (j JWT) RemoteKeys() bool { return j.JWKSURL != "" || j.OIDCDiscovery }
 
 // Claims names the token claims that become user.id, user.tenant_id and
 // user.roles. Every claim is also available as user.claims.<name>.
@@ -191,8 +205,11 @@ func Default() *Config {
 		},
 		Policies: "./policies",
 		Auth: Auth{JWT: JWT{
-			Algorithms: []string{"HS256"},
-			Claims:     Claims{ID: "sub", TenantID: "tenant_id", Roles: "roles"},
+			Algorithms:             []string{"HS256"},
+			Claims:                 Claims{ID: "sub", TenantID: "tenant_id", Roles: "roles"},
+			JWKSRefreshInterval:    time.Hour,
+			JWKSMinRefetchInterval: 30 * time.Second,
+			JWKSFetchTimeout:       5 * time.Second,
 		}, KeyCacheTTL: 10 * time.Second, KeyCacheSize: 10000},
 		Redis: Redis{Prefix: "pm:", Timeout: 250 * time.Millisecond},
 		Limits: Limits{

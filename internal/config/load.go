@@ -43,6 +43,7 @@ func Load(path string) (*Config, error) {
 		cfg.resolvePaths(filepath.Dir(path))
 	}
 	cfg.applyEnv(os.LookupEnv, &probs)
+	cfg.deriveDefaults()
 	probs = append(probs, cfg.problems()...)
 	if len(probs) > 0 {
 		return nil, &probs

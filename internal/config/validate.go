@@ -22,7 +22,7 @@ const (
 )
 
 // Algorithms is the set of JWT algorithms the server implements.
-var Algorithms = []string{"HS256", "RS256", "ES256"}
+var Algorithms = []string{"HS256", "RS256", "ES256", "EdDSA"}
 
 var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 
@@ -151,15 +151,18 @@ func (c *Config) jwtProblems(bad func(path, format string, args ...any)) {
 		if !slices.Contains(j.Algorithms, "HS256") {
 			bad("auth.jwt.secret", "is set but auth.jwt.algorithms does not include HS256")
 		}
-	} else if slices.Contains(j.Algorithms, "HS256") && j.PublicKeyFile == "" {
+	} else if slices.Contains(j.Algorithms, "HS256") && j.PublicKeyFile == "" && !j.RemoteKeys() {
 		bad("auth.jwt.secret", "is required for HS256")
 	}
-	asymmetric := slices.Contains(j.Algorithms, "RS256") || slices.Contains(j.Algorithms, "ES256")
+	asymmetric := slices.ContainsFunc(j.Algorithms, func(a string) bool { return slices.Contains(jwksAlgorithms, a) })
+	c.jwksProblems(bad, asymmetric)
 	switch {
+	case j.PublicKeyFile != "" && j.RemoteKeys():
+		bad("auth.jwt.public_key_file", "cannot be combined with auth.jwt.jwks_url / oidc_discovery; keys come from one place")
 	case j.PublicKeyFile != "" && !asymmetric:
-		bad("auth.jwt.public_key_file", "is set but auth.jwt.algorithms has neither RS256 nor ES256")
-	case j.PublicKeyFile == "" && asymmetric:
-		bad("auth.jwt.public_key_file", "is required for RS256 / ES256")
+		bad("auth.jwt.public_key_file", "is set but auth.jwt.algorithms has none of RS256, ES256, EdDSA")
+	case j.PublicKeyFile == "" && asymmetric && !j.RemoteKeys():
+		bad("auth.jwt.public_key_file", "is required for RS256 / ES256 / EdDSA (or set auth.jwt.jwks_url or auth.jwt.oidc_discovery)")
 	case j.PublicKeyFile != "":
 		if _, err := os.Stat(j.PublicKeyFile); err != nil {
 			bad("auth.jwt.public_key_file", "%s does not exist or cannot be read", j.PublicKeyFile)
