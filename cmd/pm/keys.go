@@ -280,8 +280,9 @@ func runKeysHash(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // runKeysList implements `pm keys list`.
 func runKeysList(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("pm keys list", "[--url URL] [--api-key KEY] [--json]", stderr)
+	fs := newFlagSet("pm keys list", "[--url URL] [--api-key KEY] [--tenant T] [--json]", stderr)
 	sf := addServerFlags(fs)
+	tenant := fs.String("tenant", "", "another tenant than the caller's (needs api_keys.manage_any_tenant)")
 	asJSON := fs.Bool("json", false, "print the server's answer as JSON")
 	if code, stop := parseFlags(fs, args); stop {
 		return code
@@ -291,7 +292,7 @@ func runKeysList(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	var keys []adminKey
-	if !sf.call(stderr, "pm keys list", http.MethodGet, "/admin/api-keys", nil, &keys) {
+	if !sf.call(stderr, "pm keys list", http.MethodGet, "/admin/api-keys"+tenantQuery(*tenant), nil, &keys) {
 		return exitFail
 	}
 	if *asJSON {
@@ -318,10 +319,19 @@ func runKeysList(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// tenantQuery is the ?tenant_id= naming another tenant, or "".
+func tenantQuery(tenant string) string {
+	if tenant == "" {
+		return ""
+	}
+	return "?tenant_id=" + url.QueryEscape(tenant)
+}
+
 // runKeysRevoke implements `pm keys revoke ID`.
 func runKeysRevoke(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("pm keys revoke", "[--url URL] [--api-key KEY] KEY_ID", stderr)
+	fs := newFlagSet("pm keys revoke", "[--url URL] [--api-key KEY] [--tenant T] KEY_ID", stderr)
 	sf := addServerFlags(fs)
+	tenant := fs.String("tenant", "", "the key's tenant when it is not the caller's (needs api_keys.manage_any_tenant)")
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
@@ -341,7 +351,7 @@ func runKeysRevoke(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pm keys revoke: the argument is not a key id (16 hex digits, as pm keys list shows)")
 		return exitUsage
 	}
-	if !sf.call(stderr, "pm keys revoke", http.MethodDelete, "/admin/api-keys/"+url.PathEscape(id), nil, nil) {
+	if !sf.call(stderr, "pm keys revoke", http.MethodDelete, "/admin/api-keys/"+url.PathEscape(id)+tenantQuery(*tenant), nil, nil) {
 		return exitFail
 	}
 	fmt.Fprintf(stdout, "revoked %s\n", id)

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
 // Status adds to /readyz what a fleet operator compares across proxies
@@ -35,7 +36,7 @@ func (s *Server) readyBody(c *echo.Context) error {
 type Reloader func(ctx context.Context) (hash string, err error)
 
 // permReload is the system permission POST /admin/policies/reload needs.
-const permReload = "policies.reload"
+const permReload = policy.PermPoliciesReload
 
 func (s *Server) fleetRoutes(adm *echo.Group) {
 	adm.POST("/policies/reload", s.reloadPolicies)

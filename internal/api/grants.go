@@ -15,12 +15,13 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/grant"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // permGrantsAdmin is the system permission that sees and revokes every grant.
-const permGrantsAdmin = "grants.admin"
+const permGrantsAdmin = policy.PermGrantsAdmin
 
 // grantAPI serves /grants. m is nil when the proxy was built without a grant
 // manager: every endpoint then answers 501 (POST only after the rule checks).

@@ -19,12 +19,8 @@ func (l *loader) system(n *yaml.Node) {
 	}
 	l.remember(n)
 	l.eachKey(n, func(perm string, kn, v *yaml.Node) {
-		known := false
-		for _, p := range SystemPermissions {
-			known = known || p == perm
-		}
-		if !known {
-			l.errf(kn, "unknown system permission %q (known: %s)", perm, strings.Join(SystemPermissions, ", "))
+		if !knownPermission(perm) {
+			l.errf(kn, "unknown system permission %q (known: %s)", perm, strings.Join(permissionNames(), ", "))
 			return
 		}
 		if _, dup := l.set.System[perm]; dup {

@@ -31,9 +31,6 @@ const (
 // Actions lists every collection action.
 var Actions = []Action{Create, Read, Update, Delete, Aggregate, Restore}
 
-// SystemPermissions are the non-collection permissions a `system:` section may grant.
-var SystemPermissions = []string{"audit.read", "api_keys.manage", "grants.admin", "policies.reload", "webhooks.read"}
-
 // Set is a loaded, compiled policy set. It is immutable once loaded and safe
 // for concurrent use; a reload builds a new Set.
 type Set struct {
@@ -204,19 +201,6 @@ func (s *Set) Expand(roles []string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// SystemAllowed reports whether a caller with roles holds a system permission.
-func (s *Set) SystemAllowed(roles []string, perm string) bool {
-	allowed := s.System[perm]
-	for _, r := range s.Expand(roles) {
-		for _, a := range allowed {
-			if a == r {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Scope is the caller-value scope of the set's compiled expressions.

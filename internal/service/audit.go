@@ -11,6 +11,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
 
@@ -103,7 +104,7 @@ func changedFields(pre, post bson.Raw) []string {
 }
 
 // PermAuditRead is the system permission of GET /audit and /audit/verify.
-const PermAuditRead = "audit.read"
+const PermAuditRead = policy.PermAuditRead
 
 // AuditQuery is a GET /audit request: the contract's filters, a page size
 // and the cursor of the previous page.

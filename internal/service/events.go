@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
@@ -17,7 +18,7 @@ type EventSink interface {
 }
 
 // PermWebhooksRead is the system permission to see webhook deliveries.
-const PermWebhooksRead = "webhooks.read"
+const PermWebhooksRead = policy.PermWebhooksRead
 
 // WebhookDeliveries lists outbox entries, newest first (state "" for all):
 // the delivery status of every webhook. Entries name documents and actors of
