@@ -18,6 +18,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/api"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/certreload"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
 	"github.com/permission-mongo/permission-mongo/internal/fleet"
@@ -248,6 +249,10 @@ func (a *app) serve(ctx context.Context, ready func(addr string)) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
 	}
+	var certs *certreload.Reloader // nil without server.tls
+	if ln, certs, err = certreload.Listen(ln, a.cfg.Server.TLS, a.log); err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -268,13 +273,14 @@ func (a *app) serve(ctx context.Context, ready func(addr string)) error {
 			case <-hup:
 				// Logged by reloadAll, including a refusal.
 				_, _ = a.fleet.reloadAll(ctx, "signal")
+				_ = certs.Reload() // logs its own failure
 			}
 		}
 	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("listening", "addr", ln.Addr().String())
+	a.log.Info("listening", "addr", ln.Addr().String(), "tls", certs != nil)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -24,7 +24,9 @@ const EmbeddedURI = "embedded"
 // Config is the whole server configuration.
 type Config struct {
 	// Listen is the HTTP address, host:port.
-	Listen  string  `yaml:"listen"`
+	Listen string `yaml:"listen"`
+	// Server holds the listener's TLS settings (tls.go).
+	Server  Server  `yaml:"server"`
 	MongoDB MongoDB `yaml:"mongodb"`
 	// Policies is a policy file or a folder of them.
 	Policies string `yaml:"policies"`
@@ -211,7 +213,8 @@ func Default() *Config {
 			JWKSMinRefetchInterval: 30 * time.Second,
 			JWKSFetchTimeout:       5 * time.Second,
 		}, KeyCacheTTL: 10 * time.Second, KeyCacheSize: 10000},
-		Redis: Redis{Prefix: "pm:", Timeout: 250 * time.Millisecond},
+		Redis:  Redis{Prefix: "pm:", Timeout: 250 * time.Millisecond},
+		Server: Server{TLS: TLS{ReloadInterval: 10 * time.Second}},
 		Limits: Limits{
 			MaxBodyBytes:   1 << 20,
 			MaxLimit:       10000,

@@ -180,6 +180,8 @@ func (c *Config) resolvePaths(dir string) {
 		"mongodb.embedded_dir":     &c.MongoDB.EmbeddedDir,
 		"auth.jwt.public_key_file": &c.Auth.JWT.PublicKeyFile,
 		"audit.spill_path":         &c.Audit.SpillPath,
+		"server.tls.cert_file":     &c.Server.TLS.CertFile,
+		"server.tls.key_file":      &c.Server.TLS.KeyFile,
 	}
 	for key, p := range paths {
 		if c.Origin(key) != "" && *p != "" && !filepath.IsAbs(*p) {

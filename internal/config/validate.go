@@ -81,6 +81,7 @@ func (c *Config) problems() Problems {
 	c.apiKeyProblems(bad)
 	c.auditProblems(bad)
 	c.httpProblems(bad)
+	c.tlsProblems(bad)
 
 	if c.CursorSecret != "" && len(c.CursorSecret) < MinSecretBytes {
 		bad("cursor_secret", "must be at least %d bytes (or empty to generate one at start)", MinSecretBytes)
