@@ -114,19 +114,56 @@ type importer struct {
 	lines []int64
 	bytes int
 	r     *request // for the change events of the documents written
+	// pending holds failures of lines read after documents that are still
+	// waiting in the chunk: those documents' own failures are only known
+	// at flush, and the list must stay in line order.
+	pending []LineError
 }
 
+// fail records the failure of a line found while reading (parse or check).
 func (im *importer) fail(line int64, err error) {
 	im.res.FailedCount++
-	if len(im.res.Failed) < im.opts.MaxFailures {
-		im.res.Failed = append(im.res.Failed, LineError{Line: line, Err: err})
+	if len(im.docs) == 0 {
+		im.list(LineError{Line: line, Err: err})
+		return
 	}
+	// Only as many as could still be listed are kept, so that a stream of
+	// bad lines behind one good document does not grow memory.
+	if len(im.res.Failed)+len(im.pending) < im.opts.MaxFailures {
+		im.pending = append(im.pending, LineError{Line: line, Err: err})
+	}
+}
+
+// list adds a failure to the answer's list, which stops growing at
+// MaxFailures (FailedCount goes on counting).
+func (im *importer) list(f LineError) {
+	if len(im.res.Failed) < im.opts.MaxFailures {
+		im.res.Failed = append(im.res.Failed, f)
+	}
+}
+
+// listMerged lists the chunk's insert failures and the pending read
+// failures, both in line order, merged by line.
+func (im *importer) listMerged(inserts []LineError) {
+	p := im.pending
+	for len(inserts) > 0 || len(p) > 0 {
+		if len(p) == 0 || (len(inserts) > 0 && inserts[0].Line < p[0].Line) {
+			im.list(inserts[0])
+			inserts = inserts[1:]
+		} else {
+			im.list(p[0])
+			p = p[1:]
+		}
+	}
+	clear(im.pending)
+	im.pending = im.pending[:0]
 }
 
 // flush writes the pending chunk. Failures of single documents are
 // recorded by line; an error is returned when the chunk failed as a whole.
 func (im *importer) flush(ctx context.Context) error {
 	if len(im.docs) == 0 {
+		im.listMerged(nil)
 		return nil
 	}
 	defer func() {
@@ -141,14 +178,17 @@ func (im *importer) flush(ctx context.Context) error {
 		return err
 	}
 	// failed is keyed by index: walk the chunk to keep line order.
+	var inserts []LineError
 	for i, line := range im.lines {
 		if ferr, bad := failed[i]; bad {
-			im.fail(line, ferr)
+			im.res.FailedCount++
+			inserts = append(inserts, LineError{Line: line, Err: ferr})
 		} else {
 			im.res.Inserted++
 			im.r.emit(ctx, "create", im.docs[i].Lookup("_id"))
 		}
 	}
+	im.listMerged(inserts)
 	return nil
 }
 
@@ -203,6 +243,8 @@ func (s *Service) Import(ctx context.Context, p *principal.Principal, coll strin
 	im.docs = make([]bson.Raw, 0, im.opts.Chunk)
 	im.lines = make([]int64, 0, im.opts.Chunk)
 	stop := func(err error) (*ImportResult, error) {
+		// The failures read after a dropped chunk are still failures.
+		im.listMerged(nil)
 		im.res.Duration = time.Since(start)
 		// One audit entry for the whole import: what was written and what
 		// was refused, also when it stopped early.

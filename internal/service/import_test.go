@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,45 @@ func TestImportStopsWhenTheSourceFails(t *testing.T) {
 	n, _ := db.Collection("staff").CountDocuments(context.Background(), bson.D{})
 	if n != 3 {
 		t.Fatalf("%d documents stored, want the 3 reported", n)
+	}
+}
+
+// TestImportFailuresInLineOrder: a duplicate found when its chunk is
+// written is listed before the bad lines read after it, also when the list
+// is capped and when the import stops early.
+func TestImportFailuresInLineOrder(t *testing.T) {
+	svc, _ := importSetup(t, false)
+	ctx := context.Background()
+	if res, err := svc.Import(ctx, importer, "staff", &items{list: []service.ImportItem{{Line: 1, Doc: doc("_id", "a")}}}, service.ImportOptions{}); err != nil || res.Inserted != 1 {
+		t.Fatalf("seed: %+v %v", res, err)
+	}
+	lines := func() []service.ImportItem {
+		return []service.ImportItem{
+			{Line: 1, Doc: doc("_id", "a")}, // duplicate: known only when the chunk is written
+			{Line: 2, Err: apperr.Invalid("malformed JSON")},
+			{Line: 3, Doc: doc("_id", "b")},
+			{Line: 4, Doc: doc("_id", "c", "salary", 1)}, // deny_write
+		}
+	}
+	order := func(res *service.ImportResult) []int64 {
+		var out []int64
+		for _, f := range res.Failed {
+			out = append(out, f.Line)
+		}
+		return out
+	}
+	res, err := svc.Import(ctx, importer, "staff", &items{list: lines()}, service.ImportOptions{})
+	if err != nil || res.FailedCount != 3 || !slices.Equal(order(res), []int64{1, 2, 4}) || apperr.KindOf(res.Failed[0].Err) != apperr.KindConflict {
+		t.Fatalf("failures %v (count %d), err %v", order(res), res.FailedCount, err)
+	}
+	res, err = svc.Import(ctx, importer, "staff", &items{list: lines()}, service.ImportOptions{MaxFailures: 2})
+	if err != nil || res.FailedCount != 4 || !slices.Equal(order(res), []int64{1, 2}) { // b is a duplicate now too
+		t.Fatalf("capped: %v (count %d), err %v", order(res), res.FailedCount, err)
+	}
+	// The source fails after line 4: the chunk is dropped, the failures
+	// read so far are still listed.
+	res, err = svc.Import(ctx, importer, "staff", &items{list: lines(), end: errors.New("connection reset")}, service.ImportOptions{})
+	if err == nil || res.Inserted != 0 || !slices.Equal(order(res), []int64{2, 4}) {
+		t.Fatalf("stopped: %v, inserted %d, err %v", order(res), res.Inserted, err)
 	}
 }

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestImportDocExample: the example of docs/import.md — the NDJSON file,
+// sent by Hana (HR at acme) to the example policies — is answered with
+// exactly the counts and failures the page shows.
+func TestImportDocExample(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/import.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	at := strings.Index(page, "imports this `people.ndjson`")
+	if at < 0 {
+		t.Fatal("docs/import.md: the example is gone")
+	}
+	blocks := fenced(page[at:], 3) // the file, the curl command, the answer
+	ndjson, answer := blocks[0], blocks[2]
+
+	url, keys := startExampleServer(t, testKey{"hana", "hana", "acme", []string{"hr"}})
+	req, _ := http.NewRequest(http.MethodPost, url+"/collections/employees/import", strings.NewReader(ndjson))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("X-API-Key", keys["hana"])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	type result struct {
+		Data struct {
+			Inserted    int64 `json:"inserted"`
+			FailedCount int64 `json:"failed_count"`
+			Failed      []struct {
+				Line  int64 `json:"line"`
+				Error struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			} `json:"failed"`
+		} `json:"data"`
+	}
+	var got, want result
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != 200 {
+		t.Fatalf("status %d: %v", res.StatusCode, err)
+	}
+	if err := json.Unmarshal([]byte(answer), &want); err != nil {
+		t.Fatalf("the answer on the page is not JSON: %v", err)
+	}
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Fatalf("docs/import.md shows\n%s\nthe server answers\n%s", w, g)
+	}
+	if want.Data.Inserted+want.Data.FailedCount != int64(strings.Count(ndjson, "{\"_id\"")) {
+		t.Fatalf("the page's counts do not add up to its lines")
+	}
+}
+
+// fenced returns the bodies of the first n ``` blocks of text.
+func fenced(text string, n int) []string {
+	var out []string
+	for len(out) < n {
+		open := strings.Index(text, "```")
+		if open < 0 {
+			break
+		}
+		text = text[open+3:]
+		text = text[strings.Index(text, "\n")+1:]
+		end := strings.Index(text, "```")
+		if end < 0 {
+			break
+		}
+		out = append(out, text[:end])
+		text = text[end+3:]
+	}
+	for len(out) < n {
+		out = append(out, "")
+	}
+	return out
+}
