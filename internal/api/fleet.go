@@ -5,9 +5,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v5"
-
-	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
 // Status adds to /readyz what a fleet operator compares across proxies
@@ -35,26 +32,20 @@ func (s *Server) readyBody(c *echo.Context) error {
 // load is refused (the running one kept) with an *apperr.Error.
 type Reloader func(ctx context.Context) (hash string, err error)
 
-// permReload is the system permission POST /admin/policies/reload needs.
-const permReload = policy.PermPoliciesReload
-
 func (s *Server) fleetRoutes(adm *echo.Group) {
 	adm.POST("/policies/reload", s.reloadPolicies)
 }
 
 // reloadPolicies: POST /admin/policies/reload → {data: {policy_hash}}.
 func (s *Server) reloadPolicies(c *echo.Context) error {
-	if s.reload == nil {
-		return apperr.New(apperr.KindNotSupported, "policy reload is not configured")
-	}
 	if err := noQuery(c); err != nil {
 		return err
 	}
-	p := principalOf(c)
-	if !s.svc.Policies().SystemAllowed(p.Roles, permReload) {
-		return apperr.Forbidden("reloading policies needs the %s permission", permReload)
+	var reload func(context.Context) (string, error)
+	if s.reload != nil {
+		reload = s.reload
 	}
-	hash, err := s.reload(c.Request().Context())
+	hash, err := s.svc.ReloadPolicies(c.Request().Context(), principalOf(c), reload)
 	if err != nil {
 		return err
 	}

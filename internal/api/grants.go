@@ -2,9 +2,9 @@ package api
 
 // Credential grants (HTTP contract, "Credential grants"): short-lived MongoDB
 // users holding exactly the privileges a grant rule of the policy allows.
-// The decisions live in package grant (rules, issue sequence, revocation);
-// this file decodes requests, decides who may see which grant, and encodes
-// answers. The password is written once, in the answer to POST /grants, and
+// What may be granted is decided in package grant (rules, issue sequence,
+// revocation), who may see which grant in service.Grants; this file decodes
+// requests and encodes answers. The password is written once, in the answer to POST /grants, and
 // never stored or shown again.
 
 import (
@@ -13,26 +13,24 @@ import (
 
 	"github.com/labstack/echo/v5"
 
-	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/grant"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/principal"
-	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/service"
 )
 
-// permGrantsAdmin is the system permission that sees and revokes every grant.
-const permGrantsAdmin = policy.PermGrantsAdmin
-
-// grantAPI serves /grants. m is nil when the proxy was built without a grant
-// manager: every endpoint then answers 501 (POST only after the rule checks).
+// grantAPI serves /grants; who may do what is decided by service.Grants.
+// m is nil when the proxy was built without a grant manager: every endpoint
+// then answers 501 (POST only after the rule checks).
 type grantAPI struct {
 	s *Server
-	m *grant.Manager
+	m service.GrantManager
 }
 
 // grantRoutes registers the /grants endpoints.
 func (s *Server) grantRoutes(e *echo.Echo, m *grant.Manager) {
-	h := &grantAPI{s: s, m: m}
+	h := &grantAPI{s: s}
+	if m != nil { // a nil *grant.Manager must stay a nil interface
+		h.m = m
+	}
 	g := e.Group("/grants", s.authenticate)
 	g.POST("", h.issue)
 	g.GET("", h.list)
@@ -41,58 +39,13 @@ func (s *Server) grantRoutes(e *echo.Echo, m *grant.Manager) {
 	g.DELETE("/:id", h.revoke)
 }
 
-func errGrantsNotConfigured() error {
-	return apperr.New(apperr.KindNotSupported, "credential grants are not configured on this proxy").
-		WithDetails(map[string]any{"capability": store.CapUserManagement})
-}
-
-// caller is the authenticated principal; grants are owned by a principal id,
-// so a principal without one can neither ask for nor list grants (an empty
-// owner would otherwise match every ownerless ledger entry).
-func (h *grantAPI) caller(c *echo.Context) (*principal.Principal, error) {
-	p := principalOf(c)
-	if p == nil || p.ID == "" {
-		return nil, apperr.Forbidden("credential grants need a caller with an id")
-	}
-	return p, nil
-}
-
-func (h *grantAPI) isAdmin(p *principal.Principal) bool {
-	return h.s.svc.Policies().SystemAllowed(p.Roles, permGrantsAdmin)
-}
-
-// owns: a grant belongs to the principal id within its tenant (ids are only
-// unique per tenant).
-func owns(p *principal.Principal, r *grant.Record) bool {
-	return p.ID != "" && r.Owner == p.ID && r.Tenant == p.TenantID
-}
-
-// find returns a grant the caller may see: their own, or any with
-// grants.admin. Anything else is a 404, exactly like a grant that does not
-// exist (never reveal existence).
-func (h *grantAPI) find(c *echo.Context, p *principal.Principal) (*grant.Record, error) {
-	if h.m == nil {
-		return nil, errGrantsNotConfigured()
-	}
-	rec, err := h.m.Get(c.Request().Context(), c.Param("id"))
-	if err != nil {
-		return nil, err
-	}
-	if !owns(p, rec) && !h.isAdmin(p) {
-		return nil, apperr.NotFound("no such grant")
-	}
-	return rec, nil
-}
+func (h *grantAPI) grants() *service.Grants { return h.s.svc.Grants(h.m) }
 
 // issue: POST /grants {database, collections, actions | role, ttl,
 // client_source?} → 201 with the credentials, the only time the password is
 // shown. The rules are checked first, so that a refusal says why even on a
 // backend that could not issue anything.
 func (h *grantAPI) issue(c *echo.Context) error {
-	p, err := h.caller(c)
-	if err != nil {
-		return err
-	}
 	if err := noQuery(c); err != nil {
 		return err
 	}
@@ -104,14 +57,7 @@ func (h *grantAPI) issue(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := grant.Decide(h.s.svc.Policies(), p.Roles, req)
-	if err != nil {
-		return err
-	}
-	if h.m == nil {
-		return errGrantsNotConfigured()
-	}
-	cr, err := h.m.Issue(c.Request().Context(), p.ID, p.TenantID, a)
+	cr, err := h.grants().Issue(c.Request().Context(), principalOf(c), req)
 	if err != nil {
 		return err
 	}
@@ -162,66 +108,41 @@ func parseGrantRequest(body []byte) (grant.Request, error) {
 // list: GET /grants → the caller's grants, or every grant for holders of
 // grants.admin; newest first, at most 1000.
 func (h *grantAPI) list(c *echo.Context) error {
-	p, err := h.caller(c)
-	if err != nil {
-		return err
-	}
 	if err := noQuery(c); err != nil {
 		return err
 	}
-	if h.m == nil {
-		return errGrantsNotConfigured()
-	}
-	admin := h.isAdmin(p)
-	owner := p.ID
-	if admin {
-		owner = ""
-	}
-	recs, err := h.m.List(c.Request().Context(), owner)
+	recs, err := h.grants().List(c.Request().Context(), principalOf(c))
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	out := make([]map[string]any, 0, len(recs))
 	for i := range recs {
-		if admin || owns(p, &recs[i]) {
-			out = append(out, grantJSON(&recs[i], now))
-		}
+		out = append(out, grantJSON(&recs[i], now))
 	}
 	return writeData(c, http.StatusOK, out)
 }
 
 // get: GET /grants/:id.
 func (h *grantAPI) get(c *echo.Context) error {
-	p, err := h.caller(c)
-	if err != nil {
-		return err
-	}
 	if err := noQuery(c); err != nil {
 		return err
 	}
-	rec, err := h.find(c, p)
+	rec, err := h.grants().Get(c.Request().Context(), principalOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
 	return writeData(c, http.StatusOK, grantJSON(rec, time.Now()))
 }
 
-// renew: POST /grants/:id/renew {ttl} → {expires_at}. Only the owner renews
-// (grants.admin sees and revokes, it does not extend someone else's access),
-// only an active grant that has not expired yet, only while the current
-// policy still allows the grant to the owner, and never past the issue time
-// plus the max_ttl of the rule that allowed it (package grant clamps).
+// renew: POST /grants/:id/renew {ttl} → {expires_at}.
 func (h *grantAPI) renew(c *echo.Context) error {
-	p, err := h.caller(c)
-	if err != nil {
-		return err
-	}
 	if err := noQuery(c); err != nil {
 		return err
 	}
-	rec, err := h.find(c, p)
-	if err != nil {
+	p := principalOf(c)
+	// Seen first: a grant the caller may not see is a 404 whatever the body.
+	if _, err := h.grants().Get(c.Request().Context(), p, c.Param("id")); err != nil {
 		return err
 	}
 	body, err := h.s.readBody(c)
@@ -236,26 +157,7 @@ func (h *grantAPI) renew(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if d, err := time.ParseDuration(ttl); err != nil || d <= 0 {
-		return apperr.Invalid("ttl %q is not a positive duration", ttl)
-	}
-	if !owns(p, rec) {
-		return apperr.Forbidden("only the owner of a grant may renew it")
-	}
-	if rec.Status != grant.Active {
-		return apperr.New(apperr.KindConflict, "grant is %s, not active", rec.Status)
-	}
-	if !time.Now().Before(rec.ExpiresAt) {
-		return apperr.New(apperr.KindConflict, "grant has expired; ask for a new one")
-	}
-	// The policy may have changed since the issue (a reload): renewing is a
-	// new decision, made with the rules in force now.
-	a, err := grant.Decide(h.s.svc.Policies(), p.Roles, grant.Request{
-		Database: rec.Database, Collections: rec.Collections, Actions: rec.Actions, TTL: ttl, ClientSource: rec.ClientSource})
-	if err != nil {
-		return err
-	}
-	exp, err := h.m.Renew(c.Request().Context(), rec.ID, a.TTL)
+	exp, err := h.grants().Renew(c.Request().Context(), p, c.Param("id"), ttl)
 	if err != nil {
 		return err
 	}
@@ -265,21 +167,14 @@ func (h *grantAPI) renew(c *echo.Context) error {
 // revoke: DELETE /grants/:id → {revoked: true}; a grant already revoked
 // answers the same (idempotent).
 func (h *grantAPI) revoke(c *echo.Context) error {
-	p, err := h.caller(c)
-	if err != nil {
-		return err
-	}
 	if err := noQuery(c); err != nil {
 		return err
 	}
-	rec, err := h.find(c, p)
+	id, err := h.grants().Revoke(c.Request().Context(), principalOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	if err := h.m.Revoke(c.Request().Context(), rec.ID); err != nil {
-		return err
-	}
-	return writeData(c, http.StatusOK, map[string]any{"revoked": true, "grant_id": rec.ID})
+	return writeData(c, http.StatusOK, map[string]any{"revoked": true, "grant_id": id})
 }
 
 // grantJSON is a ledger record as the API shows it. Fields are listed one by

@@ -18,7 +18,8 @@ const (
 	// PermAPIKeysManageAnyTenant: the same for any tenant, named in the
 	// request; a platform operator's permission for onboarding tenants.
 	PermAPIKeysManageAnyTenant Permission = "api_keys.manage_any_tenant"
-	// PermGrantsAdmin: manage any grant of the caller's tenant.
+	// PermGrantsAdmin: see and revoke every credential grant (renewing stays
+	// the owner's).
 	PermGrantsAdmin Permission = "grants.admin"
 	// PermPoliciesReload: reload the policy files on every proxy.
 	PermPoliciesReload Permission = "policies.reload"
