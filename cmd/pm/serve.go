@@ -144,7 +144,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 
 	runtimeKeys := store.NewAPIKeys(a.db.Collection(store.APIKeysCollection), cfg.Limits.QueryTimeout)
 	keyCache := fleet.NewKeyCache(runtimeKeys, cfg.Auth.KeyCacheTTL, cfg.Auth.KeyCacheSize)
-	authn, err := authenticator(cfg, extraKeys, keyCache)
+	authn, err := authenticator(cfg, extraKeys, keyCache, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 // authenticator builds the credential checks the configuration asks for.
 // Keys are looked up in extra (pm dev's demo keys), then the configured
 // bootstrap keys, then the keys created at run time.
-func authenticator(cfg *config.Config, extra auth.KeyStore, runtime auth.KeyStore) (*auth.Authenticator, error) {
+func authenticator(cfg *config.Config, extra auth.KeyStore, runtime auth.KeyStore, logger *slog.Logger) (*auth.Authenticator, error) {
 	static := make([]auth.StaticKey, len(cfg.Auth.APIKeys))
 	for i, k := range cfg.Auth.APIKeys {
 		static[i] = auth.StaticKey{Name: k.Name, KeyID: k.KeyID, KeySHA256: k.KeySHA256, Principal: *k.Principal.Principal(), ExpiresAt: k.ExpiresAt}
@@ -230,7 +230,7 @@ func authenticator(cfg *config.Config, extra auth.KeyStore, runtime auth.KeyStor
 	}
 	a := &auth.Authenticator{Keys: chain}
 	if j := cfg.Auth.JWT; j.Enabled() {
-		jc, err := j.VerifierConfig(slog.Default())
+		jc, err := j.VerifierConfig(logger)
 		if err != nil {
 			return nil, err
 		}

@@ -9,16 +9,20 @@ import (
 )
 
 // jwksAlgorithms is what auth.jwt.algorithms becomes when keys come from an
-// identity provider and the list was not set: the default HS256 would need
-// a secret such deployments do not have.
+// identity provider and the list was not set (HS256 first when a secret is
+// set too): the default HS256 alone would need a secret such deployments do
+// not have.
 var jwksAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 
 // deriveDefaults fills defaults that depend on other keys. Load calls it
 // before validating.
 func (c *Config) deriveDefaults() {
 	j := &c.Auth.JWT
-	if j.RemoteKeys() && c.Origin("auth.jwt.algorithms") == "" && j.Secret == "" {
+	if j.RemoteKeys() && c.Origin("auth.jwt.algorithms") == "" {
 		j.Algorithms = append([]string(nil), jwksAlgorithms...)
+		if j.Secret != "" {
+			j.Algorithms = append([]string{"HS256"}, j.Algorithms...)
+		}
 	}
 }
 

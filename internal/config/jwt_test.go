@@ -23,6 +23,11 @@ func TestJWKSConfig(t *testing.T) {
 		t.Fatalf("verifier config: %+v %v", jc.JWKS, err)
 	}
 
+	c, err = loadText(t, "auth:\n  jwt:\n    jwks_url: https://idp.example.com/keys\n    secret: 0123456789abcdef0123456789abcdef0123\n")
+	if err != nil || !slices.Equal(c.Auth.JWT.Algorithms, []string{"HS256", "RS256", "ES256", "EdDSA"}) {
+		t.Fatalf("secret and key set: %v %v", err, c.Auth.JWT.Algorithms)
+	}
+
 	c, err = loadText(t, "auth:\n  jwt:\n    issuer: https://login.example.com/realms/x\n    oidc_discovery: true\n    algorithms: [RS256]\n")
 	if err != nil {
 		t.Fatal(err)
