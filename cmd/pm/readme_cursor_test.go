@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -31,8 +32,16 @@ func TestREADMECursorExample(t *testing.T) {
 
 	url, keys := startExampleServer(t, testKey{"hana", "hana", "acme", []string{"hr"}})
 	for _, body := range []string{`{"_id":"emp-1","name":"Ann"}`, `{"_id":"emp-2","name":"Ben"}`, `{"_id":"emp-3","name":"Cy"}`} {
-		if st, m := postJSON(t, url+"/collections/employees", keys["hana"], body); st != 201 {
-			t.Fatalf("seed: %d %v", st, m)
+		req, _ := http.NewRequest(http.MethodPost, url+"/collections/employees", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-API-Key", keys["hana"])
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 201 {
+			t.Fatalf("seed %s: %d", body, res.StatusCode)
 		}
 	}
 	cmd := exec.Command("bash", "-c", "set -e\n"+example)
