@@ -91,7 +91,7 @@ func TestRunDirReportsEachCase(t *testing.T) {
 	require.Equal(t, "broken", rep.Problems[0].Case)
 	require.True(t, strings.Contains(rep.Problems[0].Msg, `unknown user "nobody"`), rep.Problems[0].Msg)
 
-	rep, err = RunDir(set, dir, Options{Only: regexp.MustCompile("own")})
+	rep, err = RunDir(set, dir, Options{Only: regexp.MustCompile("^own")})
 	require.NoError(t, err)
 	require.Equal(t, 1, rep.Passed)
 	require.Equal(t, 1, rep.Failed) // the broken case is not skipped by -run
