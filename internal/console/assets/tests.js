@@ -51,7 +51,7 @@ function render(data) {
     for (const f of c.failures) fails.append(el('li', { text: f }));
     tb.append(el('tr', { class: c.passed ? '' : 'bad', data: { name: c.name } },
       el('td', { class: c.passed ? 'outcome-allowed' : 'outcome-denied', text: c.passed ? 'ok' : 'FAIL' }),
-      el('td', { class: 'code', text: `${c.file}:${c.line}` }),
+      el('td', { class: 'code where', text: `${c.file}:${c.line}` }),
       el('td', { text: c.name }),
       el('td', {}, c.passed ? null : fails)));
   }
