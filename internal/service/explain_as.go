@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
@@ -20,6 +21,9 @@ type Subject struct {
 	KeyID     string
 	Key       *auth.KeyRecord
 }
+
+// AuditExplainAs is the audit action of explaining another principal.
+const AuditExplainAs = "explain.as"
 
 // ExplainedAs is an explanation for a subject, with the principal it was
 // computed for.
@@ -49,10 +53,13 @@ func errNoSuchKey(id string) error {
 // not be among the caller's. The hierarchy values of a subject are not
 // resolved: the hierarchy collection is not divided by tenant, so resolving
 // a typed user id would show another tenant's reporting lines in the filter.
-func (s *Service) ExplainAs(_ context.Context, caller *principal.Principal, sub Subject, coll, action string) (*ExplainedAs, error) {
+func (s *Service) ExplainAs(ctx context.Context, caller *principal.Principal, sub Subject, coll, action string) (*ExplainedAs, error) {
 	if caller == nil {
 		return nil, apperr.New(apperr.KindUnauthenticated, "authentication required")
 	}
+	// Its own audit action, refusals included, so that an auditor can tell
+	// explaining others (and probing for keys) from explaining oneself.
+	audit.FromContext(ctx).SetAction(AuditExplainAs, coll)
 	set := s.policies.Load()
 	if set == nil {
 		return nil, apperr.New(apperr.KindUnavailable, "no policy loaded")
