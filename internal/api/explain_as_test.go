@@ -1,15 +1,19 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
@@ -289,4 +293,40 @@ func TestExplainAsLeavesHierarchyUnresolved(t *testing.T) {
 	require.NotContains(t, filterText(t, d), `"m1"`)
 	// A missing caller value fails the whole rule closed.
 	require.Equal(t, "never", d["state"])
+}
+
+// countingKeys counts the lookups of one key id.
+type countingKeys struct {
+	auth.KeyStore
+	id string
+	n  atomic.Int32
+}
+
+func (c *countingKeys) Get(ctx context.Context, id string) (*auth.KeyRecord, error) {
+	if id == c.id {
+		c.n.Add(1)
+	}
+	return c.KeyStore.Get(ctx, id)
+}
+
+// A caller without the permission is refused before the key store is
+// asked, so that it cannot learn from timing whether a key id exists.
+func TestExplainAsRefusesBeforeLookingUpTheKey(t *testing.T) {
+	counter := &countingKeys{}
+	e := newEnvWithPolicy(t, explainAsPolicy, func(p *api.Params) {
+		counter.KeyStore = p.Auth.Keys
+		p.Auth = &auth.Authenticator{Keys: counter}
+	})
+	admin := e.user("boss", "t1", "admin")
+	member := e.user("u2", "t1", "member")
+	e.user("u3", "t1", "member") // the key explained, never used to sign in
+	for id, rec := range e.keys.recs {
+		if rec.Principal.ID == "u3" {
+			counter.id = id
+		}
+	}
+	expect(t, e.do("POST", "/explain", member, explainBody(map[string]any{"api_key_id": counter.id})), http.StatusForbidden, "FORBIDDEN")
+	require.Zero(t, counter.n.Load())
+	expect(t, e.do("POST", "/explain", admin, explainBody(map[string]any{"api_key_id": counter.id})), http.StatusOK, "")
+	require.Equal(t, int32(1), counter.n.Load())
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -14,12 +15,12 @@ import (
 
 // Subject names the principal an explanation is for when it is not the
 // caller: either described (Principal: id, roles, claims; its TenantID empty
-// or the caller's) or an API key's, by id (KeyID, with Key the record the key
-// store returned, nil when it has none).
+// or the caller's) or an API key's, by id (KeyID, looked up in Keys once the
+// caller is known to be allowed, so that nobody else can time the store).
 type Subject struct {
 	Principal *principal.Principal
 	KeyID     string
-	Key       *auth.KeyRecord
+	Keys      auth.KeyStore
 }
 
 // AuditExplainAs is the audit action of explaining another principal.
@@ -75,10 +76,19 @@ func (s *Service) ExplainAs(ctx context.Context, caller *principal.Principal, su
 	case sub.KeyID != "" && sub.Principal != nil:
 		return nil, apperr.Invalid(`give "principal" or "api_key_id", not both`)
 	case sub.KeyID != "":
-		if sub.Key == nil || sub.Key.Principal.TenantID != caller.TenantID {
+		if sub.Keys == nil {
 			return nil, errNoSuchKey(sub.KeyID)
 		}
-		kp := sub.Key.Principal
+		rec, err := sub.Keys.Get(ctx, sub.KeyID)
+		switch {
+		case errors.Is(err, auth.ErrKeyNotFound):
+			return nil, errNoSuchKey(sub.KeyID)
+		case err != nil:
+			return nil, apperr.Wrap(apperr.KindUnavailable, err, "the key store could not be read")
+		case rec.Principal.TenantID != caller.TenantID:
+			return nil, errNoSuchKey(sub.KeyID)
+		}
+		kp := rec.Principal
 		p = &kp
 	case sub.Principal != nil:
 		if sub.Principal.ID == "" {
