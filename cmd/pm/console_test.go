@@ -75,6 +75,18 @@ cases:
     expect: allow
 `
 
+// writeConsoleCases puts the cases where the policy tests page runs them:
+// tests/ next to the policy file.
+func writeConsoleCases(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Mkdir(filepath.Join(dir, "tests"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tests", "employees.yml"), []byte(consoleCases), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 const consoleJWTSecret = "console-test-secret-0123456789abcdef"
 
 // screenshotsEnv, when "1", makes the test save a PNG of each page under
@@ -93,13 +105,7 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(consolePolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The policy tests page runs the cases next to the policy file.
-	if err := os.Mkdir(filepath.Join(dir, "tests"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tests", "employees.yml"), []byte(consoleCases), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeConsoleCases(t, dir)
 	mongo := "{uri: embedded, embedded_dir: data, database: app}"
 	if uri := os.Getenv(testenv.EnvMongoURI); uri != "" {
 		b, _ := json.Marshal(uri)
