@@ -35,7 +35,7 @@ import (
 const consolePolicy = `
 version: "1"
 roles: {admin: {}, employee: {}, viewer: {}}
-system: {api_keys.manage: [admin], audit.read: [admin]}
+system: {api_keys.manage: [admin], audit.read: [admin], explain.any_principal: [admin], policies.test: [admin]}
 policies:
   employees:
     employee:
@@ -56,6 +56,37 @@ policies:
     presets: {tenant_id: user.tenant_id}
 `
 
+// consoleCases are the policy's test cases: one passes, one fails (it
+// expects a viewer to see a private record).
+const consoleCases = `
+cases:
+  - name: employee reads own record
+    user: {id: u1, tenant_id: t1, roles: [employee]}
+    collection: employees
+    action: read
+    document: {tenant_id: t1, owner: u1, ssn: x}
+    expect: allow
+    hidden: [ssn]
+  - name: viewer reads a private record
+    user: {id: u5, tenant_id: t1, roles: [viewer]}
+    collection: employees
+    action: read
+    document: {tenant_id: t1, owner: u1, public: false}
+    expect: allow
+`
+
+// writeConsoleCases puts the cases where the policy tests page runs them:
+// tests/ next to the policy file.
+func writeConsoleCases(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Mkdir(filepath.Join(dir, "tests"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tests", "employees.yml"), []byte(consoleCases), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 const consoleJWTSecret = "console-test-secret-0123456789abcdef"
 
 // screenshotsEnv, when "1", makes the test save a PNG of each page under
@@ -74,6 +105,7 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(consolePolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	writeConsoleCases(t, dir)
 	mongo := "{uri: embedded, embedded_dir: data, database: app}"
 	if uri := os.Getenv(testenv.EnvMongoURI); uri != "" {
 		b, _ := json.Marshal(uri)
@@ -460,6 +492,71 @@ func TestConsoleInBrowser(t *testing.T) {
 		if d, _ := got["data"].(map[string]any); d == nil || d["phone"] != nil {
 			t.Errorf("stored document after restore: %v", got)
 		}
+	})
+
+	t.Run("explain as another principal", func(t *testing.T) {
+		b.t = t
+		b.click(`#nav a[data-page="explain"]`)
+		choose := func(as string) {
+			b.eval(`(() => { const e = document.querySelector('#explain-as'); e.value = ` + js(as) + `; e.dispatchEvent(new Event('change')); return ''; })()`)
+		}
+		// A user of the tenant, by id and roles: the filter is that user's,
+		// and the documents are those the admin may read that it selects
+		// (Alice; not Dave, who is u1's namesake in tenant t2).
+		choose("user")
+		b.set("#explain-user-id", "u1")
+		b.set("#explain-user-roles", "employee")
+		b.set("#explain-collection", "employees")
+		b.set("#explain-action", "read")
+		b.click("#explain-run")
+		b.waitText("#explain-subject-text", "u1 @ t1 [employee]")
+		b.waitText("#explain-docs", "Alice")
+		if f := b.text("#explain-filter"); !strings.Contains(f, `"u1"`) || !strings.Contains(f, `"t1"`) || strings.Contains(f, `"$or"`) {
+			t.Errorf("the filter explained for u1 as an employee: %s", f)
+		}
+		if docs := b.text("#explain-docs"); strings.Contains(docs, "Bob") || strings.Contains(docs, "Carol") || strings.Contains(docs, "Dave") {
+			t.Errorf("documents selected for u1 as an employee: %s", docs)
+		}
+
+		// An API key of the tenant, by its id: alice's key, with both roles.
+		choose("key")
+		b.set("#explain-key-id", strings.Split(s.keys["alice"], "_")[1])
+		b.click("#explain-run")
+		b.waitText("#explain-subject-text", "u1 @ t1 [employee, viewer]")
+		b.waitText("#explain-docs", "Bob")
+		rows := b.eval(`[...document.querySelectorAll('#explain-docs tbody tr')].map(r => r.cells[1].textContent.match(/"name":"(\w+)"/)?.[1] + '=' + r.cells[2].textContent).sort().join(';')`)
+		if rows != "Alice=#1 employee;Bob=#2 viewer" {
+			t.Errorf("documents and granting rules for alice's key: %q", rows)
+		}
+		b.screenshot("explain-as")
+
+		// Another tenant's key is not found, and nothing of it is shown.
+		b.set("#explain-key-id", strings.Split(s.keys["admin2"], "_")[1])
+		b.click("#explain-run")
+		b.waitText("#explain-error", "404 NOT_FOUND")
+		if b.eval(`String(document.querySelector('#explain-result').hidden)`) != "true" {
+			t.Errorf("the previous explanation is still shown after a refusal")
+		}
+		choose("self")
+	})
+
+	t.Run("policy tests", func(t *testing.T) {
+		b.t = t
+		b.click(`#nav a[data-page="tests"]`)
+		b.click("#tests-run")
+		b.waitText("#tests-summary", "1 passed, 1 failed")
+		cases := b.text("#tests-cases")
+		for _, want := range []string{"FAIL", "tests/employees.yml:10", "viewer reads a private record", "expected allow, got deny"} {
+			if !strings.Contains(cases, want) {
+				t.Errorf("the failing case's row lacks %q: %s", want, cases)
+			}
+		}
+		if strings.Contains(cases, "employee reads own record") {
+			t.Errorf("a passing case is listed although passing cases are not asked for: %s", cases)
+		}
+		b.click("#tests-show-passed")
+		b.waitText("#tests-cases", "employee reads own record")
+		b.screenshot("policy-tests")
 	})
 
 	t.Run("audit", func(t *testing.T) {

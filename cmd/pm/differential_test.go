@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/policytest"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 func TestExampleCasesAgreeWithServer(t *testing.T) {
 	set, err := policy.Load(examplePolicies)
 	require.NoError(t, err)
-	files, err := caseFiles(filepath.Join(examplePolicies, "tests"))
+	files, err := policytest.CaseFiles(filepath.Join(examplePolicies, "tests"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 
@@ -34,26 +35,26 @@ func TestExampleCasesAgreeWithServer(t *testing.T) {
 	now := time.Now()
 	n := 0
 	for _, f := range files {
-		cases, broken, probs := parseCaseFile(f, now)
+		cases, broken, probs := policytest.ParseFile(f, now)
 		require.Zero(t, broken, "%v", probs)
 		for _, tc := range cases {
-			d := set.Decide(tc.user.Roles, tc.user, tc.collection, tc.action, tc.now)
+			d := set.Decide(tc.User.Roles, tc.User, tc.Collection, tc.Action, tc.Now)
 			if !d.Granted {
 				continue // refused before any query is sent
 			}
 			// One document at a time: case documents reuse _ids.
 			_, err := coll.DeleteMany(ctx, bson.D{})
 			require.NoError(t, err)
-			_, err = coll.InsertOne(ctx, tc.doc)
-			require.NoError(t, err, tc.name)
+			_, err = coll.InsertOne(ctx, tc.Doc)
+			require.NoError(t, err, tc.Name)
 			filter := d.Filter()
 			if filter == nil { // Always: nothing injected
 				filter, _ = bson.Marshal(bson.D{})
 			}
 			found, err := coll.CountDocuments(ctx, filter)
-			require.NoError(t, err, tc.name)
-			require.Equal(t, d.Match(tc.doc), found == 1,
-				"%s:%d %s: filter %s and in-memory check disagree", tc.file, tc.line, tc.name, filter)
+			require.NoError(t, err, tc.Name)
+			require.Equal(t, d.Match(tc.Doc), found == 1,
+				"%s:%d %s: filter %s and in-memory check disagree", tc.File, tc.Line, tc.Name, filter)
 			n++
 		}
 	}

@@ -115,6 +115,7 @@ func New(p Params) *Server {
 	adm.POST("/api-keys", s.createKey)
 	adm.GET("/api-keys", s.listKeys)
 	adm.DELETE("/api-keys/:id", s.revokeKey)
+	adm.GET("/policies/tests", s.policyTests)
 	s.fleetRoutes(adm)
 	s.auditRoutes(e)
 	e.GET("/webhooks/deliveries", s.webhookDeliveries, s.authenticate)

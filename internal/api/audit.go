@@ -51,6 +51,7 @@ var auditActions = map[string]string{
 	"POST /admin/api-keys":                         "api_key.create",
 	"GET /admin/api-keys":                          "api_key.list",
 	"DELETE /admin/api-keys/:id":                   "api_key.revoke",
+	"GET /admin/policies/tests":                    "policy.test",
 	"GET /audit":                                   "audit.read",
 	"GET /webhooks/deliveries":                     "webhooks.read",
 	"GET /audit/verify":                            "audit.verify",

@@ -80,6 +80,9 @@ func TestAuditEveryEndpointLeavesOneEntry(t *testing.T) {
 		{"audit denied", "GET", "/audit", member, nil, want{"audit.read", "", "denied", "FORBIDDEN", 403, "ann", nil, nil}},
 		{"audit", "GET", "/audit", auditor, nil, want{"audit.read", "", "allowed", "", 200, "aud", nil, nil}},
 		{"verify", "GET", "/audit/verify", auditor, nil, want{"audit.verify", "", "allowed", "", 200, "aud", nil, nil}},
+		{"explain another principal denied", "POST", "/explain", member, map[string]any{"collection": "docs", "action": "read", "principal": map[string]any{"id": "bob"}},
+			want{"explain.as", "docs", "denied", "FORBIDDEN", 403, "ann", nil, nil}},
+		{"policy tests denied", "GET", "/admin/policies/tests", member, nil, want{"policy.test", "", "denied", "FORBIDDEN", 403, "ann", nil, nil}},
 	}
 	for i, c := range cases {
 		r := e.req(c.method, c.path, c.key, fmt.Sprintf("case-%02d", i), c.body)

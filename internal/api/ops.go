@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/service"
 )
 
 type metrics struct {
@@ -75,7 +76,8 @@ func (s *Server) readyz(c *echo.Context) error {
 }
 
 // explain answers POST /explain {collection, action}: the compiled policy
-// for the caller.
+// for the caller; with "principal" or "api_key_id", for another principal
+// of the caller's tenant (explain_as.go).
 func (s *Server) explain(c *echo.Context) error {
 	if err := noQuery(c); err != nil {
 		return err
@@ -84,7 +86,7 @@ func (s *Server) explain(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := parseObject(body, "collection", "action")
+	m, err := parseObject(body, "collection", "action", "principal", "api_key_id")
 	if err != nil {
 		return err
 	}
@@ -96,22 +98,35 @@ func (s *Server) explain(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	_, hasP := m["principal"]
+	_, hasK := m["api_key_id"]
+	if hasP || hasK {
+		return s.explainAs(c, m, coll, action)
+	}
 	e, err := s.svc.Explain(c.Request().Context(), principalOf(c), coll, action)
 	if err != nil {
 		return err
 	}
+	out, err := explanationJSON(e)
+	if err != nil {
+		return err
+	}
+	return writeData(c, http.StatusOK, out)
+}
+
+func explanationJSON(e *service.Explanation) (map[string]any, error) {
 	filter := e.Filter
 	if filter == nil {
 		filter, _ = bson.Marshal(bson.D{})
 	}
 	fj, err := extJSON(filter)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeData(c, http.StatusOK, map[string]any{
+	return map[string]any{
 		"allowed": e.Allowed,
 		"state":   e.State,
 		"filter":  rawJSON(fj),
 		"fields":  e.Rules,
-	})
+	}, nil
 }

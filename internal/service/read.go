@@ -291,6 +291,10 @@ func (s *Service) Explain(_ context.Context, p *principal.Principal, coll, actio
 	if err != nil {
 		return nil, err
 	}
+	return r.explain(action)
+}
+
+func (r *request) explain(action string) (*Explanation, error) {
 	a := policy.Action(action)
 	known := false
 	for _, x := range policy.Actions {

@@ -4,8 +4,9 @@ import * as explain from './explain.js';
 import * as documents from './documents.js';
 import * as audit from './audit.js';
 import * as keys from './keys.js';
+import * as tests from './tests.js';
 
-const pages = { explain, documents, audit, keys };
+const pages = { explain, documents, tests, audit, keys };
 
 // describe says who is signed in without showing the secret: the key id of
 // an API key, or the subject, tenant and roles a JWT claims (read, not

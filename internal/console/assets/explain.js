@@ -1,17 +1,49 @@
 import { call, APIError, pathID } from './api.js';
 import { openDocument } from './documents.js';
-import { $, el, show, showError, pretty, compact, clear, rememberCollection } from './dom.js';
+import { $, el, show, showError, pretty, compact, clear, rememberCollection, objectText } from './dom.js';
 
 const MAX_DOCS = 50;
 
 export function init() {
+  $('explain-as').addEventListener('change', chooser);
   $('explain-run').addEventListener('click', () => run().catch((e) => showError('explain-error', e)));
   $('explain-collection').addEventListener('keydown', (e) => {
     if (e.key === 'Enter') run().catch((err) => showError('explain-error', err));
   });
 }
 
+// chooser shows the inputs of the principal chosen.
+function chooser() {
+  const as = $('explain-as').value;
+  for (const id of ['explain-as-user-id', 'explain-as-user-roles', 'explain-as-user-claims']) show(id, as === 'user');
+  show('explain-as-key', as === 'key');
+  show('explain-as-hint', as !== 'self');
+}
+
+// subject returns the members of POST /explain that name another principal,
+// or none for the caller itself.
+function subject() {
+  const v = (id) => $(id).value.trim();
+  switch ($('explain-as').value) {
+    case 'user': {
+      if (!v('explain-user-id')) throw new Error('Give the user id to explain.');
+      const principal = { id: v('explain-user-id'), roles: v('explain-user-roles').split(',').map((r) => r.trim()).filter(Boolean) };
+      if (v('explain-user-claims')) principal.claims = JSON.parse(objectText(v('explain-user-claims'), 'Claims'));
+      return { principal };
+    }
+    case 'key':
+      if (!v('explain-key-id')) throw new Error('Give the API key id to explain.');
+      return { api_key_id: v('explain-key-id') };
+  }
+  return {};
+}
+
 export function reset() {
+  $('explain-as').value = 'self';
+  chooser();
+  for (const id of ['explain-user-id', 'explain-user-roles', 'explain-user-claims', 'explain-key-id']) $(id).value = '';
+  show('explain-subject', false);
+  show('explain-hierarchy', false);
   show('explain-result', false);
   showError('explain-error', null);
   showError('explain-docs-error', null);
@@ -50,8 +82,14 @@ async function run() {
   const collection = $('explain-collection').value.trim();
   const action = $('explain-action').value;
   if (!collection) throw new Error('Choose a collection.');
-  const { data } = await call('POST', '/explain', { body: { collection, action } });
+  const { data } = await call('POST', '/explain', { body: { collection, action, ...subject() } });
   rememberCollection(collection);
+  const p = data.principal;
+  show('explain-subject', !!p);
+  if (p) {
+    $('explain-subject-text').textContent = `${p.id} @ ${p.tenant_id} [${p.roles.join(', ')}]` + (p.api_key_id ? ` (API key ${p.api_key_id})` : '');
+  }
+  show('explain-hierarchy', data.hierarchy_resolved === false);
   data.fields = data.fields || [];
   $('explain-allowed').textContent = data.allowed ? 'yes' : 'no';
   const st = $('explain-state');
@@ -68,7 +106,7 @@ async function run() {
       el('td', { text: r.state }),
       el('td', { text: fieldRules(r.fields) })));
   });
-  if (data.fields.length === 0) rules.append(el('tr', {}, el('td', { text: 'No rule of yours grants this action.' })));
+  if (data.fields.length === 0) rules.append(el('tr', {}, el('td', { text: p ? 'No rule of this principal grants this action.' : 'No rule of yours grants this action.' })));
   show('explain-result', true);
   await matches(collection, action, data);
 }
@@ -86,9 +124,13 @@ async function matches(collection, action, data) {
     note.textContent = '— none: the action is not granted for any document';
     return;
   }
-  note.textContent = action === 'read'
-    ? `(first ${MAX_DOCS})`
-    : `(first ${MAX_DOCS} of those you may also read)`;
+  if (data.principal) {
+    note.textContent = `(first ${MAX_DOCS} of those you may read that this principal's filter selects)`;
+  } else {
+    note.textContent = action === 'read'
+      ? `(first ${MAX_DOCS})`
+      : `(first ${MAX_DOCS} of those you may also read)`;
+  }
   let docs;
   try {
     const filter = data.state === 'always' ? {} : data.filter;

@@ -1,4 +1,4 @@
-package main
+package policytest
 
 import (
 	"encoding/base64"
@@ -37,8 +37,8 @@ func yamlErrorf(n *yaml.Node, format string, args ...any) error {
 	return &yamlError{n, fmt.Sprintf(format, args...)}
 }
 
-// yamlDocument converts a YAML mapping to a BSON document.
-func yamlDocument(n *yaml.Node) (bson.Raw, error) {
+// YAMLDocument converts a YAML mapping to a BSON document.
+func YAMLDocument(n *yaml.Node) (bson.Raw, error) {
 	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		return nil, yamlErrorf(n, "must be a mapping (a document)")

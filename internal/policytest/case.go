@@ -1,4 +1,4 @@
-package main
+package policytest
 
 import (
 	"bytes"
@@ -17,18 +17,18 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
 
-// testCase is one entry of a tests/*.yml file. The format is documented in
+// Case is one entry of a tests/*.yml file. The format is documented in
 // policies/README.md.
-type testCase struct {
-	file string
-	line int
-	name string
+type Case struct {
+	File string
+	Line int
+	Name string
 
-	user       *principal.Principal
-	collection string
-	action     policy.Action
-	now        time.Time
-	doc        bson.Raw
+	User       *principal.Principal
+	Collection string
+	Action     policy.Action
+	Now        time.Time
+	Doc        bson.Raw
 	allow      bool
 
 	visible     []fieldValue
@@ -47,18 +47,18 @@ type fieldValue struct {
 	value bson.RawValue
 }
 
-// caseProblem is a mistake in a case file, reported like a load problem.
-type caseProblem struct {
-	pos  policy.Pos
-	msg  string
-	name string // the case it belongs to, when known
+// Problem is a mistake in a case file, reported like a load problem.
+type Problem struct {
+	Pos  policy.Pos
+	Msg  string
+	Case string // the case it belongs to, when known
 }
 
-func (p caseProblem) String() string {
-	if p.name != "" {
-		return fmt.Sprintf("%s: case %q: %s", p.pos, p.name, p.msg)
+func (p Problem) String() string {
+	if p.Case != "" {
+		return fmt.Sprintf("%s: case %q: %s", p.Pos, p.Case, p.Msg)
 	}
-	return fmt.Sprintf("%s: %s", p.pos, p.msg)
+	return fmt.Sprintf("%s: %s", p.Pos, p.Msg)
 }
 
 // caseParser reads one case file, collecting every problem rather than
@@ -67,13 +67,13 @@ type caseParser struct {
 	file  string
 	users map[string]*yaml.Node
 	docs  map[string]*yaml.Node
-	probs []caseProblem
+	probs []Problem
 	name  string // case being parsed
 	now   time.Time
 }
 
 func (p *caseParser) errf(n *yaml.Node, format string, args ...any) {
-	p.probs = append(p.probs, caseProblem{policy.Pos{File: p.file, Line: n.Line, Col: n.Column}, fmt.Sprintf(format, args...), p.name})
+	p.probs = append(p.probs, Problem{policy.Pos{File: p.file, Line: n.Line, Col: n.Column}, fmt.Sprintf(format, args...), p.name})
 }
 
 // yamlErr reports an error from the YAML → BSON conversion at its own node.
@@ -85,21 +85,21 @@ func (p *caseParser) yamlErr(at *yaml.Node, what string, err error) {
 	p.errf(at, "%s: %v", what, err)
 }
 
-// parseCaseFile reads the cases of one file. Cases with problems are left
+// ParseFile reads the cases of one file. Cases with problems are left
 // out of the result and reported instead; the others can still run.
 // broken counts the cases left out.
-func parseCaseFile(file string, now time.Time) (cases []*testCase, broken int, probs []caseProblem) {
+func ParseFile(file string, now time.Time) (cases []*Case, broken int, probs []Problem) {
 	p := &caseParser{file: file, users: map[string]*yaml.Node{}, docs: map[string]*yaml.Node{}, now: now}
 	src, err := os.ReadFile(file)
 	if err != nil {
-		return nil, 0, []caseProblem{{pos: policy.Pos{File: file}, msg: "cannot read: " + err.Error()}}
+		return nil, 0, []Problem{{Pos: policy.Pos{File: file}, Msg: "cannot read: " + err.Error()}}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, 0, []caseProblem{{pos: policy.Pos{File: file, Line: yamlErrLine(err), Col: 1}, msg: "invalid YAML: " + err.Error()}}
+		return nil, 0, []Problem{{Pos: policy.Pos{File: file, Line: yamlErrLine(err), Col: 1}, Msg: "invalid YAML: " + err.Error()}}
 	}
 	if len(doc.Content) == 0 {
-		return nil, 0, []caseProblem{{pos: policy.Pos{File: file, Line: 1, Col: 1}, msg: "empty file: expected a cases: list"}}
+		return nil, 0, []Problem{{Pos: policy.Pos{File: file, Line: 1, Col: 1}, Msg: "empty file: expected a cases: list"}}
 	}
 	root := deref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
@@ -160,7 +160,7 @@ func (p *caseParser) eachKey(n *yaml.Node, f func(k string, kn, v *yaml.Node)) {
 	}
 }
 
-func (p *caseParser) parseCase(n *yaml.Node) *testCase {
+func (p *caseParser) parseCase(n *yaml.Node) *Case {
 	p.name = ""
 	if n.Kind != yaml.MappingNode {
 		p.errf(n, "a case must be a mapping")
@@ -173,7 +173,7 @@ func (p *caseParser) parseCase(n *yaml.Node) *testCase {
 		}
 	}
 	before := len(p.probs)
-	tc := &testCase{file: p.file, line: n.Line, name: p.name, now: p.now}
+	tc := &Case{File: p.file, Line: n.Line, Name: p.name, Now: p.now}
 	var expectNode, visibleNode, hiddenNode *yaml.Node
 	have := map[string]bool{}
 	p.eachKey(n, func(k string, kn, v *yaml.Node) {
@@ -184,21 +184,21 @@ func (p *caseParser) parseCase(n *yaml.Node) *testCase {
 				p.errf(v, "name must be a non-empty string")
 			}
 		case "user":
-			tc.user = p.user(v)
+			tc.User = p.user(v)
 		case "collection":
-			tc.collection = p.scalar(v, "collection")
+			tc.Collection = p.scalar(v, "collection")
 		case "action":
 			a := policy.Action(p.scalar(v, "action"))
 			if a != "" && !slices.Contains(policy.Actions, a) {
 				p.errf(v, "unknown action %q (known: %s)", a, actionNames())
 			}
-			tc.action = a
+			tc.Action = a
 		case "now":
 			var t time.Time
 			if err := v.Decode(&t); err != nil {
 				p.errf(v, "now must be a timestamp such as 2026-01-31T12:00:00Z")
 			}
-			tc.now = t
+			tc.Now = t
 		case "document":
 			if v.Kind == yaml.ScalarNode {
 				named, ok := p.docs[v.Value]
@@ -208,11 +208,11 @@ func (p *caseParser) parseCase(n *yaml.Node) *testCase {
 				}
 				v = named
 			}
-			doc, err := yamlDocument(v)
+			doc, err := YAMLDocument(v)
 			if err != nil {
 				p.yamlErr(v, "document", err)
 			}
-			tc.doc = doc
+			tc.Doc = doc
 		case "expect":
 			expectNode = v
 			switch p.scalar(v, "expect") {
