@@ -25,11 +25,17 @@ const (
 	PermPoliciesReload Permission = "policies.reload"
 	// PermWebhooksRead: read webhook deliveries.
 	PermWebhooksRead Permission = "webhooks.read"
+	// PermExplainAnyPrincipal: explain the access of any principal of the
+	// caller's tenant (POST /explain with "principal" or "api_key_id").
+	PermExplainAnyPrincipal Permission = "explain.any_principal"
+	// PermPoliciesTest: run the loaded policy's test cases
+	// (GET /admin/policies/tests).
+	PermPoliciesTest Permission = "policies.test"
 )
 
 // SystemPermissions are the permissions a `system:` section may grant.
 var SystemPermissions = []Permission{PermAuditRead, PermAPIKeysManage, PermAPIKeysManageAnyTenant,
-	PermGrantsAdmin, PermPoliciesReload, PermWebhooksRead}
+	PermGrantsAdmin, PermPoliciesReload, PermWebhooksRead, PermExplainAnyPrincipal, PermPoliciesTest}
 
 // knownPermission reports whether name is a system permission.
 func knownPermission(name string) bool {
