@@ -159,6 +159,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		return nil, err
 	}
 	a.stopWebhooks = stopWebhooks
+	// Cheap when unused: it reads only when a rule names user.$...
+	hier := hierarchy.New(a.db)
 	a.svc = service.New(service.Params{
 		Store:    docs,
 		Policies: set,
@@ -178,9 +180,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		LookupByIDOnly: caps.LookupByIDOnly(),
 		// FerretDB v1 panics on a stage after one that drops _id.
 		RefuseAfterIDless: caps.Backend == store.BackendFerretDB,
-		// Cheap when unused: it reads only when a rule names user.$...
-		Hierarchy: hierarchy.New(a.db),
-		Outbox:    outbox,
+		Hierarchy:         hier,
+		Outbox:            outbox,
 	})
 	reg := newServeRegistry()
 	grants, stopGrants := startGrants(logger, a.client, a.db, caps, uri, set, reg)
@@ -191,6 +192,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	a.fleet = startFleet(cfg, logger, reg, keyCache, a.svc, set, func(ctx context.Context, set *policy.Set) error {
 		return schema.EnsureIndexes(ctx, a.db, set.Schemas)
 	})
+	a.fleet.followHierarchy(hier) // serve_hierarchy.go
 	a.handler = api.New(api.Params{
 		Service:      a.svc,
 		Auth:         authn,
