@@ -53,6 +53,7 @@ var auditActions = map[string]string{
 	"DELETE /admin/api-keys/:id":                   "api_key.revoke",
 	"GET /audit":                                   "audit.read",
 	"GET /webhooks/deliveries":                     "webhooks.read",
+	"POST /webhooks/deliveries/:id/redeliver":      "webhooks.redeliver",
 	"GET /audit/verify":                            "audit.verify",
 	"POST /grants":                                 "grant.create",
 	"GET /grants":                                  "grant.list",

@@ -32,7 +32,7 @@ const (
 var Actions = []Action{Create, Read, Update, Delete, Aggregate, Restore}
 
 // SystemPermissions are the non-collection permissions a `system:` section may grant.
-var SystemPermissions = []string{"audit.read", "api_keys.manage", "grants.admin", "policies.reload", "webhooks.read"}
+var SystemPermissions = []string{"audit.read", "api_keys.manage", "grants.admin", "policies.reload", "webhooks.read", "webhooks.manage"}
 
 // Set is a loaded, compiled policy set. It is immutable once loaded and safe
 // for concurrent use; a reload builds a new Set.

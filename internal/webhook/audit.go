@@ -35,9 +35,11 @@ const (
 	CodeSecretMissing       = "SECRET_MISSING"
 )
 
-// DeliveryActor is the actor of delivery entries: the proxy itself. The
-// change's author is in the outbox entry and in the change's own audit entry.
-var DeliveryActor = audit.Actor{ID: "pm:webhooks", Auth: "system"}
+// DeliveryActorID is the actor id of delivery entries: the proxy itself,
+// on behalf of the change's tenant (whose auditors see the entries). The
+// change's author is in the outbox entry and in the change's own audit
+// entry.
+const DeliveryActorID = "pm:webhooks"
 
 type noSecretError struct{ name string }
 
@@ -51,7 +53,7 @@ func (e noSecretError) Error() string { return fmt.Sprintf("secret %s is not set
 func AttemptEntry(e *Entry, state string, status int, derr error, took time.Duration) audit.Entry {
 	a := audit.Entry{
 		RequestID:  fmt.Sprintf("%s#%d", e.ID.Hex(), e.Attempts+1),
-		Actor:      DeliveryActor,
+		Actor:      audit.Actor{ID: DeliveryActorID, TenantID: e.TenantID, Auth: "system"},
 		Collection: e.Collection,
 		DocIDs:     []string{e.ID.Hex(), docIDString(e.DocumentID)},
 		Status:     status,

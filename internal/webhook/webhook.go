@@ -68,6 +68,10 @@ type Entry struct {
 	// Redeliveries counts the times an admin sent the entry again
 	// (redeliver.go).
 	Redeliveries int `bson:"redeliveries,omitempty" json:"redeliveries,omitempty"`
+
+	// TenantID is the actor's tenant: the delivery's audit entries go to
+	// that tenant's chain, where its auditors find them.
+	TenantID string `bson:"tenant_id,omitempty" json:"tenant_id,omitempty"`
 }
 
 // Body is what the receiver gets: always the same bytes for an entry.
@@ -108,16 +112,30 @@ type Target struct {
 	SecretEnv string
 }
 
-// Enqueue appends one pending entry per target, due now.
+// Enqueue appends one pending entry per target, due now (EnqueueChange
+// without a tenant).
 func (o *Outbox) Enqueue(ctx context.Context, event, coll string, docID any, actor string, at time.Time, targets []Target) error {
+	return o.EnqueueChange(ctx, Change{Event: event, Collection: coll, DocumentID: docID, Actor: actor, At: at}, targets)
+}
+
+// Change is one change of one document, as the outbox records it.
+type Change struct {
+	Event, Collection string
+	DocumentID        any
+	Actor, TenantID   string
+	At                time.Time
+}
+
+// EnqueueChange appends one pending entry of c per target, due now.
+func (o *Outbox) EnqueueChange(ctx context.Context, c Change, targets []Target) error {
 	if len(targets) == 0 {
 		return nil
 	}
 	docs := make([]any, len(targets))
 	for i, t := range targets {
-		docs[i] = Entry{ID: bson.NewObjectID(), Event: event, Collection: coll, DocumentID: docID, Actor: actor,
-			TS: at.UTC().Truncate(time.Millisecond), URL: t.URL, SecretEnv: t.SecretEnv, State: StatePending,
-			NextAt: at.UTC(), LeaseUntil: time.Unix(0, 0).UTC()}
+		docs[i] = Entry{ID: bson.NewObjectID(), Event: c.Event, Collection: c.Collection, DocumentID: c.DocumentID, Actor: c.Actor,
+			TenantID: c.TenantID, TS: c.At.UTC().Truncate(time.Millisecond), URL: t.URL, SecretEnv: t.SecretEnv, State: StatePending,
+			NextAt: c.At.UTC(), LeaseUntil: time.Unix(0, 0).UTC()}
 	}
 	_, err := o.coll.InsertMany(ctx, docs)
 	return err
