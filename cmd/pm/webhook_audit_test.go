@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -183,4 +184,37 @@ func TestWebhookAttemptsAreAudited(t *testing.T) {
 	st, _, body = call(t, "GET", url+"/audit/verify", ops, "")
 	require.Equal(t, 200, st, "%v", body)
 	require.Equal(t, true, body["data"].(map[string]any)["ok"], "%v", body)
+}
+
+// TestWebhookOutboxRetention: delivered events leave the outbox once the
+// retention has passed (a TTL index where the engine has one, the sweep
+// elsewhere); dead letters stay however old until an admin handles them.
+func TestWebhookOutboxRetention(t *testing.T) {
+	t.Setenv("PM_TEST_AUDITED_HOOK_SECRET", "audited-secret")
+	rc := newFlakyReceiver(t)
+	fs := newFleetSetup(t, "webhooks: {timeout: 300ms, max_attempts: 1, retention: 1s, sweep_every: 1s}",
+		testKey{"member", "alice", "t1", []string{"member"}},
+		testKey{"ops", "op", "t1", []string{"ops"}})
+	require.NoError(t, os.WriteFile(filepath.Join(fs.dir, "policy.yml"),
+		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.srv.URL)), 0o600))
+	url, _ := fs.startInProcess(t)
+	member, ops := fs.keys["member"], fs.keys["ops"]
+
+	rc.set(0, true)
+	st, _, body := call(t, "POST", url+"/collections/orders", member, `{"_id": "dead-one"}`)
+	require.Equal(t, 201, st, "%v", body)
+	waitUntil(t, func() bool { d := delivery(t, url, ops, "dead-one"); return d != nil && d["state"] == "dead" }, "a dead letter")
+	rc.set(0, false)
+	st, _, body = call(t, "POST", url+"/collections/orders", member, `{"_id": "delivered-one"}`)
+	require.Equal(t, 201, st, "%v", body)
+	waitUntil(t, func() bool {
+		d := delivery(t, url, ops, "delivered-one")
+		return d != nil && d["state"] == "delivered"
+	}, "a delivered event")
+	delivered := time.Now()
+	waitUntil(t, func() bool { return delivery(t, url, ops, "delivered-one") == nil }, "the delivered event leaving the outbox")
+	t.Logf("delivered event removed %v after delivery (retention 1s)", time.Since(delivered))
+	d := delivery(t, url, ops, "dead-one")
+	require.NotNil(t, d, "the dead letter was removed")
+	require.Equal(t, "dead", d["state"])
 }
