@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,7 +15,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
 
@@ -217,4 +221,68 @@ func TestWebhookOutboxRetention(t *testing.T) {
 	d := delivery(t, url, ops, "dead-one")
 	require.NotNil(t, d, "the dead letter was removed")
 	require.Equal(t, "dead", d["state"])
+}
+
+// TestWebhookReceiverThatNeverAnswersHoldsNothing: with the longest attempt
+// timeout allowed, a receiver that accepts the connection and never
+// answers delays neither writes nor the proxy's shutdown; the abandoned
+// attempt is recorded as a failed attempt (in the outbox and the audit
+// log) and the event stays pending for the next proxy.
+func TestWebhookReceiverThatNeverAnswersHoldsNothing(t *testing.T) {
+	t.Setenv("PM_TEST_AUDITED_HOOK_SECRET", "audited-secret")
+	arrived := make(chan struct{}, 10)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The body is read so that the server notices the proxy hanging
+		// up (it watches the connection only after the body).
+		_, _ = io.ReadAll(r.Body)
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(rc.Close)
+	const timeout = 50 * time.Second
+	fs := newFleetSetup(t, "webhooks: {timeout: 50s}",
+		testKey{"member", "alice", "t1", []string{"member"}},
+		testKey{"ops", "op", "t1", []string{"ops"}})
+	require.NoError(t, os.WriteFile(filepath.Join(fs.dir, "policy.yml"),
+		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.URL)), 0o600))
+	c, err := config.Load(fs.config)
+	require.NoError(t, err)
+	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	require.NoError(t, err)
+	srv := httptest.NewServer(a.handler)
+	closed := false
+	t.Cleanup(func() {
+		srv.Close()
+		if !closed {
+			a.close()
+		}
+	})
+
+	st, _, body := call(t, "POST", srv.URL+"/collections/orders", fs.keys["member"], `{"_id": "o1"}`)
+	require.Equal(t, 201, st, "%v", body)
+	select {
+	case <-arrived:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the delivery never reached the receiver")
+	}
+	// The attempt hangs; the proxy still answers.
+	st, _, body = call(t, "POST", srv.URL+"/collections/orders", fs.keys["member"], `{"_id": "o2"}`)
+	require.Equal(t, 201, st, "%v", body)
+
+	srv.Close()
+	start := time.Now()
+	a.close()
+	closed = true
+	took := time.Since(start)
+	t.Logf("shutdown with an attempt in flight took %v (attempt timeout %v)", took, timeout)
+	require.Less(t, took, timeout, "shutdown waited for the receiver")
+
+	ctx := context.Background()
+	var e webhook.Entry
+	require.NoError(t, fs.db.Collection(webhook.Collection).FindOne(ctx, bson.D{{Key: "document_id", Value: "o1"}}).Decode(&e))
+	require.Equal(t, webhook.StatePending, e.State, "%+v", e)
+	require.Equal(t, 1, e.Attempts, "%+v", e)
+	n, err := fs.db.Collection(c.Audit.Collection).CountDocuments(ctx, bson.D{{Key: "action", Value: webhook.ActionFailed}, {Key: "doc_ids", Value: e.ID.Hex()}})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the abandoned attempt is not in the audit log")
 }
