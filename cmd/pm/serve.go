@@ -28,6 +28,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/schema"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
 
 func init() {
@@ -155,11 +156,11 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	if err != nil {
 		return nil, err
 	}
-	outbox, stopWebhooks, err := startWebhooks(ctx, a.db, logger)
-	if err != nil {
-		return nil, err
-	}
-	a.stopWebhooks = stopWebhooks
+	// Events are enqueued from the first request; the delivery loop starts
+	// once the audit writer that records its attempts is up.
+	outbox := webhook.NewOutbox(a.db.Collection(webhook.Collection))
+	// Cheap when unused: it reads only when a rule names user.$...
+	hier := hierarchy.New(a.db)
 	a.svc = service.New(service.Params{
 		Store:    docs,
 		Policies: set,
@@ -179,9 +180,8 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		LookupByIDOnly: caps.LookupByIDOnly(),
 		// FerretDB v1 panics on a stage after one that drops _id.
 		RefuseAfterIDless: caps.Backend == store.BackendFerretDB,
-		// Cheap when unused: it reads only when a rule names user.$...
-		Hierarchy: hierarchy.New(a.db),
-		Outbox:    outbox,
+		Hierarchy:         hier,
+		Outbox:            outbox,
 	})
 	reg := newServeRegistry()
 	grants, stopGrants := startGrants(logger, a.client, a.db, caps, uri, set, reg)
@@ -189,9 +189,13 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	if a.audit, err = startAudit(ctx, cfg, a.db, logger, reg); err != nil {
 		return nil, err
 	}
+	if a.stopWebhooks, err = startWebhooks(ctx, cfg.Webhooks, a.db, logger, a.audit.writerOf()); err != nil { // serve_webhooks.go
+		return nil, err
+	}
 	a.fleet = startFleet(cfg, logger, reg, keyCache, a.svc, set, func(ctx context.Context, set *policy.Set) error {
 		return schema.EnsureIndexes(ctx, a.db, set.Schemas)
 	})
+	a.fleet.followHierarchy(hier) // serve_hierarchy.go
 	a.handler = api.New(api.Params{
 		Service:      a.svc,
 		Auth:         authn,
@@ -299,14 +303,15 @@ func (a *app) serve(ctx context.Context, ready func(addr string)) error {
 }
 
 func (a *app) close() {
+	// Before audit: the delivery loop's last attempts are audited.
+	if a.stopWebhooks != nil {
+		a.stopWebhooks()
+	}
 	a.audit.close() // after the HTTP server stopped: flushes every entry
 	if a.stopGrants != nil {
 		a.stopGrants()
 	}
 	a.fleet.close()
-	if a.stopWebhooks != nil {
-		a.stopWebhooks()
-	}
 	if a.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.client.Disconnect(ctx)

@@ -119,6 +119,7 @@ func New(p Params) *Server {
 	s.fleetRoutes(adm)
 	s.auditRoutes(e)
 	e.GET("/webhooks/deliveries", s.webhookDeliveries, s.authenticate)
+	e.POST("/webhooks/deliveries/:id/redeliver", s.redeliverWebhook, s.authenticate)
 	s.grantRoutes(e, p.Grants)
 	c := e.Group("/collections", s.authenticate)
 	c.POST("/:c", s.create)

@@ -54,6 +54,7 @@ var auditActions = map[string]string{
 	"GET /admin/policies/tests":                    "policy.test",
 	"GET /audit":                                   "audit.read",
 	"GET /webhooks/deliveries":                     "webhooks.read",
+	"POST /webhooks/deliveries/:id/redeliver":      "webhooks.redeliver",
 	"GET /audit/verify":                            "audit.verify",
 	"POST /grants":                                 "grant.create",
 	"GET /grants":                                  "grant.list",

@@ -136,7 +136,11 @@ func lineErrors(fs []service.LineError) []map[string]any {
 		if ae.Kind == apperr.KindInternal {
 			msg = "internal error"
 		}
-		out = append(out, map[string]any{"line": f.Line, "error": map[string]any{"code": code, "message": msg}})
+		info := map[string]any{"code": code, "message": msg}
+		if ae.Kind != apperr.KindInternal && ae.Details != nil {
+			info["details"] = ae.Details // every schema failure of the line, as in a batch
+		}
+		out = append(out, map[string]any{"line": f.Line, "error": info})
 	}
 	return out
 }

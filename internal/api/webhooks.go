@@ -26,3 +26,14 @@ func (s *Server) webhookDeliveries(c *echo.Context) error {
 	}
 	return writeData(c, http.StatusOK, list)
 }
+
+// redeliverWebhook: POST /webhooks/deliveries/:id/redeliver sends a dead or
+// delivered event again (webhooks.manage); the answer is the entry, now
+// pending.
+func (s *Server) redeliverWebhook(c *echo.Context) error {
+	e, err := s.svc.RedeliverWebhook(c.Request().Context(), principalOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return writeData(c, http.StatusOK, e)
+}

@@ -47,6 +47,8 @@ type Config struct {
 	// CORS and AccessLog: http.go.
 	CORS      CORS      `yaml:"cors"`
 	AccessLog AccessLog `yaml:"access_log"`
+	// Webhooks: delivery and cleanup of the outbox (webhooks.go).
+	Webhooks Webhooks `yaml:"webhooks"`
 
 	// CursorSecretGenerated reports that Load generated CursorSecret.
 	CursorSecretGenerated bool `yaml:"-"`
@@ -230,6 +232,7 @@ func Default() *Config {
 		// http.go
 		CORS:      DefaultCORS(),
 		AccessLog: DefaultAccessLog(),
+		Webhooks:  DefaultWebhooks(), // webhooks.go
 	}
 }
 

@@ -80,6 +80,7 @@ func (c *Config) problems() Problems {
 	c.jwtProblems(bad)
 	c.apiKeyProblems(bad)
 	c.auditProblems(bad)
+	c.webhookProblems(bad)
 	c.httpProblems(bad)
 	c.tlsProblems(bad)
 

@@ -18,6 +18,9 @@ const (
 	KindKey = "key"
 	// KindPolicy: a proxy reloaded its policies; Data is the new hash.
 	KindPolicy = "policy"
+	// KindHierarchy: a proxy wrote to the hierarchy collection; Data is
+	// the collection. Every proxy drops its cached hierarchy values.
+	KindHierarchy = "hierarchy"
 )
 
 // Message is what proxies tell each other.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -52,6 +53,8 @@ type Resolver struct {
 	cache map[key]entry
 	// Lookups counts database walks, for tests and metrics.
 	lookups uint64
+	// announce tells the other proxies about a change (announce.go).
+	announce atomic.Pointer[Announcer]
 }
 
 type key struct {

@@ -25,6 +25,8 @@ const (
 	PermPoliciesReload Permission = "policies.reload"
 	// PermWebhooksRead: read webhook deliveries.
 	PermWebhooksRead Permission = "webhooks.read"
+	// PermWebhooksManage: redeliver a webhook delivery (dead or delivered).
+	PermWebhooksManage Permission = "webhooks.manage"
 	// PermExplainAnyPrincipal: explain the access of any principal of the
 	// caller's tenant (POST /explain with "principal" or "api_key_id").
 	PermExplainAnyPrincipal Permission = "explain.any_principal"
@@ -35,7 +37,7 @@ const (
 
 // SystemPermissions are the permissions a `system:` section may grant.
 var SystemPermissions = []Permission{PermAuditRead, PermAPIKeysManage, PermAPIKeysManageAnyTenant,
-	PermGrantsAdmin, PermPoliciesReload, PermWebhooksRead, PermExplainAnyPrincipal, PermPoliciesTest}
+	PermGrantsAdmin, PermPoliciesReload, PermWebhooksRead, PermWebhooksManage, PermExplainAnyPrincipal, PermPoliciesTest}
 
 // knownPermission reports whether name is a system permission.
 func knownPermission(name string) bool {

@@ -13,7 +13,7 @@ import (
 // EventSink stores change events for delivery and lists them
 // (*webhook.Outbox).
 type EventSink interface {
-	Enqueue(ctx context.Context, event, coll string, docID any, actor string, at time.Time, targets []webhook.Target) error
+	EnqueueChange(ctx context.Context, c webhook.Change, targets []webhook.Target) error
 	List(ctx context.Context, state string, limit int64) ([]webhook.Entry, error)
 }
 
@@ -68,7 +68,8 @@ func (r *request) emit(ctx context.Context, event string, id any) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := r.s.outbox.Enqueue(ctx, event, r.coll, id, r.p.ID, r.now, targets); err != nil {
+	c := webhook.Change{Event: event, Collection: r.coll, DocumentID: id, Actor: r.p.ID, TenantID: r.p.TenantID, At: r.now}
+	if err := r.s.outbox.EnqueueChange(ctx, c, targets); err != nil {
 		r.s.log.Error("change event not recorded; its webhooks will not be called", "collection", r.coll, "event", event, "id", id, "err", err)
 	}
 }

@@ -64,7 +64,8 @@ func (v *hierVars) Lookup(path string) (any, bool) {
 }
 
 // hierStore drops the cached hierarchy values after every write to the
-// hierarchy collection, whichever endpoint made it.
+// hierarchy collection, whichever endpoint made it, here and (through the
+// resolver's announcer) on the other proxies.
 type hierStore struct {
 	Store
 	s *Service
@@ -72,7 +73,11 @@ type hierStore struct {
 
 func (h *hierStore) touched(coll string) {
 	if set := h.s.policies.Load(); set != nil && set.Hierarchy != nil && set.Hierarchy.Collection == coll {
-		h.s.hier.Invalidate()
+		// Its own context: the announcement must go out even when the
+		// client has gone.
+		ctx, cancel := context.WithTimeout(context.Background(), hierarchyTimeout)
+		defer cancel()
+		h.s.hier.Changed(ctx, coll)
 	}
 }
 

@@ -65,6 +65,13 @@ type Entry struct {
 	LastError   string     `bson:"last_error,omitempty" json:"last_error,omitempty"`
 	LastStatus  int        `bson:"last_status,omitempty" json:"last_status,omitempty"`
 	DeliveredAt *time.Time `bson:"delivered_at,omitempty" json:"delivered_at,omitempty"`
+	// Redeliveries counts the times an admin sent the entry again
+	// (redeliver.go).
+	Redeliveries int `bson:"redeliveries,omitempty" json:"redeliveries,omitempty"`
+
+	// TenantID is the actor's tenant: the delivery's audit entries go to
+	// that tenant's chain, where its auditors find them.
+	TenantID string `bson:"tenant_id,omitempty" json:"tenant_id,omitempty"`
 }
 
 // Body is what the receiver gets: always the same bytes for an entry.
@@ -105,16 +112,30 @@ type Target struct {
 	SecretEnv string
 }
 
-// Enqueue appends one pending entry per target, due now.
+// Enqueue appends one pending entry per target, due now (EnqueueChange
+// without a tenant).
 func (o *Outbox) Enqueue(ctx context.Context, event, coll string, docID any, actor string, at time.Time, targets []Target) error {
+	return o.EnqueueChange(ctx, Change{Event: event, Collection: coll, DocumentID: docID, Actor: actor, At: at}, targets)
+}
+
+// Change is one change of one document, as the outbox records it.
+type Change struct {
+	Event, Collection string
+	DocumentID        any
+	Actor, TenantID   string
+	At                time.Time
+}
+
+// EnqueueChange appends one pending entry of c per target, due now.
+func (o *Outbox) EnqueueChange(ctx context.Context, c Change, targets []Target) error {
 	if len(targets) == 0 {
 		return nil
 	}
 	docs := make([]any, len(targets))
 	for i, t := range targets {
-		docs[i] = Entry{ID: bson.NewObjectID(), Event: event, Collection: coll, DocumentID: docID, Actor: actor,
-			TS: at.UTC().Truncate(time.Millisecond), URL: t.URL, SecretEnv: t.SecretEnv, State: StatePending,
-			NextAt: at.UTC(), LeaseUntil: time.Unix(0, 0).UTC()}
+		docs[i] = Entry{ID: bson.NewObjectID(), Event: c.Event, Collection: c.Collection, DocumentID: c.DocumentID, Actor: c.Actor,
+			TenantID: c.TenantID, TS: c.At.UTC().Truncate(time.Millisecond), URL: t.URL, SecretEnv: t.SecretEnv, State: StatePending,
+			NextAt: c.At.UTC(), LeaseUntil: time.Unix(0, 0).UTC()}
 	}
 	_, err := o.coll.InsertMany(ctx, docs)
 	return err
@@ -167,6 +188,9 @@ type Deliverer struct {
 	Secret func(name string) string
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Audit, when set, records every attempt's outcome (audit.go), and
+	// nothing is delivered while it cannot record.
+	Audit Auditor
 }
 
 func (d *Deliverer) defaults() {
@@ -220,12 +244,23 @@ func (d *Deliverer) Run(ctx context.Context) {
 // nothing was due.
 func (d *Deliverer) Step(ctx context.Context) (worked bool, err error) {
 	d.defaults()
+	if d.Audit != nil {
+		if err := d.Audit.Available(); err != nil {
+			return false, fmt.Errorf("deliveries wait for the audit log: %w", err)
+		}
+	}
 	e, err := d.claim(ctx)
 	if err != nil || e == nil {
 		return false, err
 	}
+	start := time.Now()
 	status, derr := d.post(ctx, e)
-	return true, d.record(ctx, e, status, derr)
+	took := time.Since(start)
+	state, err := d.record(ctx, e, status, derr)
+	if err == nil {
+		d.audit(ctx, e, state, status, derr, took)
+	}
+	return true, err
 }
 
 // claim takes one due entry. The claim is an insert into the claims
@@ -283,7 +318,7 @@ func (d *Deliverer) claim(ctx context.Context) (*Entry, error) {
 func (d *Deliverer) post(ctx context.Context, e *Entry) (int, error) {
 	secret := d.Secret(e.SecretEnv)
 	if secret == "" {
-		return 0, fmt.Errorf("secret %s is not set", e.SecretEnv)
+		return 0, noSecretError{e.SecretEnv}
 	}
 	body := e.Body()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(body))
@@ -307,13 +342,16 @@ func (d *Deliverer) post(ctx context.Context, e *Entry) (int, error) {
 
 // record stores the outcome, only while this process still holds the
 // lease (an entry whose lease ran out may be another process's now).
-func (d *Deliverer) record(ctx context.Context, e *Entry, status int, derr error) error {
+func (d *Deliverer) record(ctx context.Context, e *Entry, status int, derr error) (string, error) {
 	now := d.Now().UTC()
 	set := bson.D{{Key: "attempts", Value: e.Attempts + 1}, {Key: "last_status", Value: status}, {Key: "lease_until", Value: time.Unix(0, 0).UTC()}}
+	state := StatePending
 	switch {
 	case derr == nil:
+		state = StateDelivered
 		set = append(set, bson.E{Key: "state", Value: StateDelivered}, bson.E{Key: "delivered_at", Value: now}, bson.E{Key: "last_error", Value: ""})
 	case e.Attempts+1 >= d.MaxAttempts:
+		state = StateDead
 		set = append(set, bson.E{Key: "state", Value: StateDead}, bson.E{Key: "last_error", Value: derr.Error()})
 		d.Log.Error("webhook dead after retries", "id", e.ID.Hex(), "url", e.URL, "attempts", e.Attempts+1, "err", derr)
 	default:
@@ -323,5 +361,5 @@ func (d *Deliverer) record(ctx context.Context, e *Entry, status int, derr error
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_, err := d.Coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: e.ID}, {Key: "lease_owner", Value: e.LeaseOwner}}, bson.D{{Key: "$set", Value: set}})
-	return err
+	return state, err
 }
