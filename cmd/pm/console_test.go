@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -64,7 +60,7 @@ const screenshotsEnv = "PM_CONSOLE_SCREENSHOTS"
 
 type consoleServer struct {
 	url  string
-	app  *app
+	app  *app.App
 	keys map[string]string
 }
 
@@ -79,44 +75,22 @@ func startConsoleServer(t *testing.T) *consoleServer {
 		b, _ := json.Marshal(uri)
 		mongo = "{uri: " + string(b) + ", database: " + testenv.UniqueName("pmtest_console_") + "}"
 	}
-	var cfg strings.Builder
-	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\nmongodb: " + mongo + "\n")
-	cfg.WriteString(`cursor_secret: "` + strings.Repeat("c", 32) + "\"\n")
-	cfg.WriteString("versions: {collections: [employees]}\nauth:\n  jwt: {secret: " + consoleJWTSecret + "}\n  api_keys:\n")
-	keys := map[string]string{}
-	for _, k := range []struct{ name, id, tenant, roles string }{
-		{"admin", "a1", "t1", "admin"},
-		{"admin2", "a2", "t2", "admin"},
-		{"alice", "u1", "t1", "employee, viewer"},
-	} {
-		id, key, hash := auth.GenerateKey()
-		keys[k.name] = key
-		fmt.Fprintf(&cfg, "    - {name: %s, key_id: %s, key_sha256: %s, principal: {id: %s, tenant_id: %s, roles: [%s]}}\n",
-			k.name, id, hash, k.id, k.tenant, k.roles)
-	}
-	path := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
+	head := "listen: 127.0.0.1:0\npolicies: policy.yml\nmongodb: " + mongo + "\n" + testCursorSecret +
+		"versions: {collections: [employees]}\n"
+	c, keys := loadTestConfig(t, dir, head, "  jwt: {secret: "+consoleJWTSecret+"}\n", []testKey{
+		{"admin", "a1", "t1", []string{"admin"}},
+		{"admin2", "a2", "t2", []string{"admin"}},
+		{"alice", "u1", "t1", []string{"employee", "viewer"}},
+	})
+	a, url := serveApp(t, c, app.Options{})
 	if !c.MongoDB.Embedded() {
 		t.Cleanup(func() { // before close (cleanups run last first)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_ = a.db.Drop(ctx)
+			_ = a.Database().Drop(ctx)
 		})
 	}
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	return &consoleServer{url: srv.URL, app: a, keys: keys}
+	return &consoleServer{url: url, app: a, keys: keys}
 }
 
 // call is a plain HTTP client of the API, for seeding data and for checking
@@ -498,7 +472,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// name it as the first bad entry, and the page marks and opens it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		r, err := s.app.db.Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
+		r, err := s.app.Database().Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
 		if err != nil || r.MatchedCount != 1 {
 			t.Fatalf("tamper with %s: %v %+v", goodID, err, r)
 		}

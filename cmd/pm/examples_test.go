@@ -1,19 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 )
 
 // startExampleServer runs the proxy on the example policies of policies/,
@@ -24,32 +18,9 @@ func startExampleServer(t *testing.T, keys ...testKey) (string, map[string]strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	var cfg strings.Builder
-	cfg.WriteString("listen: 127.0.0.1:0\npolicies: " + pol + "\nmongodb: {uri: embedded, embedded_dir: data, database: app}\nauth:\n  api_keys:\n")
-	full := map[string]string{}
-	for _, k := range keys {
-		id, key, hash := auth.GenerateKey()
-		full[k.name] = key
-		cfg.WriteString("    - {name: " + k.name + ", key_id: " + id + ", key_sha256: " + hash +
-			", principal: {id: " + k.id + ", tenant_id: " + k.tenant + ", roles: [" + strings.Join(k.roles, ", ") + "]}}\n")
-	}
-	p := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(p, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	return srv.URL, full
+	c, full := loadTestConfig(t, t.TempDir(), "listen: 127.0.0.1:0\npolicies: "+pol+"\nmongodb: {uri: embedded, embedded_dir: data, database: app}\n", "", keys)
+	_, url := serveApp(t, c, app.Options{})
+	return url, full
 }
 
 func postJSON(t *testing.T, url, key, body string) (int, map[string]any) {

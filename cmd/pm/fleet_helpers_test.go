@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
@@ -55,44 +52,23 @@ func newFleetSetup(t *testing.T, extra string, keys ...testKey) *fleetSetup {
 	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(fleetPolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var cfg strings.Builder
-	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\n")
-	cfg.WriteString("mongodb: {uri: \"" + uri + "\", database: " + db.Name() + "}\n")
-	cfg.WriteString(`cursor_secret: "` + strings.Repeat("c", 32) + "\"\n")
-	cfg.WriteString("log: {level: warn}\n")
-	cfg.WriteString(extra + "\n")
-	cfg.WriteString("auth:\n  key_cache_ttl: 10s\n  api_keys:\n")
-	full := map[string]string{}
-	for _, k := range keys {
-		id, key, hash := auth.GenerateKey()
-		full[k.name] = key
-		cfg.WriteString("    - {name: " + k.name + ", key_id: " + id + ", key_sha256: " + hash +
-			", principal: {id: " + k.id + ", tenant_id: " + k.tenant + ", roles: [" + strings.Join(k.roles, ", ") + "]}}\n")
-	}
+	head := "listen: 127.0.0.1:0\npolicies: policy.yml\n" +
+		"mongodb: {uri: \"" + uri + "\", database: " + db.Name() + "}\n" + testCursorSecret +
+		"log: {level: warn}\n" + extra + "\n"
+	_, full := loadTestConfig(t, dir, head, "  key_cache_ttl: 10s\n", keys)
 	path := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	return &fleetSetup{dir: dir, config: path, keys: full, db: db}
 }
 
 // startInProcess runs one proxy of the setup in the test process.
-func (f *fleetSetup) startInProcess(t *testing.T) (url string, a *app) {
+func (f *fleetSetup) startInProcess(t *testing.T) (url string, a *app.App) {
 	t.Helper()
 	c, err := config.Load(f.config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err = startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(func() {
-		srv.Close()
-		a.close()
-	})
-	return srv.URL, a
+	a, url = serveApp(t, c, app.Options{})
+	return url, a
 }
 
 // call sends one request with an API key and returns the status, headers

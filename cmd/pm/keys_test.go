@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 )
@@ -101,19 +99,13 @@ func TestKeysCreateEntryWorksWhenPasted(t *testing.T) {
 	if d := time.Until(*k.ExpiresAt); d < 23*time.Hour || d > 25*time.Hour {
 		t.Fatalf("expires_at %v is not about 24h away", k.ExpiresAt)
 	}
-	a, err := startApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	if st := getWithKey(t, srv.URL+"/admin/api-keys", key); st != 200 {
+	_, url := serveApp(t, cfg, app.Options{})
+	if st := getWithKey(t, url+"/admin/api-keys", key); st != 200 {
 		t.Fatalf("the created key is refused: %d", st)
 	}
 	// One changed character of the secret is refused: the hash is checked.
 	bad := key[:len(key)-1] + map[bool]string{true: "b", false: "a"}[strings.HasSuffix(key, "a")]
-	if st := getWithKey(t, srv.URL+"/admin/api-keys", bad); st != 401 {
+	if st := getWithKey(t, url+"/admin/api-keys", bad); st != 401 {
 		t.Fatalf("a wrong secret: %d, want 401", st)
 	}
 

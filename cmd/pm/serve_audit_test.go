@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
@@ -41,7 +41,7 @@ func (s *syncBuf) String() string {
 
 // TestServeAuditAndVersionsWiring: pm serve's wiring creates the audit
 // writer (retention as a periodic delete on FerretDB, said in the log), the
-// versions store with keep, and app.close flushes every entry.
+// versions store with keep, and App.Close flushes every entry.
 func TestServeAuditAndVersionsWiring(t *testing.T) {
 	dir := t.TempDir()
 	pol := `
@@ -84,16 +84,10 @@ auth:
 		t.Fatalf("spill_path not relative to the config file: %s", cfg.Audit.SpillPath)
 	}
 	var logs syncBuf
-	a, err := startApp(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
+	a, url := serveApp(t, cfg, app.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	do := func(method, path, k, body string) (int, []byte) {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
 		if body != "" {
 			req.Header.Set("Content-Type", "application/json")
 		}
@@ -124,7 +118,7 @@ auth:
 	if st, b := do("GET", "/audit?action=update", akey, ""); st != 200 {
 		t.Fatalf("audit: %d %s", st, b)
 	}
-	mres, err := http.Get(srv.URL + "/metrics")
+	mres, err := http.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,15 +133,15 @@ auth:
 
 	// Shutdown: the writer is closed (flushing everything) before the
 	// database connection goes.
-	a.audit.close()
-	n, err := a.db.Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
+	a.CloseAudit()
+	n, err := a.Database().Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 6 {
 		t.Fatalf("%d audit entries, want 6", n)
 	}
-	res, err := audit.Verify(context.Background(), a.db.Collection(cfg.Audit.Collection), time.Time{}, time.Time{})
+	res, err := audit.Verify(context.Background(), a.Database().Collection(cfg.Audit.Collection), time.Time{}, time.Time{})
 	if err != nil || !res.OK {
 		t.Fatalf("verify: %+v %v", res, err)
 	}

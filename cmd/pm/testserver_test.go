@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -28,23 +29,45 @@ type testKey struct {
 type testServer struct {
 	url  string
 	dir  string
-	app  *app
+	app  *app.App
 	keys map[string]string // key name -> full API key
 }
+
+// testCursorSecret is the cursor_secret line of every test config.
+var testCursorSecret = `cursor_secret: "` + strings.Repeat("c", 32) + "\"\n"
 
 func startTestServer(t *testing.T, policy string, keys ...testKey) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var cfg strings.Builder
-	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\n")
+	writeTestFile(t, dir, "policy.yml", policy)
 	// The server of the test process (embedded, or PM_TEST_MONGODB_URI's),
 	// with a database of the test's own that is dropped when it ends.
 	_, db := testenv.Mongo(t)
-	cfg.WriteString(`mongodb: {uri: "` + testenv.MongoURI(t) + `", database: ` + db.Name() + "}\n")
-	cfg.WriteString(`cursor_secret: "` + strings.Repeat("c", 32) + "\"\nauth:\n  api_keys:\n")
+	head := "listen: 127.0.0.1:0\npolicies: policy.yml\n" +
+		`mongodb: {uri: "` + testenv.MongoURI(t) + `", database: ` + db.Name() + "}\n" + testCursorSecret
+	c, full := loadTestConfig(t, dir, head, "", keys)
+	a, url := serveApp(t, c, app.Options{})
+	return &testServer{url: url, dir: dir, app: a, keys: full}
+}
+
+// writeTestFile writes text to dir/name.
+func writeTestFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// loadTestConfig writes dir/config.yml — head (top-level YAML but auth),
+// the auth section (authLines, indented, then one bootstrap key per k) —
+// and loads it as pm serve does. It returns the configuration and the full
+// keys by name.
+func loadTestConfig(t *testing.T, dir, head, authLines string, keys []testKey) (*config.Config, map[string]string) {
+	t.Helper()
+	var cfg strings.Builder
+	cfg.WriteString(head + "\nauth:\n" + authLines + "  api_keys:\n")
 	full := map[string]string{}
 	for _, k := range keys {
 		id, key, hash := auth.GenerateKey()
@@ -52,22 +75,33 @@ func startTestServer(t *testing.T, policy string, keys ...testKey) *testServer {
 		cfg.WriteString("    - {name: " + k.name + ", key_id: " + id + ", key_sha256: " + hash +
 			", principal: {id: " + k.id + ", tenant_id: " + k.tenant + ", roles: [" + strings.Join(k.roles, ", ") + "]}}\n")
 	}
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
+	path := writeTestFile(t, dir, "config.yml", cfg.String())
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config:\n%s\n%v", cfg.String(), err)
 	}
-	c, err := config.Load(cfgPath)
+	return c, full
+}
+
+// serveApp builds the proxy for c as pm serve does (a quiet log unless opts
+// has one), runs its background loops and serves it on a free port of
+// 127.0.0.1 until the test ends.
+func serveApp(t *testing.T, c *config.Config, opts app.Options) (*app.App, string) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	a, err := app.New(context.Background(), c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler) // a free port on 127.0.0.1
-	t.Cleanup(srv.Close)
-	return &testServer{url: srv.URL, dir: dir, app: a, keys: full}
+	a.Start(context.Background())
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	return a, srv.URL
 }
 
 // waitUntil polls cond with a deadline generous enough for a loaded machine.
