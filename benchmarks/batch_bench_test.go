@@ -47,7 +47,7 @@ type writeFixture struct {
 func writeSetup(b *testing.B) *writeFixture {
 	b.Helper()
 	_, db := testenv.Mongo(b)
-	srv, key := startProxy(b, db, proxyOptions{policy: writePolicy, role: "hr"})
+	srv, key, _ := startProxy(b, db, proxyOptions{policy: writePolicy, role: "hr"})
 	return &writeFixture{coll: db.Collection("employees"), srv: srv, key: key,
 		calls: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
 }

@@ -84,13 +84,9 @@ func setupAudited(b *testing.B, audited bool) *fixture {
 	if _, err := coll.InsertMany(ctx, docs); err != nil {
 		b.Fatal(err)
 	}
-	o := proxyOptions{policy: benchPolicy, role: "hr"}
-	if audited {
-		o.audit, o.auditLog = startAuditWriter(b, db)
-	}
-	srv, key := startProxy(b, db, o)
+	srv, key, w := startProxy(b, db, proxyOptions{policy: benchPolicy, role: "hr", audited: audited})
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
-	return &fixture{coll: coll, srv: srv, key: key, ids: ids, calls: &http.Client{Transport: tr}, audit: o.audit}
+	return &fixture{coll: coll, srv: srv, key: key, ids: ids, calls: &http.Client{Transport: tr}, audit: w}
 }
 
 func (f *fixture) get(b *testing.B, path string) {

@@ -2,14 +2,9 @@ package api_test
 
 import (
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
 
@@ -31,11 +26,7 @@ policies:
       actions: [read]
       when: "resource.tenant_id == user.tenant_id"
 `
-	pf := filepath.Join(t.TempDir(), "p.yml")
-	require.NoError(t, os.WriteFile(pf, []byte(src), 0o600))
-	set, err := policy.Load(pf)
-	require.NoError(t, err)
-	e := newAuditEnvWith(t, set, nil, nil, audit.Options{})
+	e := newAuditEnvWith(t, writePolicy(t, src), nil, nil, audit.Options{})
 	for i, region := range []string{"eu", "eu", "eu", "us", "us"} {
 		e.insert("tickets", D("_id", "t"+string(rune('0'+i)), "tenant_id", "t1", "region", region))
 	}

@@ -18,13 +18,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
-	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -120,6 +118,7 @@ type env struct {
 	keys *memKeys
 	svc  *service.Service
 	api  *api.Server
+	app  *app.App
 }
 
 const testMaxBody = 64 << 10
@@ -138,47 +137,64 @@ func newEnvWith(t *testing.T, policyYAML string) *env {
 	return newEnvWithPolicy(t, policyYAML)
 }
 
-// newEnvWithPolicy is newEnv serving the policy text given.
+// newEnvWithPolicy is newEnv serving the policy text given, without the
+// audit log (newAuditEnv has it).
 func newEnvWithPolicy(t *testing.T, policyText string, opts ...func(*api.Params)) *env {
 	t.Helper()
-	dir := t.TempDir()
-	pf := filepath.Join(dir, "policy.yml")
-	if err := os.WriteFile(pf, []byte(policyText), 0o600); err != nil {
+	return startEnv(t, testConfig(t, writePolicy(t, policyText)), app.Options{NoAudit: true, API: func(p *api.Params) {
+		for _, o := range opts {
+			o(p)
+		}
+	}})
+}
+
+// writePolicy writes the policy text into the test's temp dir and returns
+// its path.
+func writePolicy(t *testing.T, text string) string {
+	t.Helper()
+	pf := filepath.Join(t.TempDir(), "policy.yml")
+	if err := os.WriteFile(pf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		t.Fatalf("policy: %v", err)
-	}
+	return pf
+}
+
+// testConfig is pm serve's default configuration with the policy file and
+// the small limits the tests probe.
+func testConfig(t *testing.T, policyPath string) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Policies = policyPath
+	cfg.MongoDB.URI = testenv.MongoURI(t)
+	cfg.CursorSecret = strings.Repeat("k", 32)
+	cfg.Limits = config.Limits{MaxBodyBytes: testMaxBody, MaxLimit: testMaxLimit, DefaultLimit: 20, QueryTimeout: 10 * time.Second,
+		MaxBatch: testMaxBatch, MaxFilterDepth: 16, MaxRegexLength: 128}
+	return cfg
+}
+
+// testInItems bounds $in lists (the configuration leaves the default).
+func testInItems(p *service.Params) { p.Limits.Filter.MaxInItems = 100 }
+
+// startEnv builds the proxy (internal/app) for cfg over a fresh test
+// database, with keys the test controls, and serves it until the test ends.
+// Background loops do not run: tests drive what they need.
+func startEnv(t *testing.T, cfg *config.Config, opts app.Options) *env {
+	t.Helper()
 	_, db := testenv.Mongo(t)
-	docs := store.NewDocuments(db, 10*time.Second)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
-	svc := service.New(service.Params{
-		Store:    docs,
-		Policies: set,
-		Cursors:  codec,
-		// What pm serve passes: the types the backend cannot store.
-		Unstorable:        codec.Unstorable,
-		RefuseAfterIDless: testenv.Backend() == testenv.BackendFerretDB,
-		Limits:            service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
-	})
+	caps := testenv.Capabilities(t)
 	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	runtime := store.NewAPIKeys(db.Collection(store.APIKeysCollection), 5*time.Second)
-	params := api.Params{
-		Service:      svc,
-		Auth:         &auth.Authenticator{Keys: auth.ChainKeyStore{keys, runtime}},
-		Keys:         runtime,
-		Ready:        docs.Ping,
-		MaxBodyBytes: testMaxBody,
+	opts.Database, opts.Capabilities, opts.Keys = db, &caps, keys
+	if opts.Service == nil {
+		opts.Service = testInItems
 	}
-	for _, o := range opts {
-		o(&params)
+	a, err := app.New(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h := api.New(params)
-	srv := httptest.NewServer(h)
+	t.Cleanup(a.Close)
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc, api: h}
+	return &env{t: t, srv: srv, db: db, keys: keys, svc: a.Service(), api: a.API(), app: a}
 }
 
 // user creates an API key for a principal.

@@ -21,15 +21,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
-	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 const importTestPolicy = `
@@ -85,25 +81,17 @@ type importEnv struct {
 // start=false leaves the HTTP server to the test (handler is set).
 func newImportEnv(t *testing.T, start bool) *importEnv {
 	t.Helper()
-	set, err := policy.Parse(map[string][]byte{"policy.yml": []byte(importTestPolicy)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, db := testenv.Mongo(t)
-	docs := store.NewDocuments(db, 10*time.Second)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
 	logs := &syncLog{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
-		Limits: service.Limits{MaxBatch: 1000, Filter: query.DefaultLimits}, Logger: logger})
-	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	h := api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, Ready: docs.Ping,
-		MaxBodyBytes: importMaxBody, Logger: logger})
-	e := &importEnv{t: t, handler: h, db: db, keys: keys, log: logs}
+	cfg := testConfig(t, writePolicy(t, importTestPolicy))
+	cfg.Limits = config.Default().Limits
+	cfg.Limits.MaxBatch, cfg.Limits.MaxBodyBytes = 1000, importMaxBody
+	env := startEnv(t, cfg, app.Options{NoAudit: true, Logger: logger, Service: func(p *service.Params) {
+		p.Limits.Filter = query.DefaultLimits
+	}})
+	e := &importEnv{t: t, handler: env.app.Handler(), db: env.db, keys: env.keys, log: logs}
 	if start {
-		e.srv = httptest.NewServer(h)
-		t.Cleanup(e.srv.Close)
+		e.srv = env.srv
 	}
 	return e
 }

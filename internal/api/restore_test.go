@@ -2,23 +2,18 @@ package api_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
 // TestRestoreDeletedUnderExampleHRPolicy: with the example policies, where
 // hr's deny_write lists tenant_id, hr restores a deleted employee of its
 // tenant; another tenant's hr and a role without restore cannot.
 func TestRestoreDeletedUnderExampleHRPolicy(t *testing.T) {
-	set, err := policy.Load("../../policies")
-	require.NoError(t, err)
-	e := newAuditEnvWith(t, set, []string{"employees"}, nil, audit.Options{})
+	e := newAuditEnvWith(t, "../../policies", []string{"employees"}, nil, audit.Options{})
 	hr := e.user("h1", "t1", "hr")
 	hrOther := e.user("h2", "t2", "hr")
 	emp := e.user("e1", "t1", "employee")
@@ -82,11 +77,7 @@ policies:
     presets:
       tenant_id: user.tenant_id
 `
-	pf := filepath.Join(t.TempDir(), "p.yml")
-	require.NoError(t, os.WriteFile(pf, []byte(src), 0o600))
-	set, err := policy.Load(pf)
-	require.NoError(t, err)
-	e := newAuditEnvWith(t, set, []string{"docs"}, nil, audit.Options{})
+	e := newAuditEnvWith(t, writePolicy(t, src), []string{"docs"}, nil, audit.Options{})
 	a1 := e.user("a1", "t1", "archivist")
 	noTenant := e.user("a0", "", "archivist")
 	e.insert("docs", D("_id", "x", "tenant_id", "t2", "title", "theirs"), D("_id", "y", "tenant_id", "t1", "title", "mine"))

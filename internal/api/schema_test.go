@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/schema"
 )
 
@@ -423,15 +420,7 @@ schemas:
       badge: {type: string, immutable: true}
       shout: {computed: "upper(resource.title ?? '')"}
 `
-	pf := filepath.Join(t.TempDir(), "p.yml")
-	if err := os.WriteFile(pf, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newAuditEnvWith(t, set, []string{"docs"}, nil, audit.Options{})
+	e := newAuditEnvWith(t, writePolicy(t, src), []string{"docs"}, nil, audit.Options{})
 	a := e.user("a1", "t1", "archivist")
 	// Stored before the schema existed: a title too long.
 	e.insert("docs", D("_id", "old", "title", "far too long", "badge", "B"))

@@ -125,9 +125,9 @@ func TestHTTPGenerator(t *testing.T) {
 		t.Logf("known open findings switched on: %s", strings.Join(on, ", "))
 	}
 
-	set := loadPolicy(t)
+	pf := writePolicy(t)
 	ks := &keys{recs: map[string]*auth.KeyRecord{}}
-	worlds := [2]*world{newWorld(t, "A", set, ks), newWorld(t, "B", set, ks)}
+	worlds := [2]*world{newWorld(t, "A", pf, ks), newWorld(t, "B", pf, ks)}
 	callers := []caller{
 		{name: "clerk", key: ks.add(principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"clerk"}})},
 		{name: "viewer", key: ks.add(principal.Principal{ID: "u2", TenantID: "t1", Roles: []string{"viewer"}}), viewer: true},
