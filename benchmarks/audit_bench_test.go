@@ -1,12 +1,11 @@
 package benchmarks
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -91,18 +90,7 @@ func benchmarkGetByIDAudit(b *testing.B, on bool) {
 func (f *auditWriteFixture) create(b *testing.B) {
 	n := f.seq.Add(1)
 	body := fmt.Sprintf(`{"name":"item %d","qty":%d,"tags":["a","b"]}`, n, n%100)
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/collections/items", bytes.NewReader([]byte(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", f.key)
-	resp, err := f.calls.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		b.Fatalf("create: %d %s", resp.StatusCode, out)
-	}
+	call(b, f.calls, http.MethodPost, f.srv.URL+"/collections/items", f.key, "application/json", strings.NewReader(body), 201)
 }
 
 // BenchmarkCreateAudit: POST /collections/items with the audit writer off

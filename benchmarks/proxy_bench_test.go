@@ -8,7 +8,6 @@ package benchmarks
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,17 +89,7 @@ func setupAudited(b *testing.B, audited bool) *fixture {
 }
 
 func (f *fixture) get(b *testing.B, path string) {
-	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
-	req.Header.Set("X-API-Key", f.key)
-	resp, err := f.calls.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b.Fatalf("%s: %d %s", path, resp.StatusCode, body)
-	}
+	call(b, f.calls, http.MethodGet, f.srv.URL+path, f.key, "", nil, 200)
 }
 
 // cpuTime is the process's user+system CPU time: proxy, client and the

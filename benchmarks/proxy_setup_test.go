@@ -4,16 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
@@ -43,13 +42,7 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // the benchmark fails if an audit entry was lost or a request refused.
 func startProxy(b *testing.B, db *mongo.Database, o proxyOptions) (*httptest.Server, string, *audit.Writer) {
 	b.Helper()
-	pf := filepath.Join(b.TempDir(), "bench.yml")
-	if err := os.WriteFile(pf, []byte(o.policy), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Policies, cfg.MongoDB.URI = pf, testenv.MongoURI(b)
-	cfg.CursorSecret = strings.Repeat("k", 32)
+	cfg := apptest.Config(b, apptest.WriteFile(b, "bench.yml", o.policy))
 	cfg.Limits.QueryTimeout, cfg.Limits.MaxBodyBytes = 30*time.Second, 4<<20
 	cfg.Limits.MaxLimit, cfg.Limits.MaxBatch = 1000, 1000
 	// As before the composition root: the benchmarks' baselines measure the
@@ -68,23 +61,39 @@ func startProxy(b *testing.B, db *mongo.Database, o proxyOptions) (*httptest.Ser
 	if err := cfg.Validate(); err != nil {
 		b.Fatal(err)
 	}
-	caps := testenv.Capabilities(b)
-	a, err := app.New(context.Background(), cfg, app.Options{Logger: quietLog, Database: db, Capabilities: &caps,
-		NoAudit: !o.audited,
-		Service: func(p *service.Params) { p.Limits.Filter = query.DefaultLimits }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	a.Start(context.Background())
-	srv := httptest.NewServer(a.Handler())
-	b.Cleanup(func() {
-		srv.Close()
-		a.Close()
-		if w := a.AuditWriter(); w != nil {
+	var s *apptest.Server
+	b.Cleanup(func() { // after the server's own cleanup: the writer is closed
+		if s == nil {
+			return
+		}
+		if w := s.AuditWriter(); w != nil {
 			if st := w.Stats(); st.Lost > 0 || st.Refused > 0 {
 				b.Errorf("audit: lost %d, refused %d", st.Lost, st.Refused)
 			}
 		}
 	})
-	return srv, key, a.AuditWriter()
+	s = apptest.Start(b, cfg, app.Options{Logger: quietLog, Database: db, NoAudit: !o.audited,
+		Service: func(p *service.Params) { p.Limits.Filter = query.DefaultLimits }})
+	s.Start(context.Background())
+	return s.HTTP, key, s.AuditWriter()
+}
+
+// call sends one request with the caller's key over client and fails the
+// benchmark unless the answer has status want; it returns the body.
+func call(b *testing.B, client *http.Client, method, url, key, contentType string, body io.Reader, want int) []byte {
+	req, _ := http.NewRequest(method, url, body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("X-API-Key", key)
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		b.Fatalf("%s %s: %d %.300s", method, url, resp.StatusCode, out)
+	}
+	return out
 }

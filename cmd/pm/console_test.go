@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,9 +65,7 @@ type consoleServer struct {
 func startConsoleServer(t *testing.T) *consoleServer {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(consolePolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, dir, "policy.yml", consolePolicy)
 	mongo := "{uri: embedded, embedded_dir: data, database: app}"
 	if uri := os.Getenv(testenv.EnvMongoURI); uri != "" {
 		b, _ := json.Marshal(uri)
@@ -97,24 +93,13 @@ func startConsoleServer(t *testing.T) *consoleServer {
 // what the console did.
 func (s *consoleServer) call(t *testing.T, key, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
+	text := ""
 	if body != nil {
 		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		text = string(b)
 	}
-	req, _ := http.NewRequest(method, s.url+path, rd)
-	req.Header.Set("X-API-Key", key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	st, _, out := call(t, method, s.url+path, key, text)
+	return st, out
 }
 
 // browser drives one headless Chromium tab; every step fails the test with
@@ -224,6 +209,14 @@ func (b *browser) set(sel, value string) {
 	}
 }
 
+// fill sets fields: selector, value, selector, value...
+func (b *browser) fill(selValue ...string) {
+	b.t.Helper()
+	for i := 0; i+1 < len(selValue); i += 2 {
+		b.set(selValue[i], selValue[i+1])
+	}
+}
+
 func (b *browser) click(sel string) {
 	b.t.Helper()
 	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
@@ -314,8 +307,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("explain", func(t *testing.T) {
 		b.t = t
 		b.click(`#nav a[data-page="explain"]`)
-		b.set("#explain-collection", "employees")
-		b.set("#explain-action", "read")
+		b.fill("#explain-collection", "employees", "#explain-action", "read")
 		b.click("#explain-run")
 		b.waitText("#explain-filter", `"owner"`)
 		f := b.text("#explain-filter")
@@ -353,10 +345,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("documents", func(t *testing.T) {
 		b.t = t
 		b.click(`#nav a[data-page="documents"]`)
-		b.set("#docs-collection", "employees")
-		b.set("#docs-filter", "")
-		b.set("#docs-sort", "name")
-		b.set("#docs-limit", "1")
+		b.fill("#docs-collection", "employees", "#docs-filter", "", "#docs-sort", "name", "#docs-limit", "1")
 		b.click("#docs-find")
 		b.waitText("#docs-status", "1 document, more available")
 		b.click("#docs-more")
@@ -418,9 +407,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("versions restore", func(t *testing.T) {
 		b.t = t
 		b.click(`#nav a[data-page="documents"]`)
-		b.set("#docs-collection", "employees")
-		b.set("#docs-filter", `{"name": "Alice"}`)
-		b.set("#docs-limit", "20")
+		b.fill("#docs-collection", "employees", "#docs-filter", `{"name": "Alice"}`, "#docs-limit", "20")
 		b.click("#docs-find")
 		b.waitText("#docs-status", "1 document")
 		b.click(`#docs-table tbody tr:first-child`)
@@ -446,9 +433,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			return len(l) >= 2
 		}, "alice's updates in /audit")
 		b.click(`#nav a[data-page="audit"]`)
-		b.set("#audit-collection", "employees")
-		b.set("#audit-action", "update")
-		b.set("#audit-actor", "u1")
+		b.fill("#audit-collection", "employees", "#audit-action", "update", "#audit-actor", "u1")
 		b.click("#audit-query")
 		b.waitText("#audit-status", "2 entries")
 		// Newest first: the refused salary edit, then the phone edit.
@@ -493,16 +478,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.click(`#nav a[data-page="keys"]`)
 		b.waitText("#keys-table", "No keys.") // the bootstrap keys live in the config file
 
-		b.set("#key-name", "bad")
-		b.set("#key-principal", "svc-x")
-		b.set("#key-roles", "nope")
+		b.fill("#key-name", "bad", "#key-principal", "svc-x", "#key-roles", "nope")
 		b.click("#key-create")
 		b.waitText("#keys-error", "400 BAD_REQUEST")
 
-		b.set("#key-name", "ci")
-		b.set("#key-principal", "svc-ci")
-		b.set("#key-roles", "employee")
-		b.set("#key-expires", "24h")
+		b.fill("#key-name", "ci", "#key-principal", "svc-ci", "#key-roles", "employee", "#key-expires", "24h")
 		b.click("#key-create")
 		b.waitText("#key-secret", "pm_")
 		key := strings.TrimSpace(b.text("#key-secret"))
@@ -527,8 +507,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("jwt", func(t *testing.T) {
 		b.t = t
 		b.click(`#nav a[data-page="explain"]`)
-		b.set("#explain-collection", "employees")
-		b.set("#explain-action", "read")
+		b.fill("#explain-collection", "employees", "#explain-action", "read")
 		b.click("#explain-run")
 		b.waitText("#explain-docs", "Carol") // the admin sees the whole tenant
 		b.signOut()
@@ -549,8 +528,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.waitText("#whoami-text", "JWT u1 @ t1 [employee]")
 		// As an employee only (no viewer role), alice sees her own record
 		// and not Bob's public one.
-		b.set("#docs-collection", "employees")
-		b.set("#docs-filter", "")
+		b.fill("#docs-collection", "employees", "#docs-filter", "")
 		b.click("#docs-find")
 		b.waitText("#docs-table", "Alice")
 		b.waitText("#docs-status", "1 document")

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -49,9 +44,7 @@ func newFleetSetup(t *testing.T, extra string, keys ...testKey) *fleetSetup {
 	uri := testenv.MongoURI(t)
 	_, db := testenv.Mongo(t)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(fleetPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, dir, "policy.yml", fleetPolicy)
 	head := "listen: 127.0.0.1:0\npolicies: policy.yml\n" +
 		"mongodb: {uri: \"" + uri + "\", database: " + db.Name() + "}\n" + testCursorSecret +
 		"log: {level: warn}\n" + extra + "\n"
@@ -69,42 +62,4 @@ func (f *fleetSetup) startInProcess(t *testing.T) (url string, a *app.App) {
 	}
 	a, url = serveApp(t, c, app.Options{})
 	return url, a
-}
-
-// call sends one request with an API key and returns the status, headers
-// and decoded body.
-func call(t *testing.T, method, url, key, body string) (int, http.Header, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	if out == nil {
-		out = map[string]any{"raw": string(raw)}
-	}
-	return res.StatusCode, res.Header, out
-}
-
-func errCode(body map[string]any) string {
-	e, _ := body["error"].(map[string]any)
-	s, _ := e["code"].(string)
-	return s
 }

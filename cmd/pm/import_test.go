@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,11 +44,7 @@ policies:
 
 func (s *importServer) file(t *testing.T, name, content string) string {
 	t.Helper()
-	p := filepath.Join(s.dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeTestFile(t, s.dir, name, content)
 }
 
 func (s *importServer) find(t *testing.T, filter bson.D) []bson.M {

@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,15 +39,8 @@ func pmRun(t *testing.T, stdin string, args ...string) (code int, stdout, stderr
 
 func getWithKey(t *testing.T, url, key string) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("X-API-Key", key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode
+	st, _, _ := call(t, "GET", url, key, "")
+	return st
 }
 
 // The key `pm keys create` prints is accepted by a server whose config holds
@@ -79,16 +69,10 @@ func TestKeysCreateEntryWorksWhenPasted(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(keysPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, dir, "policy.yml", keysPolicy)
 	cfgText := "listen: 127.0.0.1:0\npolicies: policy.yml\nmongodb: {uri: embedded, embedded_dir: data, database: app}\n" +
 		"auth:\n  api_keys:\n" + entry.String()
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := config.Load(writeTestFile(t, dir, "config.yml", cfgText))
 	if err != nil {
 		t.Fatalf("the printed entry does not load:\n%s\n%v", cfgText, err)
 	}

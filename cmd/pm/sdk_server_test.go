@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -59,9 +58,7 @@ func startSDKServer(t *testing.T) *sdkServer {
 		// The embedded FerretDB v1 has no user management (a declared gap).
 	}
 	pol := strings.ReplaceAll(sdkPolicy, "DATABASE", s.database)
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(pol), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, dir, "policy.yml", pol)
 	head := "listen: 127.0.0.1:0\npolicies: policy.yml\n" + mongoLine + "versions: {collections: [notes]}\n" +
 		`cursor_secret: "` + strings.Repeat("s", 32) + "\"\n"
 	c, keys := loadTestConfig(t, dir, head, "", []testKey{

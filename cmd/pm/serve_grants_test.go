@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -27,25 +25,13 @@ grants:
 	ts := startTestServer(t, pol, testKey{"boot", "u1", "t1", []string{"analyst"}})
 	key := ts.keys["boot"]
 
-	req, _ := http.NewRequest("POST", ts.url+"/grants", strings.NewReader(`{"database":"app","collections":["orders"],"actions":["find"],"ttl":"1h"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	st, _, out := call(t, "POST", ts.url+"/grants", key, `{"database":"app","collections":["orders"],"actions":["find"],"ttl":"1h"}`)
+	e, _ := out["error"].(map[string]any)
+	if d, _ := e["details"].(map[string]any); st != 501 || d["capability"] != missing {
+		t.Fatalf("POST /grants without %s: %d %v", missing, st, out)
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 501 || !strings.Contains(string(body), `"capability":"`+missing+`"`) {
-		t.Fatalf("POST /grants without %s: %d %s", missing, res.StatusCode, body)
-	}
-	res, err = http.Get(ts.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(string(body), "go_goroutines") || !strings.Contains(string(body), "pm_http_requests_total") {
-		t.Fatalf("/metrics: %d", res.StatusCode)
+	st, _, out = call(t, "GET", ts.url+"/metrics", "", "")
+	if m, _ := out["raw"].(string); st != 200 || !strings.Contains(m, "go_goroutines") || !strings.Contains(m, "pm_http_requests_total") {
+		t.Fatalf("/metrics: %d", st)
 	}
 }

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"context"
+	"encoding/json"
 	"io"
-	"log/slog"
-	"net/http/httptest"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -83,25 +83,13 @@ func loadTestConfig(t *testing.T, dir, head, authLines string, keys []testKey) (
 	return c, full
 }
 
-// serveApp builds the proxy for c as pm serve does (a quiet log unless opts
-// has one), runs its background loops and serves it on a free port of
-// 127.0.0.1 until the test ends.
+// serveApp builds the proxy for c as pm serve does (internal/app, a quiet
+// log unless opts has one), runs its background loops and serves it on a
+// free port of 127.0.0.1 until the test ends.
 func serveApp(t *testing.T, c *config.Config, opts app.Options) (*app.App, string) {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	a, err := app.New(context.Background(), c, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Start(context.Background())
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		a.Close()
-	})
-	return a, srv.URL
+	s := apptest.Serve(t, c, opts)
+	return s.App, s.URL
 }
 
 // waitUntil polls cond with a deadline generous enough for a loaded machine.
@@ -114,4 +102,46 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 		}
 		time.Sleep(20 * time.Millisecond) // the polling interval; the deadline is above
 	}
+}
+
+// call sends one request with an API key (X-API-Key; "Bearer ..." goes in
+// Authorization) and returns the status, headers and decoded body (a body
+// that is not JSON under "raw").
+func call(t *testing.T, method, url, key, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	switch {
+	case strings.HasPrefix(key, "Bearer "):
+		req.Header.Set("Authorization", key)
+	case key != "":
+		req.Header.Set("X-API-Key", key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	if out == nil {
+		out = map[string]any{"raw": string(raw)}
+	}
+	return res.StatusCode, res.Header, out
+}
+
+func errCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
 }

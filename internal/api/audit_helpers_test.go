@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -64,17 +62,31 @@ type auditEnv struct {
 	vers *versions.Store
 }
 
-// newAuditEnv is newEnv with the audit writer (on the test database unless
-// auditColl is given) and versions of "docs".
-func newAuditEnv(t *testing.T, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+// newAuditEnv is newEnv with the audit writer pm serve configures and
+// versions of "docs".
+func newAuditEnv(t *testing.T) *auditEnv {
 	t.Helper()
-	return newAuditEnvWith(t, writePolicy(t, auditPolicy), []string{"docs"}, auditColl, opts)
+	return newAuditEnvOpts(t, nil, audit.Options{})
+}
+
+// newAuditEnvOpts is newAuditEnv with the writer's options where set, on
+// auditColl when given.
+func newAuditEnvOpts(t *testing.T, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+	t.Helper()
+	return startAuditEnv(t, writePolicy(t, auditPolicy), []string{"docs"}, auditColl, opts)
 }
 
 // newAuditEnvWith is newAuditEnv with another policy file and versioned
-// collections. opts are the writer's options where set; the rest is what
-// pm serve configures, with a short flush interval.
-func newAuditEnvWith(t *testing.T, policyPath string, versioned []string, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+// collections.
+func newAuditEnvWith(t *testing.T, policyPath string, versioned []string) *auditEnv {
+	t.Helper()
+	return startAuditEnv(t, policyPath, versioned, nil, audit.Options{})
+}
+
+// startAuditEnv starts the proxy with the audit writer (on auditColl when
+// given); opts are the writer's options where set, the rest is what pm serve
+// configures, with a short flush interval.
+func startAuditEnv(t *testing.T, policyPath string, versioned []string, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
 	t.Helper()
 	cfg := testConfig(t, policyPath)
 	cfg.Versions.Collections = versioned
@@ -125,33 +137,11 @@ func signJWT(t *testing.T, claims map[string]any) string {
 // token ("Bearer ..." in key).
 func (e *auditEnv) req(method, path, key, reqID string, body any) resp {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		var b []byte
-		if s, ok := body.(string); ok {
-			b = []byte(s)
-		} else {
-			var err error
-			b, err = json.Marshal(body)
-			require.NoError(e.t, err)
-		}
-		rd = strings.NewReader(string(b))
-	}
-	r, err := http.NewRequest(method, e.srv.URL+path, rd)
-	require.NoError(e.t, err)
-	if rd != nil {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	switch {
-	case strings.HasPrefix(key, "Bearer "):
-		r.Header.Set("Authorization", key)
-	case key != "":
-		r.Header.Set("X-API-Key", key)
-	}
+	var h map[string]string
 	if reqID != "" {
-		r.Header.Set("X-Request-ID", reqID)
+		h = map[string]string{"X-Request-ID": reqID}
 	}
-	return e.send(r)
+	return e.request(method, path, key, body, h)
 }
 
 // entries waits until the collection holds n entries (and no more arrive

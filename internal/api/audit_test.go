@@ -23,7 +23,7 @@ import (
 // entry, with the action, outcome, status, code, caller and documents
 // expected; denials, 401s, 404s and errors included; the probes none.
 func TestAuditEveryEndpointLeavesOneEntry(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	member := e.user("ann", "t1", "member")
 	auditor := e.user("aud", "t1", "auditor")
 
@@ -132,7 +132,7 @@ func TestAuditEveryEndpointLeavesOneEntry(t *testing.T) {
 // TestAuditNeverStoresSecrets: the API key, the JWT and the values of
 // masked and denied fields appear in no stored entry.
 func TestAuditNeverStoresSecrets(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	key := e.user("ann", "t1", "member")
 	token := "Bearer " + signJWT(t, map[string]any{"sub": "jay", "tenant_id": "t1", "roles": []string{"member"},
 		"exp": time.Now().Add(time.Hour).Unix(), "claim_secret": "CLAIM-VALUE-77"})
@@ -182,7 +182,7 @@ func TestAuditNeverStoresSecrets(t *testing.T) {
 // TestAuditBurstOfConcurrentWrites: 200 concurrent creates leave 200
 // entries, and the chain verifies.
 func TestAuditBurstOfConcurrentWrites(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	key := e.user("ann", "t1", "member")
 	const n = 200
 	var wg sync.WaitGroup
@@ -223,7 +223,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	o := newOutage(t)
 	coll := o.Client.Database("app").Collection("pm_audit")
 	require.NoError(t, audit.EnsureIndexes(context.Background(), coll, 0))
-	e := newAuditEnv(t, coll, audit.Options{Mode: audit.ModeFailClosed, WriteTimeout: time.Second,
+	e := newAuditEnvOpts(t, coll, audit.Options{Mode: audit.ModeFailClosed, WriteTimeout: time.Second,
 		RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond})
 	key := e.user("ann", "t1", "member")
 
@@ -272,7 +272,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 // (HTTP server Shutdown, then writer Close) under load: every request that
 // got an answer has its entry.
 func TestAuditShutdownDuringLoadLosesNothing(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{FlushInterval: 50 * time.Millisecond})
+	e := newAuditEnvOpts(t, nil, audit.Options{FlushInterval: 50 * time.Millisecond})
 	key := e.user("ann", "t1", "member")
 	var answered atomic.Int64
 	stop := make(chan struct{})
@@ -330,11 +330,11 @@ func TestAuditShutdownDuringLoadLosesNothing(t *testing.T) {
 // the caller's tenant only, pages with a signed cursor that cannot be
 // tampered with or reused with other filters.
 func TestAuditReadPermissionScopeAndCursor(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	t1 := e.user("ann", "t1", "member")
 	t2 := e.user("bob", "t2", "member")
 	aud1 := e.user("aud1", "t1", "auditor")
-	noTenant := e.keys.add(principal.Principal{ID: "root", Roles: []string{"auditor"}}, nil)
+	noTenant := e.keys.Add(principal.Principal{ID: "root", Roles: []string{"auditor"}}, nil)
 	for i := range 5 {
 		expect(t, e.req("POST", "/collections/docs", t1, "", map[string]any{"_id": fmt.Sprintf("a%d", i)}), 201, "")
 		expect(t, e.req("POST", "/collections/docs", t2, "", map[string]any{"_id": fmt.Sprintf("b%d", i)}), 201, "")
@@ -397,7 +397,7 @@ func TestAuditReadPermissionScopeAndCursor(t *testing.T) {
 // TestAuditVerifyCatchesEditedAndDeletedEntries: an entry edited, then one
 // deleted, directly in MongoDB, is named by GET /audit/verify.
 func TestAuditVerifyCatchesEditedAndDeletedEntries(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	key := e.user("ann", "t1", "member")
 	aud := e.user("aud", "t1", "auditor")
 	for i := range 6 {
@@ -432,16 +432,12 @@ func TestAuditVerifyCatchesEditedAndDeletedEntries(t *testing.T) {
 // TestAuditCoversGrantsAndImport: the routes other files add are audited by
 // the same middleware, whatever they answer.
 func TestAuditCoversGrantsAndImport(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	key := e.user("ann", "t1", "member")
 	e.req("GET", "/grants", key, "g-list", nil)
 	e.req("DELETE", "/grants/abc", key, "g-revoke", nil)
-	r, err := http.NewRequest("POST", e.srv.URL+"/collections/docs/import", strings.NewReader(`{"_id":"i1"}`+"\n"+`{"_id":"i2"}`+"\n"+`{"_id":"i1"}`+"\n"))
-	require.NoError(t, err)
-	r.Header.Set("Content-Type", "application/x-ndjson")
-	r.Header.Set("X-API-Key", key)
-	r.Header.Set("X-Request-ID", "import")
-	imp := e.send(r)
+	imp := e.request("POST", "/collections/docs/import", key, `{"_id":"i1"}`+"\n"+`{"_id":"i2"}`+"\n"+`{"_id":"i1"}`+"\n",
+		map[string]string{"Content-Type": "application/x-ndjson", "X-Request-ID": "import"})
 	require.Equal(t, "import", imp.json(t)["data"].(map[string]any)["audit_id"], "audit_id names the import's entry")
 	got := byRequestID(entriesN(t, e.coll, 3))
 	require.Len(t, got["g-list"], 1)

@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
 
@@ -26,12 +25,12 @@ policies:
       actions: [read]
       when: "resource.tenant_id == user.tenant_id"
 `
-	e := newAuditEnvWith(t, writePolicy(t, src), nil, nil, audit.Options{})
+	e := newAuditEnvWith(t, writePolicy(t, src), nil)
 	for i, region := range []string{"eu", "eu", "eu", "us", "us"} {
 		e.insert("tickets", D("_id", "t"+string(rune('0'+i)), "tenant_id", "t1", "region", region))
 	}
 	key := func(roles []string, claims map[string]any) string {
-		return e.keys.add(principal.Principal{ID: "u1", TenantID: "t1", Roles: roles, Claims: claims}, nil)
+		return e.keys.Add(principal.Principal{ID: "u1", TenantID: "t1", Roles: roles, Claims: claims}, nil)
 	}
 	eu := map[string]any{"regions": []any{"eu"}, "session": "s1"}
 	issuer := key([]string{"clerk", "boss"}, eu)

@@ -7,10 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/api"
 	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
@@ -80,42 +78,11 @@ defaults:
   deny_unlisted_collections: true
 `
 
-// memKeys is a KeyStore whose records the test controls (revocation,
-// expiry), which the static store cannot express.
-type memKeys struct {
-	mu   sync.Mutex
-	recs map[string]*auth.KeyRecord
-}
-
-func (m *memKeys) Get(_ context.Context, id string) (*auth.KeyRecord, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.recs[id]
-	if !ok {
-		return nil, auth.ErrKeyNotFound
-	}
-	c := *r
-	return &c, nil
-}
-
-// add creates a key for p and returns the full key.
-func (m *memKeys) add(p principal.Principal, mod func(*auth.KeyRecord)) string {
-	id, key, hash := auth.GenerateKey()
-	r := &auth.KeyRecord{ID: id, Name: p.ID, SecretSHA256: hash, Principal: p, CreatedAt: time.Now()}
-	if mod != nil {
-		mod(r)
-	}
-	m.mu.Lock()
-	m.recs[id] = r
-	m.mu.Unlock()
-	return key
-}
-
 type env struct {
 	t    *testing.T
 	srv  *httptest.Server
 	db   *mongo.Database
-	keys *memKeys
+	keys *testenv.Keys
 	svc  *service.Service
 	api  *api.Server
 	app  *app.App
@@ -148,25 +115,18 @@ func newEnvWithPolicy(t *testing.T, policyText string, opts ...func(*api.Params)
 	}})
 }
 
-// writePolicy writes the policy text into the test's temp dir and returns
-// its path.
+// writePolicy writes the policy text into a temp dir of the test and
+// returns its path.
 func writePolicy(t *testing.T, text string) string {
 	t.Helper()
-	pf := filepath.Join(t.TempDir(), "policy.yml")
-	if err := os.WriteFile(pf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return pf
+	return apptest.WriteFile(t, "policy.yml", text)
 }
 
 // testConfig is pm serve's default configuration with the policy file and
 // the small limits the tests probe.
 func testConfig(t *testing.T, policyPath string) *config.Config {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Policies = policyPath
-	cfg.MongoDB.URI = testenv.MongoURI(t)
-	cfg.CursorSecret = strings.Repeat("k", 32)
+	cfg := apptest.Config(t, policyPath)
 	cfg.Limits = config.Limits{MaxBodyBytes: testMaxBody, MaxLimit: testMaxLimit, DefaultLimit: 20, QueryTimeout: 10 * time.Second,
 		MaxBatch: testMaxBatch, MaxFilterDepth: 16, MaxRegexLength: 128}
 	return cfg
@@ -180,26 +140,16 @@ func testInItems(p *service.Params) { p.Limits.Filter.MaxInItems = 100 }
 // Background loops do not run: tests drive what they need.
 func startEnv(t *testing.T, cfg *config.Config, opts app.Options) *env {
 	t.Helper()
-	_, db := testenv.Mongo(t)
-	caps := testenv.Capabilities(t)
-	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	opts.Database, opts.Capabilities, opts.Keys = db, &caps, keys
 	if opts.Service == nil {
 		opts.Service = testInItems
 	}
-	a, err := app.New(context.Background(), cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Close)
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, keys: keys, svc: a.Service(), api: a.API(), app: a}
+	s := apptest.Start(t, cfg, opts)
+	return &env{t: t, srv: s.HTTP, db: s.DB, keys: s.Keys, svc: s.Service(), api: s.API(), app: s.App}
 }
 
 // user creates an API key for a principal.
 func (e *env) user(id, tenant string, roles ...string) string {
-	return e.keys.add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
+	return e.keys.Add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
 }
 
 type resp struct {
@@ -242,9 +192,28 @@ func (r resp) code(t *testing.T) string {
 	return c
 }
 
-// do sends a request with the key as X-API-Key ("" for none). body may be a
-// string (sent as is) or anything json.Marshal takes.
+// do sends a request with the key as X-API-Key ("" for none; "Bearer ..."
+// goes in Authorization). body may be a string or []byte (sent as is) or
+// anything json.Marshal takes; it is sent as application/json.
 func (e *env) do(method, path, key string, body any) resp {
+	e.t.Helper()
+	return e.request(method, path, key, body, nil)
+}
+
+// doCT sends body with an explicit Content-Type.
+func (e *env) doCT(method, path, key, body, contentType string) resp {
+	e.t.Helper()
+	return e.request(method, path, key, body, map[string]string{"Content-Type": contentType})
+}
+
+// request is do with more headers (they win over the defaults).
+func (e *env) request(method, path, key string, body any, header map[string]string) resp {
+	e.t.Helper()
+	return e.send(e.newRequest(method, path, key, body, header))
+}
+
+// newRequest builds the request do and request send.
+func (e *env) newRequest(method, path, key string, body any, header map[string]string) *http.Request {
 	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -267,10 +236,16 @@ func (e *env) do(method, path, key string, body any) resp {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if key != "" {
+	switch {
+	case strings.HasPrefix(key, "Bearer "):
+		req.Header.Set("Authorization", key)
+	case key != "":
 		req.Header.Set("X-API-Key", key)
 	}
-	return e.send(req)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return req
 }
 
 func (e *env) send(req *http.Request) resp {
@@ -338,20 +313,6 @@ type keyRecord = auth.KeyRecord
 
 func principalFor(id, tenant string, roles ...string) principal.Principal {
 	return principal.Principal{ID: id, TenantID: tenant, Roles: roles}
-}
-
-// doCT sends body with an explicit Content-Type.
-func (e *env) doCT(method, path, key, body, contentType string) resp {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	return e.send(req)
 }
 
 // D builds a bson.D from alternating keys and values (keyed literals would

@@ -142,7 +142,7 @@ policies:
 		t.Fatalf("err = %v", err)
 	}
 	e, _ := newHierarchyEnv(t)
-	k := e.keys.add(principalFor("e1", "t1", "staff"), func(r *keyRecord) {
+	k := e.keys.Add(principalFor("e1", "t1", "staff"), func(r *keyRecord) {
 		r.Principal.Claims = map[string]any{"$subordinates": []any{"x", "boss"}}
 	})
 	if got := e.listIDs("people", k); !slices.Equal(got, []string{"e1"}) {

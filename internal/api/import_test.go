@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 const importTestPolicy = `
@@ -50,38 +49,20 @@ policies:
 // longest line an import accepts.
 const importMaxBody = 16 << 10
 
-// syncLog collects the server's log lines.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type importEnv struct {
 	t       *testing.T
 	handler http.Handler
 	srv     *httptest.Server
 	db      *mongo.Database
-	keys    *memKeys
-	log     *syncLog
+	keys    *testenv.Keys
+	log     *testenv.SyncBuffer
 }
 
 // newImportEnv starts the API on a fresh database with importTestPolicy;
 // start=false leaves the HTTP server to the test (handler is set).
 func newImportEnv(t *testing.T, start bool) *importEnv {
 	t.Helper()
-	logs := &syncLog{}
+	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg := testConfig(t, writePolicy(t, importTestPolicy))
 	cfg.Limits = config.Default().Limits
@@ -97,7 +78,7 @@ func newImportEnv(t *testing.T, start bool) *importEnv {
 }
 
 func (e *importEnv) key(id, tenant string, roles ...string) string {
-	return e.keys.add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
+	return e.keys.Add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
 }
 
 // importReq builds an import request; body may be any reader.

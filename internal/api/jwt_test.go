@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"encoding/base64"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,7 +23,6 @@ func TestJWTOverHTTP(t *testing.T) {
 	cfg := testConfig(t, writePolicy(t, testPolicy))
 	cfg.Auth.JWT.Secret, cfg.Auth.JWT.Issuer = jwtSecret, "pm-test"
 	e := startEnv(t, cfg, app.Options{NoAudit: true, Service: func(p *service.Params) { p.Limits.Filter = query.DefaultLimits }})
-	srv := e.srv
 	e.insert("employees",
 		bson.D{{Key: "_id", Value: "a"}, {Key: "tenant_id", Value: "t1"}, {Key: "owner", Value: "u1"}, {Key: "ssn", Value: "1"}, {Key: "email", Value: "ann@x.io"}},
 		bson.D{{Key: "_id", Value: "b"}, {Key: "tenant_id", Value: "t2"}, {Key: "owner", Value: "u1"}, {Key: "ssn", Value: "2"}})
@@ -36,11 +34,7 @@ func TestJWTOverHTTP(t *testing.T) {
 		}
 		return s
 	}
-	get := func(token string) resp {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/collections/employees", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		return e.send(req)
-	}
+	get := func(token string) resp { return e.do("GET", "/collections/employees", "Bearer "+token, nil) }
 	exp := time.Now().Add(time.Hour).Unix()
 
 	good := get(sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "exp": exp, "iss": "pm-test"}, jwtSecret))

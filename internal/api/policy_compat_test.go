@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/permission-mongo/permission-mongo/internal/audit"
 )
 
 // TestPolicyAsWrittenForPermissionMongo: a file with version "1.0" and _id
@@ -26,7 +24,7 @@ policies:
     presets:
       tenant_id: user.tenant_id
 `
-	e := newAuditEnvWith(t, writePolicy(t, src), nil, nil, audit.Options{})
+	e := newAuditEnvWith(t, writePolicy(t, src), nil)
 	k := e.user("s1", "t1", "staff")
 
 	r := e.req("POST", "/collections/tickets", k, "", map[string]any{"_id": "T-1", "title": "printer"})

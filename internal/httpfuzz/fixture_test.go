@@ -10,10 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,9 +19,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/config"
-	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
@@ -80,31 +77,6 @@ var (
 	denyWritePaths = []string{"tenant_id", "locked", "nested.lock", "items.lock"}
 )
 
-// keys is the in-memory key store both proxies authenticate against.
-type keys struct {
-	mu   sync.Mutex
-	recs map[string]*auth.KeyRecord
-}
-
-func (k *keys) Get(_ context.Context, id string) (*auth.KeyRecord, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	r, ok := k.recs[id]
-	if !ok {
-		return nil, auth.ErrKeyNotFound
-	}
-	c := *r
-	return &c, nil
-}
-
-func (k *keys) add(p principal.Principal) string {
-	id, key, hash := auth.GenerateKey()
-	k.mu.Lock()
-	k.recs[id] = &auth.KeyRecord{ID: id, Name: p.ID, SecretSHA256: hash, Principal: p, CreatedAt: time.Now()}
-	k.mu.Unlock()
-	return key
-}
-
 // world is one proxy over one database.
 type world struct {
 	name string // "A" or "B"
@@ -112,12 +84,9 @@ type world struct {
 	db   *mongo.Database
 }
 
-func newWorld(t *testing.T, name, policyPath string, ks *keys) *world {
+func newWorld(t *testing.T, name, policyPath string, ks *testenv.Keys) *world {
 	t.Helper()
-	_, db := testenv.Mongo(t)
-	caps := testenv.Capabilities(t)
-	cfg := config.Default()
-	cfg.Policies, cfg.MongoDB.URI = policyPath, testenv.MongoURI(t)
+	cfg := apptest.Config(t, policyPath)
 	cfg.CursorSecret = strings.Repeat("c", 32)
 	cfg.Limits = config.Limits{MaxBodyBytes: 64 << 10, DefaultLimit: 20, MaxLimit: 50, MaxBatch: 10, QueryTimeout: 20 * time.Second,
 		MaxFilterDepth: 16, MaxRegexLength: 128}
@@ -127,30 +96,13 @@ func newWorld(t *testing.T, name, policyPath string, ks *keys) *world {
 	if os.Getenv("PM_FUZZ_HTTP_LOG") != "" {
 		logOut = os.Stderr
 	}
-	a, err := app.New(context.Background(), cfg, app.Options{
-		Logger:   slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Keys:     ks,
-		Database: db, Capabilities: &caps,
+	s := apptest.Start(t, cfg, app.Options{
+		Logger:  slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Keys:    ks,
 		NoAudit: true,
 		Service: func(p *service.Params) { p.Limits.Filter.MaxInItems = 100 },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Close)
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(srv.Close)
-	return &world{name: name, srv: srv, db: db}
-}
-
-// writePolicy writes fuzzPolicy into the test's temp dir.
-func writePolicy(t *testing.T) string {
-	t.Helper()
-	pf := filepath.Join(t.TempDir(), "policy.yml")
-	if err := os.WriteFile(pf, []byte(fuzzPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return pf
+	return &world{name: name, srv: s.HTTP, db: s.DB}
 }
 
 // caller is a principal and its key.
