@@ -43,12 +43,8 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "", "first entry time to check, RFC 3339 (default: the beginning)")
 	to := fs.String("to", "", "last entry time to check, RFC 3339 (default: now)")
 	sf := addServerFlags(fs)
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm audit verify: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	q := url.Values{}
 	for name, v := range map[string]string{"from": *from, "to": *to} {

@@ -169,12 +169,8 @@ func runKeysCreate(args []string, stdout, stderr io.Writer) int {
 	expires := fs.Duration("expires-in", 0, "lifetime, e.g. 720h (default: never expires)")
 	remote := fs.Bool("remote", false, "create the key on the running server at --url instead of printing a config entry")
 	sf := addServerFlags(fs)
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm keys create: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	if strings.TrimSpace(*name) == "" || strings.TrimSpace(*pid) == "" {
 		fmt.Fprintln(stderr, "pm keys create: --name and --id are required")
@@ -283,12 +279,8 @@ func runKeysList(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm keys list", "[--url URL] [--api-key KEY] [--json]", stderr)
 	sf := addServerFlags(fs)
 	asJSON := fs.Bool("json", false, "print the server's answer as JSON")
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm keys list: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	var keys []adminKey
 	if !sf.call(stderr, "pm keys list", http.MethodGet, "/admin/api-keys", nil, &keys) {

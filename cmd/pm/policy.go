@@ -84,6 +84,19 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, stop bool) {
 	}
 }
 
+// parseNoArgs is parseFlags for a command that takes flags only: a
+// positional argument is a usage error, named.
+func parseNoArgs(fs *flag.FlagSet, args []string) (code int, stop bool) {
+	if code, stop := parseFlags(fs, args); stop {
+		return code, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, true
+	}
+	return 0, false
+}
+
 // runPolicyCheck implements `pm policy check FILE_OR_DIR...`.
 func runPolicyCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm policy check", "FILE_OR_DIR...", stderr)

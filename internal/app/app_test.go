@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,31 +14,13 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const policy = `
-version: "1"
-roles: {clerk: {}}
-policies:
-  tickets:
-    clerk:
-      actions: [create, read]
-      when: "resource.tenant_id == user.tenant_id"
-    presets: {tenant_id: user.tenant_id}
-`
+// policy: clerks create and read their tenant's tickets, nothing else.
+const policy = `{version: "1", roles: {clerk: {}}, policies: {tickets: {clerk: {actions: [create, read], when: "resource.tenant_id == user.tenant_id"}}}}`
 
 func get(t *testing.T, url, key string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	st, _, out := apptest.Call(t, "GET", url, key, "")
+	return st, out
 }
 
 // New alone gives a server that answers, with everything pm serve wires:
