@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
@@ -93,13 +92,7 @@ func serveApp(t *testing.T, c *config.Config, opts app.Options) (*app.App, strin
 // waitUntil polls cond with a deadline generous enough for a loaded machine.
 func waitUntil(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // the polling interval; the deadline is above
-	}
+	testenv.WaitUntil(t, cond, what)
 }
 
 // call is apptest.Call: one request with an API key ("Bearer ..." in

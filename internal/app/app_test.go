@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
@@ -83,12 +82,6 @@ func TestStartAndClose(t *testing.T) {
 	}
 	a.Start(context.Background())
 	a.Start(context.Background()) // a second call does nothing
-	deadline := time.Now().Add(2 * time.Minute)
-	for !a.RedisUp() {
-		if time.Now().After(deadline) {
-			t.Fatal("Redis never seen up after Start")
-		}
-		time.Sleep(20 * time.Millisecond) // the polling interval; the deadline is above
-	}
+	testenv.WaitUntil(t, a.RedisUp, "Redis seen up after Start")
 	a.Close()
 }
