@@ -22,20 +22,7 @@ const auditUsage = `usage: pm audit verify [--from TIME] [--to TIME] [--url URL]
 `
 
 func runAudit(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, auditUsage)
-		return exitOK
-	case "verify":
-		return runAuditVerify(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "pm audit: unknown subcommand %q\n", args[0])
-	fmt.Fprint(stderr, auditUsage)
-	return exitUsage
+	return runSubcommand("pm audit", auditUsage, map[string]runFunc{"verify": runAuditVerify}, args, stdout, stderr)
 }
 
 func runAuditVerify(args []string, stdout, stderr io.Writer) int {

@@ -34,26 +34,14 @@ const keysUsage = `usage: pm keys <create|hash|list|revoke> [arguments]
 `
 
 func runKeys(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, keysUsage)
-		return exitOK
-	case "create":
-		return runKeysCreate(args[1:], stdout, stderr)
-	case "hash":
-		return runKeysHash(args[1:], os.Stdin, stdout, stderr)
-	case "list":
-		return runKeysList(args[1:], stdout, stderr)
-	case "revoke":
-		return runKeysRevoke(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "pm keys: unknown subcommand %q\n", args[0])
-	fmt.Fprint(stderr, keysUsage)
-	return exitUsage
+	return runSubcommand("pm keys", keysUsage, map[string]runFunc{
+		"create": runKeysCreate,
+		"hash": func(args []string, stdout, stderr io.Writer) int {
+			return runKeysHash(args, os.Stdin, stdout, stderr)
+		},
+		"list":   runKeysList,
+		"revoke": runKeysRevoke,
+	}, args, stdout, stderr)
 }
 
 // serverFlags are the flags of the subcommands that talk to a server.

@@ -53,6 +53,28 @@ func policyUsage(w io.Writer) {
 	}
 }
 
+// runFunc runs a command or subcommand with its arguments.
+type runFunc = func(args []string, stdout, stderr io.Writer) int
+
+// runSubcommand runs the subcommand of name that args[0] names: usage on
+// stderr when there is none or it is unknown (exit 2), on stdout when asked.
+func runSubcommand(name, usage string, subs map[string]runFunc, args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	case isHelp(args[0]):
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if run, ok := subs[args[0]]; ok {
+		return run(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "%s: unknown subcommand %q\n", name, args[0])
+	fmt.Fprint(stderr, usage)
+	return exitUsage
+}
+
 func isHelp(a string) bool {
 	return a == "-h" || a == "-help" || a == "--help" || a == "help"
 }
