@@ -322,9 +322,6 @@ func (a *App) Database() *mongo.Database { return a.db }
 // Config is the configuration the proxy was built from.
 func (a *App) Config() *config.Config { return a.cfg }
 
-// Capabilities are what the backend supports.
-func (a *App) Capabilities() store.Capabilities { return a.caps }
-
 // AuditWriter is the audit writer; nil with Options.NoAudit.
 func (a *App) AuditWriter() *audit.Writer { return a.audit.writerOf() }
 
