@@ -1,18 +1,13 @@
 package benchmarks
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -42,42 +37,9 @@ func setupAuditWrites(b *testing.B, audited bool) *auditWriteFixture {
 	b.Helper()
 	_, db := testenv.Mongo(b)
 	f := &auditWriteFixture{}
-	o := proxyOptions{policy: auditBenchPolicy, role: "writer"}
-	if audited {
-		o.audit, o.auditLog = startAuditWriter(b, db)
-		f.w = o.audit
-	}
 	f.calls = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	f.srv, f.key = startProxy(b, db, o)
+	f.srv, f.key, f.w = startProxy(b, db, proxyOptions{policy: auditBenchPolicy, role: "writer", audited: audited})
 	return f
-}
-
-// startAuditWriter starts the audit writer as pm serve does (default
-// options, the product's indexes, entries in the same database). Its
-// cleanup is registered before the proxy's, so it runs after: the HTTP
-// server stops before the writer is closed, as in pm serve. The benchmark
-// fails if an entry was lost or a request refused.
-func startAuditWriter(b *testing.B, db *mongo.Database) (*audit.Writer, *mongo.Collection) {
-	b.Helper()
-	coll := db.Collection("pm_audit")
-	if err := audit.EnsureIndexes(context.Background(), coll, 0); err != nil {
-		b.Fatal(err)
-	}
-	w, err := audit.NewWriter(audit.Options{Collection: coll, Logger: quietLog})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		if err := w.Close(ctx); err != nil {
-			b.Error(err)
-		}
-		if st := w.Stats(); st.Lost > 0 || st.Refused > 0 {
-			b.Errorf("audit: lost %d, refused %d", st.Lost, st.Refused)
-		}
-	})
-	return w, coll
 }
 
 // BenchmarkGetByIDAudit: GET /collections/employees/{id} from 8 concurrent
@@ -128,18 +90,7 @@ func benchmarkGetByIDAudit(b *testing.B, on bool) {
 func (f *auditWriteFixture) create(b *testing.B) {
 	n := f.seq.Add(1)
 	body := fmt.Sprintf(`{"name":"item %d","qty":%d,"tags":["a","b"]}`, n, n%100)
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/collections/items", bytes.NewReader([]byte(body)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", f.key)
-	resp, err := f.calls.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		b.Fatalf("create: %d %s", resp.StatusCode, out)
-	}
+	call(b, f.calls, http.MethodPost, f.srv.URL+"/collections/items", f.key, "application/json", strings.NewReader(body), 201)
 }
 
 // BenchmarkCreateAudit: POST /collections/items with the audit writer off

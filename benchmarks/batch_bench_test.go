@@ -47,7 +47,7 @@ type writeFixture struct {
 func writeSetup(b *testing.B) *writeFixture {
 	b.Helper()
 	_, db := testenv.Mongo(b)
-	srv, key := startProxy(b, db, proxyOptions{policy: writePolicy, role: "hr"})
+	srv, key, _ := startProxy(b, db, proxyOptions{policy: writePolicy, role: "hr"})
 	return &writeFixture{coll: db.Collection("employees"), srv: srv, key: key,
 		calls: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
 }
@@ -76,19 +76,7 @@ func (f *writeFixture) reset(b *testing.B) {
 }
 
 func (f *writeFixture) post(b *testing.B, path, contentType string, body io.Reader) []byte {
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, body)
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("X-API-Key", f.key)
-	resp, err := f.calls.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b.Fatalf("%s: %d %.300s", path, resp.StatusCode, out)
-	}
-	return out
+	return call(b, f.calls, http.MethodPost, f.srv.URL+path, f.key, contentType, body, 200)
 }
 
 // BenchmarkBatchCreate1000: 1,000 documents per operation. "direct" is the

@@ -8,7 +8,6 @@ package benchmarks
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -84,27 +83,13 @@ func setupAudited(b *testing.B, audited bool) *fixture {
 	if _, err := coll.InsertMany(ctx, docs); err != nil {
 		b.Fatal(err)
 	}
-	o := proxyOptions{policy: benchPolicy, role: "hr"}
-	if audited {
-		o.audit, o.auditLog = startAuditWriter(b, db)
-	}
-	srv, key := startProxy(b, db, o)
+	srv, key, w := startProxy(b, db, proxyOptions{policy: benchPolicy, role: "hr", audited: audited})
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
-	return &fixture{coll: coll, srv: srv, key: key, ids: ids, calls: &http.Client{Transport: tr}, audit: o.audit}
+	return &fixture{coll: coll, srv: srv, key: key, ids: ids, calls: &http.Client{Transport: tr}, audit: w}
 }
 
 func (f *fixture) get(b *testing.B, path string) {
-	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
-	req.Header.Set("X-API-Key", f.key)
-	resp, err := f.calls.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b.Fatalf("%s: %d %s", path, resp.StatusCode, body)
-	}
+	call(b, f.calls, http.MethodGet, f.srv.URL+path, f.key, "", nil, 200)
 }
 
 // cpuTime is the process's user+system CPU time: proxy, client and the

@@ -19,12 +19,6 @@ var benchRules = []ratelimit.Rule{
 	{Name: "reads", By: "principal", AppliesTo: []string{"read"}, Limit: 1_000_000_000, Per: time.Second, Burst: 1_000_000_000},
 }
 
-// redisLimiter counts in a redis-server on loopback, started for the run.
-func redisLimiter(b *testing.B) *ratelimit.Limiter {
-	l, _ := redisLimiterAndClient(b)
-	return l
-}
-
 func redisLimiterAndClient(b *testing.B) (*ratelimit.Limiter, *fleet.Redis) {
 	b.Helper()
 	r := fleet.Dial(fleet.RedisOptions{Addr: testenv.Redis(b), Prefix: "bench:"}, quietLog, nil)
@@ -92,7 +86,7 @@ func BenchmarkLimitCheck(b *testing.B) {
 // the same data in the same run. Throughput on/off is ns/op off / on.
 func BenchmarkGetByIDLimits(b *testing.B) {
 	f := setup(b)
-	on, key := startProxy(b, f.coll.Database(), proxyOptions{policy: benchPolicy, role: "hr", limits: redisLimiter(b)})
+	on, key, _ := startProxy(b, f.coll.Database(), proxyOptions{policy: benchPolicy, role: "hr", limited: true})
 	limited := &fixture{coll: f.coll, srv: on, key: key, ids: f.ids, calls: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
 	b.Run("limits_off", func(b *testing.B) {
 		run(b, func(i int) { f.get(b, "/collections/employees/"+f.ids[i%len(f.ids)]) })
@@ -107,7 +101,7 @@ func BenchmarkGetByIDLimits(b *testing.B) {
 // throughput on/off (time off / time on) as a metric.
 func BenchmarkGetByIDLimitsInterleaved(b *testing.B) {
 	f := setup(b)
-	on, key := startProxy(b, f.coll.Database(), proxyOptions{policy: benchPolicy, role: "hr", limits: redisLimiter(b)})
+	on, key, _ := startProxy(b, f.coll.Database(), proxyOptions{policy: benchPolicy, role: "hr", limited: true})
 	limited := &fixture{coll: f.coll, srv: on, key: key, ids: f.ids, calls: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
 	var tOff, tOn time.Duration
 	run(b, func(i int) {

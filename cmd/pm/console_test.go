@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -95,84 +89,49 @@ const screenshotsEnv = "PM_CONSOLE_SCREENSHOTS"
 
 type consoleServer struct {
 	url  string
-	app  *app
+	app  *app.App
 	keys map[string]string
 }
 
 func startConsoleServer(t *testing.T) *consoleServer {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(consolePolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, dir, "policy.yml", consolePolicy)
 	writeConsoleCases(t, dir)
 	mongo := "{uri: embedded, embedded_dir: data, database: app}"
 	if uri := os.Getenv(testenv.EnvMongoURI); uri != "" {
 		b, _ := json.Marshal(uri)
 		mongo = "{uri: " + string(b) + ", database: " + testenv.UniqueName("pmtest_console_") + "}"
 	}
-	var cfg strings.Builder
-	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\nmongodb: " + mongo + "\n")
-	cfg.WriteString(`cursor_secret: "` + strings.Repeat("c", 32) + "\"\n")
-	cfg.WriteString("versions: {collections: [employees]}\nauth:\n  jwt: {secret: " + consoleJWTSecret + "}\n  api_keys:\n")
-	keys := map[string]string{}
-	for _, k := range []struct{ name, id, tenant, roles string }{
-		{"admin", "a1", "t1", "admin"},
-		{"admin2", "a2", "t2", "admin"},
-		{"alice", "u1", "t1", "employee, viewer"},
-	} {
-		id, key, hash := auth.GenerateKey()
-		keys[k.name] = key
-		fmt.Fprintf(&cfg, "    - {name: %s, key_id: %s, key_sha256: %s, principal: {id: %s, tenant_id: %s, roles: [%s]}}\n",
-			k.name, id, hash, k.id, k.tenant, k.roles)
-	}
-	path := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
+	head := "listen: 127.0.0.1:0\npolicies: policy.yml\nmongodb: " + mongo + "\n" + testCursorSecret +
+		"versions: {collections: [employees]}\n"
+	c, keys := loadTestConfig(t, dir, head, "  jwt: {secret: "+consoleJWTSecret+"}\n", []testKey{
+		{"admin", "a1", "t1", []string{"admin"}},
+		{"admin2", "a2", "t2", []string{"admin"}},
+		{"alice", "u1", "t1", []string{"employee", "viewer"}},
+	})
+	a, url := serveApp(t, c, app.Options{})
 	if !c.MongoDB.Embedded() {
 		t.Cleanup(func() { // before close (cleanups run last first)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_ = a.db.Drop(ctx)
+			_ = a.Database().Drop(ctx)
 		})
 	}
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	return &consoleServer{url: srv.URL, app: a, keys: keys}
+	return &consoleServer{url: url, app: a, keys: keys}
 }
 
 // call is a plain HTTP client of the API, for seeding data and for checking
 // what the console did.
 func (s *consoleServer) call(t *testing.T, key, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
+	text := ""
 	if body != nil {
 		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		text = string(b)
 	}
-	req, _ := http.NewRequest(method, s.url+path, rd)
-	req.Header.Set("X-API-Key", key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	st, _, out := call(t, method, s.url+path, key, text)
+	return st, out
 }
 
 // browser drives one headless Chromium tab; every step fails the test with
@@ -282,6 +241,14 @@ func (b *browser) set(sel, value string) {
 	}
 }
 
+// fill sets fields: selector, value, selector, value...
+func (b *browser) fill(selValue ...string) {
+	b.t.Helper()
+	for i := 0; i+1 < len(selValue); i += 2 {
+		b.set(selValue[i], selValue[i+1])
+	}
+}
+
 func (b *browser) click(sel string) {
 	b.t.Helper()
 	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
@@ -372,8 +339,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("explain", func(t *testing.T) {
 		b.t = t
 		b.click(`#nav a[data-page="explain"]`)
-		b.set("#explain-collection", "employees")
-		b.set("#explain-action", "read")
+		b.fill("#explain-collection", "employees", "#explain-action", "read")
 		b.click("#explain-run")
 		b.waitText("#explain-filter", `"owner"`)
 		f := b.text("#explain-filter")
@@ -411,10 +377,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("documents", func(t *testing.T) {
 		b.t = t
 		b.click(`#nav a[data-page="documents"]`)
-		b.set("#docs-collection", "employees")
-		b.set("#docs-filter", "")
-		b.set("#docs-sort", "name")
-		b.set("#docs-limit", "1")
+		b.fill("#docs-collection", "employees", "#docs-filter", "", "#docs-sort", "name", "#docs-limit", "1")
 		b.click("#docs-find")
 		b.waitText("#docs-status", "1 document, more available")
 		b.click("#docs-more")
@@ -476,9 +439,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("versions restore", func(t *testing.T) {
 		b.t = t
 		b.click(`#nav a[data-page="documents"]`)
-		b.set("#docs-collection", "employees")
-		b.set("#docs-filter", `{"name": "Alice"}`)
-		b.set("#docs-limit", "20")
+		b.fill("#docs-collection", "employees", "#docs-filter", `{"name": "Alice"}`, "#docs-limit", "20")
 		b.click("#docs-find")
 		b.waitText("#docs-status", "1 document")
 		b.click(`#docs-table tbody tr:first-child`)
@@ -569,9 +530,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			return len(l) >= 2
 		}, "alice's updates in /audit")
 		b.click(`#nav a[data-page="audit"]`)
-		b.set("#audit-collection", "employees")
-		b.set("#audit-action", "update")
-		b.set("#audit-actor", "u1")
+		b.fill("#audit-collection", "employees", "#audit-action", "update", "#audit-actor", "u1")
 		b.click("#audit-query")
 		b.waitText("#audit-status", "2 entries")
 		// Newest first: the refused salary edit, then the phone edit.
@@ -595,7 +554,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// name it as the first bad entry, and the page marks and opens it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		r, err := s.app.db.Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
+		r, err := s.app.Database().Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
 		if err != nil || r.MatchedCount != 1 {
 			t.Fatalf("tamper with %s: %v %+v", goodID, err, r)
 		}
@@ -616,16 +575,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.click(`#nav a[data-page="keys"]`)
 		b.waitText("#keys-table", "No keys.") // the bootstrap keys live in the config file
 
-		b.set("#key-name", "bad")
-		b.set("#key-principal", "svc-x")
-		b.set("#key-roles", "nope")
+		b.fill("#key-name", "bad", "#key-principal", "svc-x", "#key-roles", "nope")
 		b.click("#key-create")
 		b.waitText("#keys-error", "400 BAD_REQUEST")
 
-		b.set("#key-name", "ci")
-		b.set("#key-principal", "svc-ci")
-		b.set("#key-roles", "employee")
-		b.set("#key-expires", "24h")
+		b.fill("#key-name", "ci", "#key-principal", "svc-ci", "#key-roles", "employee", "#key-expires", "24h")
 		b.click("#key-create")
 		b.waitText("#key-secret", "pm_")
 		key := strings.TrimSpace(b.text("#key-secret"))
@@ -650,8 +604,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("jwt", func(t *testing.T) {
 		b.t = t
 		b.click(`#nav a[data-page="explain"]`)
-		b.set("#explain-collection", "employees")
-		b.set("#explain-action", "read")
+		b.fill("#explain-collection", "employees", "#explain-action", "read")
 		b.click("#explain-run")
 		b.waitText("#explain-docs", "Carol") // the admin sees the whole tenant
 		b.signOut()
@@ -672,8 +625,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.waitText("#whoami-text", "JWT u1 @ t1 [employee]")
 		// As an employee only (no viewer role), alice sees her own record
 		// and not Bob's public one.
-		b.set("#docs-collection", "employees")
-		b.set("#docs-filter", "")
+		b.fill("#docs-collection", "employees", "#docs-filter", "")
 		b.click("#docs-find")
 		b.waitText("#docs-table", "Alice")
 		b.waitText("#docs-status", "1 document")

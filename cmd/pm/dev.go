@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
@@ -51,12 +52,8 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "./data", "folder of the embedded database")
 	temp := fs.Bool("temp", false, "keep the database in a temporary folder removed on exit")
 	policies := fs.String("policies", "./policies", "policy file or folder")
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm dev: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	cfg := config.Default()
 	cfg.Listen, cfg.Policies, cfg.MongoDB.EmbeddedDir = *listen, *policies, *data
@@ -95,17 +92,18 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	logger := newLogger(config.Log{Level: "info"}, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := startApp(ctx, cfg, logger, demoKeys)
+	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Keys: demoKeys})
 	if err != nil {
 		fmt.Fprintf(stderr, "pm dev: %v\n", err)
 		return exitFail
 	}
-	defer a.close()
-	if err := seedDemo(ctx, a.db); err != nil {
+	defer a.Close()
+	if err := seedDemo(ctx, a.Database()); err != nil {
 		fmt.Fprintf(stderr, "pm dev: demo data: %v\n", err)
 		return exitFail
 	}
-	err = a.serve(ctx, func(addr string) { printDemo(stdout, baseURL(addr), full) })
+	a.Start(ctx)
+	err = a.Serve(ctx, func(addr string) { printDemo(stdout, baseURL(addr), full) })
 	if err != nil {
 		fmt.Fprintf(stderr, "pm dev: %v\n", err)
 		return exitFail

@@ -1,19 +1,11 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 )
 
 // startExampleServer runs the proxy on the example policies of policies/,
@@ -24,47 +16,9 @@ func startExampleServer(t *testing.T, keys ...testKey) (string, map[string]strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	var cfg strings.Builder
-	cfg.WriteString("listen: 127.0.0.1:0\npolicies: " + pol + "\nmongodb: {uri: embedded, embedded_dir: data, database: app}\nauth:\n  api_keys:\n")
-	full := map[string]string{}
-	for _, k := range keys {
-		id, key, hash := auth.GenerateKey()
-		full[k.name] = key
-		cfg.WriteString("    - {name: " + k.name + ", key_id: " + id + ", key_sha256: " + hash +
-			", principal: {id: " + k.id + ", tenant_id: " + k.tenant + ", roles: [" + strings.Join(k.roles, ", ") + "]}}\n")
-	}
-	p := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(p, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	return srv.URL, full
-}
-
-func postJSON(t *testing.T, url, key, body string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&m)
-	return res.StatusCode, m
+	c, full := loadTestConfig(t, t.TempDir(), "listen: 127.0.0.1:0\npolicies: "+pol+"\nmongodb: {uri: embedded, embedded_dir: data, database: app}\n", "", keys)
+	_, url := serveApp(t, c, app.Options{})
+	return url, full
 }
 
 // The example invoices collection: a tenant admin creates invoices (the
@@ -76,7 +30,7 @@ func TestExampleInvoicesAdminCanCreate(t *testing.T) {
 		testKey{"ada", "ada", "t1", []string{"admin"}},
 		testKey{"otto", "otto", "t1", []string{"auditor"}})
 	for _, body := range []string{`{"_id": "inv1", "amount": 129.5}`, `{"_id": "inv2", "amount": 1, "tenant_id": "t1"}`} {
-		st, m := postJSON(t, url+"/collections/invoices", keys["ada"], body)
+		st, _, m := call(t, "POST", url+"/collections/invoices", keys["ada"], body)
 		if st != 201 {
 			t.Fatalf("admin create %s: %d %v", body, st, m)
 		}
@@ -84,23 +38,16 @@ func TestExampleInvoicesAdminCanCreate(t *testing.T) {
 			t.Fatalf("admin create %s: %v", body, m)
 		}
 	}
-	st, m := postJSON(t, url+"/collections/invoices", keys["ada"], `{"_id": "inv3", "amount": 1, "tenant_id": "t2"}`)
+	st, _, m := call(t, "POST", url+"/collections/invoices", keys["ada"], `{"_id": "inv3", "amount": 1, "tenant_id": "t2"}`)
 	if e, _ := m["error"].(map[string]any); st != 403 || e["details"].(map[string]any)["field"] != "tenant_id" {
 		t.Fatalf("admin create in another tenant: %d %v", st, m)
 	}
-	st, m = postJSON(t, url+"/collections/invoices", keys["otto"], `{"_id": "inv4", "amount": 1}`)
+	st, _, m = call(t, "POST", url+"/collections/invoices", keys["otto"], `{"_id": "inv4", "amount": 1}`)
 	if st != 403 {
 		t.Fatalf("auditor create: %d %v", st, m)
 	}
-	req, _ := http.NewRequest("GET", url+"/collections/invoices/inv1", nil)
-	req.Header.Set("X-API-Key", keys["otto"])
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("auditor read: %d", res.StatusCode)
+	if st, _, m := call(t, "GET", url+"/collections/invoices/inv1", keys["otto"], ""); st != 200 {
+		t.Fatalf("auditor read: %d %v", st, m)
 	}
 }
 
@@ -118,7 +65,7 @@ policies:
       fields: {deny_write: [tenant_id]}
 `
 	ts := startTestServer(t, pol, testKey{"ada", "ada", "t1", []string{"admin"}})
-	st, m := postJSON(t, ts.url+"/collections/things", ts.keys["ada"], `{"amount": 1}`)
+	st, _, m := call(t, "POST", ts.url+"/collections/things", ts.keys["ada"], `{"amount": 1}`)
 	e, _ := m["error"].(map[string]any)
 	if st != 403 || strings.Contains(e["message"].(string), "amount") || !strings.Contains(e["message"].(string), "scope") {
 		t.Fatalf("out-of-scope create: %d %v", st, m)

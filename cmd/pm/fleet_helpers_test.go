@@ -1,20 +1,12 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
@@ -52,83 +44,22 @@ func newFleetSetup(t *testing.T, extra string, keys ...testKey) *fleetSetup {
 	uri := testenv.MongoURI(t)
 	_, db := testenv.Mongo(t)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(fleetPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var cfg strings.Builder
-	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\n")
-	cfg.WriteString("mongodb: {uri: \"" + uri + "\", database: " + db.Name() + "}\n")
-	cfg.WriteString(`cursor_secret: "` + strings.Repeat("c", 32) + "\"\n")
-	cfg.WriteString("log: {level: warn}\n")
-	cfg.WriteString(extra + "\n")
-	cfg.WriteString("auth:\n  key_cache_ttl: 10s\n  api_keys:\n")
-	full := map[string]string{}
-	for _, k := range keys {
-		id, key, hash := auth.GenerateKey()
-		full[k.name] = key
-		cfg.WriteString("    - {name: " + k.name + ", key_id: " + id + ", key_sha256: " + hash +
-			", principal: {id: " + k.id + ", tenant_id: " + k.tenant + ", roles: [" + strings.Join(k.roles, ", ") + "]}}\n")
-	}
+	writeTestFile(t, dir, "policy.yml", fleetPolicy)
+	head := "listen: 127.0.0.1:0\npolicies: policy.yml\n" +
+		"mongodb: {uri: \"" + uri + "\", database: " + db.Name() + "}\n" + testCursorSecret +
+		"log: {level: warn}\n" + extra + "\n"
+	_, full := loadTestConfig(t, dir, head, "  key_cache_ttl: 10s\n", keys)
 	path := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	return &fleetSetup{dir: dir, config: path, keys: full, db: db}
 }
 
 // startInProcess runs one proxy of the setup in the test process.
-func (f *fleetSetup) startInProcess(t *testing.T) (url string, a *app) {
+func (f *fleetSetup) startInProcess(t *testing.T) (url string, a *app.App) {
 	t.Helper()
 	c, err := config.Load(f.config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err = startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(func() {
-		srv.Close()
-		a.close()
-	})
-	return srv.URL, a
-}
-
-// call sends one request with an API key and returns the status, headers
-// and decoded body.
-func call(t *testing.T, method, url, key, body string) (int, http.Header, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	if out == nil {
-		out = map[string]any{"raw": string(raw)}
-	}
-	return res.StatusCode, res.Header, out
-}
-
-func errCode(body map[string]any) string {
-	e, _ := body["error"].(map[string]any)
-	s, _ := e["code"].(string)
-	return s
+	a, url = serveApp(t, c, app.Options{})
+	return url, a
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -43,9 +44,9 @@ func hierFleet(t *testing.T, extra string) (a, b string, boss, hr string) {
 	a, appA := fs.startInProcess(t)
 	b, appB := fs.startInProcess(t)
 	if extra != "" {
-		for _, x := range []*app{appA, appB} {
+		for _, x := range []*app.App{appA, appB} {
 			select {
-			case <-x.fleet.bus.Subscribed():
+			case <-x.Subscribed():
 			case <-time.After(2 * time.Minute):
 				t.Fatal("a proxy never subscribed to redis")
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,16 +39,12 @@ policies:
 	ts := startTestServer(t, pol,
 		testKey{"clerk", "u1", "t1", []string{"clerk"}},
 		testKey{"viewer", "v1", "t1", []string{"viewer"}})
-	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: ts.app.db, dir: ts.dir}
+	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: ts.app.Database(), dir: ts.dir}
 }
 
 func (s *importServer) file(t *testing.T, name, content string) string {
 	t.Helper()
-	p := filepath.Join(s.dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeTestFile(t, s.dir, name, content)
 }
 
 func (s *importServer) find(t *testing.T, filter bson.D) []bson.M {

@@ -2,19 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 )
@@ -44,15 +39,8 @@ func pmRun(t *testing.T, stdin string, args ...string) (code int, stdout, stderr
 
 func getWithKey(t *testing.T, url, key string) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("X-API-Key", key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode
+	st, _, _ := call(t, "GET", url, key, "")
+	return st
 }
 
 // The key `pm keys create` prints is accepted by a server whose config holds
@@ -81,16 +69,10 @@ func TestKeysCreateEntryWorksWhenPasted(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(keysPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTestFile(t, dir, "policy.yml", keysPolicy)
 	cfgText := "listen: 127.0.0.1:0\npolicies: policy.yml\nmongodb: {uri: embedded, embedded_dir: data, database: app}\n" +
 		"auth:\n  api_keys:\n" + entry.String()
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := config.Load(writeTestFile(t, dir, "config.yml", cfgText))
 	if err != nil {
 		t.Fatalf("the printed entry does not load:\n%s\n%v", cfgText, err)
 	}
@@ -101,19 +83,13 @@ func TestKeysCreateEntryWorksWhenPasted(t *testing.T) {
 	if d := time.Until(*k.ExpiresAt); d < 23*time.Hour || d > 25*time.Hour {
 		t.Fatalf("expires_at %v is not about 24h away", k.ExpiresAt)
 	}
-	a, err := startApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	if st := getWithKey(t, srv.URL+"/admin/api-keys", key); st != 200 {
+	_, url := serveApp(t, cfg, app.Options{})
+	if st := getWithKey(t, url+"/admin/api-keys", key); st != 200 {
 		t.Fatalf("the created key is refused: %d", st)
 	}
 	// One changed character of the secret is refused: the hash is checked.
 	bad := key[:len(key)-1] + map[bool]string{true: "b", false: "a"}[strings.HasSuffix(key, "a")]
-	if st := getWithKey(t, srv.URL+"/admin/api-keys", bad); st != 401 {
+	if st := getWithKey(t, url+"/admin/api-keys", bad); st != 401 {
 		t.Fatalf("a wrong secret: %d, want 401", st)
 	}
 

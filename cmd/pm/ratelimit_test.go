@@ -103,7 +103,7 @@ rate_limits:
 	srv.Stop()
 	// The next call to Redis fails and turns the state down.
 	call(t, "POST", url+"/collections/tickets", key, `{"title": "b"}`)
-	waitUntil(t, func() bool { return !a.fleet.redis.Up() }, "redis seen down")
+	waitUntil(t, func() bool { return !a.RedisUp() }, "redis seen down")
 	st, _, body := call(t, "POST", url+"/collections/tickets", key, `{"title": "c"}`)
 	require.Equal(t, 503, st, "%v", body)
 	require.Equal(t, "UNAVAILABLE", errCode(body))
@@ -119,7 +119,7 @@ rate_limits:
 	require.Equal(t, 429, st, "the fallback counts")
 
 	srv.Start()
-	waitUntil(t, a.fleet.redis.Up, "redis back")
+	waitUntil(t, a.RedisUp, "redis back")
 	st, _, body = call(t, "POST", url+"/collections/tickets", key, `{"title": "d"}`)
 	require.Equal(t, 201, st, "%v", body)
 	st, _, body = call(t, "GET", url+"/readyz", "", "")

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -42,17 +40,11 @@ func TestSDKQuickstarts(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	a, err := startApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), demo)
-	if err != nil {
+	a, url := serveApp(t, cfg, app.Options{Keys: demo})
+	if err := seedDemo(ctx, a.Database()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(a.close)
-	if err := seedDemo(ctx, a.db); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	env = append(env, "PM_URL="+srv.URL, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1", "PYTHONDONTWRITEBYTECODE=1", "GOWORK=off")
+	env = append(env, "PM_URL="+url, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1", "PYTHONDONTWRITEBYTECODE=1", "GOWORK=off")
 
 	python := pythonWithHTTPX(t)
 	goBin, err := exec.LookPath("go")

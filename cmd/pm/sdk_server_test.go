@@ -1,17 +1,11 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -64,39 +58,16 @@ func startSDKServer(t *testing.T) *sdkServer {
 		// The embedded FerretDB v1 has no user management (a declared gap).
 	}
 	pol := strings.ReplaceAll(sdkPolicy, "DATABASE", s.database)
-	if err := os.WriteFile(filepath.Join(dir, "policy.yml"), []byte(pol), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var cfg strings.Builder
-	cfg.WriteString("listen: 127.0.0.1:0\npolicies: policy.yml\n" + mongoLine)
-	cfg.WriteString("versions: {collections: [notes]}\n")
-	cfg.WriteString(`cursor_secret: "` + strings.Repeat("s", 32) + "\"\nauth:\n  api_keys:\n")
-	for _, k := range []testKey{
+	writeTestFile(t, dir, "policy.yml", pol)
+	head := "listen: 127.0.0.1:0\npolicies: policy.yml\n" + mongoLine + "versions: {collections: [notes]}\n" +
+		`cursor_secret: "` + strings.Repeat("s", 32) + "\"\n"
+	c, keys := loadTestConfig(t, dir, head, "", []testKey{
 		{"tenant-a", "ua", "ta", []string{"member"}},
 		{"tenant-b", "ub", "tb", []string{"member"}},
 		{"admin", "boss", "ta", []string{"member", "admin", "analyst"}},
-	} {
-		id, key, hash := auth.GenerateKey()
-		s.keys[k.name] = key
-		cfg.WriteString("    - {name: " + k.name + ", key_id: " + id + ", key_sha256: " + hash +
-			", principal: {id: " + k.id + ", tenant_id: " + k.tenant + ", roles: [" + strings.Join(k.roles, ", ") + "]}}\n")
-	}
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.handler)
-	t.Cleanup(srv.Close)
-	s.url = srv.URL
+	})
+	s.keys = keys
+	_, s.url = serveApp(t, c, app.Options{})
 	return s
 }
 

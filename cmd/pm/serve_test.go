@@ -2,11 +2,7 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
-	"net/http"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -27,29 +23,13 @@ policies:
 	ts := startTestServer(t, pol, testKey{"boot", "u1", "t1", []string{"clerk"}})
 	key := ts.keys["boot"]
 
-	req, _ := http.NewRequest("POST", ts.url+"/collections/tickets", strings.NewReader(`{"title": "printer on fire"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	st, _, out := call(t, "POST", ts.url+"/collections/tickets", "Bearer "+key, `{"title": "printer on fire"}`)
+	if d, _ := out["data"].(map[string]any); st != 201 || d["tenant_id"] != "t1" {
+		t.Fatalf("create: %d %v", st, out)
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 201 {
-		t.Fatalf("create: %d %s", res.StatusCode, body)
+	if st, _, out := call(t, "GET", ts.url+"/readyz", "", ""); st != 200 {
+		t.Fatalf("readyz: %d %v", st, out)
 	}
-	var out struct {
-		Data map[string]any `json:"data"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil || out.Data["tenant_id"] != "t1" {
-		t.Fatalf("created %s", body)
-	}
-	res, err = http.Get(ts.url + "/readyz")
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("readyz: %v %v", res, err)
-	}
-	res.Body.Close()
 }
 
 func TestServeBadConfig(t *testing.T) {

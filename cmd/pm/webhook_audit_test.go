@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
@@ -247,14 +247,15 @@ func TestWebhookReceiverThatNeverAnswersHoldsNothing(t *testing.T) {
 		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.URL)), 0o600))
 	c, err := config.Load(fs.config)
 	require.NoError(t, err)
-	a, err := startApp(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a, err := app.New(context.Background(), c, app.Options{})
 	require.NoError(t, err)
-	srv := httptest.NewServer(a.handler)
+	a.Start(context.Background())
+	srv := httptest.NewServer(a.Handler())
 	closed := false
 	t.Cleanup(func() {
 		srv.Close()
 		if !closed {
-			a.close()
+			a.Close()
 		}
 	})
 
@@ -271,7 +272,7 @@ func TestWebhookReceiverThatNeverAnswersHoldsNothing(t *testing.T) {
 
 	srv.Close()
 	start := time.Now()
-	a.close()
+	a.Close()
 	closed = true
 	took := time.Since(start)
 	t.Logf("shutdown with an attempt in flight took %v (attempt timeout %v)", took, timeout)

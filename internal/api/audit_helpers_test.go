@@ -2,33 +2,20 @@ package api_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 	"github.com/permission-mongo/permission-mongo/internal/versions"
 )
@@ -66,125 +53,83 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type auditEnv struct {
 	*env
-	w     *audit.Writer
-	coll  *mongo.Collection
-	vers  *versions.Store
-	httpS *httptest.Server
+	w    *audit.Writer
+	coll *mongo.Collection
+	// vers reads and writes the versions collection the proxy keeps.
+	vers *versions.Store
 }
 
-// newAuditEnv is newEnv with the audit writer (on the test database unless
-// auditColl is given) and versions of "docs".
-func newAuditEnv(t *testing.T, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+// newAuditEnv is newEnv with the audit writer pm serve configures and
+// versions of "docs".
+func newAuditEnv(t *testing.T) *auditEnv {
 	t.Helper()
-	dir := t.TempDir()
-	pf := filepath.Join(dir, "policy.yml")
-	require.NoError(t, os.WriteFile(pf, []byte(auditPolicy), 0o600))
-	set, err := policy.Load(pf)
-	require.NoError(t, err)
-	return newAuditEnvWith(t, set, []string{"docs"}, auditColl, opts)
+	return newAuditEnvOpts(t, nil, audit.Options{})
 }
 
-// newAuditEnvWith is newAuditEnv with another policy set and versioned
+// newAuditEnvOpts is newAuditEnv with the writer's options where set, on
+// auditColl when given.
+func newAuditEnvOpts(t *testing.T, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+	t.Helper()
+	return startAuditEnv(t, writePolicy(t, auditPolicy), []string{"docs"}, auditColl, opts)
+}
+
+// newAuditEnvWith is newAuditEnv with another policy file and versioned
 // collections.
-func newAuditEnvWith(t *testing.T, set *policy.Set, versioned []string, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+func newAuditEnvWith(t *testing.T, policyPath string, versioned []string) *auditEnv {
 	t.Helper()
-	var err error
-	_, db := testenv.Mongo(t)
-	ctx := context.Background()
-	if auditColl == nil {
-		auditColl = db.Collection("pm_audit")
-		require.NoError(t, audit.EnsureIndexes(ctx, auditColl, 0))
-	}
-	vs := &versions.Store{Coll: db.Collection("pm_versions")}
-	_, err = vs.EnsureIndexes(ctx, 0)
-	require.NoError(t, err)
-	opts.Collection = auditColl
-	if opts.FlushInterval == 0 {
-		opts.FlushInterval = 5 * time.Millisecond
-	}
-	if opts.Logger == nil {
-		opts.Logger = quietLog
-	}
-	w, err := audit.NewWriter(opts)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = w.Close(cctx)
-	})
-
-	docs := store.NewDocuments(db, 10*time.Second)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
-	svc := service.New(service.Params{
-		Store:    docs,
-		Policies: set,
-		Cursors:  codec,
-		Limits:   service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
-		Versions: &service.Versioning{Store: vs, Collections: versioned},
-		AuditLog: auditColl,
-	})
-	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: auditJWTSecret, Algorithms: []string{"HS256"},
-		Claims: auth.ClaimMapping{ID: "sub", TenantID: "tenant_id", Roles: "roles"}})
-	require.NoError(t, err)
-	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	h := api.New(api.Params{
-		Service:      svc,
-		Auth:         &auth.Authenticator{Keys: keys, JWT: jv},
-		Ready:        docs.Ping,
-		MaxBodyBytes: testMaxBody,
-		Logger:       quietLog,
-		Audit:        w,
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &auditEnv{env: &env{t: t, srv: srv, db: db, keys: keys, svc: svc}, w: w, coll: auditColl, vers: vs, httpS: srv}
+	return startAuditEnv(t, policyPath, versioned, nil, audit.Options{})
 }
 
-// jwt signs an HS256 token for the claims.
+// startAuditEnv starts the proxy with the audit writer (on auditColl when
+// given); opts are the writer's options where set, the rest is what pm serve
+// configures, with a short flush interval.
+func startAuditEnv(t *testing.T, policyPath string, versioned []string, auditColl *mongo.Collection, opts audit.Options) *auditEnv {
+	t.Helper()
+	cfg := testConfig(t, policyPath)
+	cfg.Versions.Collections = versioned
+	cfg.Auth.JWT.Secret = auditJWTSecret
+	e := startEnv(t, cfg, app.Options{
+		Audit: func(o *audit.Options) {
+			coll, reg := o.Collection, o.Registerer
+			*o = opts
+			o.Collection, o.Registerer = coll, reg
+			if auditColl != nil {
+				o.Collection = auditColl
+			}
+			if o.FlushInterval == 0 {
+				o.FlushInterval = 5 * time.Millisecond
+			}
+			if o.Logger == nil {
+				o.Logger = quietLog
+			}
+		},
+		Service: func(p *service.Params) {
+			testInItems(p)
+			if auditColl != nil {
+				p.AuditLog = auditColl
+			}
+		},
+	})
+	if auditColl == nil {
+		auditColl = e.db.Collection(cfg.Audit.Collection)
+	}
+	return &auditEnv{env: e, w: e.app.AuditWriter(), coll: auditColl,
+		vers: &versions.Store{Coll: e.db.Collection(cfg.Versions.Collection)}}
+}
+
+// signJWT signs an HS256 token for the claims.
 func signJWT(t *testing.T, claims map[string]any) string {
 	t.Helper()
-	enc := base64.RawURLEncoding
-	h, _ := json.Marshal(map[string]any{"alg": "HS256", "typ": "JWT"})
-	p, err := json.Marshal(claims)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(claims)).SignedString([]byte(auditJWTSecret))
 	require.NoError(t, err)
-	signing := enc.EncodeToString(h) + "." + enc.EncodeToString(p)
-	m := hmac.New(sha256.New, []byte(auditJWTSecret))
-	m.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(m.Sum(nil))
+	return s
 }
 
 // req sends a request with a request id, the key (X-API-Key) or a bearer
 // token ("Bearer ..." in key).
 func (e *auditEnv) req(method, path, key, reqID string, body any) resp {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		var b []byte
-		if s, ok := body.(string); ok {
-			b = []byte(s)
-		} else {
-			var err error
-			b, err = json.Marshal(body)
-			require.NoError(e.t, err)
-		}
-		rd = strings.NewReader(string(b))
-	}
-	r, err := http.NewRequest(method, e.srv.URL+path, rd)
-	require.NoError(e.t, err)
-	if rd != nil {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	switch {
-	case strings.HasPrefix(key, "Bearer "):
-		r.Header.Set("Authorization", key)
-	case key != "":
-		r.Header.Set("X-API-Key", key)
-	}
-	if reqID != "" {
-		r.Header.Set("X-Request-ID", reqID)
-	}
-	return e.send(r)
+	return e.request(method, path, key, body, header("X-Request-ID", reqID))
 }
 
 // entries waits until the collection holds n entries (and no more arrive

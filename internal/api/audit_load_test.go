@@ -78,7 +78,7 @@ func checkOneEntryEach(t *testing.T, all []audit.Entry, want map[string]bool, ex
 // full queue is back-pressure: every request is answered 200, none 503, the
 // audit log has exactly one entry per request, and the chain verifies.
 func TestAuditSustainedLoadRefusesNothing(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{QueueSize: 16, BatchSize: 8, MaxWait: time.Minute})
+	e := newAuditEnvOpts(t, nil, audit.Options{QueueSize: 16, BatchSize: 8, MaxWait: time.Minute})
 	key := e.user("ann", "t1", "member")
 	expect(t, e.req("POST", "/collections/docs", key, "seed", map[string]any{"_id": "d1", "name": "x"}), 201, "")
 
@@ -137,7 +137,7 @@ func TestAuditLoadThroughOutageRefusesThenRecovers(t *testing.T) {
 	o := newOutage(t)
 	coll := o.Client.Database("app").Collection("pm_audit")
 	require.NoError(t, audit.EnsureIndexes(context.Background(), coll, 0))
-	e := newAuditEnv(t, coll, audit.Options{Mode: audit.ModeFailClosed, QueueSize: 64, BatchSize: 16,
+	e := newAuditEnvOpts(t, coll, audit.Options{Mode: audit.ModeFailClosed, QueueSize: 64, BatchSize: 16,
 		WriteTimeout: time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond})
 	key := e.user("ann", "t1", "member")
 	expect(t, e.req("POST", "/collections/docs", key, "seed", map[string]any{"_id": "d1"}), 201, "")

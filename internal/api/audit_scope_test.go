@@ -18,7 +18,7 @@ import (
 // the sequence has no gaps where other tenants' entries were, and a broken
 // entry of another tenant is that tenant's finding only.
 func TestAuditVerifyAndSequencesScopedToTenant(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	bob := e.user("bob", "t2", "member")
 	aud1 := e.user("aud1", "t1", "auditor")

@@ -1,29 +1,22 @@
 package api_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 func (e *env) raw2(method, path string, header map[string]string) resp {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, nil)
-	require.NoError(e.t, err)
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	return e.send(req)
+	return e.request(method, path, "", nil, header)
 }
 
 // TestCORSPreflightBeforeAuthentication: with origins configured, a
@@ -93,23 +86,11 @@ func TestCORSWildcard(t *testing.T) {
 	require.Equal(t, "*", r.Header.Get("Access-Control-Allow-Origin"))
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// accessLines are the access log lines in buf, decoded.
+func accessLines(t *testing.T, buf *testenv.SyncBuffer) []map[string]any {
+	t.Helper()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -122,17 +103,11 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestAccessLogOneLinePerRequest: one JSON line per request with method,
 // route template, status, latency, request id and principal id; the API
 // key, the query string and the body never appear.
 func TestAccessLogOneLinePerRequest(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e := newEnv(t, func(p *api.Params) {
 		p.AccessLog = &api.AccessLog{Logger: log, Level: slog.LevelInfo, SampleEvery: 1}
@@ -145,7 +120,7 @@ func TestAccessLogOneLinePerRequest(t *testing.T) {
 	reqID := r.Header.Get("X-Request-ID")
 	expect(t, e.do("GET", "/collections/notes/n1", "", nil), 401, "UNAUTHENTICATED")
 
-	lines := buf.lines(t)
+	lines := accessLines(t, &buf)
 	require.Len(t, lines, 3, buf.String())
 	require.Equal(t, "POST", lines[0]["method"])
 	require.Equal(t, "/collections/:c", lines[0]["route"])
@@ -166,7 +141,7 @@ func TestAccessLogOneLinePerRequest(t *testing.T) {
 // TestAccessLogSamplingAndLevel: one in N successful requests is logged,
 // every error is; lines below the logger's level are not written.
 func TestAccessLogSamplingAndLevel(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e := newEnv(t, func(p *api.Params) {
 		p.AccessLog = &api.AccessLog{Logger: log, Level: slog.LevelInfo, SampleEvery: 3}
@@ -177,18 +152,18 @@ func TestAccessLogSamplingAndLevel(t *testing.T) {
 	for range 2 {
 		require.Equal(t, 404, e.raw2("GET", "/nope", nil).Status)
 	}
-	lines := buf.lines(t)
+	lines := accessLines(t, &buf)
 	statuses := map[float64]int{}
 	for _, l := range lines {
 		statuses[l["status"].(float64)]++
 	}
 	require.Equal(t, map[float64]int{200: 2, 404: 2}, statuses, buf.String())
 
-	var quiet syncBuffer
+	var quiet testenv.SyncBuffer
 	qlog := slog.New(slog.NewJSONHandler(&quiet, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e2 := newEnv(t, func(p *api.Params) {
 		p.AccessLog = &api.AccessLog{Logger: qlog, Level: slog.LevelDebug, SampleEvery: 1}
 	})
 	require.Equal(t, 200, e2.raw2("GET", "/healthz", nil).Status)
-	require.Empty(t, quiet.lines(t), "debug lines under an info logger")
+	require.Empty(t, accessLines(t, &quiet), "debug lines under an info logger")
 }

@@ -2,14 +2,8 @@ package api_test
 
 import (
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
-	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
 
@@ -31,16 +25,12 @@ policies:
       actions: [read]
       when: "resource.tenant_id == user.tenant_id"
 `
-	pf := filepath.Join(t.TempDir(), "p.yml")
-	require.NoError(t, os.WriteFile(pf, []byte(src), 0o600))
-	set, err := policy.Load(pf)
-	require.NoError(t, err)
-	e := newAuditEnvWith(t, set, nil, nil, audit.Options{})
+	e := newAuditEnvWith(t, writePolicy(t, src), nil)
 	for i, region := range []string{"eu", "eu", "eu", "us", "us"} {
 		e.insert("tickets", D("_id", "t"+string(rune('0'+i)), "tenant_id", "t1", "region", region))
 	}
 	key := func(roles []string, claims map[string]any) string {
-		return e.keys.add(principal.Principal{ID: "u1", TenantID: "t1", Roles: roles, Claims: claims}, nil)
+		return e.keys.Add(principal.Principal{ID: "u1", TenantID: "t1", Roles: roles, Claims: claims}, nil)
 	}
 	eu := map[string]any{"regions": []any{"eu"}, "session": "s1"}
 	issuer := key([]string{"clerk", "boss"}, eu)

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -266,8 +265,8 @@ func TestAuthentication(t *testing.T) {
 	e := newEnv(t)
 	seedEmployees(e)
 	good := e.user("h1", "t1", "hr")
-	revoked := e.keys.add(principalFor("h1", "t1", "hr"), func(r *keyRecord) { now := r.CreatedAt; r.RevokedAt = &now })
-	expired := e.keys.add(principalFor("h1", "t1", "hr"), func(r *keyRecord) { past := r.CreatedAt.Add(-1); r.ExpiresAt = &past })
+	revoked := e.keys.Add(principalFor("h1", "t1", "hr"), func(r *keyRecord) { now := r.CreatedAt; r.RevokedAt = &now })
+	expired := e.keys.Add(principalFor("h1", "t1", "hr"), func(r *keyRecord) { past := r.CreatedAt.Add(-1); r.ExpiresAt = &past })
 	unknown := "pm_0123456789abcdef_" + strings.Repeat("a", 52)
 
 	expect(t, e.do("GET", "/collections/employees", good, nil), 200, "")
@@ -281,25 +280,17 @@ func TestAuthentication(t *testing.T) {
 		})
 	}
 	// Two credentials, or the same header twice, are refused.
-	req, _ := http.NewRequest("GET", e.srv.URL+"/collections/employees", nil)
-	req.Header.Set("X-API-Key", good)
-	req.Header.Set("Authorization", "Bearer "+good)
-	expect(t, e.send(req), 401, "UNAUTHENTICATED")
-	req, _ = http.NewRequest("GET", e.srv.URL+"/collections/employees", nil)
-	req.Header.Add("X-API-Key", good)
+	expect(t, e.request("GET", "/collections/employees", good, nil, map[string]string{"Authorization": "Bearer " + good}), 401, "UNAUTHENTICATED")
+	req := e.newRequest("GET", "/collections/employees", good, nil, nil)
 	req.Header.Add("X-API-Key", good)
 	expect(t, e.send(req), 401, "UNAUTHENTICATED")
 	// Bearer form works.
-	req, _ = http.NewRequest("GET", e.srv.URL+"/collections/employees", nil)
-	req.Header.Set("Authorization", "Bearer "+good)
-	expect(t, e.send(req), 200, "")
+	expect(t, e.do("GET", "/collections/employees", "Bearer "+good, nil), 200, "")
 }
 
 func TestRequestID(t *testing.T) {
 	e := newEnv(t)
-	req, _ := http.NewRequest("GET", e.srv.URL+"/healthz", nil)
-	req.Header.Set("X-Request-ID", "abc-123")
-	r := e.send(req)
+	r := e.request("GET", "/healthz", "", nil, map[string]string{"X-Request-ID": "abc-123"})
 	expect(t, r, 200, "")
 	if r.Header.Get("X-Request-ID") != "abc-123" {
 		t.Fatalf("request id not echoed: %q", r.Header.Get("X-Request-ID"))
@@ -310,9 +301,7 @@ func TestRequestID(t *testing.T) {
 		t.Fatalf("generated id %q, body %s", id, r.Body)
 	}
 	// A hostile id is replaced, not echoed.
-	req, _ = http.NewRequest("GET", e.srv.URL+"/healthz", nil)
-	req.Header.Set("X-Request-ID", "a\"b<script>")
-	if got := e.send(req).Header.Get("X-Request-ID"); got == "a\"b<script>" {
+	if got := e.request("GET", "/healthz", "", nil, map[string]string{"X-Request-ID": "a\"b<script>"}).Header.Get("X-Request-ID"); got == "a\"b<script>" {
 		t.Fatal("hostile request id echoed")
 	}
 }

@@ -1,43 +1,17 @@
 package api_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/permission-mongo/permission-mongo/internal/audit"
 )
 
 // withIfMatch sends a JSON request with an If-Match header ("" for none).
 func (e *env) withIfMatch(method, path, key, ifMatch string, body any) resp {
 	e.t.Helper()
-	req := e.request(method, path, key, body)
-	if ifMatch != "" {
-		req.Header.Set("If-Match", ifMatch)
-	}
-	return e.send(req)
-}
-
-func (e *env) request(method, path, key string, body any) *http.Request {
-	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(e.t, err)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	require.NoError(e.t, err)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("X-API-Key", key)
-	return req
+	return e.request(method, path, key, body, header("If-Match", ifMatch))
 }
 
 // TestETagIfMatchOnEveryWrite: GET gives a strong ETag; a write with the
@@ -125,8 +99,7 @@ func TestIfMatchIsAtomicWithTheWrite(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := e.request("PATCH", "/collections/notes/race", ann, map[string]any{"$inc": map[string]any{"n": 1}})
-			req.Header.Set("If-Match", tag)
+			req := e.newRequest("PATCH", "/collections/notes/race", ann, map[string]any{"$inc": map[string]any{"n": 1}}, map[string]string{"If-Match": tag})
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
 				statuses <- 0
@@ -149,18 +122,14 @@ func TestIfMatchIsAtomicWithTheWrite(t *testing.T) {
 // TestIfMatchOnRestore: restore honours If-Match like PUT; restoring a
 // deleted document under If-Match is a 412 (it has no current state).
 func TestIfMatchOnRestore(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	e.insert("docs", D("_id", "x", "tenant_id", "t1", "title", "v0"))
 	tag0 := e.req("GET", "/collections/docs/x", ann, "", nil).Header.Get("ETag")
 	expect(t, e.req("PATCH", "/collections/docs/x", ann, "", map[string]any{"title": "v1"}), 200, "")
 
 	restore := func(ifMatch string) resp {
-		req := e.request("POST", "/collections/docs/x/versions/1/restore", ann, nil)
-		if ifMatch != "" {
-			req.Header.Set("If-Match", ifMatch)
-		}
-		return e.send(req)
+		return e.withIfMatch("POST", "/collections/docs/x/versions/1/restore", ann, ifMatch, nil)
 	}
 	expect(t, restore(tag0), 412, "PRECONDITION_FAILED")
 	require.Equal(t, "v1", e.raw("docs", "x")["title"])

@@ -108,19 +108,9 @@ func TestExplainAsAPIKey(t *testing.T) {
 	e := newEnvWithPolicy(t, explainAsPolicy)
 	admin := e.user("boss", "t1", "admin")
 	e.user("u2", "t1", "member")
-	var ownID, otherID string
-	for id, rec := range e.keys.recs {
-		switch rec.Principal.ID {
-		case "u2":
-			ownID = id
-		}
-	}
-	e.keys.add(principalFor("x9", "t2", "member"), nil)
-	for id, rec := range e.keys.recs {
-		if rec.Principal.ID == "x9" {
-			otherID = id
-		}
-	}
+	ownID := e.keys.IDOf("u2")
+	e.keys.Add(principalFor("x9", "t2", "member"), nil)
+	otherID := e.keys.IDOf("x9")
 	require.NotEmpty(t, ownID)
 	require.NotEmpty(t, otherID)
 
@@ -145,12 +135,7 @@ func TestExplainAsRefusals(t *testing.T) {
 	admin := e.user("boss", "t1", "admin")
 	member := e.user("u2", "t1", "member")
 	noTenant := e.user("root", "", "admin")
-	var memberKeyID string
-	for id, rec := range e.keys.recs {
-		if rec.Principal.ID == "u2" {
-			memberKeyID = id
-		}
-	}
+	memberKeyID := e.keys.IDOf("u2")
 	p := func(m map[string]any) map[string]any { return explainBody(map[string]any{"principal": m}) }
 
 	for _, c := range []struct {
@@ -320,11 +305,7 @@ func TestExplainAsRefusesBeforeLookingUpTheKey(t *testing.T) {
 	admin := e.user("boss", "t1", "admin")
 	member := e.user("u2", "t1", "member")
 	e.user("u3", "t1", "member") // the key explained, never used to sign in
-	for id, rec := range e.keys.recs {
-		if rec.Principal.ID == "u3" {
-			counter.id = id
-		}
-	}
+	counter.id = e.keys.IDOf("u3")
 	expect(t, e.do("POST", "/explain", member, explainBody(map[string]any{"api_key_id": counter.id})), http.StatusForbidden, "FORBIDDEN")
 	require.Zero(t, counter.n.Load())
 	expect(t, e.do("POST", "/explain", admin, explainBody(map[string]any{"api_key_id": counter.id})), http.StatusOK, "")

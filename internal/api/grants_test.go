@@ -2,23 +2,14 @@ package api_test
 
 import (
 	"context"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/grant"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
-	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 const grantPolicy = `
@@ -64,33 +55,8 @@ type grantEnv struct {
 // real test backend (capabilities as store.Probe reported them).
 func newGrantEnv(t *testing.T) *grantEnv {
 	t.Helper()
-	pf := filepath.Join(t.TempDir(), "policy.yml")
-	if err := os.WriteFile(pf, []byte(grantPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		t.Fatalf("policy: %v", err)
-	}
-	client, db := testenv.Mongo(t)
-	docs := store.NewDocuments(db, 10*time.Second)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
-		Limits: service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch}})
-	m := &grant.Manager{Client: client, Ledger: db.Collection(ledgerCollection),
-		Missing: testenv.Capabilities(t).GrantsMissing(), Hosts: "localhost:27017"}
-	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	h := api.New(api.Params{
-		Service:      svc,
-		Auth:         &auth.Authenticator{Keys: keys},
-		Ready:        docs.Ping,
-		MaxBodyBytes: testMaxBody,
-		Grants:       m,
-	})
-	e := &env{t: t, db: db, keys: keys, svc: svc}
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(e.srv.Close)
-	return &grantEnv{env: e, m: m}
+	e := startEnv(t, testConfig(t, writePolicy(t, grantPolicy)), app.Options{NoAudit: true})
+	return &grantEnv{env: e, m: e.app.Grants()}
 }
 
 func (g *grantEnv) ledgerCount(t *testing.T) int64 {

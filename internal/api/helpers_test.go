@@ -7,10 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,13 +15,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/api"
+	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
-	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -82,44 +78,14 @@ defaults:
   deny_unlisted_collections: true
 `
 
-// memKeys is a KeyStore whose records the test controls (revocation,
-// expiry), which the static store cannot express.
-type memKeys struct {
-	mu   sync.Mutex
-	recs map[string]*auth.KeyRecord
-}
-
-func (m *memKeys) Get(_ context.Context, id string) (*auth.KeyRecord, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.recs[id]
-	if !ok {
-		return nil, auth.ErrKeyNotFound
-	}
-	c := *r
-	return &c, nil
-}
-
-// add creates a key for p and returns the full key.
-func (m *memKeys) add(p principal.Principal, mod func(*auth.KeyRecord)) string {
-	id, key, hash := auth.GenerateKey()
-	r := &auth.KeyRecord{ID: id, Name: p.ID, SecretSHA256: hash, Principal: p, CreatedAt: time.Now()}
-	if mod != nil {
-		mod(r)
-	}
-	m.mu.Lock()
-	m.recs[id] = r
-	m.mu.Unlock()
-	return key
-}
-
 type env struct {
 	t    *testing.T
 	srv  *httptest.Server
 	db   *mongo.Database
-	keys *memKeys
+	keys *testenv.Keys
 	svc  *service.Service
 	api  *api.Server
+	app  *app.App
 }
 
 const testMaxBody = 64 << 10
@@ -138,52 +104,52 @@ func newEnvWith(t *testing.T, policyYAML string) *env {
 	return newEnvWithPolicy(t, policyYAML)
 }
 
-// newEnvWithPolicy is newEnv serving the policy text given.
+// newEnvWithPolicy is newEnv serving the policy text given, without the
+// audit log (newAuditEnv has it).
 func newEnvWithPolicy(t *testing.T, policyText string, opts ...func(*api.Params)) *env {
 	t.Helper()
-	dir := t.TempDir()
-	pf := filepath.Join(dir, "policy.yml")
-	if err := os.WriteFile(pf, []byte(policyText), 0o600); err != nil {
-		t.Fatal(err)
+	return startEnv(t, testConfig(t, writePolicy(t, policyText)), app.Options{NoAudit: true, API: func(p *api.Params) {
+		for _, o := range opts {
+			o(p)
+		}
+	}})
+}
+
+// writePolicy writes the policy text into a temp dir of the test and
+// returns its path.
+func writePolicy(t *testing.T, text string) string {
+	t.Helper()
+	return apptest.WriteFile(t, "policy.yml", text)
+}
+
+// testConfig is pm serve's default configuration with the policy file and
+// the small limits the tests probe.
+func testConfig(t *testing.T, policyPath string) *config.Config {
+	t.Helper()
+	cfg := apptest.Config(t, policyPath)
+	cfg.Limits = config.Limits{MaxBodyBytes: testMaxBody, MaxLimit: testMaxLimit, DefaultLimit: 20, QueryTimeout: 10 * time.Second,
+		MaxBatch: testMaxBatch, MaxFilterDepth: 16, MaxRegexLength: 128}
+	return cfg
+}
+
+// testInItems bounds $in lists (the configuration leaves the default).
+func testInItems(p *service.Params) { p.Limits.Filter.MaxInItems = 100 }
+
+// startEnv builds the proxy (internal/app) for cfg over a fresh test
+// database, with keys the test controls, and serves it until the test ends.
+// Background loops do not run: tests drive what they need.
+func startEnv(t *testing.T, cfg *config.Config, opts app.Options) *env {
+	t.Helper()
+	if opts.Service == nil {
+		opts.Service = testInItems
 	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		t.Fatalf("policy: %v", err)
-	}
-	_, db := testenv.Mongo(t)
-	docs := store.NewDocuments(db, 10*time.Second)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
-	svc := service.New(service.Params{
-		Store:    docs,
-		Policies: set,
-		Cursors:  codec,
-		// What pm serve passes: the types the backend cannot store.
-		Unstorable:        codec.Unstorable,
-		RefuseAfterIDless: testenv.Backend() == testenv.BackendFerretDB,
-		Limits:            service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
-	})
-	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	runtime := store.NewAPIKeys(db.Collection(store.APIKeysCollection), 5*time.Second)
-	params := api.Params{
-		Service:      svc,
-		Auth:         &auth.Authenticator{Keys: auth.ChainKeyStore{keys, runtime}},
-		Keys:         runtime,
-		Ready:        docs.Ping,
-		MaxBodyBytes: testMaxBody,
-	}
-	for _, o := range opts {
-		o(&params)
-	}
-	h := api.New(params)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc, api: h}
+	s := apptest.Start(t, cfg, opts)
+	return &env{t: t, srv: s.HTTP, db: s.DB, keys: s.Keys, svc: s.Service(), api: s.API(), app: s.App}
 }
 
 // user creates an API key for a principal.
 func (e *env) user(id, tenant string, roles ...string) string {
-	return e.keys.add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
+	return e.keys.Add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
 }
 
 type resp struct {
@@ -226,9 +192,36 @@ func (r resp) code(t *testing.T) string {
 	return c
 }
 
-// do sends a request with the key as X-API-Key ("" for none). body may be a
-// string (sent as is) or anything json.Marshal takes.
+// do sends a request with the key as X-API-Key ("" for none; "Bearer ..."
+// goes in Authorization). body may be a string or []byte (sent as is) or
+// anything json.Marshal takes; it is sent as application/json.
 func (e *env) do(method, path, key string, body any) resp {
+	e.t.Helper()
+	return e.request(method, path, key, body, nil)
+}
+
+// doCT sends body with an explicit Content-Type.
+func (e *env) doCT(method, path, key, body, contentType string) resp {
+	e.t.Helper()
+	return e.request(method, path, key, body, map[string]string{"Content-Type": contentType})
+}
+
+// request is do with more headers (they win over the defaults).
+func (e *env) request(method, path, key string, body any, header map[string]string) resp {
+	e.t.Helper()
+	return e.send(e.newRequest(method, path, key, body, header))
+}
+
+// header is the one header name: value, none when value is "".
+func header(name, value string) map[string]string {
+	if value == "" {
+		return nil
+	}
+	return map[string]string{name: value}
+}
+
+// newRequest builds the request do and request send.
+func (e *env) newRequest(method, path, key string, body any, header map[string]string) *http.Request {
 	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -244,28 +237,13 @@ func (e *env) do(method, path, key string, body any) resp {
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	return e.send(req)
+	return apptest.NewRequest(e.t, method, e.srv.URL+path, key, rd, header)
 }
 
 func (e *env) send(req *http.Request) resp {
 	e.t.Helper()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{Status: res.StatusCode, Header: res.Header, Body: b}
+	st, h, b := apptest.Do(e.t, req)
+	return resp{Status: st, Header: h, Body: b}
 }
 
 // expect fails unless r has the status (and, for errors, the code).
@@ -279,6 +257,17 @@ func expect(t *testing.T, r resp, status int, code string) {
 			t.Fatalf("code %q, want %q: %s", got, code, r.Body)
 		}
 	}
+}
+
+// supported says whether the backend has capability; without it r must be
+// the 501 NOT_SUPPORTED that names the gap (the caller then stops).
+func supported(t *testing.T, r resp, capability string) bool {
+	t.Helper()
+	if testenv.Has(t, capability) {
+		return true
+	}
+	expect(t, r, 501, "NOT_SUPPORTED")
+	return false
 }
 
 // insert writes documents directly into the database, bypassing the proxy,
@@ -322,20 +311,6 @@ type keyRecord = auth.KeyRecord
 
 func principalFor(id, tenant string, roles ...string) principal.Principal {
 	return principal.Principal{ID: id, TenantID: tenant, Roles: roles}
-}
-
-// doCT sends body with an explicit Content-Type.
-func (e *env) doCT(method, path, key, body, contentType string) resp {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	return e.send(req)
 }
 
 // D builds a bson.D from alternating keys and values (keyed literals would

@@ -1,26 +1,17 @@
 package api_test
 
 import (
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
-	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 const hierarchyPolicy = `
@@ -50,26 +41,13 @@ hierarchy:
 // newHierarchyEnv is newEnvWithPolicy with a hierarchy resolver.
 func newHierarchyEnv(t *testing.T) (*env, *hierarchy.Resolver) {
 	t.Helper()
-	pf := filepath.Join(t.TempDir(), "policy.yml")
-	if err := os.WriteFile(pf, []byte(hierarchyPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		t.Fatalf("policy: %v", err)
-	}
-	_, db := testenv.Mongo(t)
-	res := hierarchy.New(db)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
-	svc := service.New(service.Params{
-		Store: store.NewDocuments(db, 10*time.Second), Policies: set, Cursors: codec, Hierarchy: res,
-		Limits: service.Limits{DefaultLimit: 50, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
-	})
-	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	srv := httptest.NewServer(api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, MaxBodyBytes: testMaxBody}))
-	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, db: db, keys: keys, svc: svc}
+	cfg := testConfig(t, writePolicy(t, hierarchyPolicy))
+	cfg.Limits.DefaultLimit = 50
+	var res *hierarchy.Resolver // the service's, as the app built it
+	e := startEnv(t, cfg, app.Options{NoAudit: true, Service: func(p *service.Params) {
+		testInItems(p)
+		res = p.Hierarchy
+	}})
 	// boss <- m1 <- {e1, e2}; x alone; c1 <-> c2 a cycle; d0 <- d1 <- d2 <- d3 <- d4 deeper than max_depth.
 	for _, p := range [][2]string{{"boss", ""}, {"m1", "boss"}, {"e1", "m1"}, {"e2", "m1"}, {"x", ""},
 		{"c1", "c2"}, {"c2", "c1"}, {"d0", ""}, {"d1", "d0"}, {"d2", "d1"}, {"d3", "d2"}, {"d4", "d3"}} {
@@ -164,7 +142,7 @@ policies:
 		t.Fatalf("err = %v", err)
 	}
 	e, _ := newHierarchyEnv(t)
-	k := e.keys.add(principalFor("e1", "t1", "staff"), func(r *keyRecord) {
+	k := e.keys.Add(principalFor("e1", "t1", "staff"), func(r *keyRecord) {
 		r.Principal.Claims = map[string]any{"$subordinates": []any{"x", "boss"}}
 	})
 	if got := e.listIDs("people", k); !slices.Equal(got, []string{"e1"}) {

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,14 +19,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -54,62 +49,36 @@ policies:
 // longest line an import accepts.
 const importMaxBody = 16 << 10
 
-// syncLog collects the server's log lines.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type importEnv struct {
 	t       *testing.T
 	handler http.Handler
 	srv     *httptest.Server
 	db      *mongo.Database
-	keys    *memKeys
-	log     *syncLog
+	keys    *testenv.Keys
+	log     *testenv.SyncBuffer
 }
 
 // newImportEnv starts the API on a fresh database with importTestPolicy;
 // start=false leaves the HTTP server to the test (handler is set).
 func newImportEnv(t *testing.T, start bool) *importEnv {
 	t.Helper()
-	set, err := policy.Parse(map[string][]byte{"policy.yml": []byte(importTestPolicy)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, db := testenv.Mongo(t)
-	docs := store.NewDocuments(db, 10*time.Second)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
-	logs := &syncLog{}
+	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
-		Limits: service.Limits{MaxBatch: 1000, Filter: query.DefaultLimits}, Logger: logger})
-	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	h := api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, Ready: docs.Ping,
-		MaxBodyBytes: importMaxBody, Logger: logger})
-	e := &importEnv{t: t, handler: h, db: db, keys: keys, log: logs}
+	cfg := testConfig(t, writePolicy(t, importTestPolicy))
+	cfg.Limits = config.Default().Limits
+	cfg.Limits.MaxBatch, cfg.Limits.MaxBodyBytes = 1000, importMaxBody
+	env := startEnv(t, cfg, app.Options{NoAudit: true, Logger: logger, Service: func(p *service.Params) {
+		p.Limits.Filter = query.DefaultLimits
+	}})
+	e := &importEnv{t: t, handler: env.app.Handler(), db: env.db, keys: env.keys, log: logs}
 	if start {
-		e.srv = httptest.NewServer(h)
-		t.Cleanup(e.srv.Close)
+		e.srv = env.srv
 	}
 	return e
 }
 
 func (e *importEnv) key(id, tenant string, roles ...string) string {
-	return e.keys.add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
+	return e.keys.Add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
 }
 
 // importReq builds an import request; body may be any reader.
@@ -434,13 +403,7 @@ func TestImportClientDisconnectStops(t *testing.T) {
 		res.Body.Close()
 		t.Fatalf("the request was answered: %d %s", res.StatusCode, b)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(e.log.String(), "import stopped") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no 'import stopped' log line: %s", e.log.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, func() bool { return strings.Contains(e.log.String(), "import stopped") }, "an 'import stopped' log line")
 	logged := e.log.String()
 	if !strings.Contains(logged, "inserted=1000") {
 		t.Fatalf("log does not report the 1000 inserted documents: %s", logged)

@@ -2,10 +2,6 @@ package api_test
 
 import (
 	"encoding/base64"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,14 +10,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
-	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 const jwtSecret = "a-test-secret-of-at-least-32-bytes!!"
@@ -29,28 +20,9 @@ const jwtSecret = "a-test-secret-of-at-least-32-bytes!!"
 // TestJWTOverHTTP: a JWT's claims become the principal the policy sees;
 // bad, expired and claim-less tokens never reach the data.
 func TestJWTOverHTTP(t *testing.T) {
-	dir := t.TempDir()
-	pf := filepath.Join(dir, "policy.yml")
-	if err := os.WriteFile(pf, []byte(testPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, db := testenv.Mongo(t)
-	docs := store.NewDocuments(db, 10*time.Second)
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
-	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
-		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 100, MaxBatch: 10, Filter: query.DefaultLimits}})
-	verifier, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: jwtSecret, Algorithms: []string{auth.AlgHS256}, Issuer: "pm-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(api.Params{Service: svc, Auth: &auth.Authenticator{JWT: verifier}}))
-	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, db: db}
+	cfg := testConfig(t, writePolicy(t, testPolicy))
+	cfg.Auth.JWT.Secret, cfg.Auth.JWT.Issuer = jwtSecret, "pm-test"
+	e := startEnv(t, cfg, app.Options{NoAudit: true, Service: func(p *service.Params) { p.Limits.Filter = query.DefaultLimits }})
 	e.insert("employees",
 		bson.D{{Key: "_id", Value: "a"}, {Key: "tenant_id", Value: "t1"}, {Key: "owner", Value: "u1"}, {Key: "ssn", Value: "1"}, {Key: "email", Value: "ann@x.io"}},
 		bson.D{{Key: "_id", Value: "b"}, {Key: "tenant_id", Value: "t2"}, {Key: "owner", Value: "u1"}, {Key: "ssn", Value: "2"}})
@@ -62,11 +34,7 @@ func TestJWTOverHTTP(t *testing.T) {
 		}
 		return s
 	}
-	get := func(token string) resp {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/collections/employees", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		return e.send(req)
-	}
+	get := func(token string) resp { return e.do("GET", "/collections/employees", "Bearer "+token, nil) }
 	exp := time.Now().Add(time.Hour).Unix()
 
 	good := get(sign(jwt.MapClaims{"sub": "u1", "tenant_id": "t1", "roles": []string{"employee"}, "exp": exp, "iss": "pm-test"}, jwtSecret))

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -143,7 +142,7 @@ func TestOpenAPIIsPublicAndNamesIfMatch(t *testing.T) {
 
 // Fetching the document leaves no audit entry (like the probes).
 func TestOpenAPINotAudited(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	expect(t, e.req("GET", "/openapi.json", "", "doc-json", nil), 200, "")
 	expect(t, e.req("GET", "/openapi.yaml", "", "doc-yaml", nil), 200, "")

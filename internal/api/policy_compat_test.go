@@ -1,14 +1,9 @@
 package api_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
 // TestPolicyAsWrittenForPermissionMongo: a file with version "1.0" and _id
@@ -29,11 +24,7 @@ policies:
     presets:
       tenant_id: user.tenant_id
 `
-	pf := filepath.Join(t.TempDir(), "p.yml")
-	require.NoError(t, os.WriteFile(pf, []byte(src), 0o600))
-	set, err := policy.Load(pf)
-	require.NoError(t, err)
-	e := newAuditEnvWith(t, set, nil, nil, audit.Options{})
+	e := newAuditEnvWith(t, writePolicy(t, src), nil)
 	k := e.user("s1", "t1", "staff")
 
 	r := e.req("POST", "/collections/tickets", k, "", map[string]any{"_id": "T-1", "title": "printer"})

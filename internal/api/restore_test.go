@@ -2,23 +2,16 @@ package api_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/permission-mongo/permission-mongo/internal/audit"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
 // TestRestoreDeletedUnderExampleHRPolicy: with the example policies, where
 // hr's deny_write lists tenant_id, hr restores a deleted employee of its
 // tenant; another tenant's hr and a role without restore cannot.
 func TestRestoreDeletedUnderExampleHRPolicy(t *testing.T) {
-	set, err := policy.Load("../../policies")
-	require.NoError(t, err)
-	e := newAuditEnvWith(t, set, []string{"employees"}, nil, audit.Options{})
+	e := newAuditEnvWith(t, "../../policies", []string{"employees"})
 	hr := e.user("h1", "t1", "hr")
 	hrOther := e.user("h2", "t2", "hr")
 	emp := e.user("e1", "t1", "employee")
@@ -55,7 +48,7 @@ func TestRestoreDeletedUnderExampleHRPolicy(t *testing.T) {
 // the value the document had when it was deleted, as a restore over an
 // existing document keeps the stored value.
 func TestRestoreDeletedKeepsDeniedFieldsAsDeleted(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	ed := e.user("ed", "t1", "editor")
 	e.insert("docs", D("_id", "k", "tenant_id", "t1", "title", "t0", "locked", "L0"))
@@ -82,11 +75,7 @@ policies:
     presets:
       tenant_id: user.tenant_id
 `
-	pf := filepath.Join(t.TempDir(), "p.yml")
-	require.NoError(t, os.WriteFile(pf, []byte(src), 0o600))
-	set, err := policy.Load(pf)
-	require.NoError(t, err)
-	e := newAuditEnvWith(t, set, []string{"docs"}, nil, audit.Options{})
+	e := newAuditEnvWith(t, writePolicy(t, src), []string{"docs"})
 	a1 := e.user("a1", "t1", "archivist")
 	noTenant := e.user("a0", "", "archivist")
 	e.insert("docs", D("_id", "x", "tenant_id", "t2", "title", "theirs"), D("_id", "y", "tenant_id", "t1", "title", "mine"))

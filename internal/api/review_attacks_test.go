@@ -7,8 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"github.com/permission-mongo/permission-mongo/internal/audit"
 )
 
 // Attacks found by review of the enforcement path; each must fail.
@@ -16,7 +14,7 @@ import (
 // A restore must not bring another scope's old content into a document the
 // caller can read, even when keepDenied would put the caller's tenant back.
 func TestAttackRestoreOfAnotherScopesVersion(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	e.insert("docs", D("_id", "m", "tenant_id", "t1", "title", "now", "locked", "L"))
 	raw, _ := bson.Marshal(D("_id", "m", "tenant_id", "t2", "title", "t2-confidential-text", "locked", "L"))

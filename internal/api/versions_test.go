@@ -16,7 +16,7 @@ import (
 // before it as version 1; reading it applies the read rules of that old
 // state (mask, hidden field).
 func TestVersionsUpdateKeepsTheOldStateWithMasks(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	ed := e.user("ed", "t1", "editor")
 	other := e.user("zed", "t2", "member")
@@ -59,7 +59,7 @@ func TestVersionsUpdateKeepsTheOldStateWithMasks(t *testing.T) {
 // TestVersionsOldStateOfAnotherScopeIsHidden: a version whose content the
 // caller could not read (it belonged to another tenant then) is a 404.
 func TestVersionsOldStateOfAnotherScopeIsHidden(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	e.insert("docs", D("_id", "m", "tenant_id", "t1", "title", "now"))
 	raw, _ := bson.Marshal(D("_id", "m", "tenant_id", "t2", "title", "then"))
@@ -73,7 +73,7 @@ func TestVersionsOldStateOfAnotherScopeIsHidden(t *testing.T) {
 // the PUT checks (deny_write fields keep their stored values, a version of
 // another tenant is refused), and is itself versioned and audited.
 func TestVersionsRestore(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	ed := e.user("ed", "t1", "editor")
 	ctx := context.Background()
@@ -128,7 +128,7 @@ func TestVersionsRestore(t *testing.T) {
 // last state; the history of a deleted document stays readable under the
 // policy evaluated on its latest version, and restore creates it again.
 func TestVersionsDeleteAndRestoreDeleted(t *testing.T) {
-	e := newAuditEnv(t, nil, audit.Options{})
+	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
 	other := e.user("zed", "t2", "member")
 	e.insert("docs", D("_id", "d", "tenant_id", "t1", "title", "gone"),

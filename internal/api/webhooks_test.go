@@ -6,22 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/query"
-	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
-	"github.com/permission-mongo/permission-mongo/internal/testenv"
+	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
 
@@ -99,35 +90,17 @@ func (h *hookReceiver) got() ([]map[string]any, int) {
 
 func newHooksEnv(t *testing.T, rc *hookReceiver) (*env, *webhook.Deliverer) {
 	t.Helper()
-	pf := filepath.Join(t.TempDir(), "policy.yml")
-	if err := os.WriteFile(pf, []byte(strings.ReplaceAll(hooksPolicy, "RECEIVER", rc.srv.URL)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		t.Fatalf("policy: %v", err)
-	}
-	_, db := testenv.Mongo(t)
-	coll := db.Collection(webhook.Collection)
-	if err := webhook.EnsureIndexes(context.Background(), coll); err != nil {
-		t.Fatal(err)
-	}
-	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
-	svc := service.New(service.Params{
-		Store: store.NewDocuments(db, 10*time.Second), Policies: set, Cursors: codec, Outbox: webhook.NewOutbox(coll),
-		Limits: service.Limits{DefaultLimit: 50, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
-	})
-	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
-	srv := httptest.NewServer(api.New(api.Params{Service: svc, Auth: &auth.Authenticator{Keys: keys}, MaxBodyBytes: testMaxBody}))
-	t.Cleanup(srv.Close)
+	cfg := testConfig(t, writePolicy(t, strings.ReplaceAll(hooksPolicy, "RECEIVER", rc.srv.URL)))
+	cfg.Limits.DefaultLimit = 50
+	e := startEnv(t, cfg, app.Options{NoAudit: true})
+	coll := e.db.Collection(webhook.Collection)
 	d := &webhook.Deliverer{
 		Coll: coll, Owner: "test", MaxAttempts: 3,
 		Client:  &http.Client{Timeout: 300 * time.Millisecond},
 		Backoff: func(int) time.Duration { return 0 },
 		Secret:  func(n string) string { return map[string]string{"PM_TEST_HOOK_SECRET": "hook-secret"}[n] },
 	}
-	return &env{t: t, srv: srv, db: db, keys: keys, svc: svc}, d
+	return e, d
 }
 
 // drain delivers until nothing is due.

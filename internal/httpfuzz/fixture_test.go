@@ -10,24 +10,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/permission-mongo/permission-mongo/internal/api"
-	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
-	"github.com/permission-mongo/permission-mongo/internal/principal"
-	"github.com/permission-mongo/permission-mongo/internal/query"
+	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
+	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/service"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -83,31 +77,6 @@ var (
 	denyWritePaths = []string{"tenant_id", "locked", "nested.lock", "items.lock"}
 )
 
-// keys is the in-memory key store both proxies authenticate against.
-type keys struct {
-	mu   sync.Mutex
-	recs map[string]*auth.KeyRecord
-}
-
-func (k *keys) Get(_ context.Context, id string) (*auth.KeyRecord, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	r, ok := k.recs[id]
-	if !ok {
-		return nil, auth.ErrKeyNotFound
-	}
-	c := *r
-	return &c, nil
-}
-
-func (k *keys) add(p principal.Principal) string {
-	id, key, hash := auth.GenerateKey()
-	k.mu.Lock()
-	k.recs[id] = &auth.KeyRecord{ID: id, Name: p.ID, SecretSHA256: hash, Principal: p, CreatedAt: time.Now()}
-	k.mu.Unlock()
-	return key
-}
-
 // world is one proxy over one database.
 type world struct {
 	name string // "A" or "B"
@@ -115,53 +84,25 @@ type world struct {
 	db   *mongo.Database
 }
 
-func newWorld(t *testing.T, name string, set *policy.Set, ks *keys) *world {
+func newWorld(t *testing.T, name, policyPath string, ks *testenv.Keys) *world {
 	t.Helper()
-	_, db := testenv.Mongo(t)
-	docs := store.NewDocuments(db, 20*time.Second)
-	codec := cursor.NewCodec([]byte(strings.Repeat("c", 32)))
-	codec.Order = cursor.OrderOf(testenv.Backend())
+	cfg := apptest.Config(t, policyPath)
+	cfg.CursorSecret = strings.Repeat("c", 32)
+	cfg.Limits = config.Limits{MaxBodyBytes: 64 << 10, DefaultLimit: 20, MaxLimit: 50, MaxBatch: 10, QueryTimeout: 20 * time.Second,
+		MaxFilterDepth: 16, MaxRegexLength: 128}
 	// The server's log names the database error behind a 500 (code and
 	// name, scrubbed); PM_FUZZ_HTTP_LOG=1 shows it while chasing a finding.
 	var logOut io.Writer = io.Discard
 	if os.Getenv("PM_FUZZ_HTTP_LOG") != "" {
 		logOut = os.Stderr
 	}
-	quiet := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := service.New(service.Params{
-		Store:    docs,
-		Policies: set,
-		Cursors:  codec,
-		Logger:   quiet,
-		// What pm serve passes: the types the backend cannot store.
-		Unstorable:        codec.Unstorable,
-		RefuseAfterIDless: testenv.Backend() == testenv.BackendFerretDB,
-		Limits: service.Limits{DefaultLimit: 20, MaxLimit: 50, MaxBatch: 10,
-			Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
+	s := apptest.Start(t, cfg, app.Options{
+		Logger:  slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Keys:    ks,
+		NoAudit: true,
+		Service: func(p *service.Params) { p.Limits.Filter.MaxInItems = 100 },
 	})
-	h := api.New(api.Params{
-		Service:      svc,
-		Auth:         &auth.Authenticator{Keys: ks},
-		Ready:        docs.Ping,
-		MaxBodyBytes: 64 << 10,
-		Logger:       quiet,
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &world{name: name, srv: srv, db: db}
-}
-
-func loadPolicy(t *testing.T) *policy.Set {
-	t.Helper()
-	pf := filepath.Join(t.TempDir(), "policy.yml")
-	if err := os.WriteFile(pf, []byte(fuzzPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	set, err := policy.Load(pf)
-	if err != nil {
-		t.Fatalf("policy: %v", err)
-	}
-	return set
+	return &world{name: name, srv: s.HTTP, db: s.DB}
 }
 
 // caller is a principal and its key.

@@ -15,7 +15,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/permission-mongo/permission-mongo/internal/auth"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
@@ -125,13 +125,13 @@ func TestHTTPGenerator(t *testing.T) {
 		t.Logf("known open findings switched on: %s", strings.Join(on, ", "))
 	}
 
-	set := loadPolicy(t)
-	ks := &keys{recs: map[string]*auth.KeyRecord{}}
-	worlds := [2]*world{newWorld(t, "A", set, ks), newWorld(t, "B", set, ks)}
+	pf := apptest.WriteFile(t, "policy.yml", fuzzPolicy)
+	ks := testenv.NewKeys() // both proxies authenticate against it
+	worlds := [2]*world{newWorld(t, "A", pf, ks), newWorld(t, "B", pf, ks)}
 	callers := []caller{
-		{name: "clerk", key: ks.add(principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"clerk"}})},
-		{name: "viewer", key: ks.add(principal.Principal{ID: "u2", TenantID: "t1", Roles: []string{"viewer"}}), viewer: true},
-		{name: "clerk+viewer", key: ks.add(principal.Principal{ID: "u3", TenantID: "t1", Roles: []string{"clerk", "viewer"}})},
+		{name: "clerk", key: ks.Add(principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"clerk"}}, nil)},
+		{name: "viewer", key: ks.Add(principal.Principal{ID: "u2", TenantID: "t1", Roles: []string{"viewer"}}, nil), viewer: true},
+		{name: "clerk+viewer", key: ks.Add(principal.Principal{ID: "u3", TenantID: "t1", Roles: []string{"clerk", "viewer"}}, nil)},
 	}
 
 	ctx := context.Background()

@@ -1,9 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,8 +23,14 @@ type auditRuntime struct {
 	writer *audit.Writer
 	coll   *mongo.Collection
 	log    *slog.Logger
-	stop   context.CancelFunc
-	done   chan struct{}
+	// expire: retention is a periodic delete (no TTL indexes).
+	expire    bool
+	retention time.Duration
+	// stop and done: the retention loop, when start ran it.
+	stop context.CancelFunc
+	done chan struct{}
+	// closeOnce: App.CloseAudit may close before App.Close.
+	closeOnce sync.Once
 }
 
 // auditExpireEvery is how often retention runs on backends without TTL
@@ -34,10 +41,11 @@ const auditExpireEvery = time.Hour
 // memory then go to audit.spill_path when set.
 const auditCloseTimeout = 30 * time.Second
 
-// startAudit creates the audit collection's indexes and starts the writer.
-// On a backend without TTL indexes (FerretDB) retention is a periodic
-// audit.Expire instead, and the start says so.
-func startAudit(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger, reg prometheus.Registerer) (*auditRuntime, error) {
+// newAudit creates the audit collection's indexes and the writer (which
+// takes entries from then on). On a backend without TTL indexes (FerretDB)
+// retention is a periodic audit.Expire instead, run from start, and the
+// log says so. adjust, when set, has the last word on the writer's options.
+func newAudit(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger, reg prometheus.Registerer, adjust func(*audit.Options)) (*auditRuntime, error) {
 	coll := db.Collection(cfg.Audit.Collection)
 	expire := false
 	if err := audit.EnsureIndexes(ctx, coll, cfg.Audit.Retention); err != nil {
@@ -58,23 +66,31 @@ func startAudit(ctx context.Context, cfg *config.Config, db *mongo.Database, log
 	if reg != nil {
 		opts.Registerer = reg
 	}
+	if adjust != nil {
+		adjust(&opts)
+	}
 	w, err := audit.NewWriter(opts)
 	if err != nil {
 		return nil, fmt.Errorf("audit writer: %w", err)
 	}
-	rt := &auditRuntime{writer: w, coll: coll, log: logger, done: make(chan struct{})}
-	var runCtx context.Context
-	runCtx, rt.stop = context.WithCancel(context.WithoutCancel(ctx))
-	go rt.expireLoop(runCtx, expire, cfg.Audit.Retention)
-	logger.Info("audit", "mode", opts.Mode, "collection", coll.Name(), "writer", w.ID(), "retention", cfg.Audit.Retention)
+	rt := &auditRuntime{writer: w, coll: opts.Collection, log: logger, expire: expire, retention: cfg.Audit.Retention}
+	logger.Info("audit", "mode", opts.Mode, "collection", opts.Collection.Name(), "writer", w.ID(), "retention", cfg.Audit.Retention)
 	return rt, nil
 }
 
-func (rt *auditRuntime) expireLoop(ctx context.Context, on bool, retention time.Duration) {
-	defer close(rt.done)
-	if !on {
+// start runs retention (on backends without TTL indexes) until close.
+func (rt *auditRuntime) start(ctx context.Context) {
+	if rt == nil || !rt.expire {
 		return
 	}
+	var runCtx context.Context
+	runCtx, rt.stop = context.WithCancel(context.WithoutCancel(ctx))
+	rt.done = make(chan struct{})
+	go rt.expireLoop(runCtx, rt.retention)
+}
+
+func (rt *auditRuntime) expireLoop(ctx context.Context, retention time.Duration) {
+	defer close(rt.done)
 	t := time.NewTicker(auditExpireEvery)
 	defer t.Stop()
 	for {
@@ -93,7 +109,7 @@ func (rt *auditRuntime) expireLoop(ctx context.Context, on bool, retention time.
 }
 
 // close flushes every entry and stops the writer. It runs after the HTTP
-// server has stopped taking requests (app.serve returns after Shutdown), so
+// server has stopped taking requests (App.Serve returns after Shutdown), so
 // nothing is begun after it; what is still in memory after
 // auditCloseTimeout goes to the spill file when one is configured. The chain
 // heads are logged as anchors outside the database (audit.Writer.Heads).
@@ -101,6 +117,10 @@ func (rt *auditRuntime) close() {
 	if rt == nil {
 		return
 	}
+	rt.closeOnce.Do(rt.closeNow)
+}
+
+func (rt *auditRuntime) closeNow() {
 	ctx, cancel := context.WithTimeout(context.Background(), auditCloseTimeout)
 	defer cancel()
 	if err := rt.writer.Close(ctx); err != nil {
@@ -112,8 +132,10 @@ func (rt *auditRuntime) close() {
 	st := rt.writer.Stats()
 	rt.log.Info("audit closed", "writer", rt.writer.ID(),
 		"written", st.Written, "spilled", st.Spilled, "lost", st.Lost)
-	rt.stop()
-	<-rt.done
+	if rt.stop != nil {
+		rt.stop()
+		<-rt.done
+	}
 }
 
 // writerOf is the writer, nil when audit did not start.
@@ -124,10 +146,10 @@ func (rt *auditRuntime) writerOf() *audit.Writer {
 	return rt.writer
 }
 
-// startVersions prepares the versions collection when any collection is
+// newVersions prepares the versions collection when any collection is
 // versioned (nil otherwise). Without TTL indexes, versions are bounded by
 // versions.keep only.
-func startVersions(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger) (*service.Versioning, error) {
+func newVersions(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger) (*service.Versioning, error) {
 	v := cfg.Versions
 	if !v.Enabled() {
 		return nil, nil

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -30,7 +30,10 @@ type fleetRuntime struct {
 	// denyOnDown: some limit answers 503 while Redis is down, so the proxy
 	// is not ready then.
 	denyOnDown bool
-	cancel     context.CancelFunc
+	// ctx lives until close: the loops start runs and the reloads the bus
+	// asks for.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	bus  *fleet.Bus
 	keys *fleet.KeyCache
@@ -48,14 +51,15 @@ type fleetRuntime struct {
 	reloads    *prometheus.CounterVec
 }
 
-// startFleet connects to Redis (when configured) and starts following the
-// other proxies: their key revocations drop entries from keys, their policy
-// reloads reload this proxy's files (set is the policy loaded at start).
-// prepare is run on every reloaded set before it applies (fleetRuntime.prepare).
-func startFleet(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer, keys *fleet.KeyCache, svc *service.Service, set *policy.Set,
+// newFleet prepares the Redis connection (when configured), the rate
+// limiter and the bus that start then follows: the other proxies' key
+// revocations drop entries from keys, their policy reloads reload this
+// proxy's files (set is the policy loaded at start). prepare is run on every
+// reloaded set before it applies (fleetRuntime.prepare).
+func newFleet(cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer, keys *fleet.KeyCache, svc *service.Service, set *policy.Set,
 	prepare func(context.Context, *policy.Set) error) *fleetRuntime {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleetRuntime{cancel: cancel, keys: keys, log: logger, cfg: cfg, svc: svc, prepare: prepare}
+	f := &fleetRuntime{ctx: ctx, cancel: cancel, keys: keys, log: logger, cfg: cfg, svc: svc, prepare: prepare}
 	f.hashGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "pm_policy_info",
 		Help: "1 for the hash of the policy files this proxy enforces; compare across proxies.",
@@ -71,14 +75,6 @@ func startFleet(cfg *config.Config, logger *slog.Logger, reg prometheus.Register
 			Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 			Prefix: cfg.Redis.Prefix, Timeout: cfg.Redis.Timeout,
 		}, logger, reg)
-		// The first probe runs now so that a proxy whose Redis is up starts
-		// counting there from its first request.
-		pctx, pcancel := context.WithTimeout(ctx, cfg.Redis.Timeout)
-		if err := f.redis.Ping(pctx); err != nil {
-			logger.Warn("redis unreachable at start; falling back until it answers", "addr", cfg.Redis.Addr, "err", err)
-		}
-		pcancel()
-		go f.redis.Run(ctx)
 	}
 	rules := make([]ratelimit.Rule, len(cfg.RateLimits))
 	for i, r := range cfg.RateLimits {
@@ -102,8 +98,22 @@ func startFleet(cfg *config.Config, logger *slog.Logger, reg prometheus.Register
 			}
 		}()
 	})
-	go f.bus.Run(ctx)
 	return f
+}
+
+// start probes Redis and follows it and the bus until close.
+func (f *fleetRuntime) start() {
+	if f.redis != nil {
+		// The first probe runs now so that a proxy whose Redis is up starts
+		// counting there from its first request.
+		pctx, pcancel := context.WithTimeout(f.ctx, f.cfg.Redis.Timeout)
+		if err := f.redis.Ping(pctx); err != nil {
+			f.log.Warn("redis unreachable at start; falling back until it answers", "addr", f.cfg.Redis.Addr, "err", err)
+		}
+		pcancel()
+		go f.redis.Run(f.ctx)
+	}
+	go f.bus.Run(f.ctx)
 }
 
 // policyHash identifies a policy by the contents of its files, in path

@@ -1,4 +1,4 @@
-package main
+package app
 
 // Wiring of credential grants (/grants): the manager the HTTP API issues
 // through, and the reaper that revokes expired grants and reconciles the
@@ -41,10 +41,10 @@ const (
 	reaperPendingAfter = 5 * time.Minute
 )
 
-// newServeRegistry is the metrics registry of a proxy: Go and process
+// newRegistry is the metrics registry of a proxy: Go and process
 // collectors (what api.New adds to a registry of its own) plus the grant
 // reaper's metrics.
-func newServeRegistry() *prometheus.Registry {
+func newRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
@@ -75,23 +75,34 @@ func newReaperMetrics(reg *prometheus.Registry) *reaperMetrics {
 	return m
 }
 
-// startGrants builds the grant manager and, when the server can manage users,
-// starts the reaper. stop ends the reaper and waits for its pass to finish.
-func startGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, caps store.Capabilities,
-	uri string, set *policy.Set, reg *prometheus.Registry) (m *grant.Manager, stop func()) {
-	m = &grant.Manager{
+// grantRuntime is the grant manager and, when the server can manage users,
+// the reaper that start runs.
+type grantRuntime struct {
+	m      *grant.Manager
+	reaper *grant.Reaper // nil: nothing can be issued, nothing to reap
+	reg    *prometheus.Registry
+	log    *slog.Logger
+	stop   func()
+}
+
+// newGrants builds the grant manager, and the reaper when the server can
+// manage users.
+func newGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, caps store.Capabilities,
+	uri string, set *policy.Set, reg *prometheus.Registry) *grantRuntime {
+	m := &grant.Manager{
 		Client:  client,
 		Ledger:  db.Collection(grantLedgerCollection),
 		Missing: caps.GrantsMissing(),
 		Hosts:   uriHosts(uri, logger),
 	}
+	g := &grantRuntime{m: m, reg: reg, log: logger}
 	if m.Missing != "" {
 		// Nothing can be issued, so there is nothing to reap; POST /grants
 		// answers 501 after its rule checks.
 		logger.Info("credential grants unavailable: the database lacks a capability they need", "capability", m.Missing)
-		return m, func() {}
+		return g
 	}
-	r := &grant.Reaper{
+	g.reaper = &grant.Reaper{
 		M:            m,
 		Leases:       db.Collection(grantLeaseCollection),
 		Holder:       holderID(),
@@ -100,7 +111,16 @@ func startGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, 
 		PendingAfter: reaperPendingAfter,
 		Databases:    literalGrantDatabases(set),
 	}
-	metrics := newReaperMetrics(reg)
+	return g
+}
+
+// start runs the reaper until close, which waits for its pass to finish.
+func (g *grantRuntime) start() {
+	if g.reaper == nil {
+		return
+	}
+	r, m, logger := g.reaper, g.m, g.log
+	metrics := newReaperMetrics(g.reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -110,9 +130,15 @@ func startGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, 
 		})
 	}()
 	logger.Info("grant reaper started", "holder", r.Holder, "interval", reaperInterval)
-	return m, func() {
+	g.stop = func() {
 		cancel()
 		<-done
+	}
+}
+
+func (g *grantRuntime) close() {
+	if g != nil && g.stop != nil {
+		g.stop()
 	}
 }
 
