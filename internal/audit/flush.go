@@ -350,6 +350,7 @@ func (w *Writer) insert(batch []Entry) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
 	defer cancel()
 	start := time.Now()
+	w.stats.inserts.Add(1)
 	_, err := w.opts.Collection.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
 	if err != nil && onlyDuplicates(err) {
 		err = nil

@@ -83,7 +83,7 @@ type Writer struct {
 // counters back both Stats and the Prometheus metrics.
 type counters struct {
 	written, spilled, replayed, refused, writeErrors, lost, corrupt atomic.Int64
-	waited, unconfirmed                                             atomic.Int64
+	waited, unconfirmed, inserts                                    atomic.Int64
 	queueDepth, queueCapacity                                       atomic.Int64
 	spillBytes                                                      atomic.Int64
 	available                                                       atomic.Bool
@@ -101,6 +101,9 @@ type Stats struct {
 	// Waited: operations that found the queue full and waited for room
 	// (back-pressure); they count in Refused too when the wait failed.
 	Waited int64
+	// Inserts: InsertMany attempts (Written / Inserts is how well batches
+	// fill).
+	Inserts int64
 	// WriteErrors: failed InsertMany attempts.
 	WriteErrors int64
 	// Unconfirmed: operations answered although their entry was not yet
@@ -197,6 +200,7 @@ func (w *Writer) Stats() Stats {
 		Refused:       w.stats.refused.Load(),
 		Waited:        w.stats.waited.Load(),
 		Unconfirmed:   w.stats.unconfirmed.Load(),
+		Inserts:       w.stats.inserts.Load(),
 		WriteErrors:   w.stats.writeErrors.Load(),
 		Lost:          w.stats.lost.Load(),
 		Corrupt:       w.stats.corrupt.Load(),
