@@ -128,3 +128,19 @@ func TestWaitFailClosedGivesUp(t *testing.T) {
 	o.start()
 	eventually(t, 30*time.Second, func() bool { return w.Stats().Written == 1 }, "the entry stored once MongoDB is back")
 }
+
+// An operation that finishes after Close gave up on it is lost, and Wait
+// says so instead of reporting it durable.
+func TestWaitAfterCloseGaveUp(t *testing.T) {
+	t.Parallel()
+	w := newWriter(t, auditColl(t), audit.Options{})
+	op, err := w.Begin(context.Background(), entry("update", "c", 1))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.Error(t, w.Close(ctx), "an operation is still running")
+	op.Finish(200, "")
+	require.Error(t, op.Wait(context.Background()))
+	require.EqualValues(t, 1, w.Stats().Lost)
+	require.EqualValues(t, 1, w.Stats().Unconfirmed)
+}

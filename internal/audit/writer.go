@@ -375,11 +375,14 @@ var errNotStored = errors.New("audit entry not stored: the writer stopped before
 // entry stays queued and is stored when it answers again), or when the
 // writer stopped without storing it.
 func (w *Writer) waitDurable(ctx context.Context, t int64) error {
+	if t == 0 {
+		return errNotStored
+	}
 	var timeout <-chan time.Time
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.durable < t {
-		if w.stopped || t == 0 {
+		if w.stopped {
 			return errNotStored
 		}
 		if timeout == nil {
