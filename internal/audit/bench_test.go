@@ -108,10 +108,17 @@ func TestSpillTornLineSkipped(t *testing.T) {
 }
 
 // BenchmarkRecordDurable measures what a request pays now that it waits for
-// its entry (group commit): Begin + Finish + Wait from 16 goroutines per
-// CPU, as entries per second and entries per insert (how well the batches
-// fill). Compare with BenchmarkRecordStored, which does not wait.
+// its entry (group commit): Begin + Finish + Wait from one goroutine (seq:
+// one insert per entry, the latency a lone request adds) and from 16
+// goroutines per CPU (par), as entries per second and entries per insert
+// (how well the batches fill). Compare with BenchmarkRecordStored, which
+// does not wait.
 func BenchmarkRecordDurable(b *testing.B) {
+	b.Run("seq", func(b *testing.B) { benchmarkRecordDurable(b, 1) })
+	b.Run("par", func(b *testing.B) { benchmarkRecordDurable(b, 16) })
+}
+
+func benchmarkRecordDurable(b *testing.B, parallelism int) {
 	coll := auditColl(b)
 	w := newWriter(b, coll, audit.Options{FlushInterval: audit.DefaultFlushInterval})
 	base := entry("update", "orders", 1)
@@ -119,22 +126,38 @@ func BenchmarkRecordDurable(b *testing.B) {
 	inserts := func() float64 { return float64(w.Stats().Inserts) }
 	before := inserts()
 	start := time.Now()
-	b.SetParallelism(16)
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			op, err := w.Begin(ctx, base)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			op.Finish(200, "")
-			if err := op.Wait(ctx); err != nil {
-				b.Error(err)
-				return
-			}
+	record := func() {
+		op, err := w.Begin(ctx, base)
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
+		op.Finish(200, "")
+		if err := op.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if parallelism == 1 {
+		for range b.N {
+			record()
+		}
+	} else {
+		b.SetParallelism(parallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				op, err := w.Begin(ctx, base)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				op.Finish(200, "")
+				if err := op.Wait(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "stored/s")
 	if n := inserts() - before; n > 0 {
