@@ -97,6 +97,13 @@ type leasePass struct {
 }
 
 func TestReaperLeaseOneHolderAcrossProcesses(t *testing.T) {
+	// The lease is a conditional update (take it if expired), which is a
+	// compare-and-set only where the server applies filter and update
+	// atomically. On the embedded FerretDB v1 two workers took an expired
+	// lease at the same moment (in 1 of 3 runs): there it is not. No reaper
+	// runs there (grants need user management, which it lacks, and custom
+	// roles), so the election is tested where one could run.
+	testenv.RequireCapability(t, testenv.CapUserManagement)
 	_, db := testenv.Mongo(t)
 	uri := testenv.MongoURI(t)
 	ctx := context.Background()
