@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	pmsdk "github.com/permission-mongo/permission-mongo/sdk/go"
 )
 
 func init() {
@@ -53,8 +56,8 @@ const importShownFailures = 10
 
 // runImport implements `pm import --collection C --file F`.
 //
-// The file is converted to NDJSON on the fly and streamed to POST
-// /collections/{c}/import through an io.Pipe: neither the file nor the
+// The file is converted to NDJSON on the fly and streamed through the Go SDK
+// (Client.Import, POST /collections/{c}/import) from an io.Pipe: neither the file nor the
 // converted body is ever held whole in memory. Exit 1 when any line failed,
 // the server refused or stopped the import, or the file could not be
 // converted to the end (the lines before the bad one are still imported and
@@ -94,8 +97,9 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pm import: no API key: give --api-key or set PM_API_KEY")
 		return exitUsage
 	}
-	target, err := url.Parse(strings.TrimSuffix(*base, "/") + "/collections/" + url.PathEscape(*coll) + "/import")
-	if err != nil || (target.Scheme != "http" && target.Scheme != "https") {
+	// The SDK builds the request; a URL it could not use is a usage error
+	// here, before the file is opened.
+	if u, err := url.Parse(*base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		fmt.Fprintf(stderr, "pm import: invalid --url %q\n", *base)
 		return exitUsage
 	}
@@ -130,34 +134,21 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	stopBar := startProgress(stderr, src, total)
-	req, err := http.NewRequest(http.MethodPost, target.String(), pr)
-	if err != nil {
-		stopBar()
-		fmt.Fprintf(stderr, "pm import: %v\n", err)
-		return exitFail
-	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("X-API-Key", key)
-	// A refused import (403, 401) is answered before the body is sent.
-	req.Header.Set("Expect", "100-continue")
+	// The SDK's default client gives up after a minute; an import of a big
+	// file takes as long as it takes. A refused import (403, 401) is
+	// answered before the body is sent, thanks to Expect: 100-continue.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ExpectContinueTimeout = 5 * time.Second
-	res, err := (&http.Client{Transport: tr}).Do(req)
+	client := pmsdk.New(strings.TrimSuffix(*base, "/"), key,
+		pmsdk.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: noRedirect}),
+		pmsdk.WithRetry(pmsdk.RetryPolicy{})) // a stream is sent once anyway
+	ctx := pmsdk.WithRequestHeader(context.Background(), "Expect", "100-continue")
+	res, err := client.Import(ctx, *coll, pr, pmsdk.ImportOptions{})
 	// Whatever happened, the converter must not stay blocked on the pipe.
 	pr.CloseWithError(errUploadEnded)
 	<-convDone
 	stopBar()
-	if err != nil {
-		fmt.Fprintf(stderr, "pm import: %v\n", err)
-		return exitFail
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		fmt.Fprintf(stderr, "pm import: reading the answer: %v\n", err)
-		return exitFail
-	}
-	code := printImportAnswer(stdout, stderr, res.StatusCode, body, *coll, *format)
+	code := printImportResult(stdout, stderr, res, err, *coll, *format)
 	// A converter whose write to the upload failed was cut off because the
 	// server answered (a refusal such as 403 comes before the body is read)
 	// or the connection ended: the file itself is fine, and the server's
@@ -170,6 +161,10 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// noRedirect: the API never redirects, and following one would send the
+// key elsewhere.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // formatOf guesses the format from the file extension.
 func formatOf(name string) string {
 	switch strings.ToLower(filepath.Ext(name)) {
@@ -179,28 +174,6 @@ func formatOf(name string) string {
 		return "json"
 	}
 	return "ndjson"
-}
-
-type importAnswer struct {
-	Data *struct {
-		ImportID string `json:"import_id"`
-		Inserted int64  `json:"inserted"`
-		Failed   []struct {
-			Line  int64 `json:"line"`
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		} `json:"failed"`
-		FailedCount int64  `json:"failed_count"`
-		AuditID     string `json:"audit_id"`
-	} `json:"data"`
-	Error *struct {
-		Code    string         `json:"code"`
-		Message string         `json:"message"`
-		Details map[string]any `json:"details"`
-	} `json:"error"`
-	RequestID string `json:"request_id"`
 }
 
 // where names a failed line in the terms of the input file: the server
@@ -216,24 +189,25 @@ func where(format string, line int64) string {
 	return fmt.Sprintf("line %d", line)
 }
 
-func printImportAnswer(stdout, stderr io.Writer, status int, body []byte, coll, format string) int {
-	var a importAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		fmt.Fprintf(stderr, "pm import: the server answered %d with a body that is not JSON: %.200s\n", status, body)
-		return exitFail
-	}
-	if status != http.StatusOK || a.Data == nil {
-		if a.Error == nil {
-			fmt.Fprintf(stderr, "pm import: the server answered %d\n", status)
-			return exitFail
-		}
-		fmt.Fprintf(stderr, "pm import: %d %s: %s\n", status, a.Error.Code, a.Error.Message)
-		if n, ok := a.Error.Details["inserted"]; ok {
-			fmt.Fprintf(stderr, "pm import: the import stopped; %v documents were inserted before it did (import %v)\n", n, a.Error.Details["import_id"])
+// printImportResult prints the summary of an import (the first failed
+// lines, the count of the others) or why it failed, and returns the exit
+// code.
+func printImportResult(stdout, stderr io.Writer, d *pmsdk.ImportResult, err error, coll, format string) int {
+	var apiErr *pmsdk.Error
+	switch {
+	case errors.As(err, &apiErr):
+		fmt.Fprintf(stderr, "pm import: %d %s: %s\n", apiErr.Status, apiErr.Code, apiErr.Message)
+		if n, ok := apiErr.Details["inserted"]; ok {
+			fmt.Fprintf(stderr, "pm import: the import stopped; %v documents were inserted before it did (import %v)\n", n, apiErr.Details["import_id"])
 		}
 		return exitFail
+	case err != nil:
+		fmt.Fprintf(stderr, "pm import: %v\n", err)
+		return exitFail
+	case d == nil || d.ImportID == "":
+		fmt.Fprintln(stderr, "pm import: the server's answer has no import result")
+		return exitFail
 	}
-	d := a.Data
 	fmt.Fprintf(stdout, "import %s into %s: %d inserted, %d failed\n", d.ImportID, coll, d.Inserted, d.FailedCount)
 	for i, f := range d.Failed {
 		if i == importShownFailures {

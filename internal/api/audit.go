@@ -110,8 +110,30 @@ func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err // KindUnavailable: 503, nothing ran
 		}
-		// A panic still leaves an entry (recoverPanic, outside, answers 500).
-		defer op.Finish(http.StatusInternalServerError, "INTERNAL")
+		// The response is held until the entry is durable (audithold.go).
+		resp, err := echo.UnwrapResponse(c.Response())
+		if err != nil {
+			op.Finish(http.StatusInternalServerError, "INTERNAL")
+			return err
+		}
+		orig := resp.ResponseWriter
+		held := &heldResponse{w: orig}
+		resp.ResponseWriter = held
+		answered := false
+		defer func() {
+			if answered {
+				return
+			}
+			// A panic: the entry says 500, and so does the client, unless
+			// part of the body is gone already (recoverPanic, outside,
+			// answers when the response is not committed).
+			resp.ResponseWriter = orig
+			if !held.passing {
+				resp.Committed, resp.Status, resp.Size = false, 0, 0
+			}
+			op.Finish(http.StatusInternalServerError, "INTERNAL")
+			_ = op.Wait(r.Context())
+		}()
 		c.SetRequest(r.WithContext(audit.NewContext(r.Context(), op)))
 		err = next(c)
 		if err != nil {
@@ -125,6 +147,16 @@ func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 			_, _, code = classify(err)
 		}
 		op.Finish(status, code)
+		if err := op.Wait(r.Context()); err != nil {
+			// The operation ran; hiding its answer would only make the
+			// client retry it. The entry stays queued (fail_closed refuses
+			// new operations meanwhile), and the metric
+			// pm_audit_unconfirmed_total counts these answers.
+			s.log.Error("answering before the audit entry is durable", "request_id", base.RequestID, "err", err)
+		}
+		answered = true
+		resp.ResponseWriter = orig
+		held.release()
 		return nil
 	}
 }

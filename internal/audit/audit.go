@@ -8,7 +8,10 @@
 //     key, a token or a document value, so a secret cannot reach the log by a
 //     careless assignment (ARCHITECTURE.md, security rule 16).
 //   - Writer queues entries in memory and writes them in batches from one
-//     goroutine, so a request never waits for MongoDB. Every entry is hashed
+//     goroutine (group commit): a request waits for the batch that carries
+//     its entry (Op.Wait), not for an insert of its own, and is answered
+//     only once its entry is durable, so a killed process loses no entry of
+//     an answered request. Every entry is hashed
 //     into a chain (one per tenant per Writer, i.e. per process start, and
 //     one for entries without a tenant) before it is queued. Capacity is reserved before an operation runs (Begin), so an
 //     operation that was allowed to start can always be recorded; when audit

@@ -106,3 +106,62 @@ func TestSpillTornLineSkipped(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, st.Size())
 }
+
+// BenchmarkRecordDurable measures what a request pays now that it waits for
+// its entry (group commit): Begin + Finish + Wait from one goroutine (seq:
+// one insert per entry, the latency a lone request adds) and from 16
+// goroutines per CPU (par), as entries per second and entries per insert
+// (how well the batches fill). Compare with BenchmarkRecordStored, which
+// does not wait.
+func BenchmarkRecordDurable(b *testing.B) {
+	b.Run("seq", func(b *testing.B) { benchmarkRecordDurable(b, 1) })
+	b.Run("par", func(b *testing.B) { benchmarkRecordDurable(b, 16) })
+}
+
+func benchmarkRecordDurable(b *testing.B, parallelism int) {
+	coll := auditColl(b)
+	w := newWriter(b, coll, audit.Options{FlushInterval: audit.DefaultFlushInterval})
+	base := entry("update", "orders", 1)
+	ctx := context.Background()
+	inserts := func() float64 { return float64(w.Stats().Inserts) }
+	before := inserts()
+	start := time.Now()
+	b.ResetTimer()
+	record := func() {
+		op, err := w.Begin(ctx, base)
+		if err != nil {
+			b.Fatal(err)
+		}
+		op.Finish(200, "")
+		if err := op.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if parallelism == 1 {
+		for range b.N {
+			record()
+		}
+	} else {
+		b.SetParallelism(parallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				op, err := w.Begin(ctx, base)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				op.Finish(200, "")
+				if err := op.Wait(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "stored/s")
+	if n := inserts() - before; n > 0 {
+		b.ReportMetric(float64(b.N)/n, "entries/insert")
+	}
+	closeSlow(b, w)
+}

@@ -20,7 +20,7 @@ func (w *Writer) run() {
 		closing bool
 	)
 	for {
-		wait := w.opts.FlushInterval
+		wait := w.nextFlush()
 		wake := w.wake
 		if backoff > 0 {
 			if w.opts.Mode == ModeFailClosed {
@@ -52,7 +52,7 @@ func (w *Writer) run() {
 			return
 		}
 		tryDB := backoff == 0 || !time.Now().Before(retryAt)
-		drained, healthy := w.flush(tryDB)
+		drained, healthy := w.flush(tryDB, closing)
 		switch {
 		case healthy:
 			backoff = 0
@@ -85,11 +85,44 @@ func (w *Writer) aborted() bool {
 	}
 }
 
+// idleFlush is how often the flush loop looks at the spill file (and
+// whether audit is available again) while nothing is queued.
+const idleFlush = 100 * time.Millisecond
+
+// nextFlush is how long the flush loop may sleep: until the partial batch
+// waiting in the queue is due (FlushInterval after its oldest entry was
+// queued; at once for a full batch), or idleFlush when nothing is queued.
+// Appending the first entry of a batch wakes the loop early.
+func (w *Writer) nextFlush() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	unsent := len(w.queue) - w.sent
+	switch {
+	case unsent == 0:
+		return max(w.opts.FlushInterval, idleFlush)
+	case unsent >= w.opts.BatchSize:
+		return 0
+	}
+	return w.partialDueLocked()
+}
+
+// partialDueLocked is how long the partial batch still waits for company:
+// until FlushInterval after its oldest entry was queued, and not at all
+// when no operation is running, since none could join it (a lone request
+// pays one insert, nothing more). w.mu is held.
+func (w *Writer) partialDueLocked() time.Duration {
+	if w.reserved == 0 {
+		return 0
+	}
+	return max(w.opts.FlushInterval-time.Since(w.unsentSince), 0)
+}
+
 // flush writes the queue (after the spill file, which holds older entries)
-// until it is empty or a write fails. drained: nothing is left only in
+// until it is empty or a write fails; partial batches that are not due yet
+// stay queued unless force (Close). drained: nothing is left only in
 // memory (entries are in MongoDB or, in ModeBuffer, in the spill file).
 // healthy: MongoDB took every write attempted.
-func (w *Writer) flush(tryDB bool) (drained, healthy bool) {
+func (w *Writer) flush(tryDB, force bool) (drained, healthy bool) {
 	if !tryDB {
 		if w.opts.Mode == ModeBuffer {
 			return w.spillQueue(), false
@@ -110,7 +143,7 @@ func (w *Writer) flush(tryDB bool) (drained, healthy bool) {
 			return w.queueLen() == 0, false
 		}
 	}
-	if err := w.drain(); err != nil {
+	if err := w.drain(force); err != nil {
 		if w.aborted() {
 			return false, false
 		}
@@ -131,46 +164,47 @@ type flight struct {
 	done bool
 }
 
-// drain inserts the queue in batches, up to MaxInFlight at once, until only
-// a partial batch is left; it returns the first insert error (after the
-// other inserts ended).
+// drain inserts the queue in batches, up to MaxInFlight at once, until
+// nothing is left but a partial batch that is not due yet; it returns the
+// first insert error (after the other inserts ended).
 //
 // The chain does not depend on the order inserts finish in: every entry was
 // hashed when it was queued. The queue, though, only loses its oldest
 // entries: a batch stored before an earlier one leaves the queue when that
 // one is stored too. So a failure leaves every entry from the failed batch
 // on in memory, and the retry sends again some that are stored already,
-// which insert takes as success (the ids are deterministic).
+// which insert takes as success (the ids are deterministic). The same
+// order is what lets requests wait for their own entry (Op.Wait): an entry
+// is durable once everything queued before it has left the queue.
 //
-// Full batches go out as soon as an insert slot is free; a partial batch
-// once per call (the run loop calls every FlushInterval), when no insert is
-// running. Every insert costs the store a round of work whatever its size,
-// so under load entries must travel in big batches: sending each partial
-// batch as soon as the previous insert returns made batches of a few
-// entries and halved the throughput of audited reads on the DocumentDB
-// engine. Under light load an entry waits at most one FlushInterval plus
-// one insert.
-func (w *Writer) drain() error {
+// This is group commit. Requests wait for their entry, so every insert
+// costs latency as well as the store's work, whatever its size; a batch
+// goes out when it is full, or when a slot is free and either its oldest
+// entry has waited FlushInterval for company or no operation is running
+// that could join it. While every slot is busy entries pile
+// up, so under load batches grow by themselves and the inserts keep pace
+// with the requests; under light load an entry waits FlushInterval plus one
+// insert.
+func (w *Writer) drain(force bool) error {
 	defer w.unsend()
 	results := make(chan *flight, w.opts.MaxInFlight)
 	var (
 		flights []*flight // running or stored out of order; queue order
 		running int
 		failed  error
-		partial = true // a partial batch may still go out in this call
+		due     time.Duration // until the partial batch left in the queue is due
 		// Throughput sample for the queue's size: entries stored since
 		// busySince, all of that time with inserts running.
 		busySince = time.Now()
 		stored    int
 	)
 	for {
+		due = 0
 		for failed == nil && running < w.inFlight && !w.aborted() {
-			batch := w.take(partial && running == 0)
+			var batch []Entry
+			batch, due = w.take(force)
 			if batch == nil {
 				break
-			}
-			if len(batch) < w.batch {
-				partial = false
 			}
 			f := &flight{n: len(batch)}
 			flights = append(flights, f)
@@ -191,9 +225,17 @@ func (w *Writer) drain() error {
 			}
 			return failed
 		}
-		var wake chan struct{} // only while a slot is free: a busy loop otherwise
+		var (
+			wake    chan struct{} // only while a slot is free: a busy loop otherwise
+			dueC    <-chan time.Time
+			dueTime *time.Timer
+		)
 		if failed == nil && running < w.inFlight {
 			wake = w.wake
+			if due > 0 {
+				dueTime = time.NewTimer(due)
+				dueC = dueTime.C
+			}
 		}
 		select {
 		case f := <-results:
@@ -203,8 +245,11 @@ func (w *Writer) drain() error {
 			if f.err != nil && failed == nil {
 				failed = f.err
 			}
-		case <-wake:
-			continue // a batch filled up: send it
+		case <-wake: // a batch started or filled up
+		case <-dueC: // the partial batch is due
+		}
+		if dueTime != nil {
+			dueTime.Stop()
 		}
 		k, n := 0, 0
 		for k < len(flights) && flights[k].done && flights[k].err == nil {
@@ -259,23 +304,34 @@ func (w *Writer) adjust(f *flight) {
 const minBatch = 16
 
 // take marks the next batch of the queue as being inserted and returns a
-// copy of it: a full batch, or when partial is set whatever is waiting; nil
-// when there is nothing to send. When the queue is empty the backlog is
-// gone and operations are accepted again.
-func (w *Writer) take(partial bool) []Entry {
+// copy of it: a full batch, or the partial batch once it is due
+// (FlushInterval after its oldest entry was queued; at once when force).
+// Otherwise it returns nil and how long until the partial batch is due (0
+// when nothing waits). When the queue is empty the backlog is gone and
+// operations are accepted again.
+func (w *Writer) take(force bool) ([]Entry, time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.queue) == 0 {
 		w.setAvailableLocked()
-		return nil
+		return nil, 0
 	}
 	n := min(len(w.queue)-w.sent, w.batch)
-	if n == 0 || (n < w.batch && !partial) {
-		return nil
+	if n == 0 {
+		return nil, 0
+	}
+	if n < w.batch && !force {
+		if due := w.partialDueLocked(); due > 0 {
+			return nil, due
+		}
 	}
 	batch := append([]Entry(nil), w.queue[w.sent:w.sent+n]...)
 	w.sent += n
-	return batch
+	if w.sent < len(w.queue) {
+		// The rest came in while this batch filled: count its wait from now.
+		w.unsentSince = time.Now()
+	}
+	return batch, 0
 }
 
 // unsend returns the entries still queued to the unsent part, once no
@@ -283,6 +339,7 @@ func (w *Writer) take(partial bool) []Entry {
 func (w *Writer) unsend() {
 	w.mu.Lock()
 	w.sent = 0
+	w.unsentSince = time.Time{} // they were due already: no more waiting
 	w.mu.Unlock()
 }
 
@@ -293,6 +350,7 @@ func (w *Writer) insert(batch []Entry) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
 	defer cancel()
 	start := time.Now()
+	w.stats.inserts.Add(1)
 	_, err := w.opts.Collection.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
 	if err != nil && onlyDuplicates(err) {
 		err = nil
@@ -320,8 +378,9 @@ func onlyDuplicates(err error) bool {
 	return true
 }
 
-// pop removes the n oldest entries, which were stored or spilled, and
-// lets operations waiting for room look again.
+// pop removes the n oldest entries, which were stored or spilled, lets
+// operations waiting for room look again and those waiting for their entry
+// know it is durable.
 func (w *Writer) pop(n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -331,6 +390,7 @@ func (w *Writer) pop(n int) {
 	w.sent = max(w.sent-n, 0)
 	w.stats.queueDepth.Store(int64(k))
 	w.wakeWaitersLocked()
+	w.advanceDurableLocked(n)
 }
 
 func (w *Writer) queueLen() int {

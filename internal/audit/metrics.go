@@ -25,6 +25,7 @@ func (w *Writer) register(r prometheus.Registerer) error {
 		counter("pm_audit_write_errors_total", "Failed batch inserts of audit entries.", w.stats.writeErrors.Load),
 		counter("pm_audit_entries_lost_total", "Audit entries neither stored nor saved (should stay 0).", w.stats.lost.Load),
 		counter("pm_audit_spill_corrupt_lines_total", "Unreadable spill file lines skipped on replay (should stay 0).", w.stats.corrupt.Load),
+		counter("pm_audit_unconfirmed_total", "Operations answered before their audit entry was durable because the store did not take it within the wait (should stay 0).", w.stats.unconfirmed.Load),
 		counter("pm_audit_waits_total", "Operations that found the audit queue full and waited for room (back-pressure).", w.stats.waited.Load),
 		gauge("pm_audit_queue_depth", "Audit entries in memory, not yet stored.", func() float64 { return float64(w.stats.queueDepth.Load()) }),
 		gauge("pm_audit_queue_capacity", "Bound of the audit queue (fixed, or sized by the store's measured throughput).", func() float64 { return float64(w.stats.queueCapacity.Load()) }),

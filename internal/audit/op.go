@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type Op struct {
 	mu    sync.Mutex
 	e     Entry
 	done  bool
+	// ticket is the entry's place in the writer's queue (Writer.appended),
+	// set by Finish; 0 when it will never be stored.
+	ticket int64
 }
 
 // SetActor records who is calling, once authentication has said so.
@@ -118,16 +122,44 @@ func (o *Op) FinishAs(outcome Outcome, status int, errorCode string) {
 		return
 	}
 	o.mu.Lock()
+	defer o.mu.Unlock() // held until the ticket is set, for Wait
 	if o.done {
-		o.mu.Unlock()
 		return
 	}
 	o.done = true
 	e := o.e
-	o.mu.Unlock()
 	e.Outcome, e.Status, e.ErrorCode = outcome, status, errorCode
 	e.LatencyMS = latencyMS(time.Since(o.start))
-	o.w.finish(e)
+	o.ticket = o.w.finish(e)
+}
+
+// Wait returns once the entry recorded by Finish is durable: stored in
+// MongoDB or, in ModeBuffer, fsynced to the spill file. The api layer holds
+// the response until then, so that a client never has an answer whose
+// entry a crash (SIGKILL, power loss) could still take away. Entries travel
+// in batches (group commit), so waiting costs a request about one insert,
+// not one insert of its own.
+//
+// It fails when ctx ends, when the store has not taken the entry within
+// Options.MaxWait (ModeFailClosed while MongoDB fails: the entry stays
+// queued, and new operations are refused meanwhile), or when the writer
+// stopped without storing it; the caller decides whether to answer anyway.
+// Calling it before Finish is an error.
+func (o *Op) Wait(ctx context.Context) error {
+	if o == nil {
+		return nil
+	}
+	o.mu.Lock()
+	done, t := o.done, o.ticket
+	o.mu.Unlock()
+	if !done {
+		return errors.New("audit: Op.Wait before Finish")
+	}
+	err := o.w.waitDurable(ctx, t)
+	if err != nil {
+		o.w.stats.unconfirmed.Add(1)
+	}
+	return err
 }
 
 type ctxKey struct{}

@@ -38,8 +38,11 @@ const (
 	// (signal 11) and did not raise audited throughput on two cores. Raise
 	// it for a server with cores to spare; the writer still only adds
 	// inserts while they are quick (see adjust).
-	DefaultMaxInFlight   = 1
-	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultMaxInFlight = 1
+	// DefaultFlushInterval is short because requests wait for their entry
+	// (Op.Wait): it is latency added to a lone request, and under load
+	// batches fill while inserts run anyway.
+	DefaultFlushInterval = 2 * time.Millisecond
 	DefaultWriteTimeout  = 5 * time.Second
 	DefaultRetryMin      = 100 * time.Millisecond
 	DefaultRetryMax      = 5 * time.Second
@@ -76,13 +79,14 @@ type Options struct {
 	// MaxWait bounds how long Begin and Record wait for room in a full queue
 	// (the request's context may end the wait sooner). A healthy store frees
 	// room within one insert; a wait this long means the store cannot keep
-	// up, and the operation is refused. 2×WriteTimeout when 0.
+	// up, and the operation is refused. It bounds Op.Wait too. 2×WriteTimeout
+	// when 0.
 	MaxWait time.Duration
 	// BatchSize is the most entries written by one InsertMany; a full batch
 	// is written at once, a partial one after FlushInterval.
 	BatchSize int
-	// FlushInterval bounds how long an entry waits in memory when traffic is
-	// low.
+	// FlushInterval is how long a partial batch waits for more entries
+	// before it is written, once an insert slot is free (group commit).
 	FlushInterval time.Duration
 	// WriteTimeout bounds one InsertMany.
 	WriteTimeout time.Duration

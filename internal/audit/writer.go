@@ -31,7 +31,18 @@ type Writer struct {
 	lastTS   time.Time // of the last entry recorded; ts never goes back within a chain
 	queue    []Entry   // hashed, not yet stored; oldest first
 	sent     int       // queue[:sent] is being inserted by the flush loop
-	reserved int       // operations begun and not finished
+	// unsentSince is when the oldest entry of queue[sent:] was queued (the
+	// zero time: send it now); a partial batch waits for company until it
+	// is FlushInterval old.
+	unsentSince time.Time
+	// appended counts the entries ever queued and durable those stored in
+	// MongoDB or fsynced to the spill file. Entries leave the queue oldest
+	// first, so the entry queued as number n is durable once durable >= n:
+	// that is what Op.Wait waits for. durableCh, when not nil, is closed
+	// (and reset) whenever durable grows or the flush loop stops.
+	appended, durable int64
+	durableCh         chan struct{}
+	reserved          int // operations begun and not finished
 	// capacity is the queue's bound (reserved operations included): the
 	// fixed QueueSize, or the one derived from rate, the store's measured
 	// throughput in entries per second.
@@ -72,7 +83,7 @@ type Writer struct {
 // counters back both Stats and the Prometheus metrics.
 type counters struct {
 	written, spilled, replayed, refused, writeErrors, lost, corrupt atomic.Int64
-	waited                                                          atomic.Int64
+	waited, unconfirmed, inserts                                    atomic.Int64
 	queueDepth, queueCapacity                                       atomic.Int64
 	spillBytes                                                      atomic.Int64
 	available                                                       atomic.Bool
@@ -90,8 +101,15 @@ type Stats struct {
 	// Waited: operations that found the queue full and waited for room
 	// (back-pressure); they count in Refused too when the wait failed.
 	Waited int64
+	// Inserts: InsertMany attempts (Written / Inserts is how well batches
+	// fill).
+	Inserts int64
 	// WriteErrors: failed InsertMany attempts.
 	WriteErrors int64
+	// Unconfirmed: operations answered although their entry was not yet
+	// durable when Op.Wait gave up (MongoDB failing for longer than
+	// MaxWait in ModeFailClosed; the entry stays queued). Should stay 0.
+	Unconfirmed int64
 	// Lost: entries that could not be stored nor saved (Close gave up
 	// without a SpillPath, or an operation finished after Close), and
 	// Corrupt: unreadable spill file lines skipped on replay. Both should
@@ -181,6 +199,8 @@ func (w *Writer) Stats() Stats {
 		Replayed:      w.stats.replayed.Load(),
 		Refused:       w.stats.refused.Load(),
 		Waited:        w.stats.waited.Load(),
+		Unconfirmed:   w.stats.unconfirmed.Load(),
+		Inserts:       w.stats.inserts.Load(),
 		WriteErrors:   w.stats.writeErrors.Load(),
 		Lost:          w.stats.lost.Load(),
 		Corrupt:       w.stats.corrupt.Load(),
@@ -320,8 +340,9 @@ func (w *Writer) wakeWaitersLocked() {
 }
 
 // finish records the entry of an Op begun with Begin, releasing its
-// reservation. It never refuses: the room was reserved.
-func (w *Writer) finish(e Entry) {
+// reservation, and returns its ticket for waitDurable (0: it will never be
+// stored). It never refuses: the room was reserved.
+func (w *Writer) finish(e Entry) int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.reserved--
@@ -330,17 +351,82 @@ func (w *Writer) finish(e Entry) {
 		w.stats.lost.Add(1)
 		w.log.Error("audit entry finished after the writer closed; not stored",
 			"request_id", e.RequestID, "action", e.Action, "collection", e.Collection)
-		return
+		return 0
 	}
-	w.appendLocked(e)
+	t := w.appendLocked(e)
+	if w.reserved == 0 {
+		// The last running operation: its batch need not wait for more.
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
 	if w.closed && w.reserved == 0 {
 		w.idleOnce.Do(func() { close(w.idle) })
 	}
+	return t
 }
 
-// appendLocked chains e and queues it. w.mu is held: the lock is what makes
-// the queue order the chain order.
-func (w *Writer) appendLocked(e Entry) {
+var errNotStored = errors.New("audit entry not stored: the writer stopped before it could be")
+
+// waitDurable waits until the entry with ticket t is durable: stored in
+// MongoDB, or fsynced to the spill file. It gives up when ctx ends (the
+// client is gone), after MaxWait (the store has been failing that long; the
+// entry stays queued and is stored when it answers again), or when the
+// writer stopped without storing it.
+func (w *Writer) waitDurable(ctx context.Context, t int64) error {
+	if t == 0 {
+		return errNotStored
+	}
+	var timeout <-chan time.Time
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.durable < t {
+		if w.stopped {
+			return errNotStored
+		}
+		if timeout == nil {
+			tm := time.NewTimer(w.opts.MaxWait)
+			defer tm.Stop()
+			timeout = tm.C
+		}
+		if w.durableCh == nil {
+			w.durableCh = make(chan struct{})
+		}
+		ch := w.durableCh
+		w.mu.Unlock()
+		select {
+		case <-ch:
+			w.mu.Lock()
+		case <-ctx.Done():
+			w.mu.Lock()
+			return context.Cause(ctx)
+		case <-timeout:
+			w.mu.Lock()
+			return fmt.Errorf("audit entry not durable after %s: the audit store does not answer", w.opts.MaxWait)
+		}
+	}
+	return nil
+}
+
+// advanceDurableLocked records that the n oldest queued entries are durable
+// and wakes the operations waiting for theirs. w.mu is held.
+func (w *Writer) advanceDurableLocked(n int) {
+	w.durable += int64(n)
+	w.wakeDurableLocked()
+}
+
+func (w *Writer) wakeDurableLocked() {
+	if w.durableCh != nil {
+		close(w.durableCh)
+		w.durableCh = nil
+	}
+}
+
+// appendLocked chains e and queues it, and returns its ticket (see
+// appended). w.mu is held: the lock is what makes the queue order the chain
+// order.
+func (w *Writer) appendLocked(e Entry) int64 {
 	normalize(&e)
 	ts := w.opts.Now().UTC().Truncate(time.Millisecond)
 	if ts.Before(w.lastTS) {
@@ -357,14 +443,23 @@ func (w *Writer) appendLocked(e Entry) {
 	e.PrevHash = *last
 	e.Hash = HashOf(&e)
 	*last, w.lastTS = e.Hash, ts
+	unsent := len(w.queue) - w.sent
+	if unsent == 0 {
+		w.unsentSince = time.Now()
+	}
 	w.queue = append(w.queue, e)
+	w.appended++
 	w.stats.queueDepth.Store(int64(len(w.queue)))
-	if len(w.queue)-w.sent >= w.opts.BatchSize {
+	// The flush loop sleeps while nothing is queued: wake it for the first
+	// entry of a batch (it then waits FlushInterval for more, or less when
+	// the batch fills) and for a full batch.
+	if unsent == 0 || unsent+1 >= w.opts.BatchSize {
 		select {
 		case w.wake <- struct{}{}:
 		default:
 		}
 	}
+	return w.appended
 }
 
 // Close stops accepting operations, waits for those begun to finish, and
@@ -409,6 +504,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	w.stopped = true
 	left := len(w.queue)
+	w.wakeDurableLocked() // what is still waiting will not be stored
 	w.mu.Unlock()
 	var errs []error
 	if waitErr != nil {

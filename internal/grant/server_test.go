@@ -18,7 +18,12 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(leaseWorkerURI) != "" {
+		os.Exit(runLeaseWorker()) // a process of TestReaperLeaseOneHolderAcrossProcesses
+	}
+	testenv.Main(m)
+}
 
 func base64Decode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 

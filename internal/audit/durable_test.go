@@ -1,0 +1,146 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/audit"
+)
+
+// Op.Wait returns only once the entry is in MongoDB: right after it, with
+// the writer still running (no Close), every waiting operation's entry can
+// be read back.
+func TestWaitReturnsOnceStored(t *testing.T) {
+	t.Parallel()
+	coll := auditColl(t)
+	// A flush interval far longer than the test: while operations run, a
+	// partial batch waits for them; the batch goes out when the last of the
+	// 8 finishes. A Wait that returned before the insert finds nothing.
+	w := newWriter(t, coll, audit.Options{BatchSize: 100, FlushInterval: time.Hour})
+	ctx := context.Background()
+	var ops []*audit.Op
+	for g := range 8 {
+		op, err := w.Begin(ctx, entry("create", "c", g))
+		require.NoError(t, err)
+		ops = append(ops, op)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g, op := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			op.Finish(201, "")
+			if err := op.Wait(ctx); err != nil {
+				errs <- err
+				return
+			}
+			id := entry("create", "c", g).RequestID
+			n, err := coll.CountDocuments(ctx, bson.D{{Key: "request_id", Value: id}})
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%s: %d entries stored when Wait returned", id, n)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 0, w.Stats().Unconfirmed)
+
+	// A lone operation does not wait for the flush interval: nothing else
+	// runs that could join its batch.
+	op, err := w.Begin(ctx, entry("read", "c", 99))
+	require.NoError(t, err)
+	op.Finish(200, "")
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, op.Wait(wctx))
+	require.EqualValues(t, 9, w.Stats().Written)
+}
+
+// Wait before Finish is a programming error, said as one; a nil Op (audit
+// off) never waits.
+func TestWaitBeforeFinish(t *testing.T) {
+	t.Parallel()
+	w := newWriter(t, auditColl(t), audit.Options{})
+	op, err := w.Begin(context.Background(), entry("read", "c", 1))
+	require.NoError(t, err)
+	require.Error(t, op.Wait(context.Background()))
+	op.Finish(200, "")
+	require.NoError(t, op.Wait(context.Background()))
+	var none *audit.Op
+	require.NoError(t, none.Wait(context.Background()))
+}
+
+// buffer mode with MongoDB down: Wait returns once the entry is fsynced to
+// the spill file, and the file holds it.
+func TestWaitBufferModeSpilled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := newOutage(t)
+	spill := filepath.Join(t.TempDir(), "spill.ndjson")
+	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeBuffer, SpillPath: spill}))
+	o.stop()
+	e := entry("delete", "c", 7)
+	op, err := w.Begin(ctx, e)
+	require.NoError(t, err)
+	op.Finish(200, "")
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(t, op.Wait(wctx))
+	var ids []string
+	for _, s := range readSpill(t, spill) {
+		ids = append(ids, s.RequestID)
+	}
+	require.Contains(t, ids, e.RequestID, "durable means in the spill file while MongoDB is down")
+	o.start()
+}
+
+// fail_closed with MongoDB down: Wait gives up after MaxWait instead of
+// holding the answer forever, and says so in Unconfirmed; the entry stays
+// queued and is stored when MongoDB is back.
+func TestWaitFailClosedGivesUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := newOutage(t)
+	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeFailClosed, MaxWait: 500 * time.Millisecond}))
+	o.stop()
+	e := entry("update", "c", 3)
+	op, err := w.Begin(ctx, e)
+	require.NoError(t, err)
+	op.Finish(200, "")
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	require.Error(t, op.Wait(wctx))
+	require.EqualValues(t, 1, w.Stats().Unconfirmed)
+	o.start()
+	eventually(t, 30*time.Second, func() bool { return w.Stats().Written == 1 }, "the entry stored once MongoDB is back")
+}
+
+// An operation that finishes after Close gave up on it is lost, and Wait
+// says so instead of reporting it durable.
+func TestWaitAfterCloseGaveUp(t *testing.T) {
+	t.Parallel()
+	w := newWriter(t, auditColl(t), audit.Options{})
+	op, err := w.Begin(context.Background(), entry("update", "c", 1))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.Error(t, w.Close(ctx), "an operation is still running")
+	op.Finish(200, "")
+	require.Error(t, op.Wait(context.Background()))
+	require.EqualValues(t, 1, w.Stats().Lost)
+	require.EqualValues(t, 1, w.Stats().Unconfirmed)
+}
