@@ -126,7 +126,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 			return nil, fmt.Errorf("embedded database: %w", err)
 		}
 		uri = a.embedded.URI()
-		logger.Info("embedded FerretDB started", "dir", cfg.MongoDB.EmbeddedDir)
+		logger.Info("embedded FerretDB started", "dir", cfg.MongoDB.EmbeddedDir, "uri", uri)
 	}
 	if a.client, err = store.Connect(ctx, uri); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
@@ -181,6 +181,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		// Cheap when unused: it reads only when a rule names user.$...
 		Hierarchy: hierarchy.New(a.db),
 		Outbox:    outbox,
+		IDOrder:   idOrder(a.embedded, cfg.MongoDB.Database),
 	})
 	reg := newServeRegistry()
 	grants, stopGrants := startGrants(logger, a.client, a.db, caps, uri, set, reg)
@@ -332,4 +333,13 @@ func baseURL(addr string) string {
 		host = "[" + host + "]"
 	}
 	return "http://" + host + ":" + port
+}
+
+// idOrder is the embedded backend's _id order (docs/embedded-backend.md),
+// nil for any other backend.
+func idOrder(e *store.Embedded, database string) service.IDOrder {
+	if e == nil {
+		return nil
+	}
+	return e.IDOrder(database)
 }

@@ -90,3 +90,56 @@ func TestEmbeddedGetByIDUsesAnIndex(t *testing.T) {
 	db = client.Database("app")
 	require.Contains(t, plan("again"), "_pm_id_lookup")
 }
+
+// IDOrder lists ObjectId _ids in ascending order after a given one, and
+// refuses (ok false) once the collection holds an _id of another type,
+// whose place in MongoDB's order the index does not give.
+func TestEmbeddedIDOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, err := store.StartEmbedded(ctx, t.TempDir(), nil)
+	require.NoError(t, err)
+	defer e.Close()
+	client, err := store.Connect(ctx, e.URI())
+	require.NoError(t, err)
+	defer func() { _ = client.Disconnect(ctx) }()
+	order := e.IDOrder("app")
+
+	ids, ok := order.After(ctx, "nothing", bson.ObjectID{}, 10)
+	require.True(t, ok, "a database that does not exist yet has no ids")
+	require.Empty(t, ids)
+
+	c := client.Database("app").Collection("c")
+	var want []bson.ObjectID
+	var docs []any
+	for i := range 50 {
+		// Not in insertion order: the timestamp part goes down.
+		id := bson.NewObjectIDFromTimestamp(time.Unix(int64(2_000_000_000-i*1000), 0))
+		want = append([]bson.ObjectID{id}, want...)
+		docs = append(docs, bson.D{{Key: "_id", Value: id}})
+	}
+	_, err = c.InsertMany(ctx, docs)
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1); return ok },
+		30*time.Second, 20*time.Millisecond, "indexes never built")
+	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 20)
+	require.True(t, ok)
+	require.Equal(t, want[:20], ids)
+	ids, ok = order.After(ctx, "c", want[19], 100)
+	require.True(t, ok)
+	require.Equal(t, want[20:], ids)
+	ids, ok = order.After(ctx, "other", bson.ObjectID{}, 5)
+	require.True(t, ok, "a collection that does not exist has no ids")
+	require.Empty(t, ids)
+
+	_, err = c.InsertOne(ctx, bson.D{{Key: "_id", Value: "a-string"}})
+	require.NoError(t, err)
+	_, ok = order.After(ctx, "c", bson.ObjectID{}, 20)
+	require.False(t, ok, "a string _id sorts before every ObjectId: the order is refused")
+	_, err = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: "a-string"}})
+	require.NoError(t, err)
+	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 3)
+	require.True(t, ok)
+	require.Equal(t, want[:3], ids)
+}

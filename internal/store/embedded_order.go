@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -42,6 +44,9 @@ func (e *Embedded) IDOrder(database string) *IDOrder {
 // sqlite opens the database file read-only.
 func (o *IDOrder) sqlite() (*sql.DB, error) {
 	path := filepath.Join(o.dir, o.database+".sqlite")
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true,
 		RawQuery: "mode=ro&_pragma=busy_timeout(10000)"}
 	db, err := sql.Open("sqlite", u.String())
@@ -92,6 +97,9 @@ func (o *IDOrder) After(ctx context.Context, coll string, after bson.ObjectID, n
 
 func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n int) ([]bson.ObjectID, error) {
 	db, err := o.conn()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no such database: nothing in it
+	}
 	if err != nil {
 		return nil, err
 	}
