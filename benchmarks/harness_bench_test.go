@@ -108,7 +108,14 @@ func redact(uri string) string {
 	return uri
 }
 
-const workers = 8
+// workers is the number of concurrent clients: 8, or PM_BENCH_WORKERS (1
+// measures the latency of one request alone).
+var workers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("PM_BENCH_WORKERS")); err == nil && n > 0 {
+		return n
+	}
+	return 8
+}()
 
 // harnessPolicy: the hr role reads its tenant's employees, without ssn.
 const harnessPolicy = `roles: {hr: {}}
