@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -51,13 +52,16 @@ func BenchmarkProcesses(b *testing.B) {
 		docs = n
 	}
 	res := &results{}
-	if os.Getenv("PM_BENCH_EMBEDDED") != "off" {
+	switch os.Getenv("PM_BENCH_EMBEDDED") {
+	case "off":
+		fmt.Println("BenchmarkProcesses: embedded backend left out: PM_BENCH_EMBEDDED=off")
+	case "inproc":
+		b.Run("embedded_inproc", func(b *testing.B) { runBackend(b, res, "embedded", 0, docs) })
+	default:
 		b.Run("embedded", func(b *testing.B) {
 			p, uri := startEmbeddedBackend(b)
 			runBackend(b, res, uri, p.pid(), docs)
 		})
-	} else {
-		fmt.Println("BenchmarkProcesses: embedded backend left out: PM_BENCH_EMBEDDED=off")
 	}
 	if uri, why := externalURI(); uri != "" {
 		b.Run("external", func(b *testing.B) { runBackend(b, res, uri, 0, docs) })
@@ -104,7 +108,14 @@ func redact(uri string) string {
 	return uri
 }
 
-const workers = 8
+// workers is the number of concurrent clients: 8, or PM_BENCH_WORKERS (1
+// measures the latency of one request alone).
+var workers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("PM_BENCH_WORKERS")); err == nil && n > 0 {
+		return n
+	}
+	return 8
+}()
 
 // harnessPolicy: the hr role reads its tenant's employees, without ssn.
 const harnessPolicy = `roles: {hr: {}}
@@ -120,8 +131,23 @@ type apiKey struct{ id, hash, full, role string }
 
 // runBackend seeds one database of the backend, starts the proxy on it and
 // measures each operation directly and through the proxy.
+//
+// uri "embedded": FerretDB runs inside the proxy process (as with `make
+// run`), the only setup where the proxy reads _id order from its SQLite
+// files (docs/embedded-backend.md); the proxy starts first and the backend's
+// CPU is the proxy process's (on the direct side, all of it is FerretDB's).
 func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
 	ctx := context.Background()
+	dbName := testenv.UniqueName("pmbench_")
+	id, full, hash := auth.GenerateKey()
+	key := apiKey{id: id, hash: hash, full: full, role: "hr"}
+	var proxy *process
+	var base string
+	inproc := uri == "embedded"
+	if inproc {
+		proxy, base, uri = startProxyProcess(b, "embedded", dbName, harnessPolicy, key)
+		backendPID = proxy.pid()
+	}
 	client, err := store.Connect(ctx, uri)
 	if err != nil {
 		b.Fatal(err)
@@ -134,8 +160,11 @@ func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
 	name := caps.Backend + " " + caps.Version
 	if caps.Backend == store.BackendFerretDB {
 		name = "embedded FerretDB v1 (SQLite)"
+		if inproc {
+			name = "embedded FerretDB v1 (SQLite) in the proxy"
+		}
 	}
-	db := client.Database(testenv.UniqueName("pmbench_"))
+	db := client.Database(dbName)
 	b.Cleanup(func() {
 		// Bounded: dropping a database on the DocumentDB engine has been
 		// seen to hang after a run that left its audit writer refusing.
@@ -148,9 +177,9 @@ func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
 	coll := db.Collection("employees")
 	ids := seed(b, coll, docs)
 
-	id, full, hash := auth.GenerateKey()
-	key := apiKey{id: id, hash: hash, full: full, role: "hr"}
-	proxy, base := startProxyProcess(b, uri, db.Name(), harnessPolicy, key)
+	if !inproc {
+		proxy, base, _ = startProxyProcess(b, uri, db.Name(), harnessPolicy, key)
+	}
 	h := &harness{coll: coll, ids: ids, base: base, key: full, proxyPID: proxy.pid(), backendPID: backendPID,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}}
 	h.check(b)
@@ -161,6 +190,7 @@ func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
 	}{
 		{"GET by id", h.directGet, h.proxyGet},
 		{"list of 20", h.directList, h.proxyList},
+		{"list of 20, next page", h.directNextList, h.proxyNextList},
 	}
 	only := os.Getenv("PM_BENCH_OPS") // "get" or "list": one operation only
 	for _, op := range ops {
@@ -208,6 +238,10 @@ type harness struct {
 	base, key            string
 	http                 *http.Client
 	proxyPID, backendPID int
+	// cursor (escaped for a query string) continues after the first page,
+	// whose last _id is after.
+	cursor string
+	after  bson.ObjectID
 }
 
 // directGet is what an application without the proxy would send: the
@@ -247,6 +281,32 @@ func (h *harness) id(i int) bson.ObjectID { return h.ids[(i*7919+len(h.ids)/2)%l
 
 func (h *harness) proxyList(int) error {
 	_, err := h.get("/collections/employees?limit=20")
+	return err
+}
+
+// directNextList is the second page: the tenant's employees after the
+// first page's last _id.
+func (h *harness) directNextList(int) error {
+	ctx := context.Background()
+	cur, err := h.coll.Find(ctx, bson.D{{Key: "tenant_id", Value: "t1"}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: h.after}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(20))
+	if err != nil {
+		return err
+	}
+	var docs []bson.M
+	if err := cur.All(ctx, &docs); err != nil {
+		return err
+	}
+	if len(docs) != 20 {
+		return fmt.Errorf("direct next page: %d documents", len(docs))
+	}
+	return nil
+}
+
+// proxyNextList is the second page through the proxy, with the cursor the
+// first page returned.
+func (h *harness) proxyNextList(int) error {
+	_, err := h.get("/collections/employees?limit=20&cursor=" + h.cursor)
 	return err
 }
 
@@ -308,11 +368,18 @@ func (h *harness) check(b *testing.B) {
 		b.Fatal(err)
 	}
 	var page struct {
-		Data []map[string]any `json:"data"`
+		Data       []map[string]any `json:"data"`
+		Pagination struct {
+			Cursor string `json:"cursor"`
+		} `json:"pagination"`
 	}
 	if err := json.Unmarshal(body, &page); err != nil {
 		b.Fatal(err)
 	}
+	if page.Pagination.Cursor == "" {
+		b.Fatalf("list: no cursor in %s", body)
+	}
+	h.cursor = url.QueryEscape(page.Pagination.Cursor)
 	want := slices.Clone(h.ids)
 	slices.SortFunc(want, func(x, y bson.ObjectID) int { return strings.Compare(x.Hex(), y.Hex()) })
 	if len(page.Data) != 20 {
@@ -322,6 +389,17 @@ func (h *harness) check(b *testing.B) {
 		if got := fmt.Sprint(d["_id"]); !strings.Contains(got, want[i].Hex()) || d["ssn"] != nil {
 			b.Fatalf("list item %d: %v, want _id %s", i, d, want[i].Hex())
 		}
+	}
+	h.after = want[19]
+	body, err = h.get("/collections/employees?limit=20&cursor=" + h.cursor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		b.Fatal(err)
+	}
+	if len(page.Data) != 20 || !strings.Contains(fmt.Sprint(page.Data[0]["_id"]), want[20].Hex()) {
+		b.Fatalf("next page: want 20 documents from _id %s, got %s", want[20].Hex(), body)
 	}
 }
 

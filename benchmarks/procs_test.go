@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -157,7 +158,11 @@ func buildPM(b *testing.B) string {
 // startProxyProcess writes a configuration for `pm serve` (policy file,
 // one API key, the given backend and database, default audit) and starts
 // it; it returns when /readyz answers.
-func startProxyProcess(b *testing.B, uri, database, policyYAML string, key apiKey) (*process, string) {
+//
+// uri "embedded" runs FerretDB inside the proxy, as `make run` does, on
+// SQLite files in a directory of the run; the third result is then its
+// mongodb:// URI, read from the proxy's log, for the direct side.
+func startProxyProcess(b *testing.B, uri, database, policyYAML string, key apiKey) (*process, string, string) {
 	b.Helper()
 	bin := buildPM(b)
 	dir := b.TempDir()
@@ -168,8 +173,14 @@ func startProxyProcess(b *testing.B, uri, database, policyYAML string, key apiKe
 		b.Fatal(err)
 	}
 	addr := freeAddr(b)
+	logLevel, embeddedDir := "warn", ""
+	if uri == "embedded" {
+		// The start-up line naming the embedded server's URI is at info;
+		// requests are not logged at that level.
+		logLevel, embeddedDir = "info", filepath.Join(dir, "data")
+	}
 	cfg := fmt.Sprintf(`listen: %s
-mongodb: {uri: %q, database: %s}
+mongodb: {uri: %q, database: %s, embedded_dir: %q}
 policies: ./policies
 auth:
   api_keys:
@@ -178,11 +189,11 @@ auth:
       key_sha256: %s
       principal: {id: u1, tenant_id: t1, roles: [%s]}
 cursor_secret: %q
-log: {level: warn}
+log: {level: %s}
 # The embedded backend scans for most queries: at 100,000 documents one
 # takes seconds on a loaded machine.
 limits: {query_timeout: 300s}
-`, addr, uri, database, key.id, key.hash, key.role, strings.Repeat("c", 40))
+`, addr, uri, database, embeddedDir, key.id, key.hash, key.role, strings.Repeat("c", 40), logLevel)
 	cfgPath := filepath.Join(dir, "pm.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
@@ -198,7 +209,14 @@ limits: {query_timeout: 300s}
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p, base
+				if uri != "embedded" {
+					return p, base, ""
+				}
+				m := regexp.MustCompile(`uri=(mongodb://\S+)`).FindStringSubmatch(p.stderr.String())
+				if m == nil {
+					b.Fatalf("pm serve did not log the embedded server's URI: %s", p.stderr)
+				}
+				return p, base, m[1]
 			}
 		}
 		select {

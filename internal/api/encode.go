@@ -19,8 +19,11 @@ import (
 type rawJSON = json.RawMessage
 
 // extJSON encodes a document as relaxed Extended JSON v2 (HTTP contract).
+//
+// <, > and & are escaped (\u003c ...), as encoding/json does, so that a
+// response is never sniffed as HTML, whichever writer it goes through.
 func extJSON(doc bson.Raw) ([]byte, error) {
-	b, err := bson.MarshalExtJSON(doc, false, false)
+	b, err := bson.MarshalExtJSON(doc, false, true)
 	if err != nil {
 		return nil, apperr.Wrap(apperr.KindInternal, err, "cannot encode document")
 	}
@@ -36,13 +39,20 @@ func writeData(c *echo.Context, status int, v any) error {
 	return c.JSONBlob(status, b)
 }
 
-// writeDoc writes {"data": <document>}.
+// writeDoc writes {"data": <document>}. The document's JSON is placed as
+// is: going through json.Marshal as a RawMessage would validate and compact
+// it once more, which cost as much CPU as encoding it (profile of GET by id,
+// benchmarks/README.md).
 func writeDoc(c *echo.Context, status int, doc bson.Raw) error {
 	j, err := extJSON(doc)
 	if err != nil {
 		return err
 	}
-	return writeData(c, status, rawJSON(j))
+	b := make([]byte, 0, len(j)+len(`{"data":}`))
+	b = append(b, `{"data":`...)
+	b = append(b, j...)
+	b = append(b, '}')
+	return c.JSONBlob(status, b)
 }
 
 // appendDocs writes the documents as a JSON array.

@@ -197,7 +197,7 @@ func (a *App) connect(ctx context.Context, db *mongo.Database) (string, error) {
 			return "", fmt.Errorf("embedded database: %w", err)
 		}
 		uri = a.embedded.URI()
-		a.log.Info("embedded FerretDB started", "dir", cfg.MongoDB.EmbeddedDir)
+		a.log.Info("embedded FerretDB started", "dir", cfg.MongoDB.EmbeddedDir, "uri", uri)
 	}
 	if a.client, err = store.Connect(ctx, uri); err != nil {
 		return "", fmt.Errorf("database: %w", err)
@@ -340,3 +340,12 @@ func (a *App) RedisUp() bool { return a.fleet.redis != nil && a.fleet.redis.Up()
 // Subscribed is closed once this proxy listens to the other proxies'
 // announcements on Redis (tests wait for it before changing anything).
 func (a *App) Subscribed() <-chan struct{} { return a.fleet.bus.Subscribed() }
+
+// idOrder is the embedded backend's _id order (docs/embedded-backend.md),
+// nil for any other backend.
+func idOrder(e *store.Embedded, database string) service.IDOrder {
+	if e == nil {
+		return nil
+	}
+	return e.IDOrder(database)
+}

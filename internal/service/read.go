@@ -166,7 +166,10 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 	if len(req.Filter) > 0 {
 		client = req.Filter
 	}
-	docs, err := s.fetchAfter(ctx, coll, and(policyFilter(d), client, after), sort, limit, pos)
+	docs, ok, err := s.findByIDOrder(ctx, coll, d, sort, client != nil, limit, pos)
+	if err == nil && !ok {
+		docs, err = s.fetchAfter(ctx, coll, and(policyFilter(d), client, after), sort, limit, pos)
+	}
 	if err != nil {
 		return nil, err
 	}

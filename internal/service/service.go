@@ -94,6 +94,11 @@ type Params struct {
 	// filter that is exactly {_id} (store.Capabilities.LookupByIDOnly):
 	// Get then asks for {_id} alone (lookup.go).
 	LookupByIDOnly bool
+	// IDOrder, with LookupByIDOnly, lists _ids in order without the
+	// backend reading documents (store.IDOrder on the embedded backend):
+	// default lists then fetch their documents by {_id} (idorder.go). Nil
+	// leaves lists to the backend.
+	IDOrder IDOrder
 	// RefuseAfterIDless refuses, with 501, an aggregation stage that follows
 	// one whose output has no _id (pipeline.StageAfterIDless): FerretDB v1
 	// panics on it and later loses the process.
@@ -119,6 +124,7 @@ type Service struct {
 	// unstorable: see Params.Unstorable.
 	unstorable []bson.Type
 	byIDOnly   bool
+	idOrder    IDOrder
 	// refuseAfterIDless: see Params.RefuseAfterIDless.
 	refuseAfterIDless bool
 	hier              *hierarchy.Resolver
@@ -129,6 +135,7 @@ type Service struct {
 func New(p Params) *Service {
 	s := &Service{store: p.Store, cursors: p.Cursors, limits: p.Limits, now: p.Now, log: p.Logger}
 	s.versions, s.auditLog, s.byIDOnly, s.outbox = p.Versions, p.AuditLog, p.LookupByIDOnly, p.Outbox
+	s.idOrder = p.IDOrder
 	s.unstorable = p.Unstorable
 	s.refuseAfterIDless = p.RefuseAfterIDless
 	if p.Hierarchy != nil {

@@ -22,7 +22,14 @@ type Embedded struct {
 	uri    string
 	cancel context.CancelFunc
 	done   chan struct{}
-	once   sync.Once
+	// indexed is closed when the _id lookup indexer (embedded_index.go)
+	// has stopped and closed its connections to the files.
+	indexed chan struct{}
+	once    sync.Once
+
+	dir    string
+	mu     sync.Mutex
+	orders []*IDOrder // closed with the server
 }
 
 // newMu serializes ferretdb.New, which writes a package-level variable
@@ -70,10 +77,14 @@ func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embed
 
 	// The server must outlive ctx (often a start-up timeout) but keep its values.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &Embedded{cancel: cancel, done: make(chan struct{})}
+	e := &Embedded{cancel: cancel, done: make(chan struct{}), indexed: make(chan struct{}), dir: abs}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(runCtx) // always nil; it returns when runCtx is canceled
+	}()
+	go func() {
+		defer close(e.indexed)
+		newIDIndexer(abs, logger).run(runCtx)
 	}()
 	// The listener is bound inside New, so the address is known already.
 	e.uri = f.MongoDBURI()
@@ -116,7 +127,13 @@ func (e *Embedded) URI() string { return e.uri }
 // It is safe to call more than once.
 func (e *Embedded) Close() {
 	e.once.Do(func() {
+		e.mu.Lock()
+		for _, o := range e.orders {
+			o.close()
+		}
+		e.mu.Unlock()
 		e.cancel()
+		<-e.indexed
 		<-e.done
 	})
 }

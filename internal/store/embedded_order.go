@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// IDOrder reads, straight from the embedded backend's SQLite files, the
+// _ids of a collection in ascending order, through the index idIndexer adds.
+// FerretDB v1 never pushes a sort (or a limit with a filter) down to SQLite:
+// every page of a list reads, decodes and sorts the whole collection. With
+// the _ids in order, a reader can fetch a page's documents one by one by
+// {_id}, the one shape FerretDB pushes down, and check them itself.
+//
+// It answers only while every _id of the collection is an ObjectId, whose
+// hexadecimal form sorts in the same order as MongoDB sorts the values;
+// for other ids (strings, numbers, mixed types) ok is false and the caller
+// asks the server as usual.
+type IDOrder struct {
+	dir, database string
+
+	mu sync.Mutex
+	db *sql.DB
+}
+
+// IDOrder returns the _id order of the collections of database.
+func (e *Embedded) IDOrder(database string) *IDOrder {
+	o := &IDOrder{dir: e.dir, database: database}
+	e.mu.Lock()
+	e.orders = append(e.orders, o)
+	e.mu.Unlock()
+	return o
+}
+
+// sqlite opens the database file read-only.
+func (o *IDOrder) sqlite() (*sql.DB, error) {
+	path := filepath.Join(o.dir, o.database+".sqlite")
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true,
+		RawQuery: "mode=ro&_pragma=busy_timeout(10000)"}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	db.SetMaxOpenConns(4)
+	return db, nil
+}
+
+func (o *IDOrder) conn() (*sql.DB, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.db == nil {
+		db, err := o.sqlite()
+		if err != nil {
+			return nil, err // not there yet: tried again next time
+		}
+		o.db = db
+	}
+	return o.db, nil
+}
+
+func (o *IDOrder) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.db != nil {
+		_ = o.db.Close()
+		o.db = nil
+	}
+}
+
+// errNoOrder is what After answers with ok false for.
+var errNoOrder = errors.New("no _id order")
+
+// After returns up to n _ids of coll greater than after (all when after is
+// the zero ObjectID), ascending. ok is false when the order is not
+// available: the collection has an _id that is not an ObjectId, its indexes
+// are not built yet, or the file cannot be read.
+func (o *IDOrder) After(ctx context.Context, coll string, after bson.ObjectID, n int) (ids []bson.ObjectID, ok bool) {
+	ids, err := o.after(ctx, coll, after, n)
+	return ids, err == nil
+}
+
+func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n int) ([]bson.ObjectID, error) {
+	db, err := o.conn()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no such database: nothing in it
+	}
+	if err != nil {
+		return nil, err
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }() // one snapshot for the checks and the read
+
+	var table string
+	var indexes int
+	err = tx.QueryRowContext(ctx, `
+		SELECT c.table_name, (SELECT count(*) FROM sqlite_master m
+			WHERE m.type = 'index' AND m.name IN (c.table_name || ?, c.table_name || ?))
+		FROM _ferretdb_collections c WHERE c.name = ?`,
+		idIndexSuffix, otherIDsIndexSuffix, coll).Scan(&table, &indexes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil // no such collection: nothing in it
+	}
+	if err != nil {
+		return nil, err
+	}
+	if indexes != 2 {
+		return nil, errNoOrder
+	}
+	// The partial index holds exactly the documents whose _id is not an
+	// ObjectId, so this reads nothing when there are none.
+	var other int
+	err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT 1)`,
+		quoteIdent(table), otherIDsCondition)).Scan(&other)
+	if err != nil {
+		return nil, err
+	}
+	if other != 0 {
+		return nil, errNoOrder
+	}
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(
+		`SELECT _ferretdb_sjson->>'$._id' FROM %s WHERE _ferretdb_sjson->'$._id' > ? ORDER BY _ferretdb_sjson->'$._id' LIMIT ?`,
+		quoteIdent(table)), `"`+after.Hex()+`"`, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := make([]bson.ObjectID, 0, n)
+	for rows.Next() {
+		var hex string
+		if err := rows.Scan(&hex); err != nil {
+			return nil, err
+		}
+		id, err := bson.ObjectIDFromHex(hex)
+		if err != nil {
+			return nil, errNoOrder // an _id stored since the check
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
