@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -57,9 +58,9 @@ func setupAuditWrites(b *testing.B, audited bool) *auditWriteFixture {
 // cleanup is registered before the proxy's, so it runs after: the HTTP
 // server stops before the writer is closed, as in pm serve. The benchmark
 // fails if an entry was lost or a request refused.
-func startAuditWriter(b *testing.B, db *mongo.Database) (*audit.Writer, *mongo.Collection) {
+func startAuditWriter(b *testing.B, db *mongo.Database) (*audit.Writer, *store.Collection) {
 	b.Helper()
-	coll := db.Collection("pm_audit")
+	coll := store.NewCollection(db.Collection("pm_audit"))
 	if err := audit.EnsureIndexes(context.Background(), coll, 0); err != nil {
 		b.Fatal(err)
 	}

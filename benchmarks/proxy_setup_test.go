@@ -29,7 +29,7 @@ type proxyOptions struct {
 	role   string // of the one caller, user u1 of tenant t1
 	// audit, with auditLog its collection, turns the audit log on.
 	audit    *audit.Writer
-	auditLog *mongo.Collection
+	auditLog *store.Collection
 	// limits, when set, are checked on every request.
 	limits *ratelimit.Limiter
 }

@@ -173,7 +173,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		},
 		Logger:   logger,
 		Versions: vers,
-		AuditLog: a.db.Collection(cfg.Audit.Collection),
+		AuditLog: store.NewCollection(a.db.Collection(cfg.Audit.Collection)),
 		// FerretDB v1 scans for any filter but {_id}: see docs/embedded-backend.md.
 		LookupByIDOnly: caps.LookupByIDOnly(),
 		// FerretDB v1 panics on a stage after one that drops _id.

@@ -13,6 +13,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/versions"
 )
 
@@ -20,7 +21,7 @@ import (
 // job on backends without TTL indexes.
 type auditRuntime struct {
 	writer *audit.Writer
-	coll   *mongo.Collection
+	coll   *store.Collection
 	log    *slog.Logger
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -38,7 +39,7 @@ const auditCloseTimeout = 30 * time.Second
 // On a backend without TTL indexes (FerretDB) retention is a periodic
 // audit.Expire instead, and the start says so.
 func startAudit(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger, reg prometheus.Registerer) (*auditRuntime, error) {
-	coll := db.Collection(cfg.Audit.Collection)
+	coll := store.NewCollection(db.Collection(cfg.Audit.Collection))
 	expire := false
 	if err := audit.EnsureIndexes(ctx, coll, cfg.Audit.Retention); err != nil {
 		if apperr.KindOf(err) != apperr.KindNotSupported {
@@ -132,7 +133,7 @@ func startVersions(ctx context.Context, cfg *config.Config, db *mongo.Database, 
 	if !v.Enabled() {
 		return nil, nil
 	}
-	st := &versions.Store{Coll: db.Collection(v.Collection), Keep: v.Keep}
+	st := &versions.Store{Coll: store.NewCollection(db.Collection(v.Collection)), Keep: v.Keep}
 	ttl, err := st.EnsureIndexes(ctx, v.Retention)
 	if err != nil {
 		return nil, fmt.Errorf("versions indexes: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 type syncBuf struct {
@@ -147,7 +148,7 @@ auth:
 	if n != 6 {
 		t.Fatalf("%d audit entries, want 6", n)
 	}
-	res, err := audit.Verify(context.Background(), a.db.Collection(cfg.Audit.Collection), time.Time{}, time.Time{})
+	res, err := audit.Verify(context.Background(), store.NewCollection(a.db.Collection(cfg.Audit.Collection)), time.Time{}, time.Time{})
 	if err != nil || !res.OK {
 		t.Fatalf("verify: %+v %v", res, err)
 	}

@@ -93,12 +93,12 @@ func newAuditEnvWith(t *testing.T, set *policy.Set, versioned []string, auditCol
 	ctx := context.Background()
 	if auditColl == nil {
 		auditColl = db.Collection("pm_audit")
-		require.NoError(t, audit.EnsureIndexes(ctx, auditColl, 0))
+		require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(auditColl), 0))
 	}
-	vs := &versions.Store{Coll: db.Collection("pm_versions")}
+	vs := &versions.Store{Coll: store.NewCollection(db.Collection("pm_versions"))}
 	_, err = vs.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
-	opts.Collection = auditColl
+	opts.Collection = store.NewCollection(auditColl)
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 5 * time.Millisecond
 	}
@@ -122,7 +122,7 @@ func newAuditEnvWith(t *testing.T, set *policy.Set, versioned []string, auditCol
 		Cursors:  codec,
 		Limits:   service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch, Filter: query.Limits{MaxDepth: 16, MaxRegexLength: 128, MaxInItems: 100}},
 		Versions: &service.Versioning{Store: vs, Collections: versioned},
-		AuditLog: auditColl,
+		AuditLog: store.NewCollection(auditColl),
 	})
 	jv, err := auth.NewJWTVerifier(auth.JWTConfig{Secret: auditJWTSecret, Algorithms: []string{"HS256"},
 		Claims: auth.ClaimMapping{ID: "sub", TenantID: "tenant_id", Roles: "roles"}})
