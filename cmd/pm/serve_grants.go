@@ -80,8 +80,8 @@ func newReaperMetrics(reg *prometheus.Registry) *reaperMetrics {
 func startGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, caps store.Capabilities,
 	uri string, set *policy.Set, reg *prometheus.Registry) (m *grant.Manager, stop func()) {
 	m = &grant.Manager{
-		Client:  client,
-		Ledger:  db.Collection(grantLedgerCollection),
+		Client:  store.NewClient(client),
+		Ledger:  store.NewCollection(db.Collection(grantLedgerCollection)),
 		Missing: caps.GrantsMissing(),
 		Hosts:   uriHosts(uri, logger),
 	}
@@ -93,7 +93,7 @@ func startGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, 
 	}
 	r := &grant.Reaper{
 		M:            m,
-		Leases:       db.Collection(grantLeaseCollection),
+		Leases:       store.NewCollection(db.Collection(grantLeaseCollection)),
 		Holder:       holderID(),
 		LeaseTTL:     reaperLeaseTTL,
 		MaxAttempts:  reaperMaxAttempts,
@@ -142,7 +142,7 @@ func onReaperPass(ctx context.Context, logger *slog.Logger, m *grant.Manager, me
 	// Every proxy reports the ledger's count, lease or not.
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if n, err := m.Ledger.CountDocuments(cctx, bson.D{{Key: "status", Value: grant.Flagged}}); err == nil {
+	if n, err := m.Ledger.Count(cctx, bson.D{{Key: "status", Value: grant.Flagged}}); err == nil {
 		metrics.flagged.Set(float64(n))
 	}
 }

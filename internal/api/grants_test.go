@@ -77,7 +77,7 @@ func newGrantEnv(t *testing.T) *grantEnv {
 	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
 	svc := service.New(service.Params{Store: docs, Policies: set, Cursors: codec,
 		Limits: service.Limits{DefaultLimit: 20, MaxLimit: testMaxLimit, MaxBatch: testMaxBatch}})
-	m := &grant.Manager{Client: client, Ledger: db.Collection(ledgerCollection),
+	m := &grant.Manager{Client: store.NewClient(client), Ledger: store.NewCollection(db.Collection(ledgerCollection)),
 		Missing: testenv.Capabilities(t).GrantsMissing(), Hosts: "localhost:27017"}
 	keys := &memKeys{recs: map[string]*auth.KeyRecord{}}
 	h := api.New(api.Params{
