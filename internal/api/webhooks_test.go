@@ -108,7 +108,7 @@ func newHooksEnv(t *testing.T, rc *hookReceiver) (*env, *webhook.Deliverer) {
 		t.Fatalf("policy: %v", err)
 	}
 	_, db := testenv.Mongo(t)
-	coll := db.Collection(webhook.Collection)
+	coll := store.NewCollection(db.Collection(webhook.Collection))
 	if err := webhook.EnsureIndexes(context.Background(), coll); err != nil {
 		t.Fatal(err)
 	}
