@@ -59,7 +59,7 @@ func newHierarchyEnv(t *testing.T) (*env, *hierarchy.Resolver) {
 		t.Fatalf("policy: %v", err)
 	}
 	_, db := testenv.Mongo(t)
-	res := hierarchy.New(db)
+	res := hierarchy.New(store.NewDatabase(db))
 	codec := cursor.NewCodec([]byte(strings.Repeat("k", 32)))
 	codec.Order = cursor.OrderOf(testenv.Backend())
 	svc := service.New(service.Params{
