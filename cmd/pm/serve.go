@@ -137,7 +137,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		return nil, fmt.Errorf("database probe: %w", err)
 	}
 	logger.Info("database", "backend", caps.Backend, "version", caps.Version, "database", cfg.MongoDB.Database)
-	if err := schema.EnsureIndexes(ctx, a.db, set.Schemas); err != nil {
+	if err := schema.EnsureIndexes(ctx, store.NewDatabase(a.db), set.Schemas); err != nil {
 		return nil, fmt.Errorf("schema indexes: %w", err)
 	}
 
@@ -179,7 +179,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		// FerretDB v1 panics on a stage after one that drops _id.
 		RefuseAfterIDless: caps.Backend == store.BackendFerretDB,
 		// Cheap when unused: it reads only when a rule names user.$...
-		Hierarchy: hierarchy.New(a.db),
+		Hierarchy: hierarchy.New(store.NewDatabase(a.db)),
 		Outbox:    outbox,
 	})
 	reg := newServeRegistry()
@@ -189,7 +189,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		return nil, err
 	}
 	a.fleet = startFleet(cfg, logger, reg, keyCache, a.svc, set, func(ctx context.Context, set *policy.Set) error {
-		return schema.EnsureIndexes(ctx, a.db, set.Schemas)
+		return schema.EnsureIndexes(ctx, store.NewDatabase(a.db), set.Schemas)
 	})
 	a.handler = api.New(api.Params{
 		Service:      a.svc,

@@ -16,6 +16,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/schema"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // schemaPolicy declares a schema on staff; departments are what staff refer
@@ -383,11 +384,11 @@ func TestSchemaIndexesCreated(t *testing.T) {
 	e := newSchemaEnv(t)
 	set := e.svc.Policies()
 	ctx := context.Background()
-	if err := schema.EnsureIndexes(ctx, e.db, set.Schemas); err != nil {
+	if err := schema.EnsureIndexes(ctx, store.NewDatabase(e.db), set.Schemas); err != nil {
 		t.Fatal(err)
 	}
 	// Idempotent: a restart does it again.
-	if err := schema.EnsureIndexes(ctx, e.db, set.Schemas); err != nil {
+	if err := schema.EnsureIndexes(ctx, store.NewDatabase(e.db), set.Schemas); err != nil {
 		t.Fatal(err)
 	}
 	specs, err := e.db.Collection("staff").Indexes().ListSpecifications(ctx)
