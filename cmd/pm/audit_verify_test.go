@@ -26,7 +26,7 @@ policies:
 			t.Fatalf("list: %d", st)
 		}
 	}
-	coll := ts.app.db.Collection(ts.app.cfg.Audit.Collection)
+	coll := ts.app.driverDB(t).Collection(ts.app.cfg.Audit.Collection)
 	waitUntil(t, func() bool {
 		n, err := coll.CountDocuments(context.Background(), bson.D{})
 		return err == nil && n >= 3

@@ -108,10 +108,11 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	}
 	t.Cleanup(a.close)
 	if !c.MongoDB.Embedded() {
+		db := a.driverDB(t)
 		t.Cleanup(func() { // before close (cleanups run last first)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_ = a.db.Drop(ctx)
+			_ = db.Drop(ctx)
 		})
 	}
 	srv := httptest.NewServer(a.handler)
@@ -498,7 +499,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// name it as the first bad entry, and the page marks and opens it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		r, err := s.app.db.Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
+		r, err := s.app.driverDB(t).Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
 		if err != nil || r.MatchedCount != 1 {
 			t.Fatalf("tamper with %s: %v %+v", goodID, err, r)
 		}

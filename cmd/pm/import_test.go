@@ -40,7 +40,7 @@ policies:
 	ts := startTestServer(t, pol,
 		testKey{"clerk", "u1", "t1", []string{"clerk"}},
 		testKey{"viewer", "v1", "t1", []string{"viewer"}})
-	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: ts.app.db, dir: ts.dir}
+	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: ts.app.driverDB(t), dir: ts.dir}
 }
 
 func (s *importServer) file(t *testing.T, name, content string) string {

@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
 	"github.com/permission-mongo/permission-mongo/internal/api"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
@@ -86,10 +84,12 @@ type app struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	embedded *store.Embedded
-	client   *mongo.Client
-	db       *mongo.Database
-	svc      *service.Service
-	handler  http.Handler
+	client   *store.Client
+	db       *store.Database
+	// uri is the server connected to (the embedded one's when embedded).
+	uri     string
+	svc     *service.Service
+	handler http.Handler
 	// stopGrants stops the grant reaper (serve_grants.go).
 	stopGrants func()
 	// audit is the audit writer (serve_audit.go).
@@ -128,20 +128,21 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		uri = a.embedded.URI()
 		logger.Info("embedded FerretDB started", "dir", cfg.MongoDB.EmbeddedDir)
 	}
-	if a.client, err = store.Connect(ctx, uri); err != nil {
+	a.uri = uri
+	if a.client, err = store.Open(ctx, uri); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	a.db = a.client.Database(cfg.MongoDB.Database)
-	caps, err := store.Probe(ctx, a.client, cfg.MongoDB.Database)
+	caps, err := a.client.Probe(ctx, cfg.MongoDB.Database)
 	if err != nil {
 		return nil, fmt.Errorf("database probe: %w", err)
 	}
 	logger.Info("database", "backend", caps.Backend, "version", caps.Version, "database", cfg.MongoDB.Database)
-	if err := schema.EnsureIndexes(ctx, store.NewDatabase(a.db), set.Schemas); err != nil {
+	if err := schema.EnsureIndexes(ctx, a.db, set.Schemas); err != nil {
 		return nil, fmt.Errorf("schema indexes: %w", err)
 	}
 
-	runtimeKeys := store.NewAPIKeys(a.db.Collection(store.APIKeysCollection), cfg.Limits.QueryTimeout)
+	runtimeKeys := a.db.APIKeys(cfg.Limits.QueryTimeout)
 	keyCache := fleet.NewKeyCache(runtimeKeys, cfg.Auth.KeyCacheTTL, cfg.Auth.KeyCacheSize)
 	authn, err := authenticator(cfg, extraKeys, keyCache)
 	if err != nil {
@@ -149,7 +150,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 	}
 	codec := cursor.NewCodec([]byte(cfg.CursorSecret))
 	codec.Order = cursor.OrderOf(caps.Backend)
-	docs := store.NewDocuments(a.db, cfg.Limits.QueryTimeout)
+	docs := a.db.Documents(cfg.Limits.QueryTimeout)
 	vers, err := startVersions(ctx, cfg, a.db, logger)
 	if err != nil {
 		return nil, err
@@ -173,13 +174,13 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		},
 		Logger:   logger,
 		Versions: vers,
-		AuditLog: store.NewCollection(a.db.Collection(cfg.Audit.Collection)),
+		AuditLog: a.db.Collection(cfg.Audit.Collection),
 		// FerretDB v1 scans for any filter but {_id}: see docs/embedded-backend.md.
 		LookupByIDOnly: caps.LookupByIDOnly(),
 		// FerretDB v1 panics on a stage after one that drops _id.
 		RefuseAfterIDless: caps.Backend == store.BackendFerretDB,
 		// Cheap when unused: it reads only when a rule names user.$...
-		Hierarchy: hierarchy.New(store.NewDatabase(a.db)),
+		Hierarchy: hierarchy.New(a.db),
 		Outbox:    outbox,
 	})
 	reg := newServeRegistry()
@@ -189,7 +190,7 @@ func startApp(ctx context.Context, cfg *config.Config, logger *slog.Logger, extr
 		return nil, err
 	}
 	a.fleet = startFleet(cfg, logger, reg, keyCache, a.svc, set, func(ctx context.Context, set *policy.Set) error {
-		return schema.EnsureIndexes(ctx, store.NewDatabase(a.db), set.Schemas)
+		return schema.EnsureIndexes(ctx, a.db, set.Schemas)
 	})
 	a.handler = api.New(api.Params{
 		Service:      a.svc,
@@ -311,7 +312,7 @@ func (a *app) close() {
 	}
 	if a.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = a.client.Disconnect(ctx)
+		_ = a.client.Close(ctx)
 		cancel()
 	}
 	if a.embedded != nil {

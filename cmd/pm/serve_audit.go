@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
@@ -38,8 +37,8 @@ const auditCloseTimeout = 30 * time.Second
 // startAudit creates the audit collection's indexes and starts the writer.
 // On a backend without TTL indexes (FerretDB) retention is a periodic
 // audit.Expire instead, and the start says so.
-func startAudit(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger, reg prometheus.Registerer) (*auditRuntime, error) {
-	coll := store.NewCollection(db.Collection(cfg.Audit.Collection))
+func startAudit(ctx context.Context, cfg *config.Config, db *store.Database, logger *slog.Logger, reg prometheus.Registerer) (*auditRuntime, error) {
+	coll := db.Collection(cfg.Audit.Collection)
 	expire := false
 	if err := audit.EnsureIndexes(ctx, coll, cfg.Audit.Retention); err != nil {
 		if apperr.KindOf(err) != apperr.KindNotSupported {
@@ -128,12 +127,12 @@ func (rt *auditRuntime) writerOf() *audit.Writer {
 // startVersions prepares the versions collection when any collection is
 // versioned (nil otherwise). Without TTL indexes, versions are bounded by
 // versions.keep only.
-func startVersions(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger) (*service.Versioning, error) {
+func startVersions(ctx context.Context, cfg *config.Config, db *store.Database, logger *slog.Logger) (*service.Versioning, error) {
 	v := cfg.Versions
 	if !v.Enabled() {
 		return nil, nil
 	}
-	st := &versions.Store{Coll: store.NewCollection(db.Collection(v.Collection)), Keep: v.Keep}
+	st := &versions.Store{Coll: db.Collection(v.Collection), Keep: v.Keep}
 	ttl, err := st.EnsureIndexes(ctx, v.Retention)
 	if err != nil {
 		return nil, fmt.Errorf("versions indexes: %w", err)

@@ -20,7 +20,6 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 type syncBuf struct {
@@ -141,14 +140,14 @@ auth:
 	// Shutdown: the writer is closed (flushing everything) before the
 	// database connection goes.
 	a.audit.close()
-	n, err := a.db.Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
+	n, err := a.driverDB(t).Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 6 {
 		t.Fatalf("%d audit entries, want 6", n)
 	}
-	res, err := audit.Verify(context.Background(), store.NewCollection(a.db.Collection(cfg.Audit.Collection)), time.Time{}, time.Time{})
+	res, err := audit.Verify(context.Background(), a.db.Collection(cfg.Audit.Collection), time.Time{}, time.Time{})
 	if err != nil || !res.OK {
 		t.Fatalf("verify: %+v %v", res, err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/permission-mongo/permission-mongo/internal/grant"
@@ -77,11 +76,11 @@ func newReaperMetrics(reg *prometheus.Registry) *reaperMetrics {
 
 // startGrants builds the grant manager and, when the server can manage users,
 // starts the reaper. stop ends the reaper and waits for its pass to finish.
-func startGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, caps store.Capabilities,
+func startGrants(logger *slog.Logger, client *store.Client, db *store.Database, caps store.Capabilities,
 	uri string, set *policy.Set, reg *prometheus.Registry) (m *grant.Manager, stop func()) {
 	m = &grant.Manager{
-		Client:  store.NewClient(client),
-		Ledger:  store.NewCollection(db.Collection(grantLedgerCollection)),
+		Client:  client,
+		Ledger:  db.Collection(grantLedgerCollection),
 		Missing: caps.GrantsMissing(),
 		Hosts:   uriHosts(uri, logger),
 	}
@@ -93,7 +92,7 @@ func startGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, 
 	}
 	r := &grant.Reaper{
 		M:            m,
-		Leases:       store.NewCollection(db.Collection(grantLeaseCollection)),
+		Leases:       db.Collection(grantLeaseCollection),
 		Holder:       holderID(),
 		LeaseTTL:     reaperLeaseTTL,
 		MaxAttempts:  reaperMaxAttempts,

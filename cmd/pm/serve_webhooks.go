@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
@@ -19,8 +18,8 @@ import (
 // startWebhooks prepares the outbox and starts this process's delivery
 // loop. Every proxy runs one; the outbox's claims make each event go out
 // from one process at a time. The returned stop waits for the loop.
-func startWebhooks(ctx context.Context, db *mongo.Database, logger *slog.Logger) (*webhook.Outbox, func(), error) {
-	coll := store.NewCollection(db.Collection(webhook.Collection))
+func startWebhooks(ctx context.Context, db *store.Database, logger *slog.Logger) (*webhook.Outbox, func(), error) {
+	coll := db.Collection(webhook.Collection)
 	if err := webhook.EnsureIndexes(ctx, coll); err != nil {
 		return nil, nil, fmt.Errorf("webhook outbox: %w", err)
 	}

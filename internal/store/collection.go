@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -29,9 +30,23 @@ func NewClient(c *mongo.Client) *Client { return &Client{c: c} }
 // Database returns the named database.
 func (c *Client) Database(name string) *Database { return &Database{db: c.c.Database(name)} }
 
-// Driver returns the driver client, for the few owners of the connection
-// (start-up and shutdown) that need it.
-func (c *Client) Driver() *mongo.Client { return c.c }
+// Open is Connect for the proxy's own wiring: the client it returns keeps
+// the driver inside this package.
+func Open(ctx context.Context, uri string) (*Client, error) {
+	c, err := Connect(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c}, nil
+}
+
+// Probe asks the server what it can do (see Probe).
+func (c *Client) Probe(ctx context.Context, database string) (Capabilities, error) {
+	return Probe(ctx, c.c, database)
+}
+
+// Close disconnects, waiting for operations in progress until ctx ends.
+func (c *Client) Close(ctx context.Context) error { return c.c.Disconnect(ctx) }
 
 // Database is one database of the server.
 type Database struct{ db *mongo.Database }
@@ -45,6 +60,14 @@ func (d *Database) Name() string { return d.db.Name() }
 // Collection returns the named collection of d.
 func (d *Database) Collection(name string) *Collection {
 	return &Collection{c: d.db.Collection(name)}
+}
+
+// Documents is the document store of the API on d (see NewDocuments).
+func (d *Database) Documents(timeout time.Duration) *Documents { return NewDocuments(d.db, timeout) }
+
+// APIKeys is the key store in d's APIKeysCollection (see NewAPIKeys).
+func (d *Database) APIKeys(timeout time.Duration) *APIKeys {
+	return NewAPIKeys(d.db.Collection(APIKeysCollection), timeout)
 }
 
 // RunAdmin runs a user or role management command (see RunAdminCommand)
