@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/permission-mongo/permission-mongo/internal/grant"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
@@ -158,15 +157,15 @@ func holderID() string {
 // resolved to its hosts (its TXT options, TLS among them, are not carried
 // over: see docs/grants.md).
 func uriHosts(uri string, logger *slog.Logger) string {
-	cs, err := connstring.Parse(uri)
+	hosts, srv, err := store.URIHosts(uri)
 	if err != nil {
 		logger.Warn("cannot read hosts from the MongoDB URI; issued grant URIs will name none", "err", err)
 		return ""
 	}
-	if cs.Scheme == connstring.SchemeMongoDBSRV {
+	if srv {
 		logger.Warn("MongoDB URI is mongodb+srv: issued grant URIs name the resolved hosts without its DNS options (tls, replicaSet)")
 	}
-	return strings.Join(cs.Hosts, ",")
+	return strings.Join(hosts, ",")
 }
 
 // literalGrantDatabases are the databases grant rules name without

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 )
@@ -62,4 +63,15 @@ func Connect(ctx context.Context, uri string) (*mongo.Client, error) {
 		return nil, apperr.Wrap(apperr.KindUnavailable, err, "database unavailable")
 	}
 	return client, nil
+}
+
+// URIHosts reads the host list of a MongoDB URI (never its credentials);
+// srv reports a mongodb+srv URI, whose hosts are those its DNS record
+// resolved to.
+func URIHosts(uri string) (hosts []string, srv bool, err error) {
+	cs, err := connstring.Parse(uri)
+	if err != nil {
+		return nil, false, err
+	}
+	return cs.Hosts, cs.Scheme == connstring.SchemeMongoDBSRV, nil
 }
