@@ -1,7 +1,10 @@
 // Package store is the only package that talks to the MongoDB driver: it
 // connects, runs the embedded FerretDB backend, probes what the connected
-// server can do, and turns driver errors into apperr kinds so that no driver
-// text or type leaks past it.
+// server can do, runs the reads and writes of the proxy's own collections
+// for the packages that own them (collection.go), and turns driver errors
+// into apperr kinds so that no driver text or type leaks past it.
+// architecture_test.go keeps it so: no other product package imports the
+// driver (internal/testenv, test support imported by tests only, excepted).
 package store
 
 import (
