@@ -62,6 +62,11 @@ func (d *Database) Collection(name string) *Collection {
 	return &Collection{c: d.db.Collection(name)}
 }
 
+// Probe asks the server d lives on what it can do (see Probe).
+func (d *Database) Probe(ctx context.Context) (Capabilities, error) {
+	return Probe(ctx, d.db.Client(), d.db.Name())
+}
+
 // Documents is the document store of the API on d (see NewDocuments).
 func (d *Database) Documents(timeout time.Duration) *Documents { return NewDocuments(d.db, timeout) }
 

@@ -20,6 +20,10 @@ func TestCollectionHandle(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	c := store.NewDatabase(db).Collection("handle")
 
+	caps, err := store.NewDatabase(db).Probe(ctx)
+	require.NoError(t, err)
+	require.Equal(t, testenv.Backend(), caps.Backend)
+
 	ixs, err := c.Indexes(ctx)
 	require.NoError(t, err, "a collection that does not exist yet has no indexes, not an error")
 	require.Empty(t, ixs)
