@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
 
@@ -26,7 +26,7 @@ type webhookRuntime struct {
 }
 
 // newWebhooks prepares the outbox (its indexes) and the deliverer.
-func newWebhooks(ctx context.Context, db *mongo.Database, logger *slog.Logger) (*webhookRuntime, error) {
+func newWebhooks(ctx context.Context, db *store.Database, logger *slog.Logger) (*webhookRuntime, error) {
 	coll := db.Collection(webhook.Collection)
 	if err := webhook.EnsureIndexes(ctx, coll); err != nil {
 		return nil, fmt.Errorf("webhook outbox: %w", err)
