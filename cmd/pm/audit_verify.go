@@ -22,20 +22,7 @@ const auditUsage = `usage: pm audit verify [--from TIME] [--to TIME] [--url URL]
 `
 
 func runAudit(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, auditUsage)
-		return exitOK
-	case "verify":
-		return runAuditVerify(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "pm audit: unknown subcommand %q\n", args[0])
-	fmt.Fprint(stderr, auditUsage)
-	return exitUsage
+	return runSubcommand("pm audit", auditUsage, map[string]runFunc{"verify": runAuditVerify}, args, stdout, stderr)
 }
 
 func runAuditVerify(args []string, stdout, stderr io.Writer) int {
@@ -43,12 +30,8 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "", "first entry time to check, RFC 3339 (default: the beginning)")
 	to := fs.String("to", "", "last entry time to check, RFC 3339 (default: now)")
 	sf := addServerFlags(fs)
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm audit verify: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	q := url.Values{}
 	for name, v := range map[string]string{"from": *from, "to": *to} {

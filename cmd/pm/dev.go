@@ -52,12 +52,8 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "./data", "folder of the embedded database")
 	temp := fs.Bool("temp", false, "keep the database in a temporary folder removed on exit")
 	policies := fs.String("policies", "./policies", "policy file or folder")
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm dev: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	cfg := config.Default()
 	cfg.Listen, cfg.Policies, cfg.MongoDB.EmbeddedDir = *listen, *policies, *data

@@ -34,26 +34,14 @@ const keysUsage = `usage: pm keys <create|hash|list|revoke> [arguments]
 `
 
 func runKeys(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, keysUsage)
-		return exitOK
-	case "create":
-		return runKeysCreate(args[1:], stdout, stderr)
-	case "hash":
-		return runKeysHash(args[1:], os.Stdin, stdout, stderr)
-	case "list":
-		return runKeysList(args[1:], stdout, stderr)
-	case "revoke":
-		return runKeysRevoke(args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "pm keys: unknown subcommand %q\n", args[0])
-	fmt.Fprint(stderr, keysUsage)
-	return exitUsage
+	return runSubcommand("pm keys", keysUsage, map[string]runFunc{
+		"create": runKeysCreate,
+		"hash": func(args []string, stdout, stderr io.Writer) int {
+			return runKeysHash(args, os.Stdin, stdout, stderr)
+		},
+		"list":   runKeysList,
+		"revoke": runKeysRevoke,
+	}, args, stdout, stderr)
 }
 
 // serverFlags are the flags of the subcommands that talk to a server.
@@ -169,12 +157,8 @@ func runKeysCreate(args []string, stdout, stderr io.Writer) int {
 	expires := fs.Duration("expires-in", 0, "lifetime, e.g. 720h (default: never expires)")
 	remote := fs.Bool("remote", false, "create the key on the running server at --url instead of printing a config entry")
 	sf := addServerFlags(fs)
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm keys create: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	if strings.TrimSpace(*name) == "" || strings.TrimSpace(*pid) == "" {
 		fmt.Fprintln(stderr, "pm keys create: --name and --id are required")
@@ -283,12 +267,8 @@ func runKeysList(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm keys list", "[--url URL] [--api-key KEY] [--json]", stderr)
 	sf := addServerFlags(fs)
 	asJSON := fs.Bool("json", false, "print the server's answer as JSON")
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm keys list: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	var keys []adminKey
 	if !sf.call(stderr, "pm keys list", http.MethodGet, "/admin/api-keys", nil, &keys) {

@@ -46,6 +46,11 @@ func TestUsageErrors(t *testing.T) {
 		{"test without folder", []string{"policy", "test"}, "exactly one policy folder"},
 		{"unknown flag", []string{"policy", "check", "--frobnicate", "x"}, "flag provided but not defined"},
 		{"bad -run", []string{"policy", "test", "-run", "(", "x"}, "-run"},
+		{"keys without subcommand", []string{"keys"}, "usage: pm keys"},
+		{"unknown keys subcommand", []string{"keys", "rotate"}, `pm keys: unknown subcommand "rotate"`},
+		{"audit without subcommand", []string{"audit"}, "usage: pm audit verify"},
+		{"unknown audit subcommand", []string{"audit", "fix"}, `pm audit: unknown subcommand "fix"`},
+		{"stray argument", []string{"serve", "extra"}, `pm serve: unexpected argument "extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := pm(t, tc.args...)
@@ -59,4 +64,9 @@ func TestHelpOfACommand(t *testing.T) {
 	code, out, _ := pm(t, "help", "policy")
 	require.Equal(t, exitOK, code)
 	require.True(t, strings.Contains(out, "pm policy explain"), out)
+	for _, args := range [][]string{{"keys", "help"}, {"audit", "-h"}} {
+		code, out, _ := pm(t, args...)
+		require.Equal(t, exitOK, code, args)
+		require.Contains(t, out, "usage: pm "+args[0], args)
+	}
 }

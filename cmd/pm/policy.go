@@ -53,6 +53,28 @@ func policyUsage(w io.Writer) {
 	}
 }
 
+// runFunc runs a command or subcommand with its arguments.
+type runFunc = func(args []string, stdout, stderr io.Writer) int
+
+// runSubcommand runs the subcommand of name that args[0] names: usage on
+// stderr when there is none or it is unknown (exit 2), on stdout when asked.
+func runSubcommand(name, usage string, subs map[string]runFunc, args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	case isHelp(args[0]):
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if run, ok := subs[args[0]]; ok {
+		return run(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "%s: unknown subcommand %q\n", name, args[0])
+	fmt.Fprint(stderr, usage)
+	return exitUsage
+}
+
 func isHelp(a string) bool {
 	return a == "-h" || a == "-help" || a == "--help" || a == "help"
 }
@@ -82,6 +104,19 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, stop bool) {
 	default:
 		return exitUsage, true
 	}
+}
+
+// parseNoArgs is parseFlags for a command that takes flags only: a
+// positional argument is a usage error, named.
+func parseNoArgs(fs *flag.FlagSet, args []string) (code int, stop bool) {
+	if code, stop := parseFlags(fs, args); stop {
+		return code, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, true
+	}
+	return 0, false
 }
 
 // runPolicyCheck implements `pm policy check FILE_OR_DIR...`.

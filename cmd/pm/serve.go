@@ -26,12 +26,8 @@ func init() {
 func runServe(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm serve", "[--config FILE]", stderr)
 	cfgPath := fs.String("config", "", "configuration file (YAML); PM_* variables override it")
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm serve: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
@@ -95,49 +92,14 @@ func serveApp(t *testing.T, c *config.Config, opts app.Options) (*app.App, strin
 // waitUntil polls cond with a deadline generous enough for a loaded machine.
 func waitUntil(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // the polling interval; the deadline is above
-	}
+	testenv.WaitUntil(t, cond, what)
 }
 
-// call sends one request with an API key (X-API-Key; "Bearer ..." goes in
-// Authorization) and returns the status, headers and decoded body (a body
-// that is not JSON under "raw").
+// call is apptest.Call: one request with an API key ("Bearer ..." in
+// Authorization), the status, headers and decoded body.
 func call(t *testing.T, method, url, key, body string) (int, http.Header, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	switch {
-	case strings.HasPrefix(key, "Bearer "):
-		req.Header.Set("Authorization", key)
-	case key != "":
-		req.Header.Set("X-API-Key", key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	if out == nil {
-		out = map[string]any{"raw": string(raw)}
-	}
-	return res.StatusCode, res.Header, out
+	return apptest.Call(t, method, url, key, body)
 }
 
 func errCode(body map[string]any) string {

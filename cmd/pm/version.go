@@ -22,12 +22,8 @@ func init() {
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm version", "", stderr)
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm version: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	fmt.Fprintf(stdout, "pm %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return exitOK

@@ -2,15 +2,12 @@ package api_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -121,28 +118,19 @@ func startAuditEnv(t *testing.T, policyPath string, versioned []string, auditCol
 		vers: &versions.Store{Coll: store.NewCollection(e.db.Collection(cfg.Versions.Collection))}}
 }
 
-// jwt signs an HS256 token for the claims.
+// signJWT signs an HS256 token for the claims.
 func signJWT(t *testing.T, claims map[string]any) string {
 	t.Helper()
-	enc := base64.RawURLEncoding
-	h, _ := json.Marshal(map[string]any{"alg": "HS256", "typ": "JWT"})
-	p, err := json.Marshal(claims)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(claims)).SignedString([]byte(auditJWTSecret))
 	require.NoError(t, err)
-	signing := enc.EncodeToString(h) + "." + enc.EncodeToString(p)
-	m := hmac.New(sha256.New, []byte(auditJWTSecret))
-	m.Write([]byte(signing))
-	return signing + "." + enc.EncodeToString(m.Sum(nil))
+	return s
 }
 
 // req sends a request with a request id, the key (X-API-Key) or a bearer
 // token ("Bearer ..." in key).
 func (e *auditEnv) req(method, path, key, reqID string, body any) resp {
 	e.t.Helper()
-	var h map[string]string
-	if reqID != "" {
-		h = map[string]string{"X-Request-ID": reqID}
-	}
-	return e.request(method, path, key, body, h)
+	return e.request(method, path, key, body, header("X-Request-ID", reqID))
 }
 
 // entries waits until the collection holds n entries (and no more arrive

@@ -18,6 +18,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // TestAuditEveryEndpointLeavesOneEntry: each request leaves exactly one
@@ -235,11 +236,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	// The writer learns of the outage from its first failed write: the
 	// request that produces it was accepted (its entry waits in memory).
 	expect(t, e.req("GET", "/collections/docs/before", key, "noticed", nil), 200, "")
-	deadline := time.Now().Add(60 * time.Second)
-	for e.w.Available() == nil {
-		require.True(t, time.Now().Before(deadline), "the writer never noticed the outage")
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, func() bool { return e.w.Available() != nil }, "the writer to notice the outage")
 	r := e.req("POST", "/collections/docs", key, "refused", map[string]any{"_id": "refused"})
 	expect(t, r, 503, "UNAVAILABLE")
 	n, err := e.db.Collection("docs").CountDocuments(context.Background(), bson.D{{Key: "_id", Value: "refused"}})
@@ -251,11 +248,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	require.Contains(t, string(ready.Body), "audit log unavailable", "readiness names what is down")
 
 	o.start()
-	deadline = time.Now().Add(60 * time.Second)
-	for e.w.Available() != nil {
-		require.True(t, time.Now().Before(deadline), "the writer never recovered")
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, func() bool { return e.w.Available() == nil }, "the writer to recover")
 	expect(t, e.req("POST", "/collections/docs", key, "after", map[string]any{"_id": "after"}), 201, "")
 	expect(t, e.req("GET", "/readyz", "", "", nil), 200, "")
 	all := entriesN(t, coll, 3)

@@ -11,11 +11,7 @@ import (
 // withIfMatch sends a JSON request with an If-Match header ("" for none).
 func (e *env) withIfMatch(method, path, key, ifMatch string, body any) resp {
 	e.t.Helper()
-	var h map[string]string
-	if ifMatch != "" {
-		h = map[string]string{"If-Match": ifMatch}
-	}
-	return e.request(method, path, key, body, h)
+	return e.request(method, path, key, body, header("If-Match", ifMatch))
 }
 
 // TestETagIfMatchOnEveryWrite: GET gives a strong ETag; a write with the

@@ -212,6 +212,14 @@ func (e *env) request(method, path, key string, body any, header map[string]stri
 	return e.send(e.newRequest(method, path, key, body, header))
 }
 
+// header is the one header name: value, none when value is "".
+func header(name, value string) map[string]string {
+	if value == "" {
+		return nil
+	}
+	return map[string]string{name: value}
+}
+
 // newRequest builds the request do and request send.
 func (e *env) newRequest(method, path, key string, body any, header map[string]string) *http.Request {
 	e.t.Helper()
@@ -229,34 +237,13 @@ func (e *env) newRequest(method, path, key string, body any, header map[string]s
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	switch {
-	case strings.HasPrefix(key, "Bearer "):
-		req.Header.Set("Authorization", key)
-	case key != "":
-		req.Header.Set("X-API-Key", key)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	return req
+	return apptest.NewRequest(e.t, method, e.srv.URL+path, key, rd, header)
 }
 
 func (e *env) send(req *http.Request) resp {
 	e.t.Helper()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{Status: res.StatusCode, Header: res.Header, Body: b}
+	st, h, b := apptest.Do(e.t, req)
+	return resp{Status: st, Header: h, Body: b}
 }
 
 // expect fails unless r has the status (and, for errors, the code).
@@ -270,6 +257,17 @@ func expect(t *testing.T, r resp, status int, code string) {
 			t.Fatalf("code %q, want %q: %s", got, code, r.Body)
 		}
 	}
+}
+
+// supported says whether the backend has capability; without it r must be
+// the 501 NOT_SUPPORTED that names the gap (the caller then stops).
+func supported(t *testing.T, r resp, capability string) bool {
+	t.Helper()
+	if testenv.Has(t, capability) {
+		return true
+	}
+	expect(t, r, 501, "NOT_SUPPORTED")
+	return false
 }
 
 // insert writes documents directly into the database, bypassing the proxy,

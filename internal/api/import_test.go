@@ -403,13 +403,7 @@ func TestImportClientDisconnectStops(t *testing.T) {
 		res.Body.Close()
 		t.Fatalf("the request was answered: %d %s", res.StatusCode, b)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(e.log.String(), "import stopped") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no 'import stopped' log line: %s", e.log.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, func() bool { return strings.Contains(e.log.String(), "import stopped") }, "an 'import stopped' log line")
 	logged := e.log.String()
 	if !strings.Contains(logged, "inserted=1000") {
 		t.Fatalf("log does not report the 1000 inserted documents: %s", logged)

@@ -328,9 +328,6 @@ func (a *App) URI() string { return a.uri }
 // Config is the configuration the proxy was built from.
 func (a *App) Config() *config.Config { return a.cfg }
 
-// Capabilities are what the backend supports.
-func (a *App) Capabilities() store.Capabilities { return a.caps }
-
 // AuditWriter is the audit writer; nil with Options.NoAudit.
 func (a *App) AuditWriter() *audit.Writer { return a.audit.writerOf() }
 

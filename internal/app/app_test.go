@@ -2,11 +2,8 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
@@ -17,31 +14,13 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const policy = `
-version: "1"
-roles: {clerk: {}}
-policies:
-  tickets:
-    clerk:
-      actions: [create, read]
-      when: "resource.tenant_id == user.tenant_id"
-    presets: {tenant_id: user.tenant_id}
-`
+// policy: clerks create and read their tenant's tickets, nothing else.
+const policy = `{version: "1", roles: {clerk: {}}, policies: {tickets: {clerk: {actions: [create, read], when: "resource.tenant_id == user.tenant_id"}}}}`
 
 func get(t *testing.T, url, key string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if key != "" {
-		req.Header.Set("X-API-Key", key)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	st, _, out := apptest.Call(t, "GET", url, key, "")
+	return st, out
 }
 
 // New alone gives a server that answers, with everything pm serve wires:
@@ -104,12 +83,6 @@ func TestStartAndClose(t *testing.T) {
 	}
 	a.Start(context.Background())
 	a.Start(context.Background()) // a second call does nothing
-	deadline := time.Now().Add(2 * time.Minute)
-	for !a.RedisUp() {
-		if time.Now().After(deadline) {
-			t.Fatal("Redis never seen up after Start")
-		}
-		time.Sleep(20 * time.Millisecond) // the polling interval; the deadline is above
-	}
+	testenv.WaitUntil(t, a.RedisUp, "Redis seen up after Start")
 	a.Close()
 }

@@ -63,8 +63,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				// Logged by reloadAll, including a refusal.
-				_, _ = a.fleet.reloadAll(ctx, "signal")
+				// Logged by the reload, including a refusal.
+				_, _ = a.Reload(ctx, "signal")
 			}
 		}
 	}()

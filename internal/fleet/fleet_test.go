@@ -88,16 +88,11 @@ func TestKeyCacheExpires(t *testing.T) {
 	ctx := context.Background()
 	_, _ = c.Get(ctx, "a")
 	st.revoke("a")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, func() bool {
 		rec, err := c.Get(ctx, "a")
 		require.NoError(t, err)
-		if rec.RevokedAt != nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the entry never expired")
-		time.Sleep(10 * time.Millisecond)
-	}
+		return rec.RevokedAt != nil
+	}, "the entry to expire")
 }
 
 func TestKeyCacheOff(t *testing.T) {
@@ -157,13 +152,7 @@ func runBus(t *testing.T, b *fleet.Bus) {
 
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, cond, what)
 }
 
 // Two proxies' buses on one Redis: a revocation published by one empties

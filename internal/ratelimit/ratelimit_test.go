@@ -109,13 +109,7 @@ func newRedis(t *testing.T, addr string) *fleet.Redis {
 
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitUntil(t, cond, what)
 }
 
 func redisLimiter(r *fleet.Redis, reg prometheus.Registerer, rules ...ratelimit.Rule) *ratelimit.Limiter {

@@ -18,64 +18,7 @@ import (
 // skipped, naming the missing capability.
 func Redis(t testing.TB) (addr string) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed: capability redis missing")
-	}
-	// The free port is found by binding and releasing it, so another process
-	// can take it in between; a few attempts make that race harmless.
-	var lastErr error
-	for range 5 {
-		addr, lastErr = startRedis(t, bin)
-		if lastErr == nil {
-			return addr
-		}
-	}
-	t.Fatalf("testenv: start redis-server: %v", lastErr)
-	return ""
-}
-
-func startRedis(t testing.TB, bin string) (string, error) {
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--loglevel", "warning")
-	var out SyncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if err := ping(addr); err == nil {
-			t.Cleanup(stop)
-			return addr, nil
-		}
-		select {
-		case <-exited:
-			return "", fmt.Errorf("redis-server exited: %s", strings.TrimSpace(out.String()))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", fmt.Errorf("redis-server on %s did not answer PING: %s", addr, strings.TrimSpace(out.String()))
-		}
-	}
+	return NewRedisServer(t).Addr
 }
 
 // ping sends PING and expects +PONG: an open port alone could be another
@@ -127,6 +70,8 @@ func NewRedisServer(t testing.TB) *RedisServer {
 		t.Skip("redis-server not installed: capability redis missing")
 	}
 	s := &RedisServer{t: t, bin: bin}
+	// The free port is found by binding and releasing it, so another process
+	// can take it in between; a few attempts make that race harmless.
 	var lastErr error
 	for range 5 {
 		port, err := freePort()

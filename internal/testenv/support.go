@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/auth"
@@ -65,4 +66,18 @@ func (k *Keys) Add(p principal.Principal, mod func(*auth.KeyRecord)) string {
 	k.recs[id] = r
 	k.mu.Unlock()
 	return key
+}
+
+// WaitUntil polls cond until it holds and fails the test when it has not
+// within two minutes: a deadline generous enough for a loaded machine, so
+// that no test depends on its speed.
+func WaitUntil(t testing.TB, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // the polling interval; the deadline is above
+	}
 }

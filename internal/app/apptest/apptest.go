@@ -4,8 +4,10 @@ package apptest
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -120,4 +122,59 @@ func driverDB(t testing.TB, uri, name string) *mongo.Database {
 		_ = c.Disconnect(ctx)
 	})
 	return c.Database(name)
+}
+
+// NewRequest builds a request to url: key as X-API-Key ("Bearer ..." goes
+// in Authorization; "" sends none), body as application/json when there is
+// one, then header, which wins.
+func NewRequest(t testing.TB, method, url, key string, body io.Reader, header map[string]string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	switch {
+	case strings.HasPrefix(key, "Bearer "):
+		req.Header.Set("Authorization", key)
+	case key != "":
+		req.Header.Set("X-API-Key", key)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return req
+}
+
+// Do sends req and returns the status, headers and body (as much as could
+// be read: tests of cut-off answers look at the status).
+func Do(t testing.TB, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+// Call sends one request (NewRequest; body as is, "" for none) and returns
+// the status, headers and the body decoded as JSON (a body that is not JSON
+// under "raw").
+func Call(t testing.TB, method, url, key, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	st, h, raw := Do(t, NewRequest(t, method, url, key, rd, nil))
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	if out == nil {
+		out = map[string]any{"raw": string(raw)}
+	}
+	return st, h, out
 }
