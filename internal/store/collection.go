@@ -62,6 +62,9 @@ func (d *Database) Collection(name string) *Collection {
 	return &Collection{c: d.db.Collection(name)}
 }
 
+// Client is the connection d was reached through.
+func (d *Database) Client() *Client { return &Client{c: d.db.Client()} }
+
 // Probe asks the server d lives on what it can do (see Probe).
 func (d *Database) Probe(ctx context.Context) (Capabilities, error) {
 	return Probe(ctx, d.db.Client(), d.db.Name())
