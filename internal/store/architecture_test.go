@@ -20,10 +20,12 @@ import (
 // their filters and documents with bson (the data format, allowed
 // everywhere) and reach the server through the handles store gives them.
 //
-// internal/testenv is the one exception: it hands tests a driver client so
-// that they can seed and inspect stored data behind the proxy's back, which
-// is its purpose. It is test support only, so it may be imported by _test.go
-// files alone, which keeps the driver out of every binary but store's.
+// The test-support packages are the exception: internal/testenv hands
+// tests a driver client so that they can seed and inspect stored data behind
+// the proxy's back, which is its purpose, and a package that starts the
+// proxy for tests may do the same. They may be imported by _test.go files
+// and by each other alone, which keeps the driver out of every binary but
+// store's.
 
 const (
 	modulePath = "github.com/permission-mongo/permission-mongo"
@@ -35,8 +37,11 @@ const (
 	testenvPath  = modulePath + "/internal/testenv"
 )
 
+// testSupport are the packages for tests only (see above).
+var testSupport = []string{testenvPath, modulePath + "/internal/app/apptest"}
+
 // driverEntryPoints are store's functions that take or return driver types.
-// They are for tests and for testenv; a product package calling one would
+// They are for tests and test support; a product package calling one would
 // hold a driver handle without importing the driver.
 var driverEntryPoints = []string{"Connect", "Probe", "NewDocuments", "NewAPIKeys", "RunAdminCommand",
 	"NewClient", "NewDatabase", "NewCollection"}
@@ -71,6 +76,7 @@ func TestSeamCheckCatchesBreaches(t *testing.T) {
 	write("go.mod", "module "+modulePath+"\n")
 	write("internal/store/s.go", "package store\nimport _ \""+driverPath+"/mongo\"\n")
 	write("internal/testenv/e.go", "package testenv\nimport _ \""+driverPath+"/mongo\"\n")
+	write("internal/app/apptest/a.go", "package apptest\nimport _ \""+driverPath+"/mongo\"\nimport _ \""+testenvPath+"\"\nimport \""+storePath+"\"\nvar _ = store.Connect\n")
 	write("internal/ok/ok.go", "package ok\nimport _ \""+bsonPath+"\"\nimport _ \""+bsoncorePath+"\"\n")
 	write("internal/ok/ok_test.go", "package ok\nimport _ \""+driverPath+"/mongo\"\nimport _ \""+testenvPath+"\"\n")
 	write("internal/bad/driver.go", "package bad\nimport _ \""+driverPath+"/mongo/options\"\n")
@@ -125,7 +131,7 @@ func seamViolations(root string) ([]string, error) {
 			return nil
 		}
 		pkg := modulePath + "/" + path.Dir(rel)
-		if pkg == storePath || pkg == testenvPath {
+		if pkg == storePath || slices.Contains(testSupport, pkg) {
 			return nil
 		}
 		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
@@ -150,7 +156,7 @@ func fileViolations(rel string, f *ast.File) []string {
 		case ip == bsonPath || strings.HasPrefix(ip, bsonPath+"/") || ip == bsoncorePath:
 		case ip == driverPath || strings.HasPrefix(ip, driverPath+"/"):
 			problems = append(problems, fmt.Sprintf("%s imports %s", rel, ip))
-		case ip == testenvPath:
+		case slices.Contains(testSupport, ip):
 			problems = append(problems, fmt.Sprintf("%s imports %s, which is for tests only", rel, ip))
 		case ip == storePath:
 			storeName = "store"

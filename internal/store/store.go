@@ -4,7 +4,8 @@
 // for the packages that own them (collection.go), and turns driver errors
 // into apperr kinds so that no driver text or type leaks past it.
 // architecture_test.go keeps it so: no other product package imports the
-// driver (internal/testenv, test support imported by tests only, excepted).
+// driver (test support imported by tests only, internal/testenv and
+// internal/app/apptest, excepted).
 package store
 
 import (
