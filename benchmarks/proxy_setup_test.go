@@ -18,6 +18,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -72,7 +73,7 @@ func startProxy(b *testing.B, db *mongo.Database, o proxyOptions) (*httptest.Ser
 			}
 		}
 	})
-	s = apptest.Start(b, cfg, app.Options{Logger: quietLog, Database: db, NoAudit: !o.audited,
+	s = apptest.Start(b, cfg, app.Options{Logger: quietLog, Database: store.NewDatabase(db), NoAudit: !o.audited,
 		Service: func(p *service.Params) { p.Limits.Filter = query.DefaultLimits }})
 	s.Start(context.Background())
 	return s.HTTP, key, s.AuditWriter()

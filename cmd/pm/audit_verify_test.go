@@ -26,7 +26,7 @@ policies:
 			t.Fatalf("list: %d", st)
 		}
 	}
-	coll := ts.app.Database().Collection(ts.app.Config().Audit.Collection)
+	coll := driverDB(t, ts.app).Collection(ts.app.Config().Audit.Collection)
 	waitUntil(t, func() bool {
 		n, err := coll.CountDocuments(context.Background(), bson.D{})
 		return err == nil && n >= 3

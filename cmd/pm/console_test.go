@@ -112,10 +112,11 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	})
 	a, url := serveApp(t, c, app.Options{})
 	if !c.MongoDB.Embedded() {
+		db := driverDB(t, a)
 		t.Cleanup(func() { // before close (cleanups run last first)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_ = a.Database().Drop(ctx)
+			_ = db.Drop(ctx)
 		})
 	}
 	return &consoleServer{url: url, app: a, keys: keys}
@@ -554,7 +555,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// name it as the first bad entry, and the page marks and opens it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		r, err := s.app.Database().Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
+		r, err := driverDB(t, s.app).Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
 		if err != nil || r.MatchedCount != 1 {
 			t.Fatalf("tamper with %s: %v %+v", goodID, err, r)
 		}

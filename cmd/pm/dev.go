@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 func init() {
@@ -132,7 +132,7 @@ func printDemo(w io.Writer, base string, keys []string) {
 
 // seedDemo writes the demo documents once; documents already there (from an
 // earlier run on the same data folder) are left as they are.
-func seedDemo(ctx context.Context, db *mongo.Database) error {
+func seedDemo(ctx context.Context, db *store.Database) error {
 	now := bson.NewDateTimeFromTime(time.Now().UTC().Truncate(time.Millisecond))
 	// sub builds an embedded document; d a stored one, with its stamps.
 	sub := func(kv ...any) bson.D {
@@ -176,8 +176,8 @@ func seedDemo(ctx context.Context, db *mongo.Database) error {
 	}
 	for coll, docs := range seed {
 		for _, doc := range docs {
-			_, err := db.Collection(coll).InsertOne(ctx, doc)
-			if err != nil && !mongo.IsDuplicateKeyError(err) {
+			err := db.Collection(coll).InsertOne(ctx, doc)
+			if err != nil && !store.IsDuplicateKey(err) {
 				return fmt.Errorf("%s: %w", coll, err)
 			}
 		}

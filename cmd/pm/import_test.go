@@ -39,7 +39,7 @@ policies:
 	ts := startTestServer(t, pol,
 		testKey{"clerk", "u1", "t1", []string{"clerk"}},
 		testKey{"viewer", "v1", "t1", []string{"viewer"}})
-	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: ts.app.Database(), dir: ts.dir}
+	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: driverDB(t, ts.app), dir: ts.dir}
 }
 
 func (s *importServer) file(t *testing.T, name, content string) string {

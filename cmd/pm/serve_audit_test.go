@@ -71,7 +71,7 @@ policies:
 	// Shutdown: the writer is closed (flushing everything) before the
 	// database connection goes.
 	a.CloseAudit()
-	n, err := a.Database().Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
+	n, err := driverDB(t, a).Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 	"github.com/permission-mongo/permission-mongo/internal/versions"
 )
@@ -94,7 +95,7 @@ func startAuditEnv(t *testing.T, policyPath string, versioned []string, auditCol
 			*o = opts
 			o.Collection, o.Registerer = coll, reg
 			if auditColl != nil {
-				o.Collection = auditColl
+				o.Collection = store.NewCollection(auditColl)
 			}
 			if o.FlushInterval == 0 {
 				o.FlushInterval = 5 * time.Millisecond
@@ -106,7 +107,7 @@ func startAuditEnv(t *testing.T, policyPath string, versioned []string, auditCol
 		Service: func(p *service.Params) {
 			testInItems(p)
 			if auditColl != nil {
-				p.AuditLog = auditColl
+				p.AuditLog = store.NewCollection(auditColl)
 			}
 		},
 	})
@@ -114,7 +115,7 @@ func startAuditEnv(t *testing.T, policyPath string, versioned []string, auditCol
 		auditColl = e.db.Collection(cfg.Audit.Collection)
 	}
 	return &auditEnv{env: e, w: e.app.AuditWriter(), coll: auditColl,
-		vers: &versions.Store{Coll: e.db.Collection(cfg.Versions.Collection)}}
+		vers: &versions.Store{Coll: store.NewCollection(e.db.Collection(cfg.Versions.Collection))}}
 }
 
 // signJWT signs an HS256 token for the claims.

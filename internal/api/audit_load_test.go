@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // loadClient sends GET requests with unique request ids from goroutines
@@ -121,7 +122,7 @@ func TestAuditSustainedLoadRefusesNothing(t *testing.T) {
 			require.Equal(t, 200, en[0].Status)
 		}
 	}
-	res, err := audit.Verify(context.Background(), e.coll, time.Time{}, time.Time{})
+	res, err := audit.Verify(context.Background(), store.NewCollection(e.coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 	require.Equal(t, clients*each+2, res.Checked)
@@ -136,7 +137,7 @@ func TestAuditSustainedLoadRefusesNothing(t *testing.T) {
 func TestAuditLoadThroughOutageRefusesThenRecovers(t *testing.T) {
 	o := newOutage(t)
 	coll := o.Client.Database("app").Collection("pm_audit")
-	require.NoError(t, audit.EnsureIndexes(context.Background(), coll, 0))
+	require.NoError(t, audit.EnsureIndexes(context.Background(), store.NewCollection(coll), 0))
 	e := newAuditEnvOpts(t, coll, audit.Options{Mode: audit.ModeFailClosed, QueueSize: 64, BatchSize: 16,
 		WriteTimeout: time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond})
 	key := e.user("ann", "t1", "member")
@@ -196,7 +197,7 @@ func TestAuditLoadThroughOutageRefusesThenRecovers(t *testing.T) {
 	require.NoError(t, e.w.Close(closeCtx), "everything accepted is stored")
 	all := entriesN(t, coll, len(ok)+1)
 	checkOneEntryEach(t, all, ok, 1)
-	res, err := audit.Verify(context.Background(), coll, time.Time{}, time.Time{})
+	res, err := audit.Verify(context.Background(), store.NewCollection(coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 	t.Logf("answers by status: %v", counts)

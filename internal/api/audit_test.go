@@ -17,6 +17,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -128,7 +129,7 @@ func TestAuditEveryEndpointLeavesOneEntry(t *testing.T) {
 	}
 	assert.Equal(t, int64(1), got["case-18"][0].Failed, "batch create: one refused")
 	assert.Equal(t, int64(1), got["case-18"][0].Count, "batch create: one created")
-	res, err := audit.Verify(context.Background(), e.coll, time.Time{}, time.Time{})
+	res, err := audit.Verify(context.Background(), store.NewCollection(e.coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 }
@@ -226,7 +227,7 @@ func TestAuditBurstOfConcurrentWrites(t *testing.T) {
 func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	o := newOutage(t)
 	coll := o.Client.Database("app").Collection("pm_audit")
-	require.NoError(t, audit.EnsureIndexes(context.Background(), coll, 0))
+	require.NoError(t, audit.EnsureIndexes(context.Background(), store.NewCollection(coll), 0))
 	e := newAuditEnvOpts(t, coll, audit.Options{Mode: audit.ModeFailClosed, WriteTimeout: time.Second,
 		RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond})
 	key := e.user("ann", "t1", "member")
@@ -259,7 +260,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	for _, id := range []string{"before", "noticed", "after"} {
 		require.Len(t, got[id], 1, id)
 	}
-	res, err := audit.Verify(context.Background(), coll, time.Time{}, time.Time{})
+	res, err := audit.Verify(context.Background(), store.NewCollection(coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 }

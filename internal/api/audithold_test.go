@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -60,7 +61,7 @@ func TestHeldResponse(t *testing.T) {
 func TestHeldResponsePanic(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	coll := db.Collection("pm_audit")
-	w, err := audit.NewWriter(audit.Options{Collection: coll, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w, err := audit.NewWriter(audit.Options{Collection: store.NewCollection(coll), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	s := &Server{audit: w, log: slog.New(slog.NewTextHandler(io.Discard, nil))}

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/schema"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // schemaPolicy declares a schema on staff; departments are what staff refer
@@ -385,7 +386,7 @@ func TestSchemaIndexesCreated(t *testing.T) {
 	set := e.svc.Policies()
 	ctx := context.Background()
 	// Idempotent: a restart does it again.
-	if err := schema.EnsureIndexes(ctx, e.db, set.Schemas); err != nil {
+	if err := schema.EnsureIndexes(ctx, store.NewDatabase(e.db), set.Schemas); err != nil {
 		t.Fatal(err)
 	}
 	specs, err := e.db.Collection("staff").Indexes().ListSpecifications(ctx)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
 
@@ -93,7 +94,7 @@ func newHooksEnv(t *testing.T, rc *hookReceiver) (*env, *webhook.Deliverer) {
 	cfg := testConfig(t, writePolicy(t, strings.ReplaceAll(hooksPolicy, "RECEIVER", rc.srv.URL)))
 	cfg.Limits.DefaultLimit = 50
 	e := startEnv(t, cfg, app.Options{NoAudit: true})
-	coll := e.db.Collection(webhook.Collection)
+	coll := store.NewCollection(e.db.Collection(webhook.Collection))
 	d := &webhook.Deliverer{
 		Coll: coll, Owner: "test", MaxAttempts: 3,
 		Client:  &http.Client{Timeout: 300 * time.Millisecond},

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/api"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
@@ -44,7 +43,7 @@ type Options struct {
 	// cfg.MongoDB (tests hand in a database of their own); Close leaves its
 	// client connected. cfg.MongoDB.URI still names the hosts handed out
 	// with grants.
-	Database *mongo.Database
+	Database *store.Database
 	// Capabilities, when set, are used instead of probing the database
 	// (tests know them already).
 	Capabilities *store.Capabilities
@@ -73,8 +72,10 @@ type App struct {
 	embedded *store.Embedded
 	// client is the connection New opened (nil when Options.Database was
 	// given); Close disconnects it.
-	client   *mongo.Client
-	db       *mongo.Database
+	client *store.Client
+	db     *store.Database
+	// uri is the server connected to (the embedded one's when embedded).
+	uri      string
 	caps     store.Capabilities
 	svc      *service.Service
 	api      *api.Server
@@ -118,7 +119,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	if opts.Capabilities != nil {
 		a.caps = *opts.Capabilities
-	} else if a.caps, err = store.Probe(ctx, a.db.Client(), a.db.Name()); err != nil {
+	} else if a.caps, err = a.db.Probe(ctx); err != nil {
 		return nil, fmt.Errorf("database probe: %w", err)
 	}
 	logger.Info("database", "backend", a.caps.Backend, "version", a.caps.Version, "database", a.db.Name())
@@ -126,7 +127,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, fmt.Errorf("schema indexes: %w", err)
 	}
 
-	runtimeKeys := store.NewAPIKeys(a.db.Collection(store.APIKeysCollection), cfg.Limits.QueryTimeout)
+	runtimeKeys := a.db.APIKeys(cfg.Limits.QueryTimeout)
 	keyCache := fleet.NewKeyCache(runtimeKeys, cfg.Auth.KeyCacheTTL, cfg.Auth.KeyCacheSize)
 	authn, err := authenticator(cfg, opts.Keys, keyCache, logger)
 	if err != nil {
@@ -139,7 +140,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if a.webhooks, err = newWebhooks(ctx, cfg.Webhooks, a.db, logger); err != nil {
 		return nil, err
 	}
-	docs := store.NewDocuments(a.db, cfg.Limits.QueryTimeout)
+	docs := a.db.Documents(cfg.Limits.QueryTimeout)
 	// Cheap when unused: it reads only when a rule names user.$...
 	a.hier = hierarchy.New(a.db)
 	a.svc = service.New(a.serviceParams(set, docs, vers, opts.Service))
@@ -185,10 +186,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 // connect opens the database the configuration names (starting the
 // embedded one when configured), or takes db. It returns the URI of the
 // server, for the hosts handed out with grants.
-func (a *App) connect(ctx context.Context, db *mongo.Database) (string, error) {
+func (a *App) connect(ctx context.Context, db *store.Database) (string, error) {
 	cfg, uri := a.cfg, a.cfg.MongoDB.URI
 	if db != nil {
-		a.db = db
+		a.db, a.uri = db, uri
 		return uri, nil
 	}
 	var err error
@@ -199,7 +200,8 @@ func (a *App) connect(ctx context.Context, db *mongo.Database) (string, error) {
 		uri = a.embedded.URI()
 		a.log.Info("embedded FerretDB started", "dir", cfg.MongoDB.EmbeddedDir, "uri", uri)
 	}
-	if a.client, err = store.Connect(ctx, uri); err != nil {
+	a.uri = uri
+	if a.client, err = store.Open(ctx, uri); err != nil {
 		return "", fmt.Errorf("database: %w", err)
 	}
 	a.db = a.client.Database(cfg.MongoDB.Database)
@@ -295,7 +297,7 @@ func (a *App) Close() {
 	a.fleet.close()
 	if a.client != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = a.client.Disconnect(ctx)
+		_ = a.client.Close(ctx)
 		cancel()
 	}
 	if a.embedded != nil {
@@ -313,7 +315,11 @@ func (a *App) API() *api.Server { return a.api }
 func (a *App) Service() *service.Service { return a.svc }
 
 // Database is the database the proxy serves.
-func (a *App) Database() *mongo.Database { return a.db }
+func (a *App) Database() *store.Database { return a.db }
+
+// URI is the address of the database server (the embedded one's when
+// embedded), for tests that look at stored data with a client of their own.
+func (a *App) URI() string { return a.uri }
 
 // Config is the configuration the proxy was built from.
 func (a *App) Config() *config.Config { return a.cfg }

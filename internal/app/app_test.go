@@ -8,6 +8,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -60,7 +61,7 @@ func TestNoAuditServesWithoutWriter(t *testing.T) {
 func TestNewRefusesBadPolicy(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	path := apptest.WriteFile(t, "policy.yml", "version: \"1\"\nno_such_section: 1\n")
-	_, err := app.New(context.Background(), apptest.Config(t, path), app.Options{Database: db})
+	_, err := app.New(context.Background(), apptest.Config(t, path), app.Options{Database: store.NewDatabase(db)})
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Fatalf("New with a broken policy: %v", err)
 	}
@@ -73,7 +74,7 @@ func TestStartAndClose(t *testing.T) {
 	cfg := apptest.Config(t, apptest.WriteFile(t, "policy.yml", policy))
 	cfg.Redis.Addr = testenv.Redis(t)
 	_, db := testenv.Mongo(t)
-	a, err := app.New(context.Background(), cfg, app.Options{Database: db})
+	a, err := app.New(context.Background(), cfg, app.Options{Database: store.NewDatabase(db)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/service"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/versions"
 )
 
@@ -21,7 +21,7 @@ import (
 // job on backends without TTL indexes.
 type auditRuntime struct {
 	writer *audit.Writer
-	coll   *mongo.Collection
+	coll   *store.Collection
 	log    *slog.Logger
 	// expire: retention is a periodic delete (no TTL indexes).
 	expire    bool
@@ -45,7 +45,7 @@ const auditCloseTimeout = 30 * time.Second
 // takes entries from then on). On a backend without TTL indexes (FerretDB)
 // retention is a periodic audit.Expire instead, run from start, and the
 // log says so. adjust, when set, has the last word on the writer's options.
-func newAudit(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger, reg prometheus.Registerer, adjust func(*audit.Options)) (*auditRuntime, error) {
+func newAudit(ctx context.Context, cfg *config.Config, db *store.Database, logger *slog.Logger, reg prometheus.Registerer, adjust func(*audit.Options)) (*auditRuntime, error) {
 	coll := db.Collection(cfg.Audit.Collection)
 	expire := false
 	if err := audit.EnsureIndexes(ctx, coll, cfg.Audit.Retention); err != nil {
@@ -149,7 +149,7 @@ func (rt *auditRuntime) writerOf() *audit.Writer {
 // newVersions prepares the versions collection when any collection is
 // versioned (nil otherwise). Without TTL indexes, versions are bounded by
 // versions.keep only.
-func newVersions(ctx context.Context, cfg *config.Config, db *mongo.Database, logger *slog.Logger) (*service.Versioning, error) {
+func newVersions(ctx context.Context, cfg *config.Config, db *store.Database, logger *slog.Logger) (*service.Versioning, error) {
 	v := cfg.Versions
 	if !v.Enabled() {
 		return nil, nil

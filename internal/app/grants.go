@@ -16,8 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/permission-mongo/permission-mongo/internal/grant"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
@@ -87,7 +85,7 @@ type grantRuntime struct {
 
 // newGrants builds the grant manager, and the reaper when the server can
 // manage users.
-func newGrants(logger *slog.Logger, client *mongo.Client, db *mongo.Database, caps store.Capabilities,
+func newGrants(logger *slog.Logger, client *store.Client, db *store.Database, caps store.Capabilities,
 	uri string, set *policy.Set, reg *prometheus.Registry) *grantRuntime {
 	m := &grant.Manager{
 		Client:  client,
@@ -168,7 +166,7 @@ func onReaperPass(ctx context.Context, logger *slog.Logger, m *grant.Manager, me
 	// Every proxy reports the ledger's count, lease or not.
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if n, err := m.Ledger.CountDocuments(cctx, bson.D{{Key: "status", Value: grant.Flagged}}); err == nil {
+	if n, err := m.Ledger.Count(cctx, bson.D{{Key: "status", Value: grant.Flagged}}); err == nil {
 		metrics.flagged.Set(float64(n))
 	}
 }
@@ -185,15 +183,15 @@ func holderID() string {
 // resolved to its hosts (its TXT options, TLS among them, are not carried
 // over: see docs/grants.md).
 func uriHosts(uri string, logger *slog.Logger) string {
-	cs, err := connstring.Parse(uri)
+	hosts, srv, err := store.URIHosts(uri)
 	if err != nil {
 		logger.Warn("cannot read hosts from the MongoDB URI; issued grant URIs will name none", "err", err)
 		return ""
 	}
-	if cs.Scheme == connstring.SchemeMongoDBSRV {
+	if srv {
 		logger.Warn("MongoDB URI is mongodb+srv: issued grant URIs name the resolved hosts without its DNS options (tls, replicaSet)")
 	}
-	return strings.Join(cs.Hosts, ",")
+	return strings.Join(hosts, ",")
 }
 
 // literalGrantDatabases are the databases grant rules name without

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
 
@@ -23,7 +23,7 @@ import (
 // outbox's claims make each event go out from one process at a time.
 type webhookRuntime struct {
 	cfg       config.Webhooks
-	coll      *mongo.Collection
+	coll      *store.Collection
 	keep      webhook.Retention
 	ttl       bool // retention by TTL indexes; false: this process sweeps
 	log       *slog.Logger
@@ -36,7 +36,7 @@ type webhookRuntime struct {
 // newWebhooks prepares the outbox (its indexes and retention) and the
 // deliverer. Events are enqueued from the first request; the delivery loop
 // starts with Start, once the audit writer that records its attempts is up.
-func newWebhooks(ctx context.Context, cfg config.Webhooks, db *mongo.Database, logger *slog.Logger) (*webhookRuntime, error) {
+func newWebhooks(ctx context.Context, cfg config.Webhooks, db *store.Database, logger *slog.Logger) (*webhookRuntime, error) {
 	coll := db.Collection(webhook.Collection)
 	if err := webhook.EnsureIndexes(ctx, coll); err != nil {
 		return nil, fmt.Errorf("webhook outbox: %w", err)

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // BenchmarkRecord measures what a request pays: Begin + Finish (reserve,
@@ -84,7 +85,7 @@ func TestSpillTornLineSkipped(t *testing.T) {
 	dead, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/").SetServerSelectionTimeout(100 * time.Millisecond))
 	require.NoError(t, err)
 	defer func() { _ = dead.Disconnect(ctx) }()
-	down, err := audit.NewWriter(audit.Options{Collection: dead.Database("x").Collection("x"),
+	down, err := audit.NewWriter(audit.Options{Collection: store.NewCollection(dead.Database("x").Collection("x")),
 		Mode: audit.ModeBuffer, SpillPath: spill, Logger: quiet, WriteTimeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	for i := range 3 {

@@ -14,6 +14,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 func fullEntry() audit.Entry {
@@ -208,9 +209,9 @@ func TestOptionsValidation(t *testing.T) {
 	_, err := audit.NewWriter(audit.Options{})
 	require.Error(t, err)
 	coll := auditColl(t)
-	_, err = audit.NewWriter(audit.Options{Collection: coll, Mode: "sometimes"})
+	_, err = audit.NewWriter(audit.Options{Collection: store.NewCollection(coll), Mode: "sometimes"})
 	require.Error(t, err)
-	_, err = audit.NewWriter(audit.Options{Collection: coll, Mode: audit.ModeBuffer})
+	_, err = audit.NewWriter(audit.Options{Collection: store.NewCollection(coll), Mode: audit.ModeBuffer})
 	require.ErrorContains(t, err, "SpillPath")
 	require.Equal(t, apperr.KindInternal, apperr.KindOf(err), "a configuration error, not a request error")
 }

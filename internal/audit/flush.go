@@ -5,9 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
@@ -285,7 +282,7 @@ func (w *Writer) adjust(f *flight) {
 	switch {
 	case f.err != nil:
 		w.inFlight = 1
-		if mongo.IsTimeout(f.err) || errors.Is(f.err, context.DeadlineExceeded) {
+		if store.IsTimeout(f.err) || errors.Is(f.err, context.DeadlineExceeded) {
 			w.batch = max(minBatch, w.batch/2)
 		}
 	case slow && w.inFlight > 1:
@@ -351,8 +348,8 @@ func (w *Writer) insert(batch []Entry) error {
 	defer cancel()
 	start := time.Now()
 	w.stats.inserts.Add(1)
-	_, err := w.opts.Collection.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
-	if err != nil && onlyDuplicates(err) {
+	err := w.opts.Collection.InsertMany(ctx, batch, false)
+	if err != nil && store.OnlyDuplicates(err) {
 		err = nil
 	}
 	w.latency.Observe(time.Since(start).Seconds())
@@ -363,19 +360,6 @@ func (w *Writer) insert(batch []Entry) error {
 	}
 	w.stats.written.Add(int64(len(batch)))
 	return nil
-}
-
-func onlyDuplicates(err error) bool {
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		return false
-	}
-	for _, we := range bwe.WriteErrors {
-		if we.Code != store.CodeDuplicateKey {
-			return false
-		}
-	}
-	return true
 }
 
 // pop removes the n oldest entries, which were stored or spilled, lets

@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ func auditColl(t testing.TB) *mongo.Collection {
 	t.Helper()
 	_, db := testenv.Mongo(t)
 	coll := db.Collection("audit")
-	require.NoError(t, audit.EnsureIndexes(context.Background(), coll, 0))
+	require.NoError(t, audit.EnsureIndexes(context.Background(), store.NewCollection(coll), 0))
 	return coll
 }
 
@@ -38,7 +39,7 @@ func auditColl(t testing.TB) *mongo.Collection {
 // that are set win.
 func newWriter(t testing.TB, coll *mongo.Collection, opts audit.Options) *audit.Writer {
 	t.Helper()
-	opts.Collection = coll
+	opts.Collection = store.NewCollection(coll)
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 10 * time.Millisecond
 	}
@@ -112,7 +113,7 @@ func count(t testing.TB, coll *mongo.Collection) int64 {
 
 func verifyAll(t testing.TB, coll *mongo.Collection) audit.VerifyResult {
 	t.Helper()
-	res, err := audit.Verify(context.Background(), coll, time.Time{}, time.Time{})
+	res, err := audit.Verify(context.Background(), store.NewCollection(coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	return res
 }

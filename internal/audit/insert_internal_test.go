@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -20,8 +21,8 @@ func TestInsertRetryIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	_, db := testenv.Mongo(t)
 	coll := db.Collection("audit")
-	require.NoError(t, EnsureIndexes(ctx, coll, 0))
-	w, err := NewWriter(Options{Collection: coll, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, EnsureIndexes(ctx, store.NewCollection(coll), 0))
+	w, err := NewWriter(Options{Collection: store.NewCollection(coll), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	defer func() { _ = w.Close(ctx) }()
 

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // Mode says what happens when entries cannot be written to MongoDB.
@@ -64,7 +65,7 @@ const (
 // ModeBuffer).
 type Options struct {
 	// Collection receives the entries.
-	Collection *mongo.Collection
+	Collection *store.Collection
 	// Mode is ModeFailClosed when empty.
 	Mode Mode
 	// QueueSize bounds the entries held in memory, counting operations that

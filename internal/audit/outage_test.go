@@ -14,6 +14,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -176,7 +177,7 @@ func TestFailClosedSavesOnShutdownDeadline(t *testing.T) {
 	o := newOutage(t)
 	spill := filepath.Join(t.TempDir(), "spill.ndjson")
 	o.stop()
-	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: o.coll(), SpillPath: spill, Logger: quiet}))
+	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: store.NewCollection(o.coll()), SpillPath: spill, Logger: quiet}))
 	require.NoError(t, err)
 	for i := range 5 {
 		require.NoError(t, w.Record(ctx, entry("create", "c", i)))

@@ -2,14 +2,11 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"math"
 	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -56,9 +53,18 @@ func PositionOf(e *Entry) Position {
 	return Position{TS: e.TS, Writer: e.Writer, Seq: e.Seq}
 }
 
+// Log is the audit collection as Query and Verify read it: a
+// *store.Collection, or anything that reads like one.
+type Log interface {
+	Name() string
+	FindAll(ctx context.Context, filter any, f store.Find, out any) error
+	FindOne(ctx context.Context, filter any, f store.Find, out any) error
+	Each(ctx context.Context, filter any, f store.Find, fn func(bson.Raw) error) error
+}
+
 // Query returns entries matching f, newest first, and the position to pass
 // as f.After for the next page (nil on the last page).
-func Query(ctx context.Context, coll *mongo.Collection, f Filter) ([]Entry, *Position, error) {
+func Query(ctx context.Context, coll Log, f Filter) ([]Entry, *Position, error) {
 	limit := f.Limit
 	switch {
 	case limit < 0:
@@ -107,15 +113,12 @@ func Query(ctx context.Context, coll *mongo.Collection, f Filter) ([]Entry, *Pos
 		filter = bson.D{{Key: "$and", Value: and}}
 	}
 
-	opts := options.Find().
-		SetSort(bson.D{{Key: "ts", Value: -1}, {Key: "writer", Value: -1}, {Key: "seq", Value: -1}}).
-		SetLimit(int64(limit) + 1) // one more tells whether there is a next page
-	cur, err := coll.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, nil, store.Translate(err)
+	find := store.Find{
+		Sort:  bson.D{{Key: "ts", Value: -1}, {Key: "writer", Value: -1}, {Key: "seq", Value: -1}},
+		Limit: int64(limit) + 1, // one more tells whether there is a next page
 	}
 	entries := make([]Entry, 0, limit+1)
-	if err := cur.All(ctx, &entries); err != nil {
+	if err := coll.FindAll(ctx, filter, find, &entries); err != nil {
 		return nil, nil, store.Translate(err)
 	}
 	var next *Position
@@ -165,7 +168,7 @@ var retiredIndexes = []string{"audit_collection", "audit_actor", "audit_doc_ids"
 //
 // Verify tolerates retention: a chain whose beginning expired is verified
 // from its oldest remaining entry.
-func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.Duration) error {
+func EnsureIndexes(ctx context.Context, coll *store.Collection, retention time.Duration) error {
 	var ttl *int32
 	if retention > 0 {
 		secs := int64(math.Ceil(retention.Seconds()))
@@ -180,8 +183,8 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.D
 	// time: FerretDB v1.24 crashes the connection on a createIndexes naming
 	// several indexes that exist already, and one at a time costs nothing
 	// at start-up.
-	specs, err := coll.Indexes().ListSpecifications(ctx)
-	if err != nil && !isNamespaceNotFound(err) {
+	specs, err := coll.Indexes(ctx)
+	if err != nil {
 		return store.Translate(err)
 	}
 	have := map[string]bool{}
@@ -194,7 +197,7 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.D
 			drop = true
 		}
 		if drop {
-			if err := coll.Indexes().DropOne(ctx, s.Name); err != nil {
+			if err := coll.DropIndex(ctx, s.Name); err != nil {
 				return store.Translate(err)
 			}
 			continue
@@ -212,21 +215,14 @@ func EnsureIndexes(ctx context.Context, coll *mongo.Collection, retention time.D
 		if have[ix.name] {
 			continue
 		}
-		o := options.Index().SetName(ix.name)
-		if ix.unique {
-			o.SetUnique(true)
-		}
-		if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.keys, Options: o}); err != nil {
+		if err := coll.CreateIndex(ctx, store.Index{Name: ix.name, Keys: ix.keys, Unique: ix.unique}); err != nil {
 			return store.Translate(err)
 		}
 	}
 	if ttl == nil || have[indexTS] {
 		return nil
 	}
-	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "ts", Value: 1}},
-		Options: options.Index().SetName(indexTS).SetExpireAfterSeconds(*ttl),
-	})
+	err = coll.CreateIndex(ctx, store.Index{Name: indexTS, Keys: bson.D{{Key: "ts", Value: 1}}, ExpireAfterSeconds: ttl})
 	if err != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported {
 		// No plain ts index instead: audit_order serves time ranges and
 		// Expire.
@@ -243,12 +239,12 @@ const CapTTLIndex = "ttl_index"
 // without TTL indexes, run periodically by the caller (for example every
 // hour with before = now - retention). Deleting from the oldest end keeps
 // every remaining chain verifiable.
-func Expire(ctx context.Context, coll *mongo.Collection, before time.Time) (int64, error) {
-	res, err := coll.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}})
+func Expire(ctx context.Context, coll *store.Collection, before time.Time) (int64, error) {
+	n, err := coll.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}})
 	if err != nil {
 		return 0, store.Translate(err)
 	}
-	return res.DeletedCount, nil
+	return n, nil
 }
 
 func sameTTL(a, b *int32) bool {
@@ -256,11 +252,4 @@ func sameTTL(a, b *int32) bool {
 		return a == nil && b == nil
 	}
 	return *a == *b
-}
-
-// isNamespaceNotFound: listing the indexes of a collection that does not
-// exist yet is not an error for EnsureIndexes.
-func isNamespaceNotFound(err error) bool {
-	var se mongo.ServerError
-	return errors.As(err, &se) && se.HasErrorCode(26)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -46,7 +47,7 @@ func TestQueryPagesNewestFirst(t *testing.T) {
 	var after *audit.Position
 	pages := 0
 	for {
-		page, next, err := audit.Query(ctx, coll, audit.Filter{Limit: 7, After: after})
+		page, next, err := audit.Query(ctx, store.NewCollection(coll), audit.Filter{Limit: 7, After: after})
 		require.NoError(t, err)
 		all = append(all, page...)
 		pages++
@@ -89,18 +90,18 @@ func TestQueryPagesNewestFirst(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f.Limit = audit.MaxQueryLimit
-			got, next, err := audit.Query(ctx, coll, tc.f)
+			got, next, err := audit.Query(ctx, store.NewCollection(coll), tc.f)
 			require.NoError(t, err)
 			require.Nil(t, next)
 			require.Equal(t, tc.want, len(got))
 		})
 	}
 
-	_, _, err := audit.Query(ctx, coll, audit.Filter{Outcome: "maybe"})
+	_, _, err := audit.Query(ctx, store.NewCollection(coll), audit.Filter{Outcome: "maybe"})
 	require.Equal(t, apperr.KindInvalid, apperr.KindOf(err))
-	_, _, err = audit.Query(ctx, coll, audit.Filter{Limit: -1})
+	_, _, err = audit.Query(ctx, store.NewCollection(coll), audit.Filter{Limit: -1})
 	require.Equal(t, apperr.KindInvalid, apperr.KindOf(err))
-	got, _, err := audit.Query(ctx, coll, audit.Filter{})
+	got, _, err := audit.Query(ctx, store.NewCollection(coll), audit.Filter{})
 	require.NoError(t, err)
 	require.Len(t, got, audit.DefaultQueryLimit)
 }
@@ -144,7 +145,7 @@ func TestEnsureIndexes(t *testing.T) {
 		Options: options.Index().SetName("audit_doc_ids")})
 	require.NoError(t, err)
 
-	err = audit.EnsureIndexes(ctx, coll, 90*24*time.Hour)
+	err = audit.EnsureIndexes(ctx, store.NewCollection(coll), 90*24*time.Hour)
 	if !testenv.Has(t, testenv.CapTTLIndex) {
 		// A server without TTL indexes: the other indexes are there, the
 		// error says so, and Expire does the retention.
@@ -152,7 +153,7 @@ func TestEnsureIndexes(t *testing.T) {
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, audit.CapTTLIndex, ae.Details["capability"])
 		require.Nil(t, ttl())
-		require.NoError(t, audit.EnsureIndexes(ctx, coll, 0))
+		require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), 0))
 		require.Nil(t, ttl())
 
 		w := newWriter(t, coll, audit.Options{Now: stepClock(t0, time.Hour)})
@@ -160,7 +161,7 @@ func TestEnsureIndexes(t *testing.T) {
 			require.NoError(t, w.Record(ctx, entry("find", "c", i)))
 		}
 		closeWriter(t, w)
-		n, err := audit.Expire(ctx, coll, t0.Add(4*time.Hour+time.Minute))
+		n, err := audit.Expire(ctx, store.NewCollection(coll), t0.Add(4*time.Hour+time.Minute))
 		require.NoError(t, err)
 		require.EqualValues(t, 4, n)
 		res := verifyAll(t, coll)
@@ -170,14 +171,14 @@ func TestEnsureIndexes(t *testing.T) {
 		require.NoError(t, err)
 		require.NotNil(t, ttl())
 		require.EqualValues(t, 90*24*3600, *ttl())
-		require.NoError(t, audit.EnsureIndexes(ctx, coll, 90*24*time.Hour), "idempotent")
-		require.NoError(t, audit.EnsureIndexes(ctx, coll, 30*24*time.Hour), "retention changed")
+		require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), 90*24*time.Hour), "idempotent")
+		require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), 30*24*time.Hour), "retention changed")
 		require.EqualValues(t, 30*24*3600, *ttl())
-		require.NoError(t, audit.EnsureIndexes(ctx, coll, 0), "retention off")
+		require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), 0), "retention off")
 		require.Nil(t, ttl())
 	}
 
-	require.Equal(t, apperr.KindInvalid, apperr.KindOf(audit.EnsureIndexes(ctx, coll, 1<<62)))
+	require.Equal(t, apperr.KindInvalid, apperr.KindOf(audit.EnsureIndexes(ctx, store.NewCollection(coll), 1<<62)))
 }
 
 // Where the server has TTL indexes, it does the retention: entries older
@@ -189,7 +190,7 @@ func TestRetentionThroughTTLIndex(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	ctx := context.Background()
 	coll := db.Collection("pm_audit")
-	require.NoError(t, audit.EnsureIndexes(ctx, coll, time.Second))
+	require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), time.Second))
 	// Ten entries an hour apart, from four hours ago: about half are past
 	// the retention, the rest are in the future.
 	w := newWriter(t, coll, audit.Options{Now: stepClock(time.Now().Add(-4*time.Hour), time.Hour)})

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 func tenantEntry(tenant string, i int) audit.Entry {
@@ -61,12 +62,12 @@ func TestChainsPerTenant(t *testing.T) {
 	require.True(t, res.OK, "%+v", res)
 	require.Equal(t, 30, res.Checked)
 	for _, tenant := range []string{"t1", "t2"} {
-		res, err := audit.VerifyTenant(ctx, coll, tenant, time.Time{}, time.Time{})
+		res, err := audit.VerifyTenant(ctx, store.NewCollection(coll), tenant, time.Time{}, time.Time{})
 		require.NoError(t, err)
 		require.True(t, res.OK, "%+v", res)
 		require.Equal(t, want[tenant], res.Checked, tenant)
 	}
-	_, err := audit.VerifyTenant(ctx, coll, "", time.Time{}, time.Time{})
+	_, err := audit.VerifyTenant(ctx, store.NewCollection(coll), "", time.Time{}, time.Time{})
 	require.Error(t, err, "a tenant-scoped verification needs a tenant")
 
 	// Remove one of t2's entries: t2's verification names the entry after
@@ -74,11 +75,11 @@ func TestChainsPerTenant(t *testing.T) {
 	t2 := byChain[audit.ChainOf(w.ID(), "t2")]
 	_, err = coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: t2[4].ID}})
 	require.NoError(t, err)
-	res, err = audit.VerifyTenant(ctx, coll, "t2", time.Time{}, time.Time{})
+	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t2", time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.False(t, res.OK)
 	require.Equal(t, t2[5].ID, res.FirstBadID)
-	res, err = audit.VerifyTenant(ctx, coll, "t1", time.Time{}, time.Time{})
+	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t1", time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.Equal(t, audit.VerifyResult{OK: true, Checked: want["t1"]}, res)
 
@@ -87,7 +88,7 @@ func TestChainsPerTenant(t *testing.T) {
 	t1 := byChain[audit.ChainOf(w.ID(), "t1")]
 	_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: t1[2].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "actor.tenant_id", Value: "t2"}}}})
 	require.NoError(t, err)
-	res, err = audit.VerifyTenant(ctx, coll, "t1", time.Time{}, time.Time{})
+	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t1", time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.False(t, res.OK)
 	require.Equal(t, t1[3].ID, res.FirstBadID)
@@ -106,7 +107,7 @@ func TestVerifyTenantFlagsAnEntryFiledInAnotherChain(t *testing.T) {
 	e.Hash = audit.HashOf(&e)
 	_, err := coll.InsertOne(ctx, e)
 	require.NoError(t, err)
-	res, err := audit.VerifyTenant(ctx, coll, "t2", time.Time{}, time.Time{})
+	res, err := audit.VerifyTenant(ctx, store.NewCollection(coll), "t2", time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.False(t, res.OK)
 	require.Equal(t, e.ID, res.FirstBadID)
@@ -136,12 +137,12 @@ func TestVerifyTenantOnAChainMixingTenants(t *testing.T) {
 		}
 	}
 	require.True(t, verifyAll(t, coll).OK)
-	res, err := audit.VerifyTenant(ctx, coll, "t1", time.Time{}, time.Time{})
+	res, err := audit.VerifyTenant(ctx, store.NewCollection(coll), "t1", time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.Equal(t, audit.VerifyResult{OK: true, Checked: 3}, res)
 	_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: t1[1].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "count", Value: 7}}}})
 	require.NoError(t, err)
-	res, err = audit.VerifyTenant(ctx, coll, "t1", time.Time{}, time.Time{})
+	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t1", time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.False(t, res.OK)
 	require.Equal(t, t1[1].ID, res.FirstBadID)

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
@@ -50,7 +48,7 @@ type VerifyResult struct {
 // failing (translated by store.Translate), never for bad entries.
 //
 // Verify covers every tenant; VerifyTenant is what a tenant's auditor gets.
-func Verify(ctx context.Context, coll *mongo.Collection, from, to time.Time) (VerifyResult, error) {
+func Verify(ctx context.Context, coll Log, from, to time.Time) (VerifyResult, error) {
 	return verify(ctx, coll, nil, from, to)
 }
 
@@ -64,14 +62,14 @@ func Verify(ctx context.Context, coll *mongo.Collection, from, to time.Time) (Ve
 // Entries of the tenant in a chain that mixes tenants (written before chains
 // were per tenant) are checked for their own hash and id only: their links
 // lead to other tenants' entries, which a tenant-scoped check must not read.
-func VerifyTenant(ctx context.Context, coll *mongo.Collection, tenant string, from, to time.Time) (VerifyResult, error) {
+func VerifyTenant(ctx context.Context, coll Log, tenant string, from, to time.Time) (VerifyResult, error) {
 	if tenant == "" {
 		return VerifyResult{}, errors.New("audit: VerifyTenant needs a tenant")
 	}
 	return verify(ctx, coll, &tenant, from, to)
 }
 
-func verify(ctx context.Context, coll *mongo.Collection, tenant *string, from, to time.Time) (VerifyResult, error) {
+func verify(ctx context.Context, coll Log, tenant *string, from, to time.Time) (VerifyResult, error) {
 	filter := bson.D{}
 	var tag string
 	if tenant != nil {
@@ -81,26 +79,22 @@ func verify(ctx context.Context, coll *mongo.Collection, tenant *string, from, t
 	if ts := timeRange(ptr(from), ptr(to)); ts != nil {
 		filter = append(filter, bson.E{Key: "ts", Value: ts})
 	}
-	cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}))
-	if err != nil {
-		return VerifyResult{}, store.Translate(err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-
 	var (
 		res  VerifyResult
 		prev *Entry // previous entry of the current chain
+		// found ends the walk at the first bad entry, which res describes.
+		found = errors.New("bad entry")
 	)
-	bad := func(id, format string, args ...any) (VerifyResult, error) {
+	bad := func(id, format string, args ...any) error {
 		res.OK, res.FirstBadID, res.Reason = false, id, fmt.Sprintf(format, args...)
-		return res, nil
+		return found
 	}
-	for cur.Next(ctx) {
+	err := coll.Each(ctx, filter, store.Find{Sort: bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}}, func(raw bson.Raw) error {
 		res.Checked++
 		var e Entry
-		if err := bson.Unmarshal(cur.Current, &e); err != nil {
+		if err := bson.Unmarshal(raw, &e); err != nil {
 			var id string
-			if v, lerr := cur.Current.LookupErr("_id"); lerr == nil {
+			if v, lerr := raw.LookupErr("_id"); lerr == nil {
 				id, _ = v.StringValueOK()
 			}
 			return bad(id, "entry cannot be decoded: altered")
@@ -117,7 +111,7 @@ func verify(ctx context.Context, coll *mongo.Collection, tenant *string, from, t
 			case "":
 				// A chain mixing tenants: see VerifyTenant.
 				prev = nil
-				continue
+				return nil
 			default:
 				return bad(e.ID, "entry filed in another tenant's chain: altered")
 			}
@@ -125,7 +119,7 @@ func verify(ctx context.Context, coll *mongo.Collection, tenant *string, from, t
 		if prev == nil || prev.Writer != e.Writer {
 			// First entry of a chain in the range.
 			if reason, badID, err := checkChainStart(ctx, coll, &e); err != nil {
-				return VerifyResult{}, err
+				return err
 			} else if reason != "" {
 				return bad(badID, "%s", reason)
 			}
@@ -142,8 +136,12 @@ func verify(ctx context.Context, coll *mongo.Collection, tenant *string, from, t
 			}
 		}
 		prev = &e
+		return nil
+	})
+	if errors.Is(err, found) {
+		return res, nil
 	}
-	if err := cur.Err(); err != nil {
+	if err != nil {
 		return VerifyResult{}, store.Translate(err)
 	}
 	res.OK = true
@@ -152,7 +150,7 @@ func verify(ctx context.Context, coll *mongo.Collection, tenant *string, from, t
 
 // checkChainStart checks the first entry of a chain within the range. It
 // returns a reason and the id to blame when it is bad.
-func checkChainStart(ctx context.Context, coll *mongo.Collection, e *Entry) (reason, badID string, err error) {
+func checkChainStart(ctx context.Context, coll Log, e *Entry) (reason, badID string, err error) {
 	if e.Seq == 1 {
 		if e.PrevHash != Genesis(e.Writer) {
 			return "first entry of the chain does not link to its genesis hash", e.ID, nil
@@ -169,9 +167,8 @@ func checkChainStart(ctx context.Context, coll *mongo.Collection, e *Entry) (rea
 	var p Entry
 	err = coll.FindOne(ctx,
 		bson.D{{Key: "writer", Value: e.Writer}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: e.Seq}}}},
-		options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}),
-	).Decode(&p)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+		store.Find{Sort: bson.D{{Key: "seq", Value: -1}}}, &p)
+	if errors.Is(err, store.ErrNoDocuments) {
 		return "", "", nil
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -117,7 +118,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		es := chain(t, coll, 20)
 		_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: es[9].ID}})
 		require.NoError(t, err)
-		res, err := audit.Verify(ctx, coll, es[9].TS, time.Time{})
+		res, err := audit.Verify(ctx, store.NewCollection(coll), es[9].TS, time.Time{})
 		require.NoError(t, err)
 		require.False(t, res.OK)
 		require.Equal(t, es[10].ID, res.FirstBadID)
@@ -129,7 +130,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		es := chain(t, coll, 10)
 		_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: es[5].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "ts", Value: t0.Add(time.Hour)}}}})
 		require.NoError(t, err)
-		res, err := audit.Verify(ctx, coll, t0, es[9].TS)
+		res, err := audit.Verify(ctx, store.NewCollection(coll), t0, es[9].TS)
 		require.NoError(t, err)
 		require.False(t, res.OK)
 		require.Equal(t, es[6].ID, res.FirstBadID)
@@ -158,12 +159,12 @@ func TestVerifyRanges(t *testing.T) {
 	coll := auditColl(t)
 	es := chain(t, coll, 20)
 
-	res, err := audit.Verify(ctx, coll, es[9].TS, es[14].TS)
+	res, err := audit.Verify(ctx, store.NewCollection(coll), es[9].TS, es[14].TS)
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 	require.Equal(t, 6, res.Checked)
 
-	res, err = audit.Verify(ctx, coll, es[19].TS.Add(time.Second), time.Time{})
+	res, err = audit.Verify(ctx, store.NewCollection(coll), es[19].TS.Add(time.Second), time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK)
 	require.Zero(t, res.Checked)

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -63,9 +61,9 @@ type Credentials struct {
 
 // Manager issues, renews and revokes grants.
 type Manager struct {
-	Client *mongo.Client
+	Client *store.Client
 	// Ledger is the collection of grant records.
-	Ledger *mongo.Collection
+	Ledger *store.Collection
 	// Missing names the capability grants need that the server lacks
 	// (store.Capabilities.GrantsMissing); while it is set every issue answers
 	// 501 naming it and creates nothing.
@@ -117,16 +115,16 @@ func (m *Manager) Issue(ctx context.Context, owner, tenant string, a *Approved) 
 	for _, p := range a.ClientSource {
 		rec.ClientSource = append(rec.ClientSource, p.String())
 	}
-	if _, err := m.Ledger.InsertOne(ctx, rec); err != nil {
+	if err := m.Ledger.InsertOne(ctx, rec); err != nil {
 		return nil, store.Translate(err)
 	}
 	db := m.Client.Database(a.Database)
 	password := NewPassword()
-	if err := store.RunAdminCommand(ctx, db, CreateRoleCmd(rec.RoleName, a)).Err(); err != nil {
+	if err := db.RunAdmin(ctx, CreateRoleCmd(rec.RoleName, a), nil); err != nil {
 		m.fail(ctx, rec, err, false)
 		return nil, store.TranslateFor(err, store.CapUserManagement)
 	}
-	if err := store.RunAdminCommand(ctx, db, CreateUserCmd(rec.Username, password, rec.RoleName, id, a, rec.ExpiresAt)).Err(); err != nil {
+	if err := db.RunAdmin(ctx, CreateUserCmd(rec.Username, password, rec.RoleName, id, a, rec.ExpiresAt), nil); err != nil {
 		m.fail(ctx, rec, err, true)
 		return nil, store.TranslateFor(err, store.CapUserManagement)
 	}
@@ -150,7 +148,7 @@ func (m *Manager) Issue(ctx context.Context, owner, tenant string, a *Approved) 
 func (m *Manager) fail(ctx context.Context, rec *Record, cause error, roleCreated bool) {
 	db := m.Client.Database(rec.Database)
 	if roleCreated {
-		_ = ignoreNotFound(store.RunAdminCommand(ctx, db, DropRoleCmd(rec.RoleName)).Err())
+		_ = ignoreNotFound(db.RunAdmin(ctx, DropRoleCmd(rec.RoleName), nil))
 	}
 	_, _ = m.Ledger.UpdateOne(ctx, bson.D{{Key: "_id", Value: rec.ID}}, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "status", Value: Failed}, {Key: "last_error", Value: errorCode(cause)}}}})
@@ -161,8 +159,8 @@ func (m *Manager) fail(ctx context.Context, rec *Record, cause error, roleCreate
 // by message) counts as dropped.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
 	var rec Record
-	if err := m.Ledger.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&rec); err != nil {
-		if errors.Is(err, mongo.ErrNoDocuments) {
+	if err := m.Ledger.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, store.Find{}, &rec); err != nil {
+		if errors.Is(err, store.ErrNoDocuments) {
 			return apperr.NotFound("no such grant")
 		}
 		return store.Translate(err)
@@ -178,9 +176,9 @@ func (m *Manager) revoke(ctx context.Context, rec *Record) error {
 		return errUnsupported(m.Missing)
 	}
 	db := m.Client.Database(rec.Database)
-	err := ignoreNotFound(store.RunAdminCommand(ctx, db, DropUserCmd(rec.Username)).Err())
+	err := ignoreNotFound(db.RunAdmin(ctx, DropUserCmd(rec.Username), nil))
 	if err == nil {
-		err = ignoreNotFound(store.RunAdminCommand(ctx, db, DropRoleCmd(rec.RoleName)).Err())
+		err = ignoreNotFound(db.RunAdmin(ctx, DropRoleCmd(rec.RoleName), nil))
 	}
 	if err != nil {
 		_, _ = m.Ledger.UpdateOne(ctx, bson.D{{Key: "_id", Value: rec.ID}}, bson.D{
@@ -196,8 +194,8 @@ func (m *Manager) revoke(ctx context.Context, rec *Record) error {
 // rule's max_ttl.
 func (m *Manager) Renew(ctx context.Context, id string, ttl time.Duration) (time.Time, error) {
 	var rec Record
-	if err := m.Ledger.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&rec); err != nil {
-		if errors.Is(err, mongo.ErrNoDocuments) {
+	if err := m.Ledger.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, store.Find{}, &rec); err != nil {
+		if errors.Is(err, store.ErrNoDocuments) {
 			return time.Time{}, apperr.NotFound("no such grant")
 		}
 		return time.Time{}, store.Translate(err)
@@ -212,7 +210,7 @@ func (m *Manager) Renew(ctx context.Context, id string, ttl time.Duration) (time
 	if exp.After(rec.MaxExpiresAt) {
 		exp = rec.MaxExpiresAt
 	}
-	if err := store.RunAdminCommand(ctx, m.Client.Database(rec.Database), RenewUserCmd(rec.Username, rec.ID, exp)).Err(); err != nil {
+	if err := m.Client.Database(rec.Database).RunAdmin(ctx, RenewUserCmd(rec.Username, rec.ID, exp), nil); err != nil {
 		return time.Time{}, store.TranslateFor(err, store.CapUserManagement)
 	}
 	_, err := m.Ledger.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: exp}}}})
@@ -222,8 +220,8 @@ func (m *Manager) Renew(ctx context.Context, id string, ttl time.Duration) (time
 // Get returns one ledger record.
 func (m *Manager) Get(ctx context.Context, id string) (*Record, error) {
 	var rec Record
-	if err := m.Ledger.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&rec); err != nil {
-		if errors.Is(err, mongo.ErrNoDocuments) {
+	if err := m.Ledger.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, store.Find{}, &rec); err != nil {
+		if errors.Is(err, store.ErrNoDocuments) {
 			return nil, apperr.NotFound("no such grant")
 		}
 		return nil, store.Translate(err)
@@ -237,12 +235,8 @@ func (m *Manager) List(ctx context.Context, owner string) ([]Record, error) {
 	if owner != "" {
 		filter = bson.D{{Key: "owner", Value: owner}}
 	}
-	cur, err := m.Ledger.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(1000))
-	if err != nil {
-		return nil, store.Translate(err)
-	}
 	var out []Record
-	if err := cur.All(ctx, &out); err != nil {
+	if err := m.Ledger.FindAll(ctx, filter, store.Find{Sort: bson.D{{Key: "created_at", Value: -1}}, Limit: 1000}, &out); err != nil {
 		return nil, store.Translate(err)
 	}
 	return out, nil
@@ -255,8 +249,7 @@ const (
 )
 
 func ignoreNotFound(err error) error {
-	var ce mongo.CommandError
-	if errors.As(err, &ce) && (ce.Code == codeUserNotFound || ce.Code == codeRoleNotFound) {
+	if code, _, ok := store.CommandCode(err); ok && (code == codeUserNotFound || code == codeRoleNotFound) {
 		return nil
 	}
 	return err
@@ -265,9 +258,8 @@ func ignoreNotFound(err error) error {
 // errorCode keeps a driver error's code for the ledger, never its text
 // (which may quote the command, password included).
 func errorCode(err error) string {
-	var ce mongo.CommandError
-	if errors.As(err, &ce) {
-		return fmt.Sprintf("code %d (%s)", ce.Code, ce.Name)
+	if code, name, ok := store.CommandCode(err); ok {
+		return fmt.Sprintf("code %d (%s)", code, name)
 	}
 	return "error"
 }

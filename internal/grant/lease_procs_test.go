@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -62,8 +63,8 @@ func runLeaseWorker() int {
 	db := client.Database(os.Getenv(leaseWorkerDB))
 	id := os.Getenv(leaseWorkerID)
 	r := &Reaper{
-		M:        &Manager{Client: client, Ledger: db.Collection("pm_grants")},
-		Leases:   db.Collection("pm_leases"),
+		M:        &Manager{Client: store.NewClient(client), Ledger: store.NewCollection(db.Collection("pm_grants"))},
+		Leases:   store.NewCollection(db.Collection("pm_leases")),
 		Holder:   id,
 		LeaseTTL: leaseTTL,
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
@@ -18,7 +17,7 @@ import (
 type Reaper struct {
 	M *Manager
 	// Leases holds one document per lease name.
-	Leases *mongo.Collection
+	Leases *store.Collection
 	// Holder identifies this proxy (random per process).
 	Holder string
 	// LeaseTTL is how long a lease lasts without renewal.
@@ -49,7 +48,7 @@ const leaseName = "grant-reaper"
 func (r *Reaper) AcquireLease(ctx context.Context) (bool, error) {
 	now := r.M.now()
 	until := now.Add(r.LeaseTTL)
-	res, err := r.Leases.UpdateOne(ctx,
+	matched, err := r.Leases.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: leaseName}, {Key: "$or", Value: bson.A{
 			bson.D{{Key: "until", Value: bson.D{{Key: "$lt", Value: now}}}},
 			bson.D{{Key: "holder", Value: r.Holder}},
@@ -58,11 +57,11 @@ func (r *Reaper) AcquireLease(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if res.MatchedCount == 1 {
+	if matched == 1 {
 		return true, nil
 	}
-	_, err = r.Leases.InsertOne(ctx, bson.D{{Key: "_id", Value: leaseName}, {Key: "holder", Value: r.Holder}, {Key: "until", Value: until}})
-	if mongo.IsDuplicateKeyError(err) {
+	err = r.Leases.InsertOne(ctx, bson.D{{Key: "_id", Value: leaseName}, {Key: "holder", Value: r.Holder}, {Key: "until", Value: until}})
+	if store.IsDuplicateKey(err) {
 		return false, nil
 	}
 	return err == nil, err
@@ -79,15 +78,12 @@ func (r *Reaper) RunOnce(ctx context.Context) (Report, error) {
 	now := r.M.now()
 
 	// Expired grants, and revocations that failed before.
-	cur, err := r.M.Ledger.Find(ctx, bson.D{{Key: "$or", Value: bson.A{
+	var due []Record
+	err = r.M.Ledger.FindAll(ctx, bson.D{{Key: "$or", Value: bson.A{
 		bson.D{{Key: "status", Value: Active}, {Key: "expires_at", Value: bson.D{{Key: "$lte", Value: now}}}},
 		bson.D{{Key: "status", Value: Revoking}},
-	}}})
+	}}}, store.Find{}, &due)
 	if err != nil {
-		return rep, err
-	}
-	var due []Record
-	if err := cur.All(ctx, &due); err != nil {
 		return rep, err
 	}
 	for i := range due {
@@ -95,12 +91,9 @@ func (r *Reaper) RunOnce(ctx context.Context) (Report, error) {
 	}
 
 	// Pending entries older than an issue takes: the proxy crashed mid-issue.
-	cur, err = r.M.Ledger.Find(ctx, bson.D{{Key: "status", Value: Pending}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: now.Add(-r.PendingAfter)}}}})
-	if err != nil {
-		return rep, err
-	}
 	var stale []Record
-	if err := cur.All(ctx, &stale); err != nil {
+	err = r.M.Ledger.FindAll(ctx, bson.D{{Key: "status", Value: Pending}, {Key: "created_at", Value: bson.D{{Key: "$lt", Value: now.Add(-r.PendingAfter)}}}}, store.Find{}, &stale)
+	if err != nil {
 		return rep, err
 	}
 	for i := range stale {
@@ -131,7 +124,7 @@ func (r *Reaper) reconcile(ctx context.Context, rep *Report) error {
 		dbs[d] = true
 	}
 	var list []string
-	if err := r.M.Ledger.Distinct(ctx, "database", bson.D{}).Decode(&list); err != nil {
+	if err := r.M.Ledger.Distinct(ctx, "database", bson.D{}, &list); err != nil {
 		return err
 	}
 	for _, d := range list {
@@ -145,7 +138,7 @@ func (r *Reaper) reconcile(ctx context.Context, rep *Report) error {
 				CustomData bson.M `bson:"customData"`
 			} `bson:"users"`
 		}
-		if err := store.RunAdminCommand(ctx, db, bson.D{{Key: "usersInfo", Value: 1}, {Key: "showCustomData", Value: true}}).Decode(&users); err != nil {
+		if err := db.RunAdmin(ctx, bson.D{{Key: "usersInfo", Value: 1}, {Key: "showCustomData", Value: true}}, &users); err != nil {
 			return err
 		}
 		for _, u := range users.Users {
@@ -156,9 +149,9 @@ func (r *Reaper) reconcile(ctx context.Context, rep *Report) error {
 			if r.activeEntry(ctx, id) {
 				continue
 			}
-			err := ignoreNotFound(store.RunAdminCommand(ctx, db, DropUserCmd(u.User)).Err())
+			err := ignoreNotFound(db.RunAdmin(ctx, DropUserCmd(u.User), nil))
 			if err == nil {
-				err = ignoreNotFound(store.RunAdminCommand(ctx, db, DropRoleCmd(RolePrefix+id)).Err())
+				err = ignoreNotFound(db.RunAdmin(ctx, DropRoleCmd(RolePrefix+id), nil))
 			}
 			if err != nil {
 				rep.Failures++
@@ -171,14 +164,14 @@ func (r *Reaper) reconcile(ctx context.Context, rep *Report) error {
 				Role string `bson:"role"`
 			} `bson:"roles"`
 		}
-		if err := store.RunAdminCommand(ctx, db, bson.D{{Key: "rolesInfo", Value: 1}}).Decode(&roles); err != nil {
+		if err := db.RunAdmin(ctx, bson.D{{Key: "rolesInfo", Value: 1}}, &roles); err != nil {
 			return err
 		}
 		for _, ro := range roles.Roles {
 			if !strings.HasPrefix(ro.Role, RolePrefix) || r.activeEntry(ctx, strings.TrimPrefix(ro.Role, RolePrefix)) {
 				continue
 			}
-			if err := ignoreNotFound(store.RunAdminCommand(ctx, db, DropRoleCmd(ro.Role)).Err()); err != nil {
+			if err := ignoreNotFound(db.RunAdmin(ctx, DropRoleCmd(ro.Role), nil)); err != nil {
 				rep.Failures++
 				continue
 			}
@@ -190,8 +183,8 @@ func (r *Reaper) reconcile(ctx context.Context, rep *Report) error {
 
 func (r *Reaper) activeEntry(ctx context.Context, id string) bool {
 	var rec Record
-	err := r.M.Ledger.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&rec)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := r.M.Ledger.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, store.Find{}, &rec)
+	if errors.Is(err, store.ErrNoDocuments) {
 		return false
 	}
 	// On a ledger read error, keep the user: dropping a live credential by

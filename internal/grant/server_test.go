@@ -30,7 +30,7 @@ func base64Decode(s string) ([]byte, error) { return base64.RawURLEncoding.Decod
 func manager(t *testing.T) (*Manager, *mongo.Database) {
 	client, db := testenv.Mongo(t)
 	caps := testenv.Capabilities(t)
-	return &Manager{Client: client, Ledger: db.Collection("pm_grants"), Missing: caps.GrantsMissing(), Hosts: "localhost"}, db
+	return &Manager{Client: store.NewClient(client), Ledger: store.NewCollection(db.Collection("pm_grants")), Missing: caps.GrantsMissing(), Hosts: "localhost"}, db
 }
 
 // On a backend without user management the grant is refused with 501 after
@@ -46,7 +46,7 @@ func TestIssueWithoutUserManagementCreatesNothing(t *testing.T) {
 	require.NoError(t, err)
 	_, err = m.Issue(context.Background(), "u1", "t1", a)
 	require.Equal(t, apperr.KindNotSupported, apperr.KindOf(err))
-	n, err := m.Ledger.CountDocuments(context.Background(), bson.D{})
+	n, err := m.Ledger.Count(context.Background(), bson.D{})
 	require.NoError(t, err)
 	require.Zero(t, n, "no ledger entry may be written")
 }
@@ -57,7 +57,7 @@ func TestReaperLeaseIsExclusive(t *testing.T) {
 	m, db := manager(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	m.Now = func() time.Time { return now }
-	leases := db.Collection("pm_leases")
+	leases := store.NewCollection(db.Collection("pm_leases"))
 	a := &Reaper{M: m, Leases: leases, Holder: "proxy-a", LeaseTTL: time.Minute}
 	b := &Reaper{M: m, Leases: leases, Holder: "proxy-b", LeaseTTL: time.Minute}
 	ctx := context.Background()
@@ -127,9 +127,9 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 	// orphan role. The reaper drops both.
 	id := NewID()
 	require.NoError(t, db.RunCommand(ctx, CreateRoleCmd(RolePrefix+id, a)).Err())
-	_, err = m.Ledger.InsertOne(ctx, Record{ID: id, Database: db.Name(), Username: UserPrefix + id, RoleName: RolePrefix + id, Status: Pending, CreatedAt: time.Now().Add(-time.Hour)})
+	err = m.Ledger.InsertOne(ctx, Record{ID: id, Database: db.Name(), Username: UserPrefix + id, RoleName: RolePrefix + id, Status: Pending, CreatedAt: time.Now().Add(-time.Hour)})
 	require.NoError(t, err)
-	r := &Reaper{M: m, Leases: db.Collection("pm_leases"), Holder: "t", LeaseTTL: time.Minute, MaxAttempts: 3, PendingAfter: time.Minute}
+	r := &Reaper{M: m, Leases: store.NewCollection(db.Collection("pm_leases")), Holder: "t", LeaseTTL: time.Minute, MaxAttempts: 3, PendingAfter: time.Minute}
 	rep, err := r.RunOnce(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, rep.Cleaned)

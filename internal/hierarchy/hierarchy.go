@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // Config is what a walk needs (policy.Hierarchy supplies it).
@@ -45,7 +45,7 @@ var ErrTooLarge = errors.New("hierarchy: more people than max_nodes")
 
 // Resolver looks values up and caches them. Safe for concurrent use.
 type Resolver struct {
-	db  *mongo.Database
+	db  *store.Database
 	now func() time.Time
 
 	mu    sync.Mutex
@@ -68,7 +68,7 @@ type entry struct {
 }
 
 // New returns a Resolver reading from db.
-func New(db *mongo.Database) *Resolver {
+func New(db *store.Database) *Resolver {
 	return &Resolver{db: db, now: time.Now, cache: map[key]entry{}}
 }
 
@@ -163,24 +163,20 @@ func (r *Resolver) walk(ctx context.Context, cfg Config, userID string) (*Values
 }
 
 // reportsOf returns the ids of the people whose manager is one of ids.
-func (r *Resolver) reportsOf(ctx context.Context, coll *mongo.Collection, cfg Config, ids []string) ([]string, error) {
+func (r *Resolver) reportsOf(ctx context.Context, coll *store.Collection, cfg Config, ids []string) ([]string, error) {
 	in := make(bson.A, len(ids))
 	for i, id := range ids {
 		in[i] = id
 	}
-	opts := options.Find().SetProjection(bson.D{{Key: cfg.IDField, Value: 1}}).SetLimit(int64(cfg.MaxNodes) + 1)
-	cur, err := coll.Find(ctx, bson.D{{Key: cfg.ManagerField, Value: bson.D{{Key: "$in", Value: in}}}}, opts)
-	if err != nil {
-		return nil, fmt.Errorf("hierarchy: %w", err)
-	}
-	defer cur.Close(ctx)
+	find := store.Find{Projection: bson.D{{Key: cfg.IDField, Value: 1}}, Limit: int64(cfg.MaxNodes) + 1}
 	var out []string
-	for cur.Next(ctx) {
-		if s, ok := stringAt(cur.Current, cfg.IDField); ok {
+	err := coll.Each(ctx, bson.D{{Key: cfg.ManagerField, Value: bson.D{{Key: "$in", Value: in}}}}, find, func(doc bson.Raw) error {
+		if s, ok := stringAt(doc, cfg.IDField); ok {
 			out = append(out, s)
 		}
-	}
-	if err := cur.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("hierarchy: %w", err)
 	}
 	if len(out) > cfg.MaxNodes {
@@ -189,10 +185,11 @@ func (r *Resolver) reportsOf(ctx context.Context, coll *mongo.Collection, cfg Co
 	return out, nil
 }
 
-func (r *Resolver) managerOf(ctx context.Context, coll *mongo.Collection, cfg Config, id string) (string, bool, error) {
-	raw, err := coll.FindOne(ctx, bson.D{{Key: cfg.IDField, Value: id}},
-		options.FindOne().SetProjection(bson.D{{Key: cfg.ManagerField, Value: 1}})).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
+func (r *Resolver) managerOf(ctx context.Context, coll *store.Collection, cfg Config, id string) (string, bool, error) {
+	var raw bson.Raw
+	err := coll.FindOne(ctx, bson.D{{Key: cfg.IDField, Value: id}},
+		store.Find{Projection: bson.D{{Key: cfg.ManagerField, Value: 1}}}, &raw)
+	if errors.Is(err, store.ErrNoDocuments) {
 		return "", false, nil
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -27,7 +28,7 @@ func TestBoundsAndCache(t *testing.T) {
 	if _, err := db.Collection("org").InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	r := hierarchy.New(db)
+	r := hierarchy.New(store.NewDatabase(db))
 	cfg := hierarchy.Config{Collection: "org", IDField: "uid", ManagerField: "mgr", MaxDepth: 5, MaxNodes: 10, CacheTTL: time.Hour}
 	v, err := r.Get(ctx, cfg, "boss")
 	if err != nil {

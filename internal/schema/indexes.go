@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // EnsureIndexes creates the declared indexes of every schema in db. Creating
@@ -15,7 +14,7 @@ import (
 // duplicate data, a name taken by a different index) is returned with the
 // collection and index it concerns, so the operator can fix the data or
 // the file.
-func EnsureIndexes(ctx context.Context, db *mongo.Database, set *Set) error {
+func EnsureIndexes(ctx context.Context, db *store.Database, set *Set) error {
 	if set == nil {
 		return nil
 	}
@@ -27,11 +26,7 @@ func EnsureIndexes(ctx context.Context, db *mongo.Database, set *Set) error {
 	for _, n := range names {
 		c := set.Collections[n]
 		for _, ix := range c.Indexes {
-			o := options.Index().SetName(ix.Name)
-			if ix.Unique {
-				o.SetUnique(true)
-			}
-			if _, err := db.Collection(n).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: ix.Keys, Options: o}); err != nil {
+			if err := db.Collection(n).CreateIndex(ctx, store.Index{Name: ix.Name, Keys: ix.Keys, Unique: ix.Unique}); err != nil {
 				return fmt.Errorf("schema %s (%s:%d): index %s: %w", n, ix.Pos.File, ix.Pos.Line, ix.Name, err)
 			}
 		}

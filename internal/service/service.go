@@ -28,9 +28,9 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
 	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
 	"github.com/permission-mongo/permission-mongo/internal/pipeline"
@@ -85,7 +85,7 @@ type Params struct {
 	Versions *Versioning
 	// AuditLog is the audit collection GET /audit reads; nil answers 501
 	// there (audit.go).
-	AuditLog *mongo.Collection
+	AuditLog audit.Log
 	// Unstorable are the BSON types the backend cannot store
 	// (cursor.FerretDBUnstorable on FerretDB v1); a write carrying one is
 	// refused with 400 before it is sent (storable.go).
@@ -120,7 +120,7 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 	versions *Versioning
-	auditLog *mongo.Collection
+	auditLog audit.Log
 	// unstorable: see Params.Unstorable.
 	unstorable []bson.Type
 	byIDOnly   bool

@@ -1,7 +1,11 @@
 // Package store is the only package that talks to the MongoDB driver: it
 // connects, runs the embedded FerretDB backend, probes what the connected
-// server can do, and turns driver errors into apperr kinds so that no driver
-// text or type leaks past it.
+// server can do, runs the reads and writes of the proxy's own collections
+// for the packages that own them (collection.go), and turns driver errors
+// into apperr kinds so that no driver text or type leaks past it.
+// architecture_test.go keeps it so: no other product package imports the
+// driver (test support imported by tests only, internal/testenv and
+// internal/app/apptest, excepted).
 package store
 
 import (
@@ -11,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 )
@@ -62,4 +67,15 @@ func Connect(ctx context.Context, uri string) (*mongo.Client, error) {
 		return nil, apperr.Wrap(apperr.KindUnavailable, err, "database unavailable")
 	}
 	return client, nil
+}
+
+// URIHosts reads the host list of a MongoDB URI (never its credentials);
+// srv reports a mongodb+srv URI, whose hosts are those its DNS record
+// resolved to.
+func URIHosts(uri string) (hosts []string, srv bool, err error) {
+	cs, err := connstring.Parse(uri)
+	if err != nil {
+		return nil, false, err
+	}
+	return cs.Hosts, cs.Scheme == connstring.SchemeMongoDBSRV, nil
 }

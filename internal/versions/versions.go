@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -39,7 +37,7 @@ type Summary struct {
 // Store writes and reads versions in one collection shared by every
 // versioned collection.
 type Store struct {
-	Coll *mongo.Collection
+	Coll *store.Collection
 	// Keep bounds the versions kept per document (0 = all); the oldest are
 	// dropped after each save. Retention in time is a TTL index (EnsureIndexes).
 	Keep int
@@ -50,17 +48,15 @@ type Store struct {
 // a TTL index on updated_at. ttl reports whether the TTL index exists: a
 // backend without TTL indexes (FerretDB) keeps versions by count only (Keep).
 func (s *Store) EnsureIndexes(ctx context.Context, retention time.Duration) (ttl bool, err error) {
-	_, err = s.Coll.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "collection", Value: 1}, {Key: "doc_id", Value: 1}, {Key: "version", Value: -1}},
-		Options: options.Index().SetUnique(true).SetName("pm_versions_key"),
+	err = s.Coll.CreateIndex(ctx, store.Index{
+		Name: "pm_versions_key", Unique: true,
+		Keys: bson.D{{Key: "collection", Value: 1}, {Key: "doc_id", Value: 1}, {Key: "version", Value: -1}},
 	})
 	if err != nil || retention <= 0 {
 		return false, store.Translate(err)
 	}
-	_, err = s.Coll.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "updated_at", Value: 1}},
-		Options: options.Index().SetExpireAfterSeconds(int32(retention.Seconds())).SetName("pm_versions_ttl"),
-	})
+	secs := int32(retention.Seconds())
+	err = s.Coll.CreateIndex(ctx, store.Index{Name: "pm_versions_ttl", Keys: bson.D{{Key: "updated_at", Value: 1}}, ExpireAfterSeconds: &secs})
 	if err = store.Translate(err); apperr.KindOf(err) == apperr.KindNotSupported {
 		return false, nil
 	}
@@ -91,8 +87,8 @@ func (s *Store) Save(ctx context.Context, collection string, docID any, prev bso
 			return 0, err
 		}
 		v := Version{Collection: collection, DocID: id, Version: last + 1, Op: op, Doc: prev, UpdatedBy: actor, UpdatedAt: at.UTC()}
-		_, err = s.Coll.InsertOne(ctx, v)
-		if mongo.IsDuplicateKeyError(err) || store.IsTransientConflict(err) {
+		err = s.Coll.InsertOne(ctx, v)
+		if store.IsDuplicateKey(err) || store.IsTransientConflict(err) {
 			continue
 		}
 		if err != nil {
@@ -110,8 +106,8 @@ func (s *Store) Save(ctx context.Context, collection string, docID any, prev bso
 func (s *Store) latest(ctx context.Context, collection string, id bson.RawValue) (int64, error) {
 	var v Version
 	err := s.Coll.FindOne(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}},
-		options.FindOne().SetSort(bson.D{{Key: "version", Value: -1}}).SetProjection(bson.D{{Key: "version", Value: 1}})).Decode(&v)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+		store.Find{Sort: bson.D{{Key: "version", Value: -1}}, Projection: bson.D{{Key: "version", Value: 1}}}, &v)
+	if errors.Is(err, store.ErrNoDocuments) {
 		return 0, nil
 	}
 	return v.Version, store.Translate(err)
@@ -123,13 +119,10 @@ func (s *Store) List(ctx context.Context, collection string, docID any, limit in
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.Coll.Find(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}},
-		options.Find().SetSort(bson.D{{Key: "version", Value: -1}}).SetLimit(limit).SetProjection(bson.D{{Key: "doc", Value: 0}}))
-	if err != nil {
-		return nil, store.Translate(err)
-	}
 	var vs []Version
-	if err := cur.All(ctx, &vs); err != nil {
+	err = s.Coll.FindAll(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}},
+		store.Find{Sort: bson.D{{Key: "version", Value: -1}}, Limit: limit, Projection: bson.D{{Key: "doc", Value: 0}}}, &vs)
+	if err != nil {
 		return nil, store.Translate(err)
 	}
 	out := make([]Summary, len(vs))
@@ -146,13 +139,10 @@ func (s *Store) ListDocs(ctx context.Context, collection string, docID any, limi
 	if err != nil {
 		return nil, err
 	}
-	cur, err := s.Coll.Find(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}},
-		options.Find().SetSort(bson.D{{Key: "version", Value: -1}}).SetLimit(limit))
-	if err != nil {
-		return nil, store.Translate(err)
-	}
 	var vs []Version
-	if err := cur.All(ctx, &vs); err != nil {
+	err = s.Coll.FindAll(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}},
+		store.Find{Sort: bson.D{{Key: "version", Value: -1}}, Limit: limit}, &vs)
+	if err != nil {
 		return nil, store.Translate(err)
 	}
 	return vs, nil
@@ -170,8 +160,8 @@ func (s *Store) Get(ctx context.Context, collection string, docID any, version i
 		return nil, err
 	}
 	var v Version
-	err = s.Coll.FindOne(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}, {Key: "version", Value: version}}).Decode(&v)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err = s.Coll.FindOne(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}, {Key: "version", Value: version}}, store.Find{}, &v)
+	if errors.Is(err, store.ErrNoDocuments) {
 		return nil, apperr.NotFound("no such version")
 	}
 	if err != nil {

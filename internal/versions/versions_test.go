@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -24,7 +25,7 @@ func raw(t *testing.T, d bson.D) bson.Raw {
 func TestSaveListGet(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	ctx := context.Background()
-	s := &Store{Coll: db.Collection("pm_versions")}
+	s := &Store{Coll: store.NewCollection(db.Collection("pm_versions"))}
 	_, err := s.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -55,7 +56,7 @@ func TestSaveListGet(t *testing.T) {
 func TestConcurrentSaves(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	ctx := context.Background()
-	s := &Store{Coll: db.Collection("pm_versions")}
+	s := &Store{Coll: store.NewCollection(db.Collection("pm_versions"))}
 	_, err := s.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -84,7 +85,7 @@ func TestConcurrentSaves(t *testing.T) {
 func TestKeepBoundsVersions(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	ctx := context.Background()
-	s := &Store{Coll: db.Collection("pm_versions"), Keep: 2}
+	s := &Store{Coll: store.NewCollection(db.Collection("pm_versions")), Keep: 2}
 	ttl, err := s.EnsureIndexes(ctx, time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, testenv.Has(t, testenv.CapTTLIndex), ttl, "EnsureIndexes reports a TTL index exactly where the server has them")
@@ -107,7 +108,7 @@ func TestRetentionThroughTTLIndex(t *testing.T) {
 	testenv.RequireCapability(t, testenv.CapTTLIndex)
 	_, db := testenv.Mongo(t)
 	ctx := context.Background()
-	s := &Store{Coll: db.Collection("pm_versions"), Keep: 100}
+	s := &Store{Coll: store.NewCollection(db.Collection("pm_versions")), Keep: 100}
 	ttl, err := s.EnsureIndexes(ctx, time.Second)
 	require.NoError(t, err)
 	require.True(t, ttl)

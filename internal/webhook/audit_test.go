@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
 
@@ -25,7 +26,7 @@ func TestAttemptsWrittenToAuditChain(t *testing.T) {
 	closed := "http://" + ln.Addr().String() + "/"
 	ln.Close() // nothing listens there now
 
-	auditColl := coll.Database().Collection("pm_audit")
+	auditColl := coll.Sibling("pm_audit")
 	w, err := audit.NewWriter(audit.Options{Collection: auditColl, Mode: audit.ModeFailClosed})
 	if err != nil {
 		t.Fatal(err)
@@ -46,12 +47,8 @@ func TestAttemptsWrittenToAuditChain(t *testing.T) {
 	if err := w.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cur, err := auditColl.Find(ctx, bson.D{{Key: "action", Value: webhook.ActionDead}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got []audit.Entry
-	if err := cur.All(ctx, &got); err != nil {
+	if err := auditColl.FindAll(ctx, bson.D{{Key: "action", Value: webhook.ActionDead}}, store.Find{}, &got); err != nil {
 		t.Fatal(err)
 	}
 	codes := map[string]string{}

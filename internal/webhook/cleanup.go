@@ -2,15 +2,15 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // Index names of the retention TTL indexes.
@@ -34,9 +34,9 @@ type Retention struct {
 // which the server removes what r allows. ttl is false when the backend has
 // no TTL indexes (FerretDB v1): then nothing is created and the caller runs
 // Sweep periodically instead.
-func EnsureRetention(ctx context.Context, coll *mongo.Collection, r Retention) (ttl bool, err error) {
+func EnsureRetention(ctx context.Context, coll *store.Collection, r Retention) (ttl bool, err error) {
 	for _, ix := range []struct {
-		coll  *mongo.Collection
+		coll  *store.Collection
 		name  string
 		field string
 		keep  time.Duration
@@ -55,7 +55,7 @@ func EnsureRetention(ctx context.Context, coll *mongo.Collection, r Retention) (
 	return true, nil
 }
 
-func ensureTTL(ctx context.Context, coll *mongo.Collection, name, field string, keep time.Duration) (bool, error) {
+func ensureTTL(ctx context.Context, coll *store.Collection, name, field string, keep time.Duration) (bool, error) {
 	var want *int32
 	if keep > 0 {
 		secs := int64(math.Ceil(keep.Seconds()))
@@ -65,8 +65,8 @@ func ensureTTL(ctx context.Context, coll *mongo.Collection, name, field string, 
 		s := int32(secs)
 		want = &s
 	}
-	specs, err := coll.Indexes().ListSpecifications(ctx)
-	if err != nil && !hasCode(err, codeNamespaceNotFound) {
+	specs, err := coll.Indexes(ctx) // none when the collection does not exist yet
+	if err != nil {
 		return false, err
 	}
 	for _, s := range specs {
@@ -78,17 +78,14 @@ func ensureTTL(ctx context.Context, coll *mongo.Collection, name, field string, 
 		}
 		// A TTL cannot be changed by creating the index again (the server
 		// answers IndexOptionsConflict): drop it first.
-		if err := coll.Indexes().DropOne(ctx, name); err != nil {
+		if err := coll.DropIndex(ctx, name); err != nil {
 			return false, err
 		}
 	}
 	if want == nil {
 		return true, nil
 	}
-	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: field, Value: 1}},
-		Options: options.Index().SetName(name).SetExpireAfterSeconds(*want),
-	})
+	err = coll.CreateIndex(ctx, store.Index{Name: name, Keys: bson.D{{Key: field, Value: 1}}, ExpireAfterSeconds: want})
 	if hasCode(err, codeNotImplemented, codeCommandNotFound, codeCommandNotSupported) {
 		return false, nil
 	}
@@ -99,27 +96,25 @@ func ensureTTL(ctx context.Context, coll *mongo.Collection, name, field string, 
 // now-r.Delivered and claims made before now-r.Claims. It is the retention
 // of backends without TTL indexes; running it on several proxies at once is
 // harmless (each deletes what is left).
-func Sweep(ctx context.Context, coll *mongo.Collection, r Retention, now time.Time) (entries, claims int64, err error) {
+func Sweep(ctx context.Context, coll *store.Collection, r Retention, now time.Time) (entries, claims int64, err error) {
 	if r.Delivered > 0 {
-		res, err := coll.DeleteMany(ctx, bson.D{{Key: "state", Value: StateDelivered},
+		entries, err = coll.DeleteMany(ctx, bson.D{{Key: "state", Value: StateDelivered},
 			{Key: "delivered_at", Value: bson.D{{Key: "$lt", Value: now.UTC().Add(-r.Delivered)}}}})
 		if err != nil {
 			return 0, 0, err
 		}
-		entries = res.DeletedCount
 	}
 	if r.Claims > 0 {
-		res, err := ClaimsOf(coll).DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: now.UTC().Add(-r.Claims)}}}})
+		claims, err = ClaimsOf(coll).DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: now.UTC().Add(-r.Claims)}}}})
 		if err != nil {
 			return entries, 0, err
 		}
-		claims = res.DeletedCount
 	}
 	return entries, claims, nil
 }
 
 // RunSweeps sweeps every `every` until ctx ends, starting now.
-func RunSweeps(ctx context.Context, coll *mongo.Collection, r Retention, every time.Duration, log *slog.Logger) {
+func RunSweeps(ctx context.Context, coll *store.Collection, r Retention, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -138,22 +133,14 @@ func RunSweeps(ctx context.Context, coll *mongo.Collection, r Retention, every t
 	}
 }
 
-// Server error codes this package tells apart.
+// Server error codes of a backend without TTL indexes.
 const (
-	codeNamespaceNotFound   = 26
 	codeCommandNotFound     = 59
 	codeCommandNotSupported = 115
 	codeNotImplemented      = 238
 )
 
 func hasCode(err error, codes ...int32) bool {
-	var ce mongo.CommandError
-	if errors.As(err, &ce) {
-		for _, c := range codes {
-			if ce.Code == c {
-				return true
-			}
-		}
-	}
-	return false
+	code, _, ok := store.CommandCode(err)
+	return ok && slices.Contains(codes, code)
 }

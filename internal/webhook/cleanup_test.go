@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
 
 // outboxIDs is the ids of coll's entries in state (all when "").
-func outboxIDs(t *testing.T, coll *mongo.Collection) map[string]string {
+func outboxIDs(t *testing.T, coll *store.Collection) map[string]string {
 	t.Helper()
 	list, err := webhook.List(context.Background(), coll, "", 100)
 	if err != nil {
@@ -27,16 +27,12 @@ func outboxIDs(t *testing.T, coll *mongo.Collection) map[string]string {
 	return out
 }
 
-func claimIDs(t *testing.T, coll *mongo.Collection) map[string]bool {
+func claimIDs(t *testing.T, coll *store.Collection) map[string]bool {
 	t.Helper()
-	cur, err := webhook.ClaimsOf(coll).Find(context.Background(), bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var docs []struct {
 		ID string `bson:"_id"`
 	}
-	if err := cur.All(context.Background(), &docs); err != nil {
+	if err := webhook.ClaimsOf(coll).FindAll(context.Background(), bson.D{}, store.Find{}, &docs); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]bool{}
@@ -57,7 +53,7 @@ func TestSweepRemovesOldDeliveredEntriesAndClaimsOnly(t *testing.T) {
 	ins := func(doc, state string, deliveredAt *time.Time) {
 		e := webhook.Entry{ID: bson.NewObjectID(), Event: "create", Collection: "orders", DocumentID: doc, TS: old,
 			URL: "http://127.0.0.1:1/", SecretEnv: "HOOK", State: state, Attempts: 1, NextAt: old, LeaseUntil: time.Unix(0, 0), DeliveredAt: deliveredAt}
-		if _, err := coll.InsertOne(ctx, e); err != nil {
+		if err := coll.InsertOne(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -66,7 +62,7 @@ func TestSweepRemovesOldDeliveredEntriesAndClaimsOnly(t *testing.T) {
 	ins("dead-old", webhook.StateDead, nil)
 	ins("pending-old", webhook.StatePending, nil)
 	for id, at := range map[string]time.Time{"claim-old": old, "claim-recent": recent} {
-		if _, err := webhook.ClaimsOf(coll).InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: "p"}, {Key: "at", Value: at}}); err != nil {
+		if err := webhook.ClaimsOf(coll).InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: "p"}, {Key: "at", Value: at}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,8 +97,8 @@ func TestSweepRemovesOldDeliveredEntriesAndClaimsOnly(t *testing.T) {
 func TestRetentionTTLIndexes(t *testing.T) {
 	coll, _ := setup(t)
 	ctx := context.Background()
-	ttlOf := func(c *mongo.Collection, name string) (int32, bool) {
-		specs, err := c.Indexes().ListSpecifications(ctx)
+	ttlOf := func(c *store.Collection, name string) (int32, bool) {
+		specs, err := c.Indexes(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // Errors of Redeliver.
@@ -24,8 +25,8 @@ var (
 // otherwise keep every process from claiming it.
 func (o *Outbox) Redeliver(ctx context.Context, id bson.ObjectID, now time.Time) (*Entry, error) {
 	var cur Entry
-	err := o.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&cur)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := o.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, store.Find{}, &cur)
+	if errors.Is(err, store.ErrNoDocuments) {
 		return nil, ErrNoEntry
 	}
 	if err != nil {
@@ -40,7 +41,7 @@ func (o *Outbox) Redeliver(ctx context.Context, id bson.ObjectID, now time.Time)
 	}
 	// The state read above is in the filter: of two admins redelivering at
 	// once, one wins and the other is told it is pending.
-	res, err := o.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: cur.State}, {Key: "redeliveries", Value: bson.D{{Key: "$in", Value: bson.A{nil, cur.Redeliveries}}}}},
+	matched, err := o.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "state", Value: cur.State}, {Key: "redeliveries", Value: bson.D{{Key: "$in", Value: bson.A{nil, cur.Redeliveries}}}}},
 		bson.D{
 			{Key: "$set", Value: bson.D{{Key: "state", Value: StatePending}, {Key: "attempts", Value: 0}, {Key: "next_at", Value: now.UTC()},
 				{Key: "lease_until", Value: time.Unix(0, 0).UTC()}, {Key: "redeliveries", Value: cur.Redeliveries + 1}}},
@@ -49,7 +50,7 @@ func (o *Outbox) Redeliver(ctx context.Context, id bson.ObjectID, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	if res.MatchedCount == 0 {
+	if matched == 0 {
 		return nil, ErrPending
 	}
 	cur.State, cur.Attempts, cur.NextAt, cur.DeliveredAt, cur.Redeliveries = StatePending, 0, now.UTC(), nil, cur.Redeliveries+1
@@ -57,6 +58,6 @@ func (o *Outbox) Redeliver(ctx context.Context, id bson.ObjectID, now time.Time)
 }
 
 // ClaimsOf is the collection of the claims of the outbox coll.
-func ClaimsOf(coll *mongo.Collection) *mongo.Collection {
-	return coll.Database().Collection(coll.Name() + "_claims")
+func ClaimsOf(coll *store.Collection) *store.Collection {
+	return coll.Sibling(coll.Name() + "_claims")
 }

@@ -31,8 +31,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
 // Collection is the default outbox collection (pm_ names are the proxy's own
@@ -100,11 +100,11 @@ func Sign(secret, body []byte) string {
 
 // Outbox appends entries.
 type Outbox struct {
-	coll *mongo.Collection
+	coll *store.Collection
 }
 
 // NewOutbox returns the outbox kept in coll.
-func NewOutbox(coll *mongo.Collection) *Outbox { return &Outbox{coll: coll} }
+func NewOutbox(coll *store.Collection) *Outbox { return &Outbox{coll: coll} }
 
 // Target is a webhook an event goes to.
 type Target struct {
@@ -137,8 +137,7 @@ func (o *Outbox) EnqueueChange(ctx context.Context, c Change, targets []Target) 
 			TenantID: c.TenantID, TS: c.At.UTC().Truncate(time.Millisecond), URL: t.URL, SecretEnv: t.SecretEnv, State: StatePending,
 			NextAt: c.At.UTC(), LeaseUntil: time.Unix(0, 0).UTC()}
 	}
-	_, err := o.coll.InsertMany(ctx, docs)
-	return err
+	return o.coll.InsertMany(ctx, docs, true)
 }
 
 // List returns this outbox's entries (see List).
@@ -147,31 +146,27 @@ func (o *Outbox) List(ctx context.Context, state string, limit int64) ([]Entry, 
 }
 
 // EnsureIndexes creates the index the delivery loop claims by.
-func EnsureIndexes(ctx context.Context, coll *mongo.Collection) error {
-	_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "state", Value: 1}, {Key: "next_at", Value: 1}}, Options: options.Index().SetName("pm_outbox_due")})
-	return err
+func EnsureIndexes(ctx context.Context, coll *store.Collection) error {
+	return coll.CreateIndex(ctx, store.Index{Name: "pm_outbox_due", Keys: bson.D{{Key: "state", Value: 1}, {Key: "next_at", Value: 1}}})
 }
 
 // List returns entries, newest first, optionally in one state: the delivery
 // status admins see.
-func List(ctx context.Context, coll *mongo.Collection, state string, limit int64) ([]Entry, error) {
+func List(ctx context.Context, coll *store.Collection, state string, limit int64) ([]Entry, error) {
 	f := bson.D{}
 	if state != "" {
 		f = bson.D{{Key: "state", Value: state}}
 	}
-	cur, err := coll.Find(ctx, f, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(limit))
-	if err != nil {
+	out := []Entry{}
+	if err := coll.FindAll(ctx, f, store.Find{Sort: bson.D{{Key: "_id", Value: -1}}, Limit: limit}, &out); err != nil {
 		return nil, err
 	}
-	out := []Entry{}
-	err = cur.All(ctx, &out)
-	return out, err
+	return out, nil
 }
 
 // Deliverer runs the delivery loop.
 type Deliverer struct {
-	Coll   *mongo.Collection
+	Coll   *store.Collection
 	Client *http.Client // its Timeout bounds one attempt
 	Owner  string       // this process, for the lease
 	// Lease is how long a claimed entry is this process's (default 1m;
@@ -273,25 +268,22 @@ func (d *Deliverer) Step(ctx context.Context) (worked bool, err error) {
 // process retry an entry whose process died mid-delivery.
 func (d *Deliverer) claim(ctx context.Context) (*Entry, error) {
 	now := d.Now().UTC()
-	cur, err := d.Coll.Find(ctx,
+	var cands []Entry
+	err := d.Coll.FindAll(ctx,
 		bson.D{{Key: "state", Value: StatePending}, {Key: "next_at", Value: bson.D{{Key: "$lte", Value: now}}},
 			{Key: "lease_until", Value: bson.D{{Key: "$lte", Value: now}}}},
-		options.Find().SetSort(bson.D{{Key: "next_at", Value: 1}}).SetLimit(8))
+		store.Find{Sort: bson.D{{Key: "next_at", Value: 1}}, Limit: 8}, &cands)
 	if err != nil {
 		return nil, err
 	}
-	var cands []Entry
-	if err := cur.All(ctx, &cands); err != nil {
-		return nil, err
-	}
-	claims := d.Coll.Database().Collection(d.Coll.Name() + "_claims")
+	claims := d.Coll.Sibling(d.Coll.Name() + "_claims")
 	window := now.UnixNano() / int64(d.Lease)
 	for i := range cands {
 		e := &cands[i]
 		owner := d.Owner + "/" + bson.NewObjectID().Hex()
 		key := fmt.Sprintf("%s:%d:%d", e.ID.Hex(), e.Attempts, window)
-		if _, err := claims.InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "owner", Value: owner}, {Key: "at", Value: now}}); err != nil {
-			if mongo.IsDuplicateKeyError(err) {
+		if err := claims.InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "owner", Value: owner}, {Key: "at", Value: now}}); err != nil {
+			if store.IsDuplicateKey(err) {
 				continue // another process has it
 			}
 			return nil, err
@@ -303,7 +295,7 @@ func (d *Deliverer) claim(ctx context.Context) (*Entry, error) {
 		// The candidate was read before the claim: make sure it was not
 		// delivered (or retried) meanwhile.
 		var fresh Entry
-		if err := d.Coll.FindOne(ctx, bson.D{{Key: "_id", Value: e.ID}}).Decode(&fresh); err != nil {
+		if err := d.Coll.FindOne(ctx, bson.D{{Key: "_id", Value: e.ID}}, store.Find{}, &fresh); err != nil {
 			return nil, err
 		}
 		if fresh.State != StatePending || fresh.Attempts != e.Attempts {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
 )
@@ -62,16 +62,16 @@ func newReceiver(t *testing.T, plan func(n int) string) *receiver {
 	return r
 }
 
-func setup(t *testing.T) (*mongo.Collection, *webhook.Outbox) {
+func setup(t *testing.T) (*store.Collection, *webhook.Outbox) {
 	_, db := testenv.Mongo(t)
-	coll := db.Collection(webhook.Collection)
+	coll := store.NewCollection(db.Collection(webhook.Collection))
 	if err := webhook.EnsureIndexes(context.Background(), coll); err != nil {
 		t.Fatal(err)
 	}
 	return coll, webhook.NewOutbox(coll)
 }
 
-func deliverer(coll *mongo.Collection, owner string, attempts int) *webhook.Deliverer {
+func deliverer(coll *store.Collection, owner string, attempts int) *webhook.Deliverer {
 	return &webhook.Deliverer{
 		Coll: coll, Owner: owner, MaxAttempts: attempts,
 		Client:  &http.Client{Timeout: 300 * time.Millisecond},
@@ -81,7 +81,7 @@ func deliverer(coll *mongo.Collection, owner string, attempts int) *webhook.Deli
 	}
 }
 
-func entry(t *testing.T, coll *mongo.Collection) webhook.Entry {
+func entry(t *testing.T, coll *store.Collection) webhook.Entry {
 	t.Helper()
 	list, err := webhook.List(context.Background(), coll, "", 10)
 	if err != nil || len(list) != 1 {

@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/config"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -64,7 +66,8 @@ func Config(t testing.TB, policyPath string) *config.Config {
 func Start(t testing.TB, cfg *config.Config, opts app.Options) *Server {
 	t.Helper()
 	if opts.Database == nil {
-		_, opts.Database = testenv.Mongo(t)
+		_, db := testenv.Mongo(t)
+		opts.Database = store.NewDatabase(db)
 	}
 	caps := testenv.Capabilities(t)
 	keys := testenv.NewKeys()
@@ -101,7 +104,24 @@ func build(t testing.TB, cfg *config.Config, opts app.Options) *Server {
 		srv.Close()
 		a.Close()
 	})
-	return &Server{App: a, HTTP: srv, URL: srv.URL, DB: a.Database()}
+	return &Server{App: a, HTTP: srv, URL: srv.URL, DB: driverDB(t, a.URI(), a.Database().Name())}
+}
+
+// driverDB is the proxy's database through a driver client of the test's
+// own, for tests that seed, read or tamper with stored data behind the
+// proxy's back: the proxy itself reaches it only through store's handles.
+func driverDB(t testing.TB, uri, name string) *mongo.Database {
+	t.Helper()
+	c, err := store.Connect(context.Background(), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Disconnect(ctx)
+	})
+	return c.Database(name)
 }
 
 // NewRequest builds a request to url: key as X-API-Key ("Bearer ..." goes
