@@ -27,18 +27,19 @@ import (
 
 // BenchmarkProcesses is the process harness: the proxy (`pm serve` built
 // from this tree, default audit) and the backend run as processes of their
-// own, the load client (8 concurrent workers) in this one. Each operation is
+// own, the load client (PM_BENCH_WORKERS, default 8) in this one. Each operation is
 // measured through the proxy and with the driver called directly, in the
 // same run, against:
 //
 //   - embedded: FerretDB v1 on SQLite, started by re-executing this test
-//     binary (PM_BENCH_EMBEDDED=off leaves it out);
+//     binary (PM_BENCH_EMBEDDED=off leaves it out; =inproc runs it inside
+//     the proxy instead, as `make run` does);
 //   - external: the server at PM_BENCH_MONGODB_URI, by default the
 //     DocumentDB engine at defaultExternalURI; left out, saying so, when
 //     it does not answer (PM_BENCH_MONGODB_URI=none to skip it).
 //
 // PM_BENCH_DOCS sets the number of documents (default 1,000, half of them
-// in the caller's tenant); PM_BENCH_OPS=get or =list measures one operation. Per operation it reports throughput, p50/p99
+// in the caller's tenant); PM_BENCH_OPS=get or =list measures one operation (list: both pages). Per operation it reports throughput, p50/p99
 // latency and CPU per operation of each process (the proxy's and the
 // embedded backend's from /proc/<pid>/stat), then prints a results table
 // with the proxy's RSS.

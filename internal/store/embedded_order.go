@@ -28,8 +28,9 @@ import (
 type IDOrder struct {
 	dir, database string
 
-	mu sync.Mutex
-	db *sql.DB
+	mu     sync.Mutex
+	db     *sql.DB
+	closed bool // with the server: the files may be removed
 }
 
 // IDOrder returns the _id order of the collections of database.
@@ -64,6 +65,9 @@ func (o *IDOrder) sqlite() (*sql.DB, error) {
 func (o *IDOrder) conn() (*sql.DB, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.closed {
+		return nil, errNoOrder
+	}
 	if o.db == nil {
 		db, err := o.sqlite()
 		if err != nil {
@@ -77,6 +81,7 @@ func (o *IDOrder) conn() (*sql.DB, error) {
 func (o *IDOrder) close() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.closed = true
 	if o.db != nil {
 		_ = o.db.Close()
 		o.db = nil
