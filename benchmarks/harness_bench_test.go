@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -121,6 +122,7 @@ type apiKey struct{ id, hash, full, role string }
 // runBackend seeds one database of the backend, starts the proxy on it and
 // measures each operation directly and through the proxy.
 func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
+	b.Helper()
 	ctx := context.Background()
 	client, err := store.Connect(ctx, uri)
 	if err != nil {
@@ -337,6 +339,7 @@ type measure struct {
 // load runs b.N calls of fn from workers goroutines and reports throughput,
 // latency percentiles and each process's CPU per operation.
 func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measure {
+	b.Helper()
 	n := b.N
 	lat := make([]time.Duration, n)
 	var next, refused atomic.Int64
@@ -367,7 +370,7 @@ func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measur
 				}
 				t := time.Now()
 				err := fn(i)
-				if _, ok := err.(refusedError); ok {
+				if errors.As(err, new(refusedError)) {
 					refused.Add(1)
 					err = nil
 				}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,14 +137,16 @@ func buildPM(b *testing.B) string {
 			return
 		}
 		pmBinary = filepath.Join(dir, "pm")
+		// go test puts its own GOROOT/bin first on the PATH of the tests it runs.
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			buildErr = err
+			return
 		}
 		cmd := exec.Command(goTool, "build", "-o", pmBinary, "./cmd/pm")
 		cmd.Dir = ".." // the module root: this package is benchmarks/
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/pm: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./cmd/pm: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
