@@ -106,6 +106,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 
 func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []map[string]any

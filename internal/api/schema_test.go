@@ -74,6 +74,7 @@ type schemaEnv struct {
 }
 
 func newSchemaEnv(t *testing.T) *schemaEnv {
+	t.Helper()
 	e := newEnvWithPolicy(t, schemaPolicy)
 	se := &schemaEnv{env: e, hr: e.user("h1", "t1", "hr"), hr2: e.user("h2", "t2", "hr")}
 	d1, d2 := bson.NewObjectID(), bson.NewObjectID()
