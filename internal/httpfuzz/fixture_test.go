@@ -123,7 +123,7 @@ func newWorld(t *testing.T, name string, set *policy.Set, ks *keys) *world {
 	codec.Order = cursor.OrderOf(testenv.Backend())
 	// The server's log names the database error behind a 500 (code and
 	// name, scrubbed); PM_FUZZ_HTTP_LOG=1 shows it while chasing a finding.
-	var logOut io.Writer = io.Discard
+	logOut := io.Discard
 	if os.Getenv("PM_FUZZ_HTTP_LOG") != "" {
 		logOut = os.Stderr
 	}
