@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -329,7 +330,8 @@ func (w *walker) match(arg any, sc *scope, loc string) error {
 func (w *walker) filter(f bson.D, sc *scope, loc string) error {
 	err := query.CheckFilter(f, w.lim.Filter, sc.ok)
 	if err != nil {
-		if ae, ok := err.(*apperr.Error); ok {
+		var ae *apperr.Error
+		if errors.As(err, &ae) {
 			// Keep the kind and details; say where in the pipeline.
 			return &apperr.Error{Kind: ae.Kind, Message: loc + ": " + ae.Message, Details: ae.Details, Cause: ae.Cause}
 		}
