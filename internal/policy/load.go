@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,7 +59,8 @@ func Load(paths ...string) (*Set, error) {
 	set, err := parse(files, srcs)
 	var warnings []Problem
 	if err != nil {
-		if le, ok := err.(*LoadError); ok {
+		var le *LoadError
+		if errors.As(err, &le) {
 			probs = append(probs, le.Problems...)
 			warnings = le.Warnings
 		}
