@@ -89,6 +89,7 @@ func loadPolicy(t testing.TB) *policy.Set {
 }
 
 func member(t testing.TB) *policyAccess {
+	t.Helper()
 	return &policyAccess{set: loadPolicy(t), caller: &principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"member"}}}
 }
 
@@ -132,6 +133,7 @@ func checkInvariants(t testing.TB, out bson.A) {
 }
 
 func walkOutput(t testing.TB, p bson.A, depth int) {
+	t.Helper()
 	require.Less(t, depth, 50)
 	for _, st := range p {
 		d := st.(bson.D)
