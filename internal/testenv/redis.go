@@ -37,6 +37,7 @@ func Redis(t testing.TB) (addr string) {
 }
 
 func startRedis(t testing.TB, bin string) (string, error) {
+	t.Helper()
 	port, err := freePort()
 	if err != nil {
 		return "", err
