@@ -61,6 +61,7 @@ func BenchmarkGetByIDAudit(b *testing.B) {
 }
 
 func benchmarkGetByIDAudit(b *testing.B, on bool) {
+	b.Helper()
 	name := "audit_off"
 	if on {
 		name = "audit_on"
@@ -88,6 +89,7 @@ func benchmarkGetByIDAudit(b *testing.B, on bool) {
 }
 
 func (f *auditWriteFixture) create(b *testing.B) {
+	b.Helper()
 	n := f.seq.Add(1)
 	body := fmt.Sprintf(`{"name":"item %d","qty":%d,"tags":["a","b"]}`, n, n%100)
 	call(b, f.calls, http.MethodPost, f.srv.URL+"/collections/items", f.key, "application/json", strings.NewReader(body), 201)

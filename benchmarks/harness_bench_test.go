@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,6 +139,7 @@ type apiKey struct{ id, hash, full, role string }
 // files (docs/embedded-backend.md); the proxy starts first and the backend's
 // CPU is the proxy process's (on the direct side, all of it is FerretDB's).
 func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
+	b.Helper()
 	ctx := context.Background()
 	dbName := testenv.UniqueName("pmbench_")
 	id, full, hash := auth.GenerateKey()
@@ -416,6 +418,7 @@ type measure struct {
 // load runs b.N calls of fn from workers goroutines and reports throughput,
 // latency percentiles and each process's CPU per operation.
 func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measure {
+	b.Helper()
 	n := b.N
 	lat := make([]time.Duration, n)
 	var next, refused atomic.Int64
@@ -446,7 +449,7 @@ func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measur
 				}
 				t := time.Now()
 				err := fn(i)
-				if _, ok := err.(refusedError); ok {
+				if errors.As(err, new(refusedError)) {
 					refused.Add(1)
 					err = nil
 				}

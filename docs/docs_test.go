@@ -42,7 +42,7 @@ func fencedBlocks(t *testing.T, path string) []block {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []block
 	var cur *block
 	var body strings.Builder

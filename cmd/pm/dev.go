@@ -63,7 +63,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "pm dev: %v\n", err)
 			return exitFail
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 		cfg.MongoDB.EmbeddedDir = dir
 	}
 	secret := make([]byte, 32)

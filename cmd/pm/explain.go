@@ -124,7 +124,7 @@ func parsePrincipal(arg string) (*principal.Principal, error) {
 	dec.DisallowUnknownFields()
 	var p principal.Principal
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("not a principal JSON object: %v", err)
+		return nil, fmt.Errorf("not a principal JSON object: %w", err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("not a principal JSON object: trailing data after the object")
@@ -141,7 +141,7 @@ func filterJSON(d *policy.Decision) (json.RawMessage, error) {
 	}
 	b, err := bson.MarshalExtJSON(f, false, false)
 	if err != nil {
-		return nil, fmt.Errorf("rendering the filter: %v", err)
+		return nil, fmt.Errorf("rendering the filter: %w", err)
 	}
 	return b, nil
 }

@@ -49,7 +49,7 @@ func buildPM(t *testing.T) string {
 		buildBin = filepath.Join(dir, "pm")
 		out, err := exec.Command("go", "build", "-o", buildBin, ".").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -124,7 +124,7 @@ func freeTCPPort(t *testing.T) int {
 	t.Helper()
 	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 

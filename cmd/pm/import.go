@@ -109,7 +109,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pm import: %v\n", err)
 		return exitFail
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var total int64
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 		total = st.Size()
@@ -130,7 +130,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		if err := bw.Flush(); err != nil && convErr == nil {
 			convErr = err
 		}
-		pw.Close()
+		_ = pw.Close()
 	}()
 
 	stopBar := startProgress(stderr, src, total)

@@ -169,7 +169,10 @@ func byRequestID(es []audit.Entry) map[string][]audit.Entry {
 // outage is testenv.Outage: a database the test stops and starts again.
 type outage struct{ *testenv.Outage }
 
-func newOutage(t *testing.T) *outage { return &outage{testenv.NewOutage(t)} }
+func newOutage(t *testing.T) *outage {
+	t.Helper()
+	return &outage{testenv.NewOutage(t)}
+}
 
 func (o *outage) stop()  { o.Stop() }
 func (o *outage) start() { o.Start() }

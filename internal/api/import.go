@@ -99,7 +99,7 @@ func (ls *lineSource) Next() (service.ImportItem, error) {
 					ls.buf = append(ls.buf, frag...)
 				}
 			}
-			if err != bufio.ErrBufferFull {
+			if !errors.Is(err, bufio.ErrBufferFull) {
 				break
 			}
 		}

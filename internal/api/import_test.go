@@ -281,7 +281,7 @@ func ndjsonStream(n int, after func(i int)) io.ReadCloser {
 				after(i)
 			}
 		}
-		pw.Close()
+		_ = pw.Close()
 	}()
 	return pr
 }
@@ -427,10 +427,10 @@ func TestImportOutlivesServerTimeouts(t *testing.T) {
 	pr, pw := io.Pipe()
 	go func() {
 		for i := 1; i <= 12; i++ {
-			fmt.Fprintf(pw, `{"n": %d}`+"\n", i)
+			_, _ = fmt.Fprintf(pw, `{"n": %d}`+"\n", i)
 			time.Sleep(100 * time.Millisecond)
 		}
-		pw.Close()
+		_ = pw.Close()
 	}()
 	status, a, raw := sendImport(t, http.DefaultClient, importReq(t, srv.URL, "staff", key, pr))
 	if status != 200 || a.Data.Inserted != 12 {

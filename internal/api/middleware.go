@@ -70,7 +70,7 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
+				if re, ok := r.(error); ok && errors.Is(re, http.ErrAbortHandler) {
 					panic(r)
 				}
 				err = apperr.Wrap(apperr.KindInternal, fmt.Errorf("panic: %v", r), "internal error")

@@ -44,6 +44,7 @@ func BenchmarkRecord(b *testing.B) {
 // closeSlow closes w with time to store b.N entries: the embedded FerretDB
 // stores a few thousand per second.
 func closeSlow(b *testing.B, w *audit.Writer) {
+	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(b.N)*time.Millisecond)
 	defer cancel()
 	require.NoError(b, w.Close(ctx))

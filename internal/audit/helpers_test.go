@@ -134,4 +134,7 @@ func optionsSortChain() *options.FindOptionsBuilder {
 	return options.Find().SetSort(bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}})
 }
 
-func testenvMongo(t testing.TB) (*mongo.Client, *mongo.Database) { return testenv.Mongo(t) }
+func testenvMongo(t testing.TB) (*mongo.Client, *mongo.Database) {
+	t.Helper()
+	return testenv.Mongo(t)
+}

@@ -21,7 +21,10 @@ import (
 // outage is testenv.Outage with this package's audit collection.
 type outage struct{ *testenv.Outage }
 
-func newOutage(t *testing.T) *outage { return &outage{testenv.NewOutage(t)} }
+func newOutage(t *testing.T) *outage {
+	t.Helper()
+	return &outage{testenv.NewOutage(t)}
+}
 
 func (o *outage) start() { o.Start() }
 func (o *outage) stop()  { o.Stop() }
@@ -198,7 +201,7 @@ func readSpill(t *testing.T, path string) []audit.Entry {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []audit.Entry
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 4<<20)

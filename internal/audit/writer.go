@@ -219,7 +219,7 @@ func (w *Writer) Stats() Stats {
 func (w *Writer) Available() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.admitLocked(); err != errQueueFull {
+	if err := w.admitLocked(); !errors.Is(err, errQueueFull) {
 		return err
 	}
 	return nil
@@ -303,7 +303,7 @@ func (w *Writer) waitRoomLocked(ctx context.Context) error {
 	var timeout <-chan time.Time
 	for {
 		err := w.admitLocked()
-		if err != errQueueFull {
+		if !errors.Is(err, errQueueFull) {
 			return err
 		}
 		if timeout == nil {

@@ -163,7 +163,9 @@ func TestBeginWaitsForRoom(t *testing.T) {
 	_, err := w.Begin(short, entry("create", "c", 3))
 	cancel()
 	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), "%v", err)
-	require.NotContains(t, err.(*apperr.Error).Message, "queue", "client-visible text says nothing of internals")
+	var ae *apperr.Error
+	require.ErrorAs(t, err, &ae)
+	require.NotContains(t, ae.Message, "queue", "client-visible text says nothing of internals")
 	require.EqualValues(t, 1, w.Stats().Refused)
 
 	// Callers without a deadline wait until the running operations finish

@@ -260,7 +260,7 @@ func jsonLike(v any) any {
 	case int32:
 		return int64(v)
 	case uint:
-		return int64(v)
+		return jsonLike(uint64(v)) // above MaxInt64 it must not wrap negative
 	case uint8:
 		return int64(v)
 	case uint16:

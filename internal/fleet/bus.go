@@ -99,7 +99,7 @@ func (b *Bus) Run(ctx context.Context) {
 		return
 	}
 	ps := b.r.Client.Subscribe(ctx)
-	defer ps.Close()
+	defer func() { _ = ps.Close() }()
 	first := true
 	for ctx.Err() == nil {
 		// Subscribing again after an error is what makes go-redis dial a

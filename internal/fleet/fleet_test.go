@@ -132,6 +132,7 @@ func TestKeyCacheBounded(t *testing.T) {
 }
 
 func dial(t *testing.T, addr string) *fleet.Redis {
+	t.Helper()
 	r := fleet.Dial(fleet.RedisOptions{Addr: addr, Prefix: "bus:", ProbeEvery: 50 * time.Millisecond}, quiet, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); _ = r.Close() })
@@ -140,6 +141,7 @@ func dial(t *testing.T, addr string) *fleet.Redis {
 }
 
 func runBus(t *testing.T, b *fleet.Bus) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go b.Run(ctx)

@@ -51,6 +51,7 @@ func TestDecideRules(t *testing.T) {
 		{name: "analyst find on orders", roles: []string{"analyst"},
 			req: Request{Database: "app", Collections: []string{"orders", "report_q1"}, Actions: []string{"find"}, TTL: "1h"},
 			check: func(t *testing.T, a *Approved) {
+				t.Helper()
 				require.Equal(t, time.Hour, a.TTL)
 				require.False(t, a.Clamped)
 				require.Equal(t, "10.0.0.0/8", a.ClientSource[0].String(), "the rule's networks apply when none are asked")
@@ -59,8 +60,12 @@ func TestDecideRules(t *testing.T) {
 		{name: "inherited role", roles: []string{"intern"},
 			req: Request{Database: "app", Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "10m"}},
 		{name: "ttl clamped to max_ttl", roles: []string{"analyst"},
-			req:   Request{Database: "app", Collections: []string{"orders"}, Role: "", Actions: []string{"find"}, TTL: "72h"},
-			check: func(t *testing.T, a *Approved) { require.Equal(t, 24*time.Hour, a.TTL); require.True(t, a.Clamped) }},
+			req: Request{Database: "app", Collections: []string{"orders"}, Role: "", Actions: []string{"find"}, TTL: "72h"},
+			check: func(t *testing.T, a *Approved) {
+				t.Helper()
+				require.Equal(t, 24*time.Hour, a.TTL)
+				require.True(t, a.Clamped)
+			}},
 		{name: "action not in rule", roles: []string{"analyst"},
 			req:  Request{Database: "app", Collections: []string{"orders"}, Actions: []string{"insert"}, TTL: "1h"},
 			kind: apperr.KindForbidden, msg: "action insert is not allowed"},
@@ -90,6 +95,7 @@ func TestDecideRules(t *testing.T) {
 		{name: "readWrite shorthand", roles: []string{"engineer"},
 			req: Request{Database: "staging_eu", Collections: []string{"x"}, Role: "readWrite", TTL: "30m"},
 			check: func(t *testing.T, a *Approved) {
+				t.Helper()
 				require.Contains(t, a.Actions, "insert")
 				require.Contains(t, a.Actions, "remove")
 			}},

@@ -28,6 +28,7 @@ func TestMain(m *testing.M) {
 func base64Decode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
 func manager(t *testing.T) (*Manager, *mongo.Database) {
+	t.Helper()
 	client, db := testenv.Mongo(t)
 	caps := testenv.Capabilities(t)
 	return &Manager{Client: store.NewClient(client), Ledger: store.NewCollection(db.Collection("pm_grants")), Missing: caps.GrantsMissing(), Hosts: "localhost"}, db
@@ -40,9 +41,9 @@ func TestIssueWithoutUserManagementCreatesNothing(t *testing.T) {
 	if m.Missing == "" {
 		t.Skip("capabilities user_management and custom_roles present: this test is about servers that cannot issue grants")
 	}
-	a, err := Decide(loadRules(t), []string{"analyst"}, Request{Database: db.Name(), Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"})
+	_, err := Decide(loadRules(t), []string{"analyst"}, Request{Database: db.Name(), Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"})
 	require.Error(t, err, "the rule names database app only")
-	a, err = Decide(loadRules(t), []string{"analyst"}, Request{Database: "app", Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"})
+	a, err := Decide(loadRules(t), []string{"analyst"}, Request{Database: "app", Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"})
 	require.NoError(t, err)
 	_, err = m.Issue(context.Background(), "u1", "t1", a)
 	require.Equal(t, apperr.KindNotSupported, apperr.KindOf(err))
@@ -108,7 +109,7 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 	user, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + host).SetAuth(options.Credential{
 		Username: creds.Username, Password: creds.Password, AuthSource: creds.AuthSource, AuthMechanism: "SCRAM-SHA-256"}))
 	require.NoError(t, err)
-	defer user.Disconnect(ctx)
+	defer func() { _ = user.Disconnect(ctx) }()
 	udb := user.Database(db.Name())
 	require.NoError(t, udb.Collection("orders").FindOne(ctx, bson.D{}).Err(), "find on the granted collection works")
 	_, err = udb.Collection("orders").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
@@ -120,7 +121,7 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 	fresh, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + host).SetAuth(options.Credential{
 		Username: creds.Username, Password: creds.Password, AuthSource: creds.AuthSource, AuthMechanism: "SCRAM-SHA-256"}))
 	require.NoError(t, err)
-	defer fresh.Disconnect(ctx)
+	defer func() { _ = fresh.Disconnect(ctx) }()
 	require.Error(t, fresh.Database(db.Name()).Collection("orders").FindOne(ctx, bson.D{}).Err(), "revoked credentials stop working")
 
 	// A crash between createRole and createUser: a pending entry and an

@@ -92,7 +92,7 @@ func newWorld(t *testing.T, name, policyPath string, ks *testenv.Keys) *world {
 		MaxFilterDepth: 16, MaxRegexLength: 128}
 	// The server's log names the database error behind a 500 (code and
 	// name, scrubbed); PM_FUZZ_HTTP_LOG=1 shows it while chasing a finding.
-	var logOut io.Writer = io.Discard
+	logOut := io.Discard
 	if os.Getenv("PM_FUZZ_HTTP_LOG") != "" {
 		logOut = os.Stderr
 	}

@@ -38,6 +38,7 @@ const defaultRaceCases = 200
 const reseedEvery = 16
 
 func settings(t *testing.T) (cases int, seed int64, known map[string]bool) {
+	t.Helper()
 	cases = *flagCases
 	if cases == 0 {
 		if s := os.Getenv("PM_FUZZ_HTTP_CASES"); s != "" {
@@ -74,9 +75,9 @@ func settings(t *testing.T) (cases int, seed int64, known map[string]bool) {
 	known = map[string]bool{}
 	for _, k := range strings.Split(spec, ",") {
 		k = strings.TrimSpace(k)
-		switch {
-		case k == "":
-		case k == "all":
+		switch k {
+		case "":
+		case "all":
 			for _, n := range knownOpenFindings {
 				known[n] = true
 			}
@@ -235,7 +236,7 @@ func parallel(a, b func() error) error {
 	eb = b()
 	wg.Wait()
 	if ea != nil || eb != nil {
-		return fmt.Errorf("A: %v / B: %v", ea, eb)
+		return fmt.Errorf("A: %w / B: %w", ea, eb)
 	}
 	return nil
 }

@@ -89,6 +89,7 @@ func loadPolicy(t testing.TB) *policy.Set {
 }
 
 func member(t testing.TB) *policyAccess {
+	t.Helper()
 	return &policyAccess{set: loadPolicy(t), caller: &principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"member"}}}
 }
 
@@ -132,11 +133,12 @@ func checkInvariants(t testing.TB, out bson.A) {
 }
 
 func walkOutput(t testing.TB, p bson.A, depth int) {
+	t.Helper()
 	require.Less(t, depth, 50)
 	for _, st := range p {
 		d := st.(bson.D)
 		name := d[0].Key
-		_, refused := refusedStages[name]
+		refused := stageByName[name].refused != ""
 		require.False(t, refused, "refused stage %s in output", name)
 		arg, _ := d[0].Value.(bson.D)
 		switch name {

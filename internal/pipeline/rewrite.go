@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -10,29 +11,6 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 )
-
-// refusedStages exist on the server but are refused anywhere in the tree,
-// with the reason given to the client. Anything neither in stageAllowed nor
-// here is refused as unknown; this list only makes the messages better.
-var refusedStages = map[string]string{
-	"$out":                         "stages that write are not allowed",
-	"$merge":                       "stages that write are not allowed",
-	"$collStats":                   "diagnostic stages are not allowed",
-	"$indexStats":                  "diagnostic stages are not allowed",
-	"$currentOp":                   "diagnostic stages are not allowed",
-	"$planCacheStats":              "diagnostic stages are not allowed",
-	"$listSessions":                "diagnostic stages are not allowed",
-	"$listLocalSessions":           "diagnostic stages are not allowed",
-	"$listSampledQueries":          "diagnostic stages are not allowed",
-	"$querySettings":               "diagnostic stages are not allowed",
-	"$shardedDataDistribution":     "diagnostic stages are not allowed",
-	"$changeStream":                "change streams are not supported",
-	"$changeStreamSplitLargeEvent": "change streams are not supported",
-	"$documents":                   "stages that do not read a collection are not allowed",
-	"$function":                    "server-side JavaScript is not allowed",
-	"$accumulator":                 "server-side JavaScript is not allowed",
-	"$where":                       "server-side JavaScript is not allowed",
-}
 
 // walker rewrites one request's pipeline tree.
 type walker struct {
@@ -162,7 +140,7 @@ func (w *walker) pipeline(stages bson.A, sc *scope, depth int, where string) (bs
 }
 
 func stageError(name, loc string) error {
-	if reason, ok := refusedStages[name]; ok {
+	if reason := stageByName[name].refused; reason != "" {
 		return apperr.Invalid("%s: stage %s is not allowed: %s", loc, name, reason).
 			WithDetails(map[string]any{"stage": name})
 	}
@@ -170,68 +148,14 @@ func stageError(name, loc string) error {
 		WithDetails(map[string]any{"stage": name})
 }
 
-// stage checks one stage and returns it as it is to be sent. Stages that
-// read another collection are rebuilt; the others are returned unchanged.
+// stage checks one stage and returns it as it is to be sent: rebuilt when
+// it reads another collection, unchanged otherwise (see stageTable).
 func (w *walker) stage(name string, arg any, sc *scope, depth int, loc string) (bson.D, error) {
-	same := bson.D{{Key: name, Value: arg}}
-	var err error
-	switch name {
-	case "$match":
-		err = w.match(arg, sc, loc)
-	case "$project":
-		err = w.project(arg, sc, loc)
-	case "$addFields", "$set":
-		err = w.addFields(arg, sc, loc)
-	case "$unset":
-		err = unsetSpec(arg, loc)
-	case "$sort":
-		err = w.sort(arg, sc, loc)
-	case "$limit":
-		err = checkCount(arg, 1, loc)
-	case "$skip":
-		err = checkCount(arg, 0, loc)
-	case "$sample":
-		err = w.sample(arg, loc)
-	case "$count":
-		if s, ok := arg.(string); !ok {
-			err = apperr.Invalid("%s: $count takes a field name", loc)
-		} else if err = checkFieldName(s, loc); err == nil {
-			sc.reshape()
-		}
-	case "$group":
-		err = w.group(arg, sc, loc)
-	case "$unwind":
-		err = w.unwind(arg, sc, loc)
-	case "$replaceRoot":
-		var d bson.D
-		if d, err = spec(arg, loc, "newRoot"); err == nil {
-			if _, has := get(d, "newRoot"); !has {
-				err = apperr.Invalid("%s: $replaceRoot requires newRoot", loc)
-			} else if err = w.expr(d[0].Value, sc, loc, 1); err == nil && !isRoot(d[0].Value) {
-				sc.reshape()
-			}
-		}
-	case "$replaceWith", "$sortByCount":
-		if err = w.expr(arg, sc, loc, 1); err == nil && !(name == "$replaceWith" && isRoot(arg)) {
-			sc.reshape()
-		}
-	case "$bucket", "$bucketAuto":
-		err = w.bucket(name, arg, sc, loc)
-	case "$facet":
-		return w.facet(arg, sc, depth, loc)
-	case "$lookup":
-		return w.lookup(arg, sc, depth, loc)
-	case "$graphLookup":
-		return w.graphLookup(arg, sc, depth, loc)
-	case "$unionWith":
-		return w.unionWith(arg, sc, depth, loc)
-	default:
+	def := stageByName[name]
+	if def.check == nil {
 		return nil, stageError(name, loc)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return same, nil
+	return def.check(w, stageCall{name: name, arg: arg, sc: sc, depth: depth, loc: loc})
 }
 
 // isRoot: replacing the document with itself changes nothing, so it must
@@ -329,7 +253,8 @@ func (w *walker) match(arg any, sc *scope, loc string) error {
 func (w *walker) filter(f bson.D, sc *scope, loc string) error {
 	err := query.CheckFilter(f, w.lim.Filter, sc.ok)
 	if err != nil {
-		if ae, ok := err.(*apperr.Error); ok {
+		var ae *apperr.Error
+		if errors.As(err, &ae) {
 			// Keep the kind and details; say where in the pipeline.
 			return &apperr.Error{Kind: ae.Kind, Message: loc + ": " + ae.Message, Details: ae.Details, Cause: ae.Cause}
 		}

@@ -48,22 +48,22 @@ func (u *used) pipeline(p bson.A, depth int) {
 		name := d[0].Key
 		u.add(name)
 		arg, _ := d[0].Value.(bson.D)
-		switch name {
-		case "$lookup", "$unionWith":
+		switch stageByName[name].nested {
+		case nestedPipeline:
 			if sub, ok := get(arg, "pipeline"); ok {
 				if a, ok := sub.(bson.A); ok {
 					u.pipeline(a, depth+1)
 				}
 			}
-		case "$facet":
+		case nestedFacets:
 			for _, e := range arg {
 				if a, ok := e.Value.(bson.A); ok {
 					u.pipeline(a, depth+1)
 				}
 			}
-		case "$group":
+		case nestedGroup:
 			u.accumulators(name, arg)
-		case "$bucket", "$bucketAuto":
+		case nestedOutput:
 			if out, ok := get(arg, "output"); ok {
 				od, _ := out.(bson.D)
 				u.accumulators(name, od)
@@ -74,7 +74,7 @@ func (u *used) pipeline(p bson.A, depth int) {
 
 func (u *used) accumulators(stage string, fields bson.D) {
 	for _, e := range fields {
-		if e.Key == "_id" && stage == "$group" {
+		if e.Key == "_id" && stageByName[stage].nested == nestedGroup {
 			continue
 		}
 		if acc, ok := e.Value.(bson.D); ok && len(acc) == 1 {

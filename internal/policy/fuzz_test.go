@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -25,8 +26,8 @@ func FuzzParse(f *testing.F) {
 		}
 		s, err := Parse(map[string][]byte{"f.yml": src})
 		if err != nil {
-			le, ok := err.(*LoadError)
-			if !ok || len(le.Problems) == 0 {
+			var le *LoadError
+			if !errors.As(err, &le) || len(le.Problems) == 0 {
 				t.Fatalf("error is not a LoadError with problems: %v", err)
 			}
 			for _, pr := range le.Problems {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,8 +18,12 @@ import (
 
 // Load reads a policy file, or every *.yml / *.yaml file directly inside a
 // folder (sub-folders such as tests/ are not policies), and merges them into
-// one Set. Every problem in every file is reported in one *LoadError.
-func Load(paths ...string) (*Set, error) {
+// one Set. Every problem in every file is reported in one *LoadError. The
+// mask types are BuiltinMasks; Masks.Load takes others.
+func Load(paths ...string) (*Set, error) { return builtinMasks.Load(paths...) }
+
+// Load is the package's Load with m as the built-in mask types.
+func (m Masks) Load(paths ...string) (*Set, error) {
 	var files []string
 	var probs []Problem
 	for _, p := range paths {
@@ -55,10 +60,11 @@ func Load(paths ...string) (*Set, error) {
 	if len(files) == 0 && len(probs) == 0 {
 		probs = append(probs, Problem{Pos{File: strings.Join(paths, ",")}, "no policy files found"})
 	}
-	set, err := parse(files, srcs)
+	set, err := parse(files, srcs, m)
 	var warnings []Problem
 	if err != nil {
-		if le, ok := err.(*LoadError); ok {
+		var le *LoadError
+		if errors.As(err, &le) {
 			probs = append(probs, le.Problems...)
 			warnings = le.Warnings
 		}
@@ -69,14 +75,18 @@ func Load(paths ...string) (*Set, error) {
 	return set, nil
 }
 
-// Parse loads a policy set from in-memory sources (name → YAML), in name order.
-func Parse(srcs map[string][]byte) (*Set, error) {
+// Parse loads a policy set from in-memory sources (name → YAML), in name
+// order, with BuiltinMasks; Masks.Parse takes others.
+func Parse(srcs map[string][]byte) (*Set, error) { return builtinMasks.Parse(srcs) }
+
+// Parse is the package's Parse with m as the built-in mask types.
+func (m Masks) Parse(srcs map[string][]byte) (*Set, error) {
 	names := make([]string, 0, len(srcs))
 	for n := range srcs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return parse(names, srcs)
+	return parse(names, srcs, m)
 }
 
 type loader struct {
@@ -89,6 +99,7 @@ type loader struct {
 	tmplNodes       map[string]*yaml.Node
 	defaults        *yaml.Node
 	masksNodes      map[string]*yaml.Node
+	builtinMasks    Masks
 	fileOf          map[*yaml.Node]string
 	pendingRoleRefs []roleRef
 	implicit        map[string]bool
@@ -97,7 +108,7 @@ type loader struct {
 	hierarchyUses   []*yaml.Node
 }
 
-func parse(files []string, srcs map[string][]byte) (*Set, error) {
+func parse(files []string, srcs map[string][]byte, masks Masks) (*Set, error) {
 	l := &loader{
 		set: &Set{
 			Roles: map[string]*Role{}, Collections: map[string]*Collection{}, Templates: map[string]map[string]*Rule{},
@@ -106,8 +117,9 @@ func parse(files []string, srcs map[string][]byte) (*Set, error) {
 		},
 		roleNodes: map[string]*yaml.Node{}, collNodes: map[string]*yaml.Node{}, tmplNodes: map[string]*yaml.Node{},
 		masksNodes: map[string]*yaml.Node{}, fileOf: map[*yaml.Node]string{}, hookNodes: map[string]*yaml.Node{},
+		builtinMasks: masks,
 	}
-	for name, m := range builtinMasks {
+	for name, m := range masks.byName {
 		l.set.Masks[name] = m
 	}
 	var grantNodes []*yaml.Node

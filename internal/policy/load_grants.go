@@ -177,7 +177,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 func (l *loader) buildMasks() {
 	for name, n := range l.masksNodes {
 		l.file = l.fileOf[n]
-		if _, builtin := builtinMasks[name]; builtin {
+		if _, builtin := l.builtinMasks.Lookup(name); builtin {
 			l.errf(n, "mask %q is built in and cannot be redefined", name)
 			continue
 		}

@@ -4,6 +4,7 @@ package policy
 // templates, collection policies, their field rules and presets.
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -171,7 +172,8 @@ func (l *loader) rule(role string, n *yaml.Node) *Rule {
 				l.noteHierarchyUse(v, x)
 			}
 			if err != nil {
-				if we, ok := err.(*when.Error); ok {
+				var we *when.Error
+				if errors.As(err, &we) {
 					line, col := v.Line+we.Line-1, we.Column
 					if we.Line == 1 {
 						col += v.Column - 1

@@ -44,7 +44,8 @@ defaults: {strict_roles: true}
 `
 	_, err := Parse(map[string][]byte{"p.yml": []byte(src)})
 	require.Error(t, err)
-	le := err.(*LoadError)
+	var le *LoadError
+	require.ErrorAs(t, err, &le)
 	msg := le.Error()
 	t.Log(msg)
 	for _, want := range []string{

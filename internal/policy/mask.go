@@ -16,16 +16,43 @@ type Masker func(v bson.RawValue) string
 // of, becomes.
 const redacted = "****"
 
-var builtinMasks = map[string]Masker{
+// Masks is a registry of the mask types a policy can use without defining
+// them (and cannot redefine). It is a value that never changes once built:
+// With returns a new registry, so two embedders, or two tests, never see
+// each other's types, and nothing global is written after start-up.
+type Masks struct{ byName map[string]Masker }
+
+// builtinMasks is only read; BuiltinMasks hands it out and With copies it.
+var builtinMasks = Masks{byName: map[string]Masker{
 	"email":   maskEmail,
 	"phone":   maskPhone,
 	"partial": PartialMask(2, 2, '*'),
 	"redact":  FixedMask(redacted),
+}}
+
+// BuiltinMasks is the registry Load and Parse use: email, phone, partial
+// and redact.
+func BuiltinMasks() Masks { return builtinMasks }
+
+// With returns a registry holding m's types and mk as name (replacing a
+// type of that name); m itself is unchanged. A program that embeds the
+// proxy adds its own types this way and loads with the result:
+//
+//	set, err := policy.BuiltinMasks().With("iban", ibanMask).Load(dir)
+func (m Masks) With(name string, mk Masker) Masks {
+	byName := make(map[string]Masker, len(m.byName)+1)
+	for n, f := range m.byName {
+		byName[n] = f
+	}
+	byName[name] = mk
+	return Masks{byName: byName}
 }
 
-// RegisterMask adds a built-in mask type for every policy loaded afterwards.
-// Call it from an init function of the binary that embeds the proxy.
-func RegisterMask(name string, m Masker) { builtinMasks[name] = m }
+// Lookup returns the type called name.
+func (m Masks) Lookup(name string) (Masker, bool) {
+	mk, ok := m.byName[name]
+	return mk, ok
+}
 
 // FixedMask replaces any value with s.
 func FixedMask(s string) Masker { return func(bson.RawValue) string { return s } }

@@ -200,6 +200,7 @@ func TestCheckFilterGoValues(t *testing.T) {
 }
 
 func mustRaw(t *testing.T, d bson.D) bson.Raw {
+	t.Helper()
 	b, err := bson.Marshal(d)
 	if err != nil {
 		t.Fatal(err)

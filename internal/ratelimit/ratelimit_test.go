@@ -98,6 +98,7 @@ func TestTightestLimitIsReported(t *testing.T) {
 }
 
 func newRedis(t *testing.T, addr string) *fleet.Redis {
+	t.Helper()
 	r := fleet.Dial(fleet.RedisOptions{Addr: addr, Prefix: "pmtest:", ProbeEvery: 50 * time.Millisecond}, quiet, nil)
 	t.Cleanup(func() { _ = r.Close() })
 	ctx, cancel := context.WithCancel(context.Background())

@@ -200,8 +200,8 @@ func TestTranslateUnreachableServer(t *testing.T) {
 
 	require.NoError(t, client.Disconnect(ctx))
 	_, raw = client.Database("d").Collection("c").InsertOne(ctx, bson.D{{Key: "n", Value: 1}})
-	requireKind(t, store.Translate(raw), apperr.KindUnavailable, "database unavailable")
-	require.False(t, strings.Contains(store.Translate(raw).(*apperr.Error).Message, "disconnected"))
+	ae := requireKind(t, store.Translate(raw), apperr.KindUnavailable, "database unavailable")
+	require.False(t, strings.Contains(ae.Message, "disconnected"))
 }
 
 // DocumentDB's packed SQLSTATE codes are PostgreSQL's MAKE_SQLSTATE of the

@@ -73,6 +73,7 @@ func (o *Outage) Stop() {
 }
 
 func hostOf(t testing.TB, uri string) string {
+	t.Helper()
 	u, err := url.Parse(uri)
 	if err != nil {
 		t.Fatalf("bad URI %q: %v", uri, err)
@@ -89,6 +90,7 @@ type forwarder struct {
 }
 
 func newForwarder(t testing.TB, target string) *forwarder {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)

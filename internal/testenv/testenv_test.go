@@ -85,7 +85,7 @@ func TestRedis(t *testing.T) {
 	addr := testenv.Redis(t)
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	require.NoError(t, err)
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	require.NoError(t, conn.SetDeadline(time.Now().Add(2*time.Second)))
 	_, err = conn.Write([]byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"))
 	require.NoError(t, err)

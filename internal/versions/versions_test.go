@@ -17,6 +17,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func raw(t *testing.T, d bson.D) bson.Raw {
+	t.Helper()
 	b, err := bson.Marshal(d)
 	require.NoError(t, err)
 	return b

@@ -40,6 +40,7 @@ type scripted struct {
 }
 
 func newScripted(t *testing.T, script ...answer) (*scripted, string) {
+	t.Helper()
 	s := &scripted{script: script}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -124,7 +125,7 @@ func TestUnopenedConnectionIsRetriedForWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close()
 	n := 0
 	c := pm.New("http://"+addr, "k", pm.WithRetry(fast), pm.WithHook(func(pm.Event) { n++ }))
 	if err := c.Insert(context.Background(), "c", pm.M{}, nil); err == nil {

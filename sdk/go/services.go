@@ -111,7 +111,7 @@ func (c *Client) ImportDocs(ctx context.Context, coll string, docs iter.Seq[any]
 		pw.CloseWithError(bw.Flush())
 	}()
 	res, err := c.Import(ctx, coll, pr, o)
-	pr.Close() // stops the writer if the request ended early
+	_ = pr.Close() // stops the writer if the request ended early
 	return res, err
 }
 

@@ -1,6 +1,7 @@
 package when
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -102,7 +103,8 @@ func Compile(src string, scope *Scope) (*Expr, error) {
 	}
 	tree, err := parser.Parse(src)
 	if err != nil {
-		if fe, ok := err.(*file.Error); ok {
+		var fe *file.Error
+		if errors.As(err, &fe) {
 			return nil, &Error{Line: fe.Line, Column: fe.Column + 1, Msg: fe.Message}
 		}
 		return nil, &Error{Line: 1, Column: 1, Msg: err.Error()}

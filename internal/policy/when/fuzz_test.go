@@ -15,6 +15,7 @@ import (
 // MongoDB's documented semantics. Fuzzing compares it with the compiled
 // in-memory check: the two paths share only mongosem's value primitives.
 func evalFilter(t testing.TB, f bson.Raw, doc bson.Raw) bool {
+	t.Helper()
 	elems, err := f.Elements()
 	if err != nil {
 		t.Fatalf("invalid filter: %v", err)
@@ -60,6 +61,7 @@ func splitPath(p string) []string {
 }
 
 func evalOp(t testing.TB, path []string, op string, arg bson.RawValue, doc bson.Raw) bool {
+	t.Helper()
 	switch op {
 	case "$eq":
 		return mongosem.MatchPath(doc, path, mongosem.EqPred(arg), mongosem.IsNullish(arg))

@@ -118,12 +118,12 @@ func combine(kind nodeKind, a, b *node) *node {
 	}
 	var kids []*node
 	for _, x := range []*node{a, b} {
-		switch {
-		case x.kind == absorb:
+		switch x.kind {
+		case absorb:
 			return x
-		case x.kind == unit:
+		case unit:
 			continue
-		case x.kind == kind:
+		case kind:
 			kids = append(kids, x.kids...)
 		default:
 			kids = append(kids, x)
