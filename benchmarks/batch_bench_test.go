@@ -68,6 +68,7 @@ func employeeD(i int) bson.D {
 // reset empties the collection between operations, off the clock, so that
 // every operation writes into the same state.
 func (f *writeFixture) reset(b *testing.B) {
+	b.Helper()
 	b.StopTimer()
 	if _, err := f.coll.DeleteMany(context.Background(), bson.D{}); err != nil {
 		b.Fatal(err)
@@ -76,6 +77,7 @@ func (f *writeFixture) reset(b *testing.B) {
 }
 
 func (f *writeFixture) post(b *testing.B, path, contentType string, body io.Reader) []byte {
+	b.Helper()
 	return call(b, f.calls, http.MethodPost, f.srv.URL+path, f.key, contentType, body, 200)
 }
 

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,12 +140,12 @@ func buildPM(b *testing.B) string {
 		pmBinary = filepath.Join(dir, "pm")
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			goTool = "go" // reported by the build below
 		}
 		cmd := exec.Command(goTool, "build", "-o", pmBinary, "./cmd/pm")
 		cmd.Dir = ".." // the module root: this package is benchmarks/
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/pm: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./cmd/pm: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

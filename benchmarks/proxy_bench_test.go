@@ -58,7 +58,10 @@ const docCount = 200
 
 // setup stores the employees and starts the proxy with an hr caller of
 // tenant t1 (who sees the half of them in its tenant).
-func setup(b *testing.B) *fixture { return setupAudited(b, false) }
+func setup(b *testing.B) *fixture {
+	b.Helper()
+	return setupAudited(b, false)
+}
 
 // setupAudited is setup, with the audit writer on when audited.
 func setupAudited(b *testing.B, audited bool) *fixture {
@@ -89,6 +92,7 @@ func setupAudited(b *testing.B, audited bool) *fixture {
 }
 
 func (f *fixture) get(b *testing.B, path string) {
+	b.Helper()
 	call(b, f.calls, http.MethodGet, f.srv.URL+path, f.key, "", nil, 200)
 }
 
@@ -102,6 +106,7 @@ func cpuTime() time.Duration {
 
 // run measures fn and reports the CPU time per operation next to ns/op.
 func run(b *testing.B, fn func(i int)) {
+	b.Helper()
 	b.ReportAllocs()
 	start := cpuTime()
 	b.ResetTimer()

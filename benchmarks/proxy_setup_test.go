@@ -82,6 +82,7 @@ func startProxy(b *testing.B, db *mongo.Database, o proxyOptions) (*httptest.Ser
 // call sends one request with the caller's key over client and fails the
 // benchmark unless the answer has status want; it returns the body.
 func call(b *testing.B, client *http.Client, method, url, key, contentType string, body io.Reader, want int) []byte {
+	b.Helper()
 	req, _ := http.NewRequest(method, url, body)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

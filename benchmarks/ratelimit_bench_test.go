@@ -32,6 +32,7 @@ func redisLimiterAndClient(b *testing.B) (*ratelimit.Limiter, *fleet.Redis) {
 // redisCPU is redis-server's own CPU time so far (INFO cpu), the other
 // half of what a Redis-counted limit costs.
 func redisCPU(b *testing.B, r *fleet.Redis) time.Duration {
+	b.Helper()
 	info, err := r.Client.Info(context.Background(), "cpu").Result()
 	if err != nil {
 		b.Fatal(err)

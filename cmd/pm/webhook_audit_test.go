@@ -49,6 +49,7 @@ type flakyReceiver struct {
 }
 
 func newFlakyReceiver(t *testing.T) *flakyReceiver {
+	t.Helper()
 	r := &flakyReceiver{}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)

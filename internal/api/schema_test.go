@@ -75,7 +75,10 @@ type schemaEnv struct {
 	deptT2  string // a department of tenant t2
 }
 
-func newSchemaEnv(t *testing.T) *schemaEnv { return newSchemaEnvWith(t, schemaPolicy) }
+func newSchemaEnv(t *testing.T) *schemaEnv {
+	t.Helper()
+	return newSchemaEnvWith(t, schemaPolicy)
+}
 
 func newSchemaEnvWith(t *testing.T, policyText string) *schemaEnv {
 	t.Helper()

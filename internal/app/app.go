@@ -235,6 +235,7 @@ func (a *App) serviceParams(set *policy.Set, docs *store.Documents, vers *servic
 		RefuseAfterIDless: a.caps.Backend == store.BackendFerretDB,
 		Hierarchy:         a.hier,
 		Outbox:            a.webhooks.outbox,
+		IDOrder:           idOrder(a.embedded, a.db.Name()),
 	}
 	if adjust != nil {
 		adjust(&p)

@@ -121,6 +121,7 @@ func BenchmarkRecordDurable(b *testing.B) {
 }
 
 func benchmarkRecordDurable(b *testing.B, parallelism int) {
+	b.Helper()
 	coll := auditColl(b)
 	w := newWriter(b, coll, audit.Options{FlushInterval: audit.DefaultFlushInterval})
 	base := entry("update", "orders", 1)

@@ -246,7 +246,7 @@ func TestListenFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer plain.Close()
+	defer func() { _ = plain.Close() }()
 	same, r, err := certreload.Listen(plain, config.Default().Server.TLS, nil)
 	if err != nil || r != nil || same != plain {
 		t.Fatalf("without server.tls: %v %v", r, err)

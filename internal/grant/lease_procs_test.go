@@ -2,6 +2,7 @@ package grant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -143,7 +144,7 @@ func TestReaperLeaseOneHolderAcrossProcesses(t *testing.T) {
 			N int64 `bson:"n"`
 		}
 		err := db.Collection("lease_standby").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
-		if err == mongo.ErrNoDocuments {
+		if errors.Is(err, mongo.ErrNoDocuments) {
 			return 0
 		}
 		require.NoError(t, err)

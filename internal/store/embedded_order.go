@@ -147,7 +147,7 @@ func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	ids := make([]bson.ObjectID, 0, n)
 	for rows.Next() {
 		var hex string

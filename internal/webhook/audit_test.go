@@ -24,7 +24,7 @@ func TestAttemptsWrittenToAuditChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := "http://" + ln.Addr().String() + "/"
-	ln.Close() // nothing listens there now
+	_ = ln.Close() // nothing listens there now
 
 	auditColl := coll.Sibling("pm_audit")
 	w, err := audit.NewWriter(audit.Options{Collection: auditColl, Mode: audit.ModeFailClosed})

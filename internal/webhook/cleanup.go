@@ -62,7 +62,7 @@ func ensureTTL(ctx context.Context, coll *store.Collection, name, field string, 
 		if secs > math.MaxInt32 {
 			return false, fmt.Errorf("webhook retention %s is too long", keep)
 		}
-		s := int32(secs)
+		s := int32(secs) //nolint:gosec // G115: bounded by the MaxInt32 check above
 		want = &s
 	}
 	specs, err := coll.Indexes(ctx) // none when the collection does not exist yet

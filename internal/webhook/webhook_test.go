@@ -35,6 +35,7 @@ type receiver struct {
 }
 
 func newReceiver(t *testing.T, plan func(n int) string) *receiver {
+	t.Helper()
 	r := &receiver{plan: plan, bodies: map[string][][]byte{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -63,6 +64,7 @@ func newReceiver(t *testing.T, plan func(n int) string) *receiver {
 }
 
 func setup(t *testing.T) (*store.Collection, *webhook.Outbox) {
+	t.Helper()
 	_, db := testenv.Mongo(t)
 	coll := store.NewCollection(db.Collection(webhook.Collection))
 	if err := webhook.EnsureIndexes(context.Background(), coll); err != nil {

@@ -86,7 +86,7 @@ func Start(t testing.TB, cfg *config.Config, opts app.Options) *Server {
 func Serve(t testing.TB, cfg *config.Config, opts app.Options) *Server {
 	t.Helper()
 	s := build(t, cfg, opts)
-	s.App.Start(context.Background())
+	s.Start(context.Background())
 	return s
 }
 
@@ -152,7 +152,7 @@ func NewRequest(t testing.TB, method, url, key string, body io.Reader, header ma
 // be read: tests of cut-off answers look at the status).
 func Do(t testing.TB, req *http.Request) (int, http.Header, []byte) {
 	t.Helper()
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(req) //nolint:gosec // G704: tests call their own local server
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
