@@ -285,14 +285,21 @@ class ScriptedServerTest(unittest.TestCase):
             self.client.insert("c", {})
         self.assertEqual(cm.exception.retry_after, 2.0)
 
-    def test_connection_refused(self):
+    def _refused_client(self):
+        """A client (2 retries) of a port nobody listens on, and the waits
+        it would have slept."""
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
         c = PermissionMongo("http://127.0.0.1:%d" % port, "k", max_retries=2)
+        self.addCleanup(c.close)
         sleeps = []
         c._sleep = sleeps.append
+        return c, sleeps
+
+    def test_connection_refused(self):
+        c, sleeps = self._refused_client()
         with self.assertRaises(NetworkError):
             c.get("c", "a")
         self.assertEqual(len(sleeps), 2)
@@ -365,14 +372,7 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(len(self.srv.requests), 1)
 
     def test_unsent_write_is_retried(self):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        c = PermissionMongo("http://127.0.0.1:%d" % port, "k", max_retries=2)
-        self.addCleanup(c.close)
-        sleeps = []
-        c._sleep = sleeps.append
+        c, sleeps = self._refused_client()
         with self.assertRaises(NetworkError):
             c.insert("c", {"a": 1})
         self.assertEqual(len(sleeps), 2, "a connection never opened cannot have applied the write")
