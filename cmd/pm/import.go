@@ -69,12 +69,8 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "", "ndjson, csv or json (an array of documents); default from the file extension, else ndjson")
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the proxy")
 	apiKey := fs.String("api-key", "", "API key (default: the PM_API_KEY environment variable)")
-	if code, stop := parseFlags(fs, args); stop {
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm import: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	if *coll == "" || *file == "" {
 		fmt.Fprintln(stderr, "pm import: --collection and --file are required")

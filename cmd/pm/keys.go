@@ -312,15 +312,10 @@ func runKeysRevoke(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm keys revoke", "[--url URL] [--api-key KEY] [--tenant T] KEY_ID", stderr)
 	sf := addServerFlags(fs)
 	tenant := fs.String("tenant", "", "the key's tenant when it is not the caller's (needs api_keys.manage_any_tenant)")
-	if code, stop := parseFlags(fs, args); stop {
+	id, code, stop := parseOneArg(fs, args, "pm keys revoke: give exactly one key id")
+	if stop {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "pm keys revoke: give exactly one key id")
-		fs.Usage()
-		return exitUsage
-	}
-	id := fs.Arg(0)
 	// A full key pasted by mistake is reduced to its id, so the secret never
 	// travels in a URL (and into access logs).
 	if kid, _, err := auth.ParseKey(id); err == nil {
