@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	pmsdk "github.com/permission-mongo/permission-mongo/sdk/go"
 )
 
@@ -14,33 +16,18 @@ import (
 // sent by Hana (HR at acme) to the example policies — is answered with
 // exactly the counts and failures the page shows.
 func TestImportDocExample(t *testing.T) {
-	raw, err := os.ReadFile("../../docs/import.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(raw)
-	at := strings.Index(page, "imports this `people.ndjson`")
-	if at < 0 {
-		t.Fatal("docs/import.md: the example is gone")
-	}
-	blocks := fenced(page[at:], 3) // the file, the curl command, the answer
+	blocks := fenced(docFrom(t, "docs/import.md", "imports this `people.ndjson`"), 3) // the file, the curl command, the answer
 	ndjson, answer := blocks[0], blocks[2]
 
 	url, keys := startExampleServer(t, testKey{"hana", "hana", "acme", []string{"hr"}})
-	req, _ := http.NewRequest(http.MethodPost, url+"/collections/employees/import", strings.NewReader(ndjson))
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("X-API-Key", keys["hana"])
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	st, _, raw := apptest.Do(t, apptest.NewRequest(t, http.MethodPost, url+"/collections/employees/import", keys["hana"],
+		strings.NewReader(ndjson), map[string]string{"Content-Type": "application/x-ndjson"}))
 	type result struct {
 		Data pmsdk.ImportResult `json:"data"`
 	}
 	var got, want result
-	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != 200 {
-		t.Fatalf("status %d: %v", res.StatusCode, err)
+	if err := json.Unmarshal(raw, &got); err != nil || st != 200 {
+		t.Fatalf("status %d: %v", st, err)
 	}
 	if err := json.Unmarshal([]byte(answer), &want); err != nil {
 		t.Fatalf("the answer on the page is not JSON: %v", err)
@@ -57,6 +44,22 @@ func TestImportDocExample(t *testing.T) {
 	if want.Data.Inserted+want.Data.FailedCount != int64(strings.Count(ndjson, "{\"_id\"")) {
 		t.Fatalf("the page's counts do not add up to its lines")
 	}
+}
+
+// docFrom returns the repository file at path (relative to its root) from
+// the first occurrence of marker on: the example a test checks.
+func docFrom(t *testing.T, path, marker string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	at := strings.Index(page, marker)
+	if at < 0 {
+		t.Fatalf("%s: the example at %q is gone", path, marker)
+	}
+	return page[at:]
 }
 
 // fenced returns the bodies of the first n ``` blocks of text.

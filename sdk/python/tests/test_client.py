@@ -8,14 +8,11 @@ PM_SDK_TEST_TENANT_A / _B), PM_SDK_TEST_KEY_ADMIN (tenant A, also admin and
 analyst), PM_SDK_TEST_DATABASE and PM_SDK_TEST_GRANTS (whether the engine
 can issue grants). Without those variables these tests are skipped.
 
-    notes:
-      member:
-        actions: [create, read, update, delete, aggregate, restore]
-        when: "resource.tenant_id == user.tenant_id"
-        fields: {deny_write: [locked], mask: {email: email}}
-      presets: {tenant_id: user.tenant_id}
-    system: {audit.read: [admin], api_keys.manage: [admin]}
-    grants: {analyst: {databases: [<database>], collections: [notes], actions: [find], max_ttl: 1h}}
+The policy is sdkPolicy in cmd/pm/sdk_server_test.go: members create, read,
+update, delete, aggregate and restore the notes of their own tenant
+(``tenant_id`` preset from the key; ``locked`` not writable; ``email``
+masked); admin may also read the audit log, manage API keys and ask for
+grants on notes (as analyst).
 """
 
 import datetime as dt
