@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -50,7 +49,7 @@ func TestImportDocExample(t *testing.T) {
 // the first occurrence of marker on: the example a test checks.
 func docFrom(t *testing.T, path, marker string) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(path)))
+	raw, err := os.ReadFile(repoPath(t, strings.Split(path, "/")...))
 	if err != nil {
 		t.Fatal(err)
 	}
