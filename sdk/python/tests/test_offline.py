@@ -207,6 +207,12 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(self.client.find("c", {"a": 1}), [{"n": 1}, {"n": 2}], "no limit: every page")
         self.assertEqual(json.loads(self.srv.requests[2][3])["cursor"], "c1")
 
+    def test_find_max_docs_caps_the_list(self):
+        self.srv.script = [(200, {}, {"data": [{"n": 1}, {"n": 2}], "pagination": {"cursor": "c1", "has_more": True}})]
+        self.assertEqual(self.client.find("c", page_size=5, max_docs=2), [{"n": 1}, {"n": 2}])
+        self.assertEqual([json.loads(r[3])["limit"] for r in self.srv.requests], [2],
+                         "one request, for no more than max_docs, and no next page")
+
     def test_iter_find_lowers_page_size_to_server_max(self):
         self.srv.script = [(400, {}, {"error": {"code": "BAD_REQUEST", "message": "limit must be between 1 and 2",
                                                 "details": {"max_limit": 2}}}),
