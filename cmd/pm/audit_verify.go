@@ -29,7 +29,7 @@ func runAuditVerify(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm audit verify", "[--from TIME] [--to TIME] [--url URL] [--api-key KEY]", stderr)
 	from := fs.String("from", "", "first entry time to check, RFC 3339 (default: the beginning)")
 	to := fs.String("to", "", "last entry time to check, RFC 3339 (default: now)")
-	sf := addServerFlags(fs)
+	sf := addServerFlags(fs, "audit.read")
 	if code, stop := parseNoArgs(fs, args); stop {
 		return code
 	}

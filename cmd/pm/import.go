@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,14 +66,9 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	coll := fs.String("collection", "", "collection to import into (required)")
 	file := fs.String("file", "", "file to import (required)")
 	format := fs.String("format", "", "ndjson, csv or json (an array of documents); default from the file extension, else ndjson")
-	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the proxy")
-	apiKey := fs.String("api-key", "", "API key (default: the PM_API_KEY environment variable)")
-	if code, stop := parseFlags(fs, args); stop {
+	sf := addServerFlags(fs, "create on the collection")
+	if code, stop := parseNoArgs(fs, args); stop {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pm import: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
 	}
 	if *coll == "" || *file == "" {
 		fmt.Fprintln(stderr, "pm import: --collection and --file are required")
@@ -89,18 +83,10 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pm import: unknown format %q (ndjson, csv or json)\n", *format)
 		return exitUsage
 	}
-	key := *apiKey
-	if key == "" {
-		key = os.Getenv("PM_API_KEY")
-	}
-	if key == "" {
-		fmt.Fprintln(stderr, "pm import: no API key: give --api-key or set PM_API_KEY")
-		return exitUsage
-	}
 	// The SDK builds the request; a URL it could not use is a usage error
 	// here, before the file is opened.
-	if u, err := url.Parse(*base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fmt.Fprintf(stderr, "pm import: invalid --url %q\n", *base)
+	base, key, ok := sf.target(stderr, "pm import")
+	if !ok {
 		return exitUsage
 	}
 
@@ -139,7 +125,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	// answered before the body is sent, thanks to Expect: 100-continue.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.ExpectContinueTimeout = 5 * time.Second
-	client := pmsdk.New(strings.TrimSuffix(*base, "/"), key,
+	client := pmsdk.New(base, key,
 		pmsdk.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: noRedirect}),
 		pmsdk.WithRetry(pmsdk.RetryPolicy{})) // a stream is sent once anyway
 	ctx := pmsdk.WithRequestHeader(context.Background(), "Expect", "100-continue")

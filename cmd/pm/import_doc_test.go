@@ -6,52 +6,34 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
+	pmsdk "github.com/permission-mongo/permission-mongo/sdk/go"
 )
 
 // TestImportDocExample: the example of docs/import.md — the NDJSON file,
 // sent by Hana (HR at acme) to the example policies — is answered with
 // exactly the counts and failures the page shows.
 func TestImportDocExample(t *testing.T) {
-	raw, err := os.ReadFile("../../docs/import.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(raw)
-	at := strings.Index(page, "imports this `people.ndjson`")
-	if at < 0 {
-		t.Fatal("docs/import.md: the example is gone")
-	}
-	blocks := fenced(page[at:], 3) // the file, the curl command, the answer
+	blocks := fenced(docFrom(t, "docs/import.md", "imports this `people.ndjson`"), 3) // the file, the curl command, the answer
 	ndjson, answer := blocks[0], blocks[2]
 
 	url, keys := startExampleServer(t, testKey{"hana", "hana", "acme", []string{"hr"}})
-	req, _ := http.NewRequest(http.MethodPost, url+"/collections/employees/import", strings.NewReader(ndjson))
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("X-API-Key", keys["hana"])
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	st, _, raw := apptest.Do(t, apptest.NewRequest(t, http.MethodPost, url+"/collections/employees/import", keys["hana"],
+		strings.NewReader(ndjson), map[string]string{"Content-Type": "application/x-ndjson"}))
 	type result struct {
-		Data struct {
-			Inserted    int64 `json:"inserted"`
-			FailedCount int64 `json:"failed_count"`
-			Failed      []struct {
-				Line  int64 `json:"line"`
-				Error struct {
-					Code    string `json:"code"`
-					Message string `json:"message"`
-				} `json:"error"`
-			} `json:"failed"`
-		} `json:"data"`
+		Data pmsdk.ImportResult `json:"data"`
 	}
 	var got, want result
-	if err := json.NewDecoder(res.Body).Decode(&got); err != nil || res.StatusCode != 200 {
-		t.Fatalf("status %d: %v", res.StatusCode, err)
+	if err := json.Unmarshal(raw, &got); err != nil || st != 200 {
+		t.Fatalf("status %d: %v", st, err)
 	}
 	if err := json.Unmarshal([]byte(answer), &want); err != nil {
 		t.Fatalf("the answer on the page is not JSON: %v", err)
+	}
+	// The import and audit ids differ on every run; the rest must match.
+	for _, r := range []*result{&got, &want} {
+		r.Data.ImportID, r.Data.AuditID = "", ""
 	}
 	g, _ := json.Marshal(got)
 	w, _ := json.Marshal(want)
@@ -61,6 +43,22 @@ func TestImportDocExample(t *testing.T) {
 	if want.Data.Inserted+want.Data.FailedCount != int64(strings.Count(ndjson, "{\"_id\"")) {
 		t.Fatalf("the page's counts do not add up to its lines")
 	}
+}
+
+// docFrom returns the repository file at path (relative to its root) from
+// the first occurrence of marker on: the example a test checks.
+func docFrom(t *testing.T, path, marker string) string {
+	t.Helper()
+	raw, err := os.ReadFile(repoPath(t, strings.Split(path, "/")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	at := strings.Index(page, marker)
+	if at < 0 {
+		t.Fatalf("%s: the example at %q is gone", path, marker)
+	}
+	return page[at:]
 }
 
 // fenced returns the bodies of the first n ``` blocks of text.

@@ -60,6 +60,21 @@ func (s *importServer) find(t *testing.T, filter bson.D) []bson.M {
 	return out
 }
 
+// importSomeFail imports file into tickets as the clerk, expects exit 1
+// (some lines failed) and a summary holding every one of wants.
+func (s *importServer) importSomeFail(t *testing.T, file string, wants ...string) {
+	t.Helper()
+	code, out, errs := pmImport(t, "--collection", "tickets", "--file", file, "--url", s.url, "--api-key", s.clerk)
+	if code != exitFail {
+		t.Fatalf("exit %d (want 1: lines failed)\n%s%s", code, out, errs)
+	}
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Fatalf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func pmImport(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -75,15 +90,7 @@ func TestImportCommandNDJSON(t *testing.T) {
 
 {"_id": "n4", "title": "four", "at": {"$date": "2026-01-02T03:04:05Z"}}
 `)
-	code, out, errs := pmImport(t, "--collection", "tickets", "--file", f, "--url", s.url, "--api-key", s.clerk)
-	if code != exitFail {
-		t.Fatalf("exit %d (want 1: lines failed)\n%s%s", code, out, errs)
-	}
-	for _, want := range []string{"into tickets: 2 inserted, 2 failed", "line 2: BAD_REQUEST", "line 3: FORBIDDEN"} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("summary lacks %q:\n%s", want, out)
-		}
-	}
+	s.importSomeFail(t, f, "into tickets: 2 inserted, 2 failed", "line 2: BAD_REQUEST", "line 3: FORBIDDEN")
 	docs := s.find(t, bson.D{{Key: "_id", Value: "n4"}})
 	if len(docs) != 1 || docs[0]["tenant_id"] != "t1" {
 		t.Fatalf("stored %v", docs)
@@ -95,7 +102,7 @@ func TestImportCommandNDJSON(t *testing.T) {
 	// All good, key from the environment: exit 0.
 	f = s.file(t, "ok.ndjson", `{"title": "a"}`+"\n"+`{"title": "b"}`)
 	t.Setenv("PM_API_KEY", s.clerk)
-	code, out, errs = pmImport(t, "--collection", "tickets", "--file", f, "--url", s.url)
+	code, out, errs := pmImport(t, "--collection", "tickets", "--file", f, "--url", s.url)
 	if code != exitOK || !strings.Contains(out, "2 inserted, 0 failed") {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
@@ -150,15 +157,7 @@ func TestImportCommandJSONArray(t *testing.T) {
   {"_id": "j1", "title": "duplicate"}
 ]
 `)
-	code, out, errs := pmImport(t, "--collection", "tickets", "--file", f, "--url", s.url, "--api-key", s.clerk)
-	if code != exitFail {
-		t.Fatalf("exit %d\n%s%s", code, out, errs)
-	}
-	for _, want := range []string{"2 inserted, 2 failed", "element [2]: BAD_REQUEST", "element [3]: CONFLICT"} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("summary lacks %q:\n%s", want, out)
-		}
-	}
+	s.importSomeFail(t, f, "2 inserted, 2 failed", "element [2]: BAD_REQUEST", "element [3]: CONFLICT")
 	oid, _ := bson.ObjectIDFromHex("65f0c0ffee0000000000abcd")
 	if len(s.find(t, bson.D{{Key: "_id", Value: oid}})) != 1 {
 		t.Fatal("the $oid _id was not stored as an ObjectId")
@@ -168,7 +167,7 @@ func TestImportCommandJSONArray(t *testing.T) {
 	}
 	// Not an array: nothing sent, exit 1.
 	f = s.file(t, "obj.json", `{"title": "x"}`)
-	code, _, errs = pmImport(t, "--collection", "tickets", "--file", f, "--url", s.url, "--api-key", s.clerk)
+	code, _, errs := pmImport(t, "--collection", "tickets", "--file", f, "--url", s.url, "--api-key", s.clerk)
 	if code != exitFail || !strings.Contains(errs, "array of documents") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

@@ -50,29 +50,43 @@ type serverFlags struct {
 	url, apiKey *string
 }
 
+// addServerFlags adds --url and --api-key; need names the permission the
+// key's caller must hold, for the help.
 func addServerFlags(fs interface {
 	String(name, value, usage string) *string
-}) serverFlags {
+}, need string) serverFlags {
 	return serverFlags{
 		url:    fs.String("url", "http://127.0.0.1:8080", "base URL of the proxy"),
-		apiKey: fs.String("api-key", "", "API key of a caller holding the needed permission: api_keys.manage for keys, audit.read for audit (default: the PM_API_KEY environment variable)"),
+		apiKey: fs.String("api-key", "", "API key of a caller holding "+need+" (default: the PM_API_KEY environment variable)"),
 	}
 }
 
-// call sends one request to the admin API and decodes {data} or reports
-// {error} on stderr. It returns false when the call failed.
-func (f serverFlags) call(stderr io.Writer, cmd, method, path string, body any, out any) bool {
-	key := *f.apiKey
+// target is the server's base URL (without a trailing slash) and the API key
+// to send, from the flags or PM_API_KEY; it reports on stderr and returns
+// false when either is missing or unusable.
+func (f serverFlags) target(stderr io.Writer, cmd string) (base, key string, ok bool) {
+	key = *f.apiKey
 	if key == "" {
 		key = os.Getenv("PM_API_KEY")
 	}
 	if key == "" {
 		fmt.Fprintf(stderr, "%s: no API key: give --api-key or set PM_API_KEY\n", cmd)
-		return false
+		return "", "", false
 	}
-	base, err := url.Parse(strings.TrimSuffix(*f.url, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+	base = strings.TrimSuffix(*f.url, "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		fmt.Fprintf(stderr, "%s: invalid --url %q\n", cmd, *f.url)
+		return "", "", false
+	}
+	return base, key, true
+}
+
+// call sends one request to the admin API and decodes {data} or reports
+// {error} on stderr. It returns false when the call failed.
+func (f serverFlags) call(stderr io.Writer, cmd, method, path string, body any, out any) bool {
+	base, key, ok := f.target(stderr, cmd)
+	if !ok {
 		return false
 	}
 	var rd io.Reader
@@ -80,7 +94,7 @@ func (f serverFlags) call(stderr io.Writer, cmd, method, path string, body any, 
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, base.String()+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 		return false
@@ -157,7 +171,7 @@ func runKeysCreate(args []string, stdout, stderr io.Writer) int {
 	roles := fs.String("roles", "", "comma-separated roles: user.roles")
 	expires := fs.Duration("expires-in", 0, "lifetime, e.g. 720h (default: never expires)")
 	remote := fs.Bool("remote", false, "create the key on the running server at --url instead of printing a config entry")
-	sf := addServerFlags(fs)
+	sf := addServerFlags(fs, "api_keys.manage")
 	if code, stop := parseNoArgs(fs, args); stop {
 		return code
 	}
@@ -266,7 +280,7 @@ func runKeysHash(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // runKeysList implements `pm keys list`.
 func runKeysList(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm keys list", "[--url URL] [--api-key KEY] [--tenant T] [--json]", stderr)
-	sf := addServerFlags(fs)
+	sf := addServerFlags(fs, "api_keys.manage")
 	tenant := fs.String("tenant", "", "another tenant than the caller's (needs api_keys.manage_any_tenant)")
 	asJSON := fs.Bool("json", false, "print the server's answer as JSON")
 	if code, stop := parseNoArgs(fs, args); stop {
@@ -311,17 +325,12 @@ func tenantQuery(tenant string) string {
 // runKeysRevoke implements `pm keys revoke ID`.
 func runKeysRevoke(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm keys revoke", "[--url URL] [--api-key KEY] [--tenant T] KEY_ID", stderr)
-	sf := addServerFlags(fs)
+	sf := addServerFlags(fs, "api_keys.manage")
 	tenant := fs.String("tenant", "", "the key's tenant when it is not the caller's (needs api_keys.manage_any_tenant)")
-	if code, stop := parseFlags(fs, args); stop {
+	id, code, stop := parseOneArg(fs, args, "pm keys revoke: give exactly one key id")
+	if stop {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "pm keys revoke: give exactly one key id")
-		fs.Usage()
-		return exitUsage
-	}
-	id := fs.Arg(0)
 	// A full key pasted by mistake is reduced to its id, so the secret never
 	// travels in a URL (and into access logs).
 	if kid, _, err := auth.ParseKey(id); err == nil {

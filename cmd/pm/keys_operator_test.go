@@ -3,8 +3,6 @@ package main
 import (
 	"strings"
 	"testing"
-
-	"github.com/permission-mongo/permission-mongo/internal/auth"
 )
 
 // operatorKeysPolicy: "platform" may manage the keys of any tenant and
@@ -30,28 +28,14 @@ func TestKeysOperatorOnboardsTenant(t *testing.T) {
 		testKey{"ops", "ops", "", []string{"platform"}}, testKey{"admin", "root", "t1", []string{"admin"}})
 	ops := ts.keys["ops"]
 
-	code, out, errOut := pmRun(t, "", "keys", "create", "--remote", "--url", ts.url, "--api-key", ops,
-		"--name", "acme admin", "--id", "acme-root", "--tenant", "acme", "--roles", "admin")
-	if code != exitOK {
-		t.Fatalf("create for tenant acme: %d %s", code, errOut)
-	}
-	acmeAdmin := strings.SplitN(out, "\n", 2)[0]
-	acmeID, _, err := auth.ParseKey(acmeAdmin)
-	if err != nil {
-		t.Fatalf("no key printed: %q", out)
-	}
+	acmeAdmin, acmeID := createRemoteKey(t, ts.url, ops, "--name", "acme admin", "--id", "acme-root", "--tenant", "acme", "--roles", "admin")
 	// The new tenant's admin manages its own tenant's keys at once.
-	code, out, errOut = pmRun(t, "", "keys", "create", "--remote", "--url", ts.url, "--api-key", acmeAdmin,
-		"--name", "acme clerk", "--id", "acme-c1", "--roles", "clerk")
-	if code != exitOK {
-		t.Fatalf("acme admin creates a key: %d %s", code, errOut)
-	}
-	clerkKey := strings.SplitN(out, "\n", 2)[0]
+	clerkKey, _ := createRemoteKey(t, ts.url, acmeAdmin, "--name", "acme clerk", "--id", "acme-c1", "--roles", "clerk")
 	if st := getWithKey(t, ts.url+"/collections/notes", clerkKey); st != 200 {
 		t.Fatalf("acme clerk key: %d", st)
 	}
 
-	code, out, errOut = pmRun(t, "", "keys", "list", "--url", ts.url, "--api-key", ops, "--tenant", "acme")
+	code, out, errOut := pmRun(t, "", "keys", "list", "--url", ts.url, "--api-key", ops, "--tenant", "acme")
 	if code != exitOK || !strings.Contains(out, acmeID) || !strings.Contains(out, "acme-c1") {
 		t.Fatalf("list --tenant acme: %d %s %s", code, out, errOut)
 	}

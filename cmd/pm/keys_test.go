@@ -25,6 +25,23 @@ policies:
     clerk: {actions: [read]}
 `
 
+// createRemoteKey runs `pm keys create --remote` against url as the holder
+// of callerKey and returns the key it printed on its first line and the
+// key's id.
+func createRemoteKey(t *testing.T, url, callerKey string, args ...string) (key, id string) {
+	t.Helper()
+	code, out, errOut := pmRun(t, "", append([]string{"keys", "create", "--remote", "--url", url, "--api-key", callerKey}, args...)...)
+	if code != exitOK {
+		t.Fatalf("keys create --remote %v: %d %s", args, code, errOut)
+	}
+	key = strings.SplitN(out, "\n", 2)[0]
+	id, _, err := auth.ParseKey(key)
+	if err != nil {
+		t.Fatalf("keys create --remote printed no key first: %q", out)
+	}
+	return key, id
+}
+
 // pmRun runs the CLI in-process.
 func pmRun(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -160,21 +177,13 @@ func TestKeysListCreateRevokeAgainstServer(t *testing.T) {
 	ts := startTestServer(t, keysPolicy, testKey{"admin", "root", "t1", []string{"admin"}}, testKey{"clerk", "c1", "t1", []string{"clerk"}})
 	admin := ts.keys["admin"]
 
-	code, out, errOut := pmRun(t, "", "keys", "create", "--remote", "--url", ts.url, "--api-key", admin, "--name", "svc", "--id", "svc-1", "--roles", "clerk", "--expires-in", "1h")
-	if code != exitOK {
-		t.Fatalf("create --remote: %d %s", code, errOut)
-	}
-	newKey := strings.SplitN(out, "\n", 2)[0]
-	newID, _, err := auth.ParseKey(newKey)
-	if err != nil {
-		t.Fatalf("create --remote printed no key first: %q", out)
-	}
+	newKey, newID := createRemoteKey(t, ts.url, admin, "--name", "svc", "--id", "svc-1", "--roles", "clerk", "--expires-in", "1h")
 	if st := getWithKey(t, ts.url+"/collections/notes", newKey); st != 200 {
 		t.Fatalf("the server-created key: %d", st)
 	}
 
 	t.Setenv("PM_API_KEY", admin) // the variable stands in for --api-key
-	code, out, errOut = pmRun(t, "", "keys", "list", "--url", ts.url)
+	code, out, errOut := pmRun(t, "", "keys", "list", "--url", ts.url)
 	if code != exitOK {
 		t.Fatalf("list: %d %s", code, errOut)
 	}

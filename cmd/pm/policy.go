@@ -119,6 +119,20 @@ func parseNoArgs(fs *flag.FlagSet, args []string) (code int, stop bool) {
 	return 0, false
 }
 
+// parseOneArg parses flags for a command that takes exactly one argument
+// and returns it; otherwise it prints problem and the usage (stop is true).
+func parseOneArg(fs *flag.FlagSet, args []string, problem string) (arg string, code int, stop bool) {
+	if code, stop := parseFlags(fs, args); stop {
+		return "", code, true
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(fs.Output(), problem)
+		fs.Usage()
+		return "", exitUsage, true
+	}
+	return fs.Arg(0), 0, false
+}
+
 // runPolicyCheck implements `pm policy check FILE_OR_DIR...`.
 func runPolicyCheck(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm policy check", "FILE_OR_DIR...", stderr)

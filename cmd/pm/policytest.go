@@ -17,13 +17,9 @@ func runPolicyTest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("pm policy test", "[-v] [-run REGEXP] DIR", stderr)
 	verbose := fs.Bool("v", false, "also print the cases that pass")
 	runPattern := fs.String("run", "", "run only the cases whose name matches this regular expression")
-	if code, stop := parseFlags(fs, args); stop {
+	dir, code, stop := parseOneArg(fs, args, "pm policy test: name exactly one policy folder")
+	if stop {
 		return code
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "pm policy test: name exactly one policy folder")
-		fs.Usage()
-		return exitUsage
 	}
 	var opt policytest.Options
 	if *runPattern != "" {
@@ -33,7 +29,6 @@ func runPolicyTest(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	dir := fs.Arg(0)
 	set, ok := loadPolicies(stderr, dir)
 	if !ok {
 		return exitFail

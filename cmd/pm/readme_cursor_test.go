@@ -18,30 +18,13 @@ func TestREADMECursorExample(t *testing.T) {
 			t.Fatalf("the README example needs %s on PATH: %v", tool, err)
 		}
 	}
-	raw, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(raw)
-	at := strings.Index(page, "# List with a cursor")
-	if at < 0 {
-		t.Fatal("README.md: the cursor example is gone")
-	}
-	example := page[at:]
+	example := docFrom(t, "README.md", "# List with a cursor")
 	example = example[:strings.Index(example, "\n\n")]
 
 	url, keys := startExampleServer(t, testKey{"hana", "hana", "acme", []string{"hr"}})
 	for _, body := range []string{`{"_id":"emp-1","name":"Ann"}`, `{"_id":"emp-2","name":"Ben"}`, `{"_id":"emp-3","name":"Cy"}`} {
-		req, _ := http.NewRequest(http.MethodPost, url+"/collections/employees", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-API-Key", keys["hana"])
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != 201 {
-			t.Fatalf("seed %s: %d", body, res.StatusCode)
+		if st, _, _ := call(t, http.MethodPost, url+"/collections/employees", keys["hana"], body); st != 201 {
+			t.Fatalf("seed %s: %d", body, st)
 		}
 	}
 	cmd := exec.Command("bash", "-c", "set -e\n"+example)

@@ -15,14 +15,8 @@ import (
 // tests (offline tests, examples that must compile) so that they do, and
 // checks that the module still needs nothing beyond the standard library.
 func TestGoSDKModule(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is not on PATH (needed to test the sdk/go module): %v", err)
-	}
-	dir, err := filepath.Abs(filepath.Join("..", "..", "sdk", "go"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	goBin := goTool(t)
+	dir := repoPath(t, "sdk", "go")
 	mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
@@ -41,4 +35,26 @@ func TestGoSDKModule(t *testing.T) {
 			t.Fatalf("go %s in sdk/go: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+}
+
+// goTool is the go command, which the SDK tests run to build and test the
+// sdk/go module.
+func goTool(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not on PATH (needed to build and test the sdk/go module): %v", err)
+	}
+	return goBin
+}
+
+// repoPath is the absolute path of a file or folder of the repository,
+// given from its root: commands the tests start run in other folders.
+func repoPath(t *testing.T, elem ...string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join(append([]string{"..", ".."}, elem...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -38,10 +37,7 @@ func pythonWithHTTPX(t *testing.T) string {
 // skipped Python test.
 func TestPythonSDK(t *testing.T) {
 	python := pythonWithHTTPX(t)
-	root, err := filepath.Abs(filepath.Join("..", "..", "sdk", "python"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoPath(t, "sdk", "python")
 	s := startSDKServer(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -63,7 +59,7 @@ func TestPythonSDK(t *testing.T) {
 	)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("Python SDK tests timed out:\n%s", out.String())
 	}

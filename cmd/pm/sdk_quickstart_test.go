@@ -47,11 +47,8 @@ func TestSDKQuickstarts(t *testing.T) {
 	env = append(env, "PM_URL="+url, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1", "PYTHONDONTWRITEBYTECODE=1", "GOWORK=off")
 
 	python := pythonWithHTTPX(t)
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is not on PATH: %v", err)
-	}
-	sdk, _ := filepath.Abs(filepath.Join("..", "..", "sdk"))
+	goBin := goTool(t)
+	sdk := repoPath(t, "sdk")
 	for _, tc := range []struct {
 		name string
 		cmd  *exec.Cmd

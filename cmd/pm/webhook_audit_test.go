@@ -120,21 +120,30 @@ func summary(entries []map[string]any) string {
 	return strings.Join(s, ", ")
 }
 
+// startHookAuditProxy starts an in-process proxy whose orders webhook
+// (hookAuditPolicy, configured by webhooksConfig) posts to a flaky receiver;
+// it returns the receiver, the proxy's URL and the keys of a member (writes
+// orders) and of ops (reads deliveries and the audit, redelivers).
+func startHookAuditProxy(t *testing.T, webhooksConfig string) (rc *flakyReceiver, url, member, ops string) {
+	t.Helper()
+	t.Setenv("PM_TEST_AUDITED_HOOK_SECRET", "audited-secret")
+	rc = newFlakyReceiver(t)
+	fs := newFleetSetup(t, webhooksConfig,
+		testKey{"member", "alice", "t1", []string{"member"}},
+		testKey{"ops", "op", "t1", []string{"ops"}})
+	require.NoError(t, os.WriteFile(filepath.Join(fs.dir, "policy.yml"),
+		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.srv.URL)), 0o600))
+	url, _ = fs.startInProcess(t)
+	return rc, url, fs.keys["member"], fs.keys["ops"]
+}
+
 // TestWebhookAttemptsAreAudited: every delivery attempt writes an entry to
 // the proxy's audit chain, queryable through GET /audit: failures with the
 // receiver's status, timeouts, the dead letter, the admin's redelivery and
 // the delivery that follows. Against a real receiver that fails, hangs and
 // recovers, through the whole proxy.
 func TestWebhookAttemptsAreAudited(t *testing.T) {
-	t.Setenv("PM_TEST_AUDITED_HOOK_SECRET", "audited-secret")
-	rc := newFlakyReceiver(t)
-	fs := newFleetSetup(t, "webhooks: {timeout: 300ms, max_attempts: 3, retry_base: 10ms}",
-		testKey{"member", "alice", "t1", []string{"member"}},
-		testKey{"ops", "op", "t1", []string{"ops"}})
-	require.NoError(t, os.WriteFile(filepath.Join(fs.dir, "policy.yml"),
-		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.srv.URL)), 0o600))
-	url, _ := fs.startInProcess(t)
-	member, ops := fs.keys["member"], fs.keys["ops"]
+	rc, url, member, ops := startHookAuditProxy(t, "webhooks: {timeout: 300ms, max_attempts: 3, retry_base: 10ms}")
 
 	// Fails twice with 503, then is delivered.
 	rc.set(2, false)
@@ -195,15 +204,7 @@ func TestWebhookAttemptsAreAudited(t *testing.T) {
 // retention has passed (a TTL index where the engine has one, the sweep
 // elsewhere); dead letters stay however old until an admin handles them.
 func TestWebhookOutboxRetention(t *testing.T) {
-	t.Setenv("PM_TEST_AUDITED_HOOK_SECRET", "audited-secret")
-	rc := newFlakyReceiver(t)
-	fs := newFleetSetup(t, "webhooks: {timeout: 300ms, max_attempts: 1, retention: 1s, sweep_every: 1s}",
-		testKey{"member", "alice", "t1", []string{"member"}},
-		testKey{"ops", "op", "t1", []string{"ops"}})
-	require.NoError(t, os.WriteFile(filepath.Join(fs.dir, "policy.yml"),
-		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.srv.URL)), 0o600))
-	url, _ := fs.startInProcess(t)
-	member, ops := fs.keys["member"], fs.keys["ops"]
+	rc, url, member, ops := startHookAuditProxy(t, "webhooks: {timeout: 300ms, max_attempts: 1, retention: 1s, sweep_every: 1s}")
 
 	rc.set(0, true)
 	st, _, body := call(t, "POST", url+"/collections/orders", member, `{"_id": "dead-one"}`)

@@ -131,11 +131,7 @@ func yamlScalar(n *yaml.Node) (any, error) {
 	case "!!null":
 		return nil, nil
 	case "!!bool":
-		var b bool
-		if err := n.Decode(&b); err != nil {
-			return nil, yamlErrorf(n, "%v", err)
-		}
-		return b, nil
+		return decodeScalar[bool](n)
 	case "!!int":
 		var i int64
 		if err := n.Decode(&i); err != nil {
@@ -148,15 +144,11 @@ func yamlScalar(n *yaml.Node) (any, error) {
 		}
 		return i, nil
 	case "!!float":
-		var f float64
-		if err := n.Decode(&f); err != nil {
-			return nil, yamlErrorf(n, "%v", err)
-		}
-		return f, nil
+		return decodeScalar[float64](n)
 	case "!!timestamp":
-		var t time.Time
-		if err := n.Decode(&t); err != nil {
-			return nil, yamlErrorf(n, "%v", err)
+		t, err := decodeScalar[time.Time](n)
+		if err != nil {
+			return nil, err
 		}
 		return bson.NewDateTimeFromTime(t), nil
 	case "!!binary":
@@ -167,6 +159,16 @@ func yamlScalar(n *yaml.Node) (any, error) {
 		return bson.Binary{Data: b}, nil
 	}
 	return nil, yamlErrorf(n, "unsupported YAML tag %s", n.Tag)
+}
+
+// decodeScalar decodes a scalar YAML already tagged as T, with the node's
+// position on the error.
+func decodeScalar[T any](n *yaml.Node) (T, error) {
+	var v T
+	if err := n.Decode(&v); err != nil {
+		return v, yamlErrorf(n, "%v", err)
+	}
+	return v, nil
 }
 
 // extJSONValue reads a one-key mapping such as {$oid: "…"} or

@@ -336,6 +336,27 @@ func decode(env *envelope, out any) error {
 	return nil
 }
 
+// doInto sends cl and decodes the answer's data into a new T: the shape of
+// most typed calls. As before this helper existed, a decode error still
+// returns what was decoded.
+func doInto[T any](ctx context.Context, c *Client, cl call) (*T, error) {
+	env, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	var out T
+	return &out, decode(env, &out)
+}
+
+// doList is doInto for calls that answer a list.
+func doList[T any](ctx context.Context, c *Client, cl call) ([]T, error) {
+	out, err := doInto[[]T](ctx, c, cl)
+	if out == nil {
+		return nil, err
+	}
+	return *out, err
+}
+
 func collPath(coll string, rest ...string) string {
 	p := "/collections/" + url.PathEscape(coll)
 	for _, x := range rest {

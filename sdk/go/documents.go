@@ -346,12 +346,7 @@ func (c *Client) BatchUpdate(ctx context.Context, coll string, sel Selector, upd
 		return nil, err
 	}
 	body["update"] = update
-	env, err := c.do(ctx, call{method: http.MethodPatch, path: collPath(coll, "batch"), body: body})
-	if err != nil {
-		return nil, err
-	}
-	var out BatchUpdateResult
-	return &out, decode(env, &out)
+	return doInto[BatchUpdateResult](ctx, c, call{method: http.MethodPatch, path: collPath(coll, "batch"), body: body})
 }
 
 // BatchDelete deletes the selected documents the caller may delete and

@@ -26,12 +26,7 @@ type VersionInfo struct {
 // Versions lists a document's saved versions, newest first (collections
 // with versioning on).
 func (c *Client) Versions(ctx context.Context, coll, id string) ([]VersionInfo, error) {
-	env, err := c.do(ctx, call{method: http.MethodGet, path: collPath(coll, id, "versions"), idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	var out []VersionInfo
-	return out, decode(env, &out)
+	return doList[VersionInfo](ctx, c, call{method: http.MethodGet, path: collPath(coll, id, "versions"), idempotent: true})
 }
 
 // GetVersion decodes the document as of version v into out (read rules
@@ -84,12 +79,7 @@ func (c *Client) Import(ctx context.Context, coll string, r io.Reader, o ImportO
 	if o.Progress != nil {
 		r = &progressReader{r: r, f: o.Progress}
 	}
-	env, err := c.do(ctx, call{method: http.MethodPost, path: collPath(coll, "import"), stream: r, contentType: "application/x-ndjson"})
-	if err != nil {
-		return nil, err
-	}
-	var out ImportResult
-	return &out, decode(env, &out)
+	return doInto[ImportResult](ctx, c, call{method: http.MethodPost, path: collPath(coll, "import"), stream: r, contentType: "application/x-ndjson"})
 }
 
 // ImportDocs streams documents (each marshalled as one Extended JSON line)
@@ -249,12 +239,7 @@ type AuditVerification struct {
 
 // VerifyAudit checks the audit hash chain between from and to (zero: open).
 func (c *Client) VerifyAudit(ctx context.Context, from, to time.Time) (*AuditVerification, error) {
-	env, err := c.do(ctx, call{method: http.MethodGet, path: "/audit/verify", query: AuditQuery{From: from, To: to}.values(), idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	var out AuditVerification
-	return &out, decode(env, &out)
+	return doInto[AuditVerification](ctx, c, call{method: http.MethodGet, path: "/audit/verify", query: AuditQuery{From: from, To: to}.values(), idempotent: true})
 }
 
 // ---- API keys ----
@@ -286,22 +271,12 @@ func (c *Client) CreateAPIKey(ctx context.Context, name string, p Principal, exp
 	if expiresIn > 0 {
 		body["expires_in"] = int64(expiresIn / time.Second)
 	}
-	env, err := c.do(ctx, call{method: http.MethodPost, path: "/admin/api-keys", body: body})
-	if err != nil {
-		return nil, err
-	}
-	var out APIKey
-	return &out, decode(env, &out)
+	return doInto[APIKey](ctx, c, call{method: http.MethodPost, path: "/admin/api-keys", body: body})
 }
 
 // ListAPIKeys lists the keys of the caller's tenant (never their secrets).
 func (c *Client) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
-	env, err := c.do(ctx, call{method: http.MethodGet, path: "/admin/api-keys", idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	var out []APIKey
-	return out, decode(env, &out)
+	return doList[APIKey](ctx, c, call{method: http.MethodGet, path: "/admin/api-keys", idempotent: true})
 }
 
 // RevokeAPIKey revokes a key; revoking it again is not an error.
@@ -338,32 +313,17 @@ type Grant struct {
 
 // CreateGrant issues credentials. Never retried.
 func (c *Client) CreateGrant(ctx context.Context, r GrantRequest) (*Grant, error) {
-	env, err := c.do(ctx, call{method: http.MethodPost, path: "/grants", body: r})
-	if err != nil {
-		return nil, err
-	}
-	var out Grant
-	return &out, decode(env, &out)
+	return doInto[Grant](ctx, c, call{method: http.MethodPost, path: "/grants", body: r})
 }
 
 // ListGrants lists the grants visible to the caller.
 func (c *Client) ListGrants(ctx context.Context) ([]Grant, error) {
-	env, err := c.do(ctx, call{method: http.MethodGet, path: "/grants", idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	var out []Grant
-	return out, decode(env, &out)
+	return doList[Grant](ctx, c, call{method: http.MethodGet, path: "/grants", idempotent: true})
 }
 
 // GetGrant reads one grant.
 func (c *Client) GetGrant(ctx context.Context, id string) (*Grant, error) {
-	env, err := c.do(ctx, call{method: http.MethodGet, path: "/grants/" + url.PathEscape(id), idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	var out Grant
-	return &out, decode(env, &out)
+	return doInto[Grant](ctx, c, call{method: http.MethodGet, path: "/grants/" + url.PathEscape(id), idempotent: true})
 }
 
 // RenewGrant extends a grant by ttl and returns its new expiry. Never
@@ -397,10 +357,5 @@ type Explanation struct {
 
 // Explain asks the server how the policy applies to the caller.
 func (c *Client) Explain(ctx context.Context, coll, action string) (*Explanation, error) {
-	env, err := c.do(ctx, call{method: http.MethodPost, path: "/explain", body: M{"collection": coll, "action": action}, idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	var out Explanation
-	return &out, decode(env, &out)
+	return doInto[Explanation](ctx, c, call{method: http.MethodPost, path: "/explain", body: M{"collection": coll, "action": action}, idempotent: true})
 }

@@ -13,7 +13,7 @@ import os
 import random
 import time
 import urllib.parse
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from . import extjson
 from ._version import __version__
@@ -311,6 +311,63 @@ class Api:
         """One page: ``{"data": [...], "pagination": {"cursor", "has_more"}}``."""
         return self._run(self._find_call(collection, filter, limit, sort, cursor, fields, headers))
 
+    def _find_pages(self, collection: str, filter: Optional[Mapping[str, Any]], sort: Optional[Sequence[str]],
+                    fields: Optional[Sequence[str]], page_size: Optional[int], max_docs: Optional[int],
+                    headers: Headers) -> "Pages":
+        def fetch(limit: Optional[int], cursor: Optional[str]) -> Any:
+            return self.find_page(collection, filter, limit=limit, sort=sort, cursor=cursor, fields=fields,
+                                  headers=headers)
+
+        return Pages(fetch, page_size, max_docs, adapt_limit=True)
+
+    def find(self, collection: str, filter: Optional[Mapping[str, Any]] = None, *, limit: Optional[int] = None,
+             sort: Optional[Sequence[str]] = None, cursor: Optional[str] = None,
+             fields: Optional[Sequence[str]] = None, page_size: Optional[int] = 100, max_docs: Optional[int] = None,
+             headers: Headers = None) -> Any:
+        """Query documents.
+
+        With ``limit`` or ``cursor``: one page, exactly the server's
+        ``{"data": [...], "pagination": {"cursor": ..., "has_more": ...}}``;
+        pass ``pagination["cursor"]`` back (with the same filter and sort)
+        for the next page.
+
+        Without them, every matching document (at most ``max_docs``),
+        fetched ``page_size`` at a time: the sync client returns a ``list``
+        (see :meth:`iter_find` to stream instead); the async one an
+        ``AsyncCursor`` to ``async for`` over.
+        """
+        if limit is None and cursor is None:
+            return self._every(self._find_pages(collection, filter, sort, fields, page_size, max_docs, headers))
+        return self.find_page(collection, filter, limit=limit, sort=sort, cursor=cursor, fields=fields,
+                              headers=headers)
+
+    def iter_find(self, collection: str, filter: Optional[Mapping[str, Any]] = None, *,
+                  sort: Optional[Sequence[str]] = None, fields: Optional[Sequence[str]] = None,
+                  page_size: Optional[int] = 100, max_docs: Optional[int] = None, headers: Headers = None) -> Any:
+        """Every matching document once (at most ``max_docs``), following
+        the server's cursor lazily, ``page_size`` documents per request
+        (``for`` on the sync client, ``async for`` on the async one, with no
+        ``await`` before the loop). ``page_size=None`` uses the server's
+        default; one above the server's maximum is lowered to it."""
+        return self._follow(self._find_pages(collection, filter, sort, fields, page_size, max_docs, headers))
+
+    def find_all(self, collection: str, filter: Optional[Mapping[str, Any]] = None, *,
+                 sort: Optional[Sequence[str]] = None, fields: Optional[Sequence[str]] = None,
+                 page_size: Optional[int] = 100, max_docs: Optional[int] = None, headers: Headers = None) -> Any:
+        """Every matching document (at most ``max_docs``), as a list."""
+        return self._collect(self._find_pages(collection, filter, sort, fields, page_size, max_docs, headers))
+
+    # How each client walks Pages: the sync one with plain calls, the async
+    # one awaiting each page.
+    def _follow(self, pages: "Pages") -> Any:  # pragma: no cover - provided by the clients
+        raise NotImplementedError
+
+    def _collect(self, pages: "Pages") -> Any:  # pragma: no cover - provided by the clients
+        raise NotImplementedError
+
+    def _every(self, pages: "Pages") -> Any:  # pragma: no cover - provided by the clients
+        raise NotImplementedError
+
     def count(self, collection: str, filter: Optional[Mapping[str, Any]] = None, *, headers: Headers = None) -> Any:
         """Number of documents matching ``filter`` that the caller may read."""
         return self._run(Call("POST", self._coll(collection) + "/count", body={"filter": dict(filter or {})},
@@ -405,6 +462,12 @@ class Api:
         q = self._audit_query(collection, actor, action, outcome, doc_id, from_, to, limit, cursor)
         return self._run(Call("GET", "/audit", query=q, envelope=True, headers=headers))
 
+    def iter_audit(self, *, page_size: int = 100, **query: Any) -> Any:
+        """Every audit entry matching ``query`` (the keywords of
+        :meth:`audit`), newest first, following the cursor (``for`` on the
+        sync client, ``async for`` on the async one)."""
+        return self._follow(Pages(lambda limit, cursor: self.audit(limit=limit, cursor=cursor, **query), page_size))
+
     def verify_audit(self, *, from_: Union[str, _dt.datetime, None] = None,
                      to: Union[str, _dt.datetime, None] = None, headers: Headers = None) -> Any:
         """Check the audit hash chain: ``{"ok", "checked", "first_bad_id"?}``."""
@@ -470,6 +533,28 @@ class Api:
         """Revoke a grant: ``{"revoked": True}``; idempotent."""
         return self._run(Call("DELETE", "/grants/" + urllib.parse.quote(str(grant_id), safe=""), headers=headers))
 
+    # -- import --------------------------------------------------------------
+
+    def import_documents(self, collection: str, source: Any, *,
+                         progress: Optional[Callable[[int, int], None]] = None, headers: Headers = None) -> Any:
+        """Stream documents into ``collection`` as NDJSON, in one request.
+
+        ``source``: a path to an NDJSON file, a file object (binary or
+        text), or an iterable of documents (dicts, sent as Extended JSON) or
+        of NDJSON lines; on the async client also an async iterable of
+        them. Only one chunk is held in memory whatever the size.
+        ``progress(lines_sent, bytes_sent)`` is called after each chunk.
+
+        Returns ``{"import_id", "inserted", "failed": [{"line", "error"}],
+        "failed_count", "audit_id"}``. Never retried (a stream is sent once).
+        """
+        return self._run(Call("POST", self._coll(collection) + "/import",
+                              content=self._import_body(source, Progress(progress)),
+                              content_type="application/x-ndjson", headers=headers, idempotent=False))
+
+    def _import_body(self, source: Any, progress: "Progress") -> Any:  # pragma: no cover - provided by the clients
+        raise NotImplementedError
+
     # -- operations ----------------------------------------------------------
 
     def explain(self, collection: str, action: str = "read", *, headers: Headers = None) -> Any:
@@ -485,11 +570,39 @@ class Api:
         return self._run(Call(method.upper(), path, body=body, query=query, headers=headers, idempotent=idempotent))
 
 
-class Transport:
-    """Request building and answer handling shared by both clients."""
+class Send(NamedTuple):
+    """One HTTP attempt the retry loop asks its client to make."""
 
-    def _setup(self, url: str, api_key: str, timeout: float, max_retries: int, headers: Headers,
-               retry_config: Optional[RetryConfig], log_hook: Optional[Callable[[RequestEvent], None]]) -> None:
+    method: str
+    url: str
+    content: Any
+    headers: Dict[str, str]
+
+
+class Transport:
+    """Request building, answer handling and the retry loop, shared by both
+    clients. A client names its httpx class (``_http_class``) and how it
+    waits (``_wait``); its ``_run`` only performs what :meth:`_attempts`
+    asks for."""
+
+    _http_class: Any = None  # httpx.Client or httpx.AsyncClient
+
+    @staticmethod
+    def _wait(seconds: float) -> Any:  # pragma: no cover - provided by the clients
+        raise NotImplementedError
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        timeout: float = 30,
+        max_retries: int = 3,
+        verify_ssl: Union[bool, str] = True,
+        headers: Optional[Mapping[str, str]] = None,
+        retry_config: Optional[RetryConfig] = None,
+        log_hook: Optional[Callable[[RequestEvent], None]] = None,
+        max_connections: int = 20,
+    ) -> None:
         if not url:
             raise ValueError("url is required")
         if not api_key:
@@ -503,6 +616,15 @@ class Transport:
         self.retry_config = retry_config if retry_config is not None else RetryConfig(max_retries=max_retries)
         self.headers: Dict[str, str] = dict(headers or {})
         self.log_hook = log_hook
+        import httpx  # the clients import it first; kept local to keep _core importable alone
+
+        self._http = self._http_class(
+            timeout=httpx.Timeout(timeout),
+            verify=verify_ssl,
+            follow_redirects=False,  # a redirect would resend the credential elsewhere
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+        self._sleep = self._wait  # replaced in tests
 
     def set_headers(self, headers: Mapping[str, str]) -> None:
         """Add (or replace) headers sent with every request."""
@@ -534,6 +656,38 @@ class Transport:
             idempotent = False  # a stream cannot be sent twice
         return url, hdrs, content, idempotent
 
+    def _attempts(self, call: Call) -> Generator[Union[Send, float], Any, Any]:
+        """The retry loop of one call, without its I/O, so that the sync and
+        the async client run the same one. It yields a :class:`Send` (the
+        client sends it back the httpx response, or the httpx transport error
+        it raised) or a float (seconds the client must sleep before the next
+        attempt), and returns the call's result or raises its error."""
+        url, hdrs, content, idempotent = self._prepare(call)
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            status: Optional[int] = None
+            request_id: Optional[str] = None
+            try:
+                resp = yield Send(call.method, url, content, hdrs)
+                if isinstance(resp, Exception):
+                    raise self._transport_error(resp, call.method, url, self.timeout) from resp
+                status, request_id = resp.status_code, resp.headers.get("X-Request-ID")
+                result = self._answer(call, status, resp.content, resp.headers)
+            except Retry as r:
+                wait = self._next_wait(r, idempotent, call.content is not None, attempt)
+                self._report(call.method, url, status, attempt, started, request_id, r.error, wait)
+                if wait is None:
+                    raise r.error from None
+                yield wait
+                attempt += 1
+                continue
+            except PermissionMongoError as e:
+                self._report(call.method, url, status, attempt, started, request_id, e, None)
+                raise
+            self._report(call.method, url, status, attempt, started, request_id, None, None)
+            return result
+
     def _answer(self, call: Call, status: int, raw: bytes, headers: Any) -> Any:
         """Data of a success, or raises the error (``Retry`` when retryable)."""
         if 200 <= status < 300:
@@ -561,7 +715,7 @@ class Transport:
 
     @staticmethod
     def _transport_error(exc: Exception, method: str, url: str, timeout: float) -> Retry:
-        import httpx  # the clients import it first; kept local to keep _core importable alone
+        import httpx
 
         unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
         if isinstance(exc, httpx.TimeoutException):
@@ -590,6 +744,54 @@ class Transport:
             self.log_hook(RequestEvent(method, url, status, attempt, elapsed, request_id, error, retry_in))
 
 
+# -- following a cursor -----------------------------------------------------------
+
+
+def next_cursor(page: Mapping[str, Any]) -> Optional[str]:
+    """The cursor of the page after this one, or None on the last page."""
+    pag = page.get("pagination") or {}
+    cursor = pag.get("cursor")
+    return cursor if pag.get("has_more") and cursor else None
+
+
+class Pages:
+    """Where a walk over a paginated listing stands, without I/O: what to ask
+    for next and which documents of an answer to hand out (at most
+    ``max_docs``). ``fetch(limit, cursor)`` asks for one page (a coroutine
+    on the async client). With ``adapt_limit``, a first page refused for a
+    ``page_size`` above the server's maximum is asked again at that maximum."""
+
+    def __init__(self, fetch: Callable[[Optional[int], Optional[str]], Any], page_size: Optional[int],
+                 max_docs: Optional[int] = None, adapt_limit: bool = False) -> None:
+        self._fetch = fetch
+        self.page_size = page_size
+        self.left = max_docs
+        self.adapt_limit = adapt_limit
+        self.cursor: Optional[str] = None
+        self.more = max_docs is None or max_docs > 0
+
+    def fetch(self) -> Any:
+        size = self.page_size if self.left is None or self.page_size is None else min(self.page_size, self.left)
+        return self._fetch(size, self.cursor)
+
+    def refused(self, e: BadRequestError) -> None:
+        """After a 400: lower page_size to the server's max_limit when the
+        first page asked for more, else re-raise."""
+        mx = e.details.get("max_limit") if self.adapt_limit and self.cursor is None else None
+        if not isinstance(mx, int) or self.page_size is None or mx <= 0 or self.page_size <= mx:
+            raise e
+        self.page_size = mx
+
+    def take(self, page: Mapping[str, Any]) -> List[Dict[str, Any]]:
+        docs = list(page.get("data") or [])
+        if self.left is not None:
+            docs = docs[: self.left]
+            self.left -= len(docs)
+        self.cursor = next_cursor(page)
+        self.more = self.cursor is not None and (self.left is None or self.left > 0)
+        return docs
+
+
 # -- import sources -------------------------------------------------------------
 
 IMPORT_CHUNK = 64 << 10
@@ -605,6 +807,32 @@ def _line(item: Any) -> bytes:
     else:
         raise TypeError(f"import items must be documents (dict), str or bytes lines, got {type(item).__name__}")
     return b if b.endswith(b"\n") else b + b"\n"
+
+
+class LineBatcher:
+    """Gathers NDJSON lines into chunks of about IMPORT_CHUNK bytes, so that
+    an import holds one chunk in memory (sync and async sources alike)."""
+
+    def __init__(self) -> None:
+        self._buf: List[bytes] = []
+        self._size = 0
+
+    def add(self, item: Any) -> bool:
+        """Adds one document or line; True when a chunk is full."""
+        b = _line(item)
+        self._buf.append(b)
+        self._size += len(b)
+        return self._size >= IMPORT_CHUNK
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._buf)
+
+    def take(self) -> bytes:
+        """The gathered lines as one chunk; starts the next."""
+        out = b"".join(self._buf)
+        self._buf, self._size = [], 0
+        return out
 
 
 class Progress:
@@ -638,14 +866,9 @@ def sync_chunks(source: Any) -> Iterable[bytes]:
             yield b.encode("utf-8") if isinstance(b, str) else b
     if isinstance(source, (bytes, bytearray, Mapping)):
         raise TypeError("import source must be a path, a file object or an iterable of documents / lines")
-    buf: List[bytes] = []
-    size = 0
+    batch = LineBatcher()
     for item in source:
-        b = _line(item)
-        buf.append(b)
-        size += len(b)
-        if size >= IMPORT_CHUNK:
-            yield b"".join(buf)
-            buf, size = [], 0
-    if buf:
-        yield b"".join(buf)
+        if batch.add(item):
+            yield batch.take()
+    if batch.pending:
+        yield batch.take()

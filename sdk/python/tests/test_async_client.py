@@ -3,7 +3,6 @@ server, policy and variables as test_client.py)."""
 
 import asyncio
 import datetime as dt
-import os
 import unittest
 import uuid
 
@@ -22,13 +21,7 @@ from permission_mongo import (
     PermissionDeniedError,
 )
 
-URL = os.environ.get("PM_SDK_TEST_URL")
-KEY_A = os.environ.get("PM_SDK_TEST_KEY_A")
-KEY_B = os.environ.get("PM_SDK_TEST_KEY_B")
-KEY_ADMIN = os.environ.get("PM_SDK_TEST_KEY_ADMIN")
-TENANT_A = os.environ.get("PM_SDK_TEST_TENANT_A", "ta")
-UTC = dt.timezone.utc
-C = "notes"
+from tests._server import C, KEY_A, KEY_ADMIN, KEY_B, TENANT_A, URL, UTC
 
 
 @unittest.skipUnless(URL and KEY_A and KEY_B and KEY_ADMIN, "PM_SDK_TEST_* not set")

@@ -8,14 +8,11 @@ PM_SDK_TEST_TENANT_A / _B), PM_SDK_TEST_KEY_ADMIN (tenant A, also admin and
 analyst), PM_SDK_TEST_DATABASE and PM_SDK_TEST_GRANTS (whether the engine
 can issue grants). Without those variables these tests are skipped.
 
-    notes:
-      member:
-        actions: [create, read, update, delete, aggregate, restore]
-        when: "resource.tenant_id == user.tenant_id"
-        fields: {deny_write: [locked], mask: {email: email}}
-      presets: {tenant_id: user.tenant_id}
-    system: {audit.read: [admin], api_keys.manage: [admin]}
-    grants: {analyst: {databases: [<database>], collections: [notes], actions: [find], max_ttl: 1h}}
+The policy is sdkPolicy in cmd/pm/sdk_server_test.go: members create, read,
+update, delete, aggregate and restore the notes of their own tenant
+(``tenant_id`` preset from the key; ``locked`` not writable; ``email``
+masked); admin may also read the audit log, manage API keys and ask for
+grants on notes (as analyst).
 """
 
 import datetime as dt
@@ -42,28 +39,12 @@ from permission_mongo import (
     PreconditionFailedError,
 )
 
-URL = os.environ.get("PM_SDK_TEST_URL")
-KEY_A = os.environ.get("PM_SDK_TEST_KEY_A")
-KEY_B = os.environ.get("PM_SDK_TEST_KEY_B")
-KEY_ADMIN = os.environ.get("PM_SDK_TEST_KEY_ADMIN")
-DATABASE = os.environ.get("PM_SDK_TEST_DATABASE", "app")
-GRANTS = os.environ.get("PM_SDK_TEST_GRANTS") == "true"
-TENANT_A = os.environ.get("PM_SDK_TEST_TENANT_A", "ta")
-UTC = dt.timezone.utc
-C = "notes"
+from tests._server import C, DATABASE, GRANTS, KEY_A, KEY_ADMIN, KEY_B, TENANT_A, URL, UTC, SharedClients
 
 
 @unittest.skipUnless(URL and KEY_A and KEY_B, "PM_SDK_TEST_URL / PM_SDK_TEST_KEY_A / PM_SDK_TEST_KEY_B not set")
-class ClientTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.a = PermissionMongo(URL, KEY_A, timeout=20)
-        cls.b = PermissionMongo(URL, KEY_B, timeout=20)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.a.close()
-        cls.b.close()
+class ClientTest(SharedClients):
+    CLIENTS = {"a": KEY_A, "b": KEY_B}
 
     def setUp(self):
         # Every test works on its own documents.
@@ -268,18 +249,10 @@ class ClientTest(unittest.TestCase):
 
 
 @unittest.skipUnless(URL and KEY_A and KEY_B and KEY_ADMIN, "PM_SDK_TEST_* not set")
-class HelpersTest(unittest.TestCase):
+class HelpersTest(SharedClients):
     """Versions, audit, import, API keys, grants, explain."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.a = PermissionMongo(URL, KEY_A, timeout=20)
-        cls.admin = PermissionMongo(URL, KEY_ADMIN, timeout=20)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.a.close()
-        cls.admin.close()
+    CLIENTS = {"a": KEY_A, "admin": KEY_ADMIN}
 
     def setUp(self):
         self.tag = uuid.uuid4().hex[:12]

@@ -207,6 +207,12 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(self.client.find("c", {"a": 1}), [{"n": 1}, {"n": 2}], "no limit: every page")
         self.assertEqual(json.loads(self.srv.requests[2][3])["cursor"], "c1")
 
+    def test_find_max_docs_caps_the_list(self):
+        self.srv.script = [(200, {}, {"data": [{"n": 1}, {"n": 2}], "pagination": {"cursor": "c1", "has_more": True}})]
+        self.assertEqual(self.client.find("c", page_size=5, max_docs=2), [{"n": 1}, {"n": 2}])
+        self.assertEqual([json.loads(r[3])["limit"] for r in self.srv.requests], [2],
+                         "one request, for no more than max_docs, and no next page")
+
     def test_iter_find_lowers_page_size_to_server_max(self):
         self.srv.script = [(400, {}, {"error": {"code": "BAD_REQUEST", "message": "limit must be between 1 and 2",
                                                 "details": {"max_limit": 2}}}),
@@ -285,14 +291,21 @@ class ScriptedServerTest(unittest.TestCase):
             self.client.insert("c", {})
         self.assertEqual(cm.exception.retry_after, 2.0)
 
-    def test_connection_refused(self):
+    def _refused_client(self):
+        """A client (2 retries) of a port nobody listens on, and the waits
+        it would have slept."""
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
         c = PermissionMongo("http://127.0.0.1:%d" % port, "k", max_retries=2)
+        self.addCleanup(c.close)
         sleeps = []
         c._sleep = sleeps.append
+        return c, sleeps
+
+    def test_connection_refused(self):
+        c, sleeps = self._refused_client()
         with self.assertRaises(NetworkError):
             c.get("c", "a")
         self.assertEqual(len(sleeps), 2)
@@ -365,14 +378,7 @@ class ScriptedServerTest(unittest.TestCase):
         self.assertEqual(len(self.srv.requests), 1)
 
     def test_unsent_write_is_retried(self):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        c = PermissionMongo("http://127.0.0.1:%d" % port, "k", max_retries=2)
-        self.addCleanup(c.close)
-        sleeps = []
-        c._sleep = sleeps.append
+        c, sleeps = self._refused_client()
         with self.assertRaises(NetworkError):
             c.insert("c", {"a": 1})
         self.assertEqual(len(sleeps), 2, "a connection never opened cannot have applied the write")
