@@ -29,3 +29,31 @@ func (s *Service) Delete(ctx context.Context, p *principal.Principal, coll, id s
 	r.emit(ctx, "delete", oid)
 	return oid, nil
 }
+
+// deleteOne deletes the document id within d's scope. On a versioned
+// collection the document is read first, saved as a version, and deleted by
+// a compare-and-swap on that state (409 if it changed meanwhile), so the
+// version saved is exactly the state deleted.
+//
+// Under If-Match the same read-then-compare-and-swap runs on any collection:
+// the tag is checked on the state read, and the delete only matches that
+// state.
+func (r *request) deleteOne(ctx context.Context, d *policy.Decision, id any) (int64, error) {
+	if !r.versioned() && !conditional(ctx) {
+		return r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d)))
+	}
+	pre, err := r.preImage(ctx, d, id)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.saveVersion(ctx, pre, "delete"); err != nil {
+		return 0, err
+	}
+	unlock := lockDoc(r.coll, id)
+	n, err := r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)))
+	unlock()
+	if err == nil && n == 0 {
+		return 0, conflict(ctx)
+	}
+	return n, err
+}

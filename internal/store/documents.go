@@ -126,7 +126,11 @@ func (d *Documents) ReplaceOne(ctx context.Context, coll string, filter, doc any
 func (d *Documents) DeleteOne(ctx context.Context, coll string, filter any) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	res, err := d.db.Collection(coll).DeleteOne(ctx, filter)
+	return deletedCount(d.db.Collection(coll).DeleteOne(ctx, filter))
+}
+
+// deletedCount is how many documents a delete removed.
+func deletedCount(res *mongo.DeleteResult, err error) (int64, error) {
 	if err != nil {
 		return 0, Translate(err)
 	}
@@ -145,11 +149,7 @@ func (d *Documents) Ping(ctx context.Context) error {
 func (d *Documents) DeleteMany(ctx context.Context, coll string, filter any) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	res, err := d.db.Collection(coll).DeleteMany(ctx, filter)
-	if err != nil {
-		return 0, Translate(err)
-	}
-	return res.DeletedCount, nil
+	return deletedCount(d.db.Collection(coll).DeleteMany(ctx, filter))
 }
 
 // Aggregate runs pipeline on coll and returns every result document. The

@@ -322,12 +322,7 @@ func hasCode(err error, codes ...int) bool {
 	if !errors.As(err, &se) {
 		return false
 	}
-	for _, c := range codes {
-		if se.HasErrorCode(c) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(codes, se.HasErrorCode)
 }
 
 // IsUnreachable reports whether err means the server could not be reached,
