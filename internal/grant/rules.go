@@ -235,12 +235,10 @@ func sortedCopy(s []string) []string {
 }
 
 func matchAny(globs []string, s string) bool {
-	for _, g := range globs {
-		if ok, _ := filepath.Match(g, s); ok {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(globs, func(g string) bool {
+		ok, _ := filepath.Match(g, s)
+		return ok
+	})
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
