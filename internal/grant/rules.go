@@ -221,17 +221,10 @@ func expandActions(req Request) ([]string, error) {
 	return sortedCopy(in), nil
 }
 
+// sortedCopy is s sorted and without repeats, in a new slice (nil when s is
+// empty); s itself is left as the caller sent it.
 func sortedCopy(s []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return slices.Compact(slices.Sorted(slices.Values(s)))
 }
 
 func matchAny(globs []string, s string) bool {
