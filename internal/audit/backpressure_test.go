@@ -54,9 +54,7 @@ func TestSustainedLoadWaitsInsteadOfRefusing(t *testing.T) {
 		require.False(t, seen[e.RequestID], "request %s stored twice", e.RequestID)
 		seen[e.RequestID] = true
 	}
-	res := verifyAll(t, coll)
-	require.True(t, res.OK, "%+v", res)
-	require.Equal(t, goroutines*each, res.Checked)
+	requireIntact(t, coll, goroutines*each)
 }
 
 // Callers waiting for room in a full queue are refused as soon as the store
@@ -66,7 +64,7 @@ func TestWaitersRefusedWhenStoreFails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	o := newOutage(t)
-	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeFailClosed, QueueSize: 4, BatchSize: 2, MaxWait: time.Hour}))
+	w := o.writer(t, audit.Options{Mode: audit.ModeFailClosed, QueueSize: 4, BatchSize: 2, MaxWait: time.Hour})
 	require.NoError(t, w.Record(ctx, entry("create", "c", 0)))
 	eventually(t, 10*time.Second, func() bool { return w.Stats().Written == 1 }, "first entry written")
 
@@ -97,8 +95,5 @@ func TestWaitersRefusedWhenStoreFails(t *testing.T) {
 	o.start()
 	eventually(t, 30*time.Second, func() bool { return w.Available() == nil }, "available again once the store is back")
 	require.NoError(t, w.Record(ctx, entry("create", "c", 10)))
-	closeWriter(t, w)
-	require.EqualValues(t, 6, count(t, o.coll()))
-	res := verifyAll(t, o.coll())
-	require.True(t, res.OK, "%+v", res)
+	closeAndRequireStored(t, w, o.coll(), 6)
 }

@@ -29,16 +29,29 @@ func BenchmarkRecord(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			op, err := w.Begin(ctx, base)
-			if err != nil {
+			if err := recordOp(ctx, w, base, false); err != nil {
 				b.Error(err)
 				return
 			}
-			op.Finish(200, "")
 		}
 	})
 	b.StopTimer()
 	closeSlow(b, w)
+}
+
+// recordOp is one request's part in the audit: Begin, Finish as a 200 and,
+// when wait is set, Wait until the entry is durable. It returns the error
+// instead of failing, for use inside b.RunParallel.
+func recordOp(ctx context.Context, w *audit.Writer, e audit.Entry, wait bool) error {
+	op, err := w.Begin(ctx, e)
+	if err != nil {
+		return err
+	}
+	op.Finish(200, "")
+	if !wait {
+		return nil
+	}
+	return op.Wait(ctx)
 }
 
 // closeSlow closes w with time to store b.N entries: the embedded FerretDB
@@ -130,31 +143,17 @@ func benchmarkRecordDurable(b *testing.B, parallelism int) {
 	before := inserts()
 	start := time.Now()
 	b.ResetTimer()
-	record := func() {
-		op, err := w.Begin(ctx, base)
-		if err != nil {
-			b.Fatal(err)
-		}
-		op.Finish(200, "")
-		if err := op.Wait(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
 	if parallelism == 1 {
 		for range b.N {
-			record()
+			if err := recordOp(ctx, w, base, true); err != nil {
+				b.Fatal(err)
+			}
 		}
 	} else {
 		b.SetParallelism(parallelism)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				op, err := w.Begin(ctx, base)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				op.Finish(200, "")
-				if err := op.Wait(ctx); err != nil {
+				if err := recordOp(ctx, w, base, true); err != nil {
 					b.Error(err)
 					return
 				}

@@ -1,9 +1,7 @@
 package audit
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -26,8 +24,7 @@ const chainSep = "."
 // the tenant ids look like; 128 bits make two tenants sharing a chain out of
 // the question.
 func TenantTag(tenant string) string {
-	sum := sha256.Sum256([]byte("permission-mongo/audit/tenant\x00" + tenant))
-	return hex.EncodeToString(sum[:16])
+	return domainHash("tenant", tenant, 16)
 }
 
 // ChainOf is the chain of writer that entries of tenant go into ("" for no
@@ -96,6 +93,6 @@ func (w *Writer) Heads() []ChainHead {
 	for _, h := range w.tenants {
 		out = append(out, ChainHead{Chain: h.name, Seq: h.seq, Hash: h.hash})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Chain < out[j].Chain })
+	slices.SortFunc(out, func(a, b ChainHead) int { return strings.Compare(a.Chain, b.Chain) })
 	return append([]ChainHead{{Chain: w.id, Seq: w.seq, Hash: w.lastHash}}, out...)
 }

@@ -61,12 +61,8 @@ func TestWaitReturnsOnceStored(t *testing.T) {
 
 	// A lone operation does not wait for the flush interval: nothing else
 	// runs that could join its batch.
-	op, err := w.Begin(ctx, entry("read", "c", 99))
-	require.NoError(t, err)
-	op.Finish(200, "")
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	require.NoError(t, op.Wait(wctx))
+	op := finished(t, w, entry("read", "c", 99))
+	require.NoError(t, waitWithin(op, 30*time.Second))
 	require.EqualValues(t, 9, w.Stats().Written)
 }
 
@@ -88,18 +84,13 @@ func TestWaitBeforeFinish(t *testing.T) {
 // the spill file, and the file holds it.
 func TestWaitBufferModeSpilled(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	o := newOutage(t)
 	spill := filepath.Join(t.TempDir(), "spill.ndjson")
-	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeBuffer, SpillPath: spill}))
+	w := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
 	o.stop()
 	e := entry("delete", "c", 7)
-	op, err := w.Begin(ctx, e)
-	require.NoError(t, err)
-	op.Finish(200, "")
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	require.NoError(t, op.Wait(wctx))
+	op := finished(t, w, e)
+	require.NoError(t, waitWithin(op, 30*time.Second))
 	var ids []string
 	for _, s := range readSpill(t, spill) {
 		ids = append(ids, s.RequestID)
@@ -113,17 +104,11 @@ func TestWaitBufferModeSpilled(t *testing.T) {
 // queued and is stored when MongoDB is back.
 func TestWaitFailClosedGivesUp(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	o := newOutage(t)
-	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeFailClosed, MaxWait: 500 * time.Millisecond}))
+	w := o.writer(t, audit.Options{Mode: audit.ModeFailClosed, MaxWait: 500 * time.Millisecond})
 	o.stop()
-	e := entry("update", "c", 3)
-	op, err := w.Begin(ctx, e)
-	require.NoError(t, err)
-	op.Finish(200, "")
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	require.Error(t, op.Wait(wctx))
+	op := finished(t, w, entry("update", "c", 3))
+	require.Error(t, waitWithin(op, 60*time.Second))
 	require.EqualValues(t, 1, w.Stats().Unconfirmed)
 	o.start()
 	eventually(t, 30*time.Second, func() bool { return w.Stats().Written == 1 }, "the entry stored once MongoDB is back")
@@ -143,4 +128,22 @@ func TestWaitAfterCloseGaveUp(t *testing.T) {
 	require.Error(t, op.Wait(context.Background()))
 	require.EqualValues(t, 1, w.Stats().Lost)
 	require.EqualValues(t, 1, w.Stats().Unconfirmed)
+}
+
+// finished begins and finishes an operation for e, as a request answered
+// 200 would, and returns it for Wait.
+func finished(t testing.TB, w *audit.Writer, e audit.Entry) *audit.Op {
+	t.Helper()
+	op, err := w.Begin(context.Background(), e)
+	require.NoError(t, err)
+	op.Finish(200, "")
+	return op
+}
+
+// waitWithin is op.Wait bounded by d, so that an entry that never becomes
+// durable fails the test instead of hanging it.
+func waitWithin(op *audit.Op, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return op.Wait(ctx)
 }

@@ -3,7 +3,9 @@ package audit_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,15 +116,7 @@ func TestEntryJSONFields(t *testing.T) {
 		"outcome", "status", "changed_fields", "ip", "user_agent", "latency_ms", "hash", "prev_hash", "writer", "seq"} {
 		require.Contains(t, m, k)
 	}
-	require.ElementsMatch(t, []string{"id", "tenant_id", "roles", "auth", "key_id"}, keys(m["actor"].(map[string]any)))
-}
-
-func keys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
+	require.ElementsMatch(t, []string{"id", "tenant_id", "roles", "auth", "key_id"}, slices.Collect(maps.Keys(m["actor"].(map[string]any))))
 }
 
 // ARCHITECTURE.md, security rule 16: the entry type has no place for a secret or a

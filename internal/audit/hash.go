@@ -17,8 +17,15 @@ const hashDomain = "permission-mongo/audit/v1\x00"
 // from the writer id (instead of a constant) means a chain's first entry
 // cannot be moved to another chain without its hash changing.
 func Genesis(writer string) string {
-	sum := sha256.Sum256([]byte("permission-mongo/audit/genesis\x00" + writer))
-	return hex.EncodeToString(sum[:])
+	return domainHash("genesis", writer, sha256.Size)
+}
+
+// domainHash is the hex of the first n bytes of the SHA-256 of s under a
+// prefix naming what the hash is for, so that a value derived for one use (a
+// genesis, a tenant tag) can never pass for another.
+func domainHash(use, s string, n int) string {
+	sum := sha256.Sum256([]byte("permission-mongo/audit/" + use + "\x00" + s))
+	return hex.EncodeToString(sum[:n])
 }
 
 // entryID is the ID of entry seq of writer. The zero padding makes the

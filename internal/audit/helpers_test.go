@@ -78,11 +78,11 @@ func stepClock(start time.Time, step time.Duration) func() time.Time {
 
 func entry(action, coll string, i int) audit.Entry {
 	return audit.Entry{
-		RequestID:  "req-" + action + "-" + itoa(i),
-		Actor:      audit.Actor{ID: "u" + itoa(i%3), TenantID: "t1", Roles: []string{"editor"}, Auth: "api_key", KeyID: "key-1"},
+		RequestID:  "req-" + action + "-" + strconv.Itoa(i),
+		Actor:      audit.Actor{ID: "u" + strconv.Itoa(i%3), TenantID: "t1", Roles: []string{"editor"}, Auth: "api_key", KeyID: "key-1"},
 		Action:     action,
 		Collection: coll,
-		DocIDs:     []string{"doc-" + itoa(i)},
+		DocIDs:     []string{"doc-" + strconv.Itoa(i)},
 		Count:      1,
 		Status:     200,
 		IP:         "10.0.0.1",
@@ -90,8 +90,6 @@ func entry(action, coll string, i int) audit.Entry {
 		LatencyMS:  1.5,
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // stored returns every entry of coll in chain order.
 func stored(t testing.TB, coll *mongo.Collection) []audit.Entry {
@@ -116,6 +114,62 @@ func verifyAll(t testing.TB, coll *mongo.Collection) audit.VerifyResult {
 	res, err := audit.Verify(context.Background(), store.NewCollection(coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	return res
+}
+
+// closeAndRequireStored closes w and asserts that coll then holds n entries
+// whose chains verify.
+func closeAndRequireStored(t testing.TB, w *audit.Writer, coll *mongo.Collection, n int) {
+	t.Helper()
+	closeWriter(t, w)
+	require.EqualValues(t, n, count(t, coll))
+	res := verifyAll(t, coll)
+	require.True(t, res.OK, "%+v", res)
+}
+
+// requireIntact asserts that every chain in coll verifies and that they
+// hold n entries in all.
+func requireIntact(t testing.TB, coll *mongo.Collection, n int) {
+	t.Helper()
+	res := verifyAll(t, coll)
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, n, res.Checked)
+}
+
+// verifyTenant verifies every entry of tenant's chains.
+func verifyTenant(t testing.TB, coll *mongo.Collection, tenant string) audit.VerifyResult {
+	t.Helper()
+	res, err := audit.VerifyTenant(context.Background(), store.NewCollection(coll), tenant, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	return res
+}
+
+// requireBrokenAt asserts that a verification failed and named id as the
+// first bad entry.
+func requireBrokenAt(t testing.TB, res audit.VerifyResult, id string) {
+	t.Helper()
+	require.False(t, res.OK, "%+v", res)
+	require.Equal(t, id, res.FirstBadID, "%+v", res)
+}
+
+// The tamper helpers change stored entries directly in MongoDB, behind the
+// writer's back, as someone with database access would.
+
+func tamperSet(t testing.TB, coll *mongo.Collection, id string, set bson.D) {
+	t.Helper()
+	_, err := coll.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: set}})
+	require.NoError(t, err)
+}
+
+func tamperDelete(t testing.TB, coll *mongo.Collection, id string) {
+	t.Helper()
+	_, err := coll.DeleteOne(context.Background(), bson.D{{Key: "_id", Value: id}})
+	require.NoError(t, err)
+}
+
+func tamperReplace(t testing.TB, coll *mongo.Collection, e audit.Entry) {
+	t.Helper()
+	_, err := coll.ReplaceOne(context.Background(), bson.D{{Key: "_id", Value: e.ID}}, e)
+	require.NoError(t, err)
 }
 
 // eventually polls cond every 10ms until it holds or d passes.

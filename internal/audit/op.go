@@ -32,77 +32,65 @@ type Op struct {
 	ticket int64
 }
 
+// edit changes the entry being described under the Op's lock; on a nil Op
+// it does nothing, which is what makes every setter safe outside an audited
+// request.
+func (o *Op) edit(f func(e *Entry)) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f(&o.e)
+}
+
 // SetActor records who is calling, once authentication has said so.
 func (o *Op) SetActor(p *principal.Principal) {
 	if o == nil {
 		return
 	}
 	a := ActorOf(p)
-	o.mu.Lock()
-	o.e.Actor = a
-	o.mu.Unlock()
+	o.edit(func(e *Entry) { e.Actor = a })
 }
 
 // SetAction records what is being done and to which collection ("" for
 // endpoints without one), when the route alone did not say.
 func (o *Op) SetAction(action, collection string) {
-	if o == nil {
-		return
-	}
-	o.mu.Lock()
-	o.e.Action, o.e.Collection = action, collection
-	o.mu.Unlock()
+	o.edit(func(e *Entry) { e.Action, e.Collection = action, collection })
 }
 
 // AddDocIDs adds the ids of documents touched. Past MaxDocIDs ids are
 // dropped (memory stays bounded for large batches); use AddCount for the
 // number.
 func (o *Op) AddDocIDs(ids ...string) {
-	if o == nil {
-		return
-	}
-	o.mu.Lock()
-	room := MaxDocIDs - len(o.e.DocIDs)
-	if room > 0 {
-		o.e.DocIDs = append(o.e.DocIDs, ids[:min(room, len(ids))]...)
-	}
-	o.mu.Unlock()
+	o.edit(func(e *Entry) { e.DocIDs = appendBounded(e.DocIDs, MaxDocIDs, ids) })
 }
 
 // AddCount adds n documents returned or changed.
 func (o *Op) AddCount(n int64) {
-	if o == nil {
-		return
-	}
-	o.mu.Lock()
-	o.e.Count += n
-	o.mu.Unlock()
+	o.edit(func(e *Entry) { e.Count += n })
 }
 
 // AddFailed adds n items of a batch or import that failed.
 func (o *Op) AddFailed(n int64) {
-	if o == nil {
-		return
-	}
-	o.mu.Lock()
-	o.e.Failed += n
-	o.mu.Unlock()
+	o.edit(func(e *Entry) { e.Failed += n })
 }
 
 // AddChangedFields adds the names of fields a write changed. Names only:
 // the values of a write are not audit material (they may be masked for
 // the very people who read the audit log).
 func (o *Op) AddChangedFields(names ...string) {
-	if o == nil {
-		return
+	// A generous bound before normalize de-duplicates and cuts to
+	// MaxChangedFields: memory stays bounded whatever a batch holds.
+	o.edit(func(e *Entry) { e.ChangedFields = appendBounded(e.ChangedFields, 4*MaxChangedFields, names) })
+}
+
+// appendBounded appends to list as many of more as fit below limit items.
+func appendBounded(list []string, limit int, more []string) []string {
+	if room := limit - len(list); room > 0 {
+		list = append(list, more[:min(room, len(more))]...)
 	}
-	o.mu.Lock()
-	if room := 4*MaxChangedFields - len(o.e.ChangedFields); room > 0 {
-		// A generous bound before normalize de-duplicates and cuts to
-		// MaxChangedFields: memory stays bounded whatever a batch holds.
-		o.e.ChangedFields = append(o.e.ChangedFields, names[:min(room, len(names))]...)
-	}
-	o.mu.Unlock()
+	return list
 }
 
 // Finish records the entry with the HTTP status sent and the contract's

@@ -33,6 +33,12 @@ func (o *outage) coll() *mongo.Collection {
 	return o.Client.Database("app").Collection("audit")
 }
 
+// writer starts a writer on the outage's collection with outageOptions.
+func (o *outage) writer(t *testing.T, opts audit.Options) *audit.Writer {
+	t.Helper()
+	return newWriter(t, o.coll(), outageOptions(opts))
+}
+
 // Timings for the outage tests: a failed write is noticed within a second.
 func outageOptions(o audit.Options) audit.Options {
 	o.FlushInterval = 10 * time.Millisecond
@@ -49,11 +55,9 @@ func TestFailClosedRefusesWhileDownAndRecovers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	o := newOutage(t)
-	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeFailClosed}))
+	w := o.writer(t, audit.Options{Mode: audit.ModeFailClosed})
 
-	for i := range 10 {
-		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
-	}
+	recordCreates(t, w, 0, 10)
 	eventually(t, 10*time.Second, func() bool { return w.Stats().Written == 10 }, "first entries written")
 
 	o.stop()
@@ -81,15 +85,11 @@ func TestFailClosedRefusesWhileDownAndRecovers(t *testing.T) {
 	eventually(t, 30*time.Second, func() bool { return w.Available() == nil }, "audit available again after the store came back")
 	t.Logf("available again")
 	require.EqualValues(t, 11, w.Stats().Written)
-	for i := 12; i < 15; i++ {
-		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
-	}
+	recordCreates(t, w, 12, 15)
 	closeWriter(t, w)
 
 	require.EqualValues(t, 14, count(t, o.coll()))
-	res := verifyAll(t, o.coll())
-	require.True(t, res.OK, "%+v", res)
-	require.Equal(t, 14, res.Checked)
+	requireIntact(t, o.coll(), 14)
 	require.Positive(t, w.Stats().WriteErrors)
 	require.EqualValues(t, 2, w.Stats().Refused)
 }
@@ -102,11 +102,9 @@ func TestBufferSpillsWhileDownAndReplays(t *testing.T) {
 	ctx := context.Background()
 	o := newOutage(t)
 	spill := filepath.Join(t.TempDir(), "audit", "spill.ndjson")
-	w := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeBuffer, SpillPath: spill}))
+	w := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
 
-	for i := range 10 {
-		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
-	}
+	recordCreates(t, w, 0, 10)
 	eventually(t, 10*time.Second, func() bool { return w.Stats().Written == 10 }, "first entries written")
 
 	o.stop()
@@ -133,15 +131,11 @@ func TestBufferSpillsWhileDownAndReplays(t *testing.T) {
 	o.start()
 	eventually(t, 30*time.Second, func() bool { return w.Stats().Replayed == 20 }, "spill file replayed")
 	eventually(t, 5*time.Second, func() bool { st, err := os.Stat(spill); return err == nil && st.Size() == 0 }, "spill file truncated")
-	for i := 30; i < 35; i++ {
-		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
-	}
+	recordCreates(t, w, 30, 35)
 	closeWriter(t, w)
 
 	require.EqualValues(t, 35, count(t, o.coll()))
-	res := verifyAll(t, o.coll())
-	require.True(t, res.OK, "%+v", res)
-	require.Equal(t, 35, res.Checked)
+	requireIntact(t, o.coll(), 35)
 	require.Zero(t, w.Stats().Refused)
 	require.Zero(t, w.Stats().Lost)
 }
@@ -155,7 +149,7 @@ func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
 	spill := filepath.Join(t.TempDir(), "spill.ndjson")
 
 	o.stop()
-	w1 := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeBuffer, SpillPath: spill}))
+	w1 := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
 	for i := range 7 {
 		require.NoError(t, w1.Record(ctx, entry("delete", "c", i)))
 	}
@@ -163,12 +157,9 @@ func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
 	require.Len(t, readSpill(t, spill), 7)
 
 	o.start()
-	w2 := newWriter(t, o.coll(), outageOptions(audit.Options{Mode: audit.ModeBuffer, SpillPath: spill}))
+	w2 := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
 	require.NoError(t, w2.Record(ctx, entry("find", "c", 99)))
-	closeWriter(t, w2)
-	require.EqualValues(t, 8, count(t, o.coll()))
-	res := verifyAll(t, o.coll())
-	require.True(t, res.OK, "%+v", res)
+	closeAndRequireStored(t, w2, o.coll(), 8)
 }
 
 // fail_closed with a SpillPath: when Close's deadline passes with MongoDB
@@ -182,19 +173,15 @@ func TestFailClosedSavesOnShutdownDeadline(t *testing.T) {
 	o.stop()
 	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: store.NewCollection(o.coll()), SpillPath: spill, Logger: quiet}))
 	require.NoError(t, err)
-	for i := range 5 {
-		require.NoError(t, w.Record(ctx, entry("create", "c", i)))
-	}
+	recordCreates(t, w, 0, 5)
 	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	require.NoError(t, w.Close(cctx), "saved to the spill file: nothing lost")
 	require.Len(t, readSpill(t, spill), 5)
 
 	o.start()
-	w2 := newWriter(t, o.coll(), outageOptions(audit.Options{SpillPath: spill}))
-	closeWriter(t, w2)
-	require.EqualValues(t, 5, count(t, o.coll()))
-	require.True(t, verifyAll(t, o.coll()).OK)
+	w2 := o.writer(t, audit.Options{SpillPath: spill})
+	closeAndRequireStored(t, w2, o.coll(), 5)
 }
 
 func readSpill(t *testing.T, path string) []audit.Entry {
@@ -212,4 +199,13 @@ func readSpill(t *testing.T, path string) []audit.Entry {
 	}
 	require.NoError(t, sc.Err())
 	return out
+}
+
+// recordCreates records the create entries numbered from to to-1, each of
+// which must be accepted.
+func recordCreates(t testing.TB, w *audit.Writer, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		require.NoError(t, w.Record(context.Background(), entry("create", "c", i)))
+	}
 }

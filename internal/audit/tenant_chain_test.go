@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -58,12 +59,9 @@ func TestChainsPerTenant(t *testing.T) {
 	require.Equal(t, w.ID(), heads[0].Chain)
 	require.EqualValues(t, want[""], heads[0].Seq)
 
-	res := verifyAll(t, coll)
-	require.True(t, res.OK, "%+v", res)
-	require.Equal(t, 30, res.Checked)
+	requireIntact(t, coll, 30)
 	for _, tenant := range []string{"t1", "t2"} {
-		res, err := audit.VerifyTenant(ctx, store.NewCollection(coll), tenant, time.Time{}, time.Time{})
-		require.NoError(t, err)
+		res := verifyTenant(t, coll, tenant)
 		require.True(t, res.OK, "%+v", res)
 		require.Equal(t, want[tenant], res.Checked, tenant)
 	}
@@ -73,25 +71,18 @@ func TestChainsPerTenant(t *testing.T) {
 	// Remove one of t2's entries: t2's verification names the entry after
 	// the gap; t1's answer is exactly what it was.
 	t2 := byChain[audit.ChainOf(w.ID(), "t2")]
-	_, err = coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: t2[4].ID}})
-	require.NoError(t, err)
-	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t2", time.Time{}, time.Time{})
-	require.NoError(t, err)
-	require.False(t, res.OK)
-	require.Equal(t, t2[5].ID, res.FirstBadID)
-	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t1", time.Time{}, time.Time{})
-	require.NoError(t, err)
+	tamperDelete(t, coll, t2[4].ID)
+	res := verifyTenant(t, coll, "t2")
+	requireBrokenAt(t, res, t2[5].ID)
+	res = verifyTenant(t, coll, "t1")
 	require.Equal(t, audit.VerifyResult{OK: true, Checked: want["t1"]}, res)
 
 	// Move one of t1's entries to t2 by editing its tenant: t1's chain
 	// shows the gap it left, t2's the altered entry.
 	t1 := byChain[audit.ChainOf(w.ID(), "t1")]
-	_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: t1[2].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "actor.tenant_id", Value: "t2"}}}})
-	require.NoError(t, err)
-	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t1", time.Time{}, time.Time{})
-	require.NoError(t, err)
-	require.False(t, res.OK)
-	require.Equal(t, t1[3].ID, res.FirstBadID)
+	tamperSet(t, coll, t1[2].ID, bson.D{{Key: "actor.tenant_id", Value: "t2"}})
+	res = verifyTenant(t, coll, "t1")
+	requireBrokenAt(t, res, t1[3].ID)
 }
 
 // TestVerifyTenantFlagsAnEntryFiledInAnotherChain: an entry of t1 forged
@@ -107,10 +98,8 @@ func TestVerifyTenantFlagsAnEntryFiledInAnotherChain(t *testing.T) {
 	e.Hash = audit.HashOf(&e)
 	_, err := coll.InsertOne(ctx, e)
 	require.NoError(t, err)
-	res, err := audit.VerifyTenant(ctx, store.NewCollection(coll), "t2", time.Time{}, time.Time{})
-	require.NoError(t, err)
-	require.False(t, res.OK)
-	require.Equal(t, e.ID, res.FirstBadID)
+	res := verifyTenant(t, coll, "t2")
+	requireBrokenAt(t, res, e.ID)
 }
 
 // TestVerifyTenantOnAChainMixingTenants: entries written before chains were
@@ -127,7 +116,7 @@ func TestVerifyTenantOnAChainMixingTenants(t *testing.T) {
 	for i := 1; i <= 9; i++ {
 		e := tenantEntry([]string{"t1", "t2", "t3"}[i%3], i)
 		e.Writer, e.Seq, e.TS, e.PrevHash = writer, int64(i), ts, prev
-		e.ID = writer + "-00000000000" + itoa(i)
+		e.ID = writer + "-00000000000" + strconv.Itoa(i)
 		e.Hash = audit.HashOf(&e)
 		prev = e.Hash
 		_, err := coll.InsertOne(ctx, e)
@@ -137,13 +126,9 @@ func TestVerifyTenantOnAChainMixingTenants(t *testing.T) {
 		}
 	}
 	require.True(t, verifyAll(t, coll).OK)
-	res, err := audit.VerifyTenant(ctx, store.NewCollection(coll), "t1", time.Time{}, time.Time{})
-	require.NoError(t, err)
+	res := verifyTenant(t, coll, "t1")
 	require.Equal(t, audit.VerifyResult{OK: true, Checked: 3}, res)
-	_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: t1[1].ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "count", Value: 7}}}})
-	require.NoError(t, err)
-	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t1", time.Time{}, time.Time{})
-	require.NoError(t, err)
-	require.False(t, res.OK)
-	require.Equal(t, t1[1].ID, res.FirstBadID)
+	tamperSet(t, coll, t1[1].ID, bson.D{{Key: "count", Value: 7}})
+	res = verifyTenant(t, coll, "t1")
+	requireBrokenAt(t, res, t1[1].ID)
 }

@@ -312,20 +312,11 @@ func (w *Writer) waitRoomLocked(ctx context.Context) error {
 			defer t.Stop()
 			timeout = t.C
 		}
-		if w.room == nil {
-			w.room = make(chan struct{})
-		}
-		room := w.room
-		w.mu.Unlock()
-		select {
-		case <-room:
-			w.mu.Lock()
-		case <-ctx.Done():
-			w.mu.Lock()
-			return errUnavailable(fmt.Errorf("%w: %w", errQueueFull, context.Cause(ctx)))
-		case <-timeout:
-			w.mu.Lock()
+		switch err := w.awaitLocked(ctx, &w.room, timeout); {
+		case errors.Is(err, errTimedOut):
 			return errUnavailable(fmt.Errorf("%w for %s: the audit store does not keep up", errQueueFull, w.opts.MaxWait))
+		case err != nil:
+			return errUnavailable(fmt.Errorf("%w: %w", errQueueFull, err))
 		}
 	}
 }
@@ -390,23 +381,38 @@ func (w *Writer) waitDurable(ctx context.Context, t int64) error {
 			defer tm.Stop()
 			timeout = tm.C
 		}
-		if w.durableCh == nil {
-			w.durableCh = make(chan struct{})
-		}
-		ch := w.durableCh
-		w.mu.Unlock()
-		select {
-		case <-ch:
-			w.mu.Lock()
-		case <-ctx.Done():
-			w.mu.Lock()
-			return context.Cause(ctx)
-		case <-timeout:
-			w.mu.Lock()
+		switch err := w.awaitLocked(ctx, &w.durableCh, timeout); {
+		case errors.Is(err, errTimedOut):
 			return fmt.Errorf("audit entry not durable after %s: the audit store does not answer", w.opts.MaxWait)
+		case err != nil:
+			return err
 		}
 	}
 	return nil
+}
+
+// errTimedOut is awaitLocked's answer when its timeout fired first.
+var errTimedOut = errors.New("timed out")
+
+// awaitLocked releases w.mu until *signal is closed (whoever changes what
+// the waiters wait for closes it and sets it to nil), ctx ends (its cause is
+// returned) or timeout fires (errTimedOut), and takes w.mu again. The
+// channel is made by the first waiter, so nobody closes one no one waits on.
+func (w *Writer) awaitLocked(ctx context.Context, signal *chan struct{}, timeout <-chan time.Time) error {
+	if *signal == nil {
+		*signal = make(chan struct{})
+	}
+	ch := *signal
+	w.mu.Unlock()
+	defer w.mu.Lock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-timeout:
+		return errTimedOut
+	}
 }
 
 // advanceDurableLocked records that the n oldest queued entries are durable

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -61,9 +62,7 @@ func TestBurstOneEntryEach(t *testing.T) {
 		seen[e.RequestID] = true
 		require.EqualValues(t, i+1, e.Seq)
 	}
-	res := verifyAll(t, coll)
-	require.True(t, res.OK, "%+v", res)
-	require.Equal(t, n, res.Checked)
+	requireIntact(t, coll, n)
 
 	st := w.Stats()
 	require.EqualValues(t, n, st.Written)
@@ -105,9 +104,7 @@ func TestCloseFlushesEverything(t *testing.T) {
 		require.NoError(t, w.Record(ctx, entry("delete", "c", i)))
 	}
 	require.EqualValues(t, 300, w.Stats().QueueDepth, "nothing flushed before Close")
-	closeWriter(t, w)
-	require.EqualValues(t, 300, count(t, coll))
-	require.True(t, verifyAll(t, coll).OK)
+	closeAndRequireStored(t, w, coll, 300)
 
 	// Closed: nothing more is accepted, and saying so is a 503, not a panic.
 	err := w.Record(ctx, entry("delete", "c", 301))
@@ -218,7 +215,7 @@ func TestOpThroughContext(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 10 {
 		wg.Go(func() {
-			audit.FromContext(ctx).AddDocIDs("d" + itoa(i))
+			audit.FromContext(ctx).AddDocIDs("d" + strconv.Itoa(i))
 			audit.FromContext(ctx).AddCount(1)
 			audit.FromContext(ctx).AddChangedFields("status", "items.0.qty")
 		})
@@ -269,7 +266,7 @@ func TestCloseUnderLoadLosesNone(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				e := entry("create", "c", i)
-				e.RequestID = "g" + itoa(g) + "-" + itoa(i)
+				e.RequestID = "g" + strconv.Itoa(g) + "-" + strconv.Itoa(i)
 				op, err := w.Begin(ctx, e)
 				if err != nil {
 					assert.Equal(t, apperr.KindUnavailable, apperr.KindOf(err))

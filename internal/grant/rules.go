@@ -7,7 +7,7 @@ package grant
 import (
 	"net/netip"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,7 +151,7 @@ func denied(d *policy.GrantDeny, req Request, actions []string) string {
 	if len(d.Actions) > 0 {
 		hit := ""
 		for _, a := range actions {
-			if hit == "" && contains(d.Actions, a) {
+			if hit == "" && slices.Contains(d.Actions, a) {
 				hit = a
 			}
 		}
@@ -173,7 +173,7 @@ func allows(g *policy.GrantRule, req Request, actions []string, sources []netip.
 		}
 	}
 	for _, a := range actions {
-		if !contains(g.Actions, a) {
+		if !slices.Contains(g.Actions, a) {
 			return "action " + a + " is not allowed"
 		}
 	}
@@ -221,35 +221,17 @@ func expandActions(req Request) ([]string, error) {
 	return sortedCopy(in), nil
 }
 
+// sortedCopy is s sorted and without repeats, in a new slice (nil when s is
+// empty); s itself is left as the caller sent it.
 func sortedCopy(s []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return slices.Compact(slices.Sorted(slices.Values(s)))
 }
 
 func matchAny(globs []string, s string) bool {
-	for _, g := range globs {
-		if ok, _ := filepath.Match(g, s); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(globs, func(g string) bool {
+		ok, _ := filepath.Match(g, s)
+		return ok
+	})
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -46,11 +46,8 @@ func (a access) For(coll string) (*pipeline.Target, error) {
 // checked stages, with a final $limit. Collections the pipeline joins get
 // their own policy for the same caller.
 func (s *Service) Aggregate(ctx context.Context, p *principal.Principal, coll string, stages bson.A) ([]bson.Raw, error) {
-	r, err := s.begin(p, coll)
+	r, _, err := s.beginAction(p, coll, policy.Aggregate)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := r.granted(policy.Aggregate); err != nil {
 		return nil, err
 	}
 	rewritten, err := pipeline.Rewrite(coll, stages, access{r}, s.limits.Pipeline)

@@ -1,8 +1,9 @@
 package service
 
 import (
+	"cmp"
 	"context"
-	"sort"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -43,11 +44,7 @@ func (s *Service) checkBatch(n int) error {
 // one of the refused items, not a reason to refuse the others. An action
 // that is not granted at all refuses the whole request.
 func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll string, docs []any) (*CreateManyResult, error) {
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return nil, err
-	}
-	d, err := r.granted(policy.Create)
+	r, d, err := s.beginAction(p, coll, policy.Create)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +86,7 @@ func (s *Service) CreateMany(ctx context.Context, p *principal.Principal, coll s
 		auditDoc(ctx, id, goodPaths[k])
 		r.emit(ctx, "create", id)
 	}
-	sort.Slice(res.Failed, func(i, j int) bool { return res.Failed[i].Index < res.Failed[j].Index })
+	slices.SortFunc(res.Failed, func(a, b ItemError) int { return cmp.Compare(a.Index, b.Index) })
 	auditFailed(ctx, len(res.Failed))
 	return res, nil
 }
@@ -158,19 +155,12 @@ type UpdateManyResult struct {
 // document then goes through the single-document path (compare-and-swap,
 // post-image check with undo).
 func (s *Service) UpdateMany(ctx context.Context, p *principal.Principal, coll string, sel Selection, body bson.D) (*UpdateManyResult, error) {
-	r, err := s.begin(p, coll)
+	r, d, err := s.beginAction(p, coll, policy.Update)
 	if err != nil {
 		return nil, err
 	}
-	d, err := r.granted(policy.Update)
+	upd, err := r.parseUpdate(d, body)
 	if err != nil {
-		return nil, err
-	}
-	upd, err := query.ParseUpdate(body)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.checkUpdate(d, upd); err != nil {
 		return nil, err
 	}
 	if f, denied := d.WriteDeniedAny(upd.Paths); denied {
@@ -190,13 +180,9 @@ func (s *Service) UpdateMany(ctx context.Context, p *principal.Principal, coll s
 	if d.State == when.Never {
 		return res, nil
 	}
-	targets, err := s.store.Find(ctx, coll, and(policyFilter(d), client), bson.D{{Key: "_id", Value: 1}}, int64(s.limits.MaxBatch)+1)
+	targets, err := r.targets(ctx, d, client)
 	if err != nil {
 		return nil, err
-	}
-	if len(targets) > s.limits.MaxBatch {
-		return nil, apperr.New(apperr.KindTooLarge, "the selection matches more than %d documents; narrow it", s.limits.MaxBatch).
-			WithDetails(map[string]any{"max_batch": s.limits.MaxBatch})
 	}
 	for i, pre := range targets {
 		res.Matched++
@@ -213,14 +199,27 @@ func (s *Service) UpdateMany(ctx context.Context, p *principal.Principal, coll s
 	return res, nil
 }
 
+// targets reads the documents a batch update or delete works on one by
+// one: those in d's scope that the client filter selects, in _id order. A
+// selection larger than MaxBatch is refused whole (413) rather than done in
+// part.
+func (r *request) targets(ctx context.Context, d *policy.Decision, client any) ([]bson.Raw, error) {
+	limit := r.s.limits.MaxBatch
+	docs, err := r.s.store.Find(ctx, r.coll, and(policyFilter(d), client), bson.D{{Key: "_id", Value: 1}}, int64(limit)+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) > limit {
+		return nil, apperr.New(apperr.KindTooLarge, "the selection matches more than %d documents; narrow it", limit).
+			WithDetails(map[string]any{"max_batch": limit})
+	}
+	return docs, nil
+}
+
 // DeleteMany deletes every selected document the caller may delete, in one
 // deleteMany whose filter is {$and: [deleteFilter, selection]}.
 func (s *Service) DeleteMany(ctx context.Context, p *principal.Principal, coll string, sel Selection) (int64, error) {
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return 0, err
-	}
-	d, err := r.granted(policy.Delete)
+	r, d, err := s.beginAction(p, coll, policy.Delete)
 	if err != nil {
 		return 0, err
 	}

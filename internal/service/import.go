@@ -229,11 +229,7 @@ func (s *Service) insertChunk(ctx context.Context, coll string, docs []bson.Raw)
 // say which documents it stored).
 func (s *Service) Import(ctx context.Context, p *principal.Principal, coll string, src ImportSource, opts ImportOptions) (*ImportResult, error) {
 	start := time.Now()
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return nil, err
-	}
-	d, err := r.granted(policy.Create)
+	r, d, err := s.beginAction(p, coll, policy.Create)
 	if err != nil {
 		return nil, err
 	}

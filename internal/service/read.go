@@ -20,15 +20,7 @@ func errNotFound() error { return apperr.NotFound("document not found") }
 // Get returns one document as the caller may read it, projected on fields
 // (validated names; nil for all).
 func (s *Service) Get(ctx context.Context, p *principal.Principal, coll, id string, fields []string) (bson.Raw, error) {
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return nil, err
-	}
-	d, err := r.granted(policy.Read)
-	if err != nil {
-		return nil, err
-	}
-	oid, err := ParseID(id)
+	_, d, oid, err := s.beginDoc(p, coll, policy.Read, id)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +34,18 @@ func (s *Service) Get(ctx context.Context, p *principal.Principal, coll, id stri
 	if doc == nil {
 		return nil, errNotFound()
 	}
+	out, err := shown(d, doc, fields)
+	if err != nil {
+		return nil, err
+	}
+	noteETag(ctx, doc)
+	auditDoc(ctx, oid, nil)
+	return out, nil
+}
+
+// shown is doc as the read decision shows it, or a 404 when it shows nothing
+// of it: a document the caller may not see is one that does not exist.
+func shown(d *policy.Decision, doc bson.Raw, fields []string) (bson.Raw, error) {
 	out, ok, err := show(d, doc, fields)
 	if err != nil {
 		return nil, err
@@ -49,8 +53,6 @@ func (s *Service) Get(ctx context.Context, p *principal.Principal, coll, id stri
 	if !ok {
 		return nil, errNotFound()
 	}
-	noteETag(ctx, doc)
-	auditDoc(ctx, oid, nil)
 	return out, nil
 }
 
@@ -112,11 +114,7 @@ func checkSort(d *policy.Decision, sort bson.D) error {
 // holds the documents strictly after the previous page's last one in sort
 // order, whatever was inserted or deleted meanwhile.
 func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string, req FindRequest) (*Page, error) {
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return nil, err
-	}
-	d, err := r.granted(policy.Read)
+	r, d, err := s.beginAction(p, coll, policy.Read)
 	if err != nil {
 		return nil, err
 	}
@@ -250,11 +248,7 @@ const maxWindow = 8
 
 // Count returns how many documents the caller may read match filter.
 func (s *Service) Count(ctx context.Context, p *principal.Principal, coll string, filter bson.D) (int64, error) {
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return 0, err
-	}
-	d, err := r.granted(policy.Read)
+	_, d, err := s.beginAction(p, coll, policy.Read)
 	if err != nil {
 		return 0, err
 	}

@@ -240,6 +240,50 @@ func (r *request) granted(a policy.Action) (*policy.Decision, error) {
 	return d, nil
 }
 
+// beginAction starts a request for action a, which a role of the caller
+// must be granted on coll. Every operation answers its 401, 400 (collection
+// name) and 403 (action) here, in this order, before it reads its arguments.
+func (s *Service) beginAction(p *principal.Principal, coll string, a policy.Action) (*request, *policy.Decision, error) {
+	r, err := s.begin(p, coll)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := r.granted(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, d, nil
+}
+
+// beginID starts a request on the one document the path id names, for an
+// operation that decides later which action it needs.
+func (s *Service) beginID(p *principal.Principal, coll, id string) (*request, any, error) {
+	r, err := s.begin(p, coll)
+	if err != nil {
+		return nil, nil, err
+	}
+	oid, err := ParseID(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, oid, nil
+}
+
+// beginDoc is beginAction for an operation on the one document the path id
+// names; the id is parsed after the action is known to be granted, so that
+// a caller without the action learns nothing from an id's form.
+func (s *Service) beginDoc(p *principal.Principal, coll string, a policy.Action, id string) (*request, *policy.Decision, any, error) {
+	r, d, err := s.beginAction(p, coll, a)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	oid, err := ParseID(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return r, d, oid, nil
+}
+
 var collectionName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}$`)
 
 // ReservedPrefix starts the names of the proxy's own collections (API keys,

@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -75,20 +76,33 @@ var hr = &principal.Principal{ID: "h", TenantID: "t1", Roles: []string{"hr"}}
 
 func kind(err error) apperr.Kind { return apperr.KindOf(err) }
 
-func TestPatchConcurrentChangeIsConflict(t *testing.T) {
-	svc, rs, db := setup(t)
-	ctx := context.Background()
-	if _, err := svc.Create(ctx, hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
+// createA creates staff document "a" as hr.
+func createA(t *testing.T, svc *service.Service) {
+	t.Helper()
+	if _, err := svc.Create(context.Background(), hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// concurrentWrite arms rs to write field, and an updated_at an hour ahead,
+// into staff document "a" right before the service's next write: the
+// change its compare-and-swap must notice.
+func concurrentWrite(t *testing.T, rs *racingStore, db *mongo.Database, field bson.E) {
 	rs.before = func() {
 		rs.before = nil
-		_, err := db.Collection("staff").UpdateOne(ctx, bson.D{{Key: "_id", Value: "a"}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: 99}, {Key: "updated_at", Value: bson.NewDateTimeFromTime(time.Now().Add(time.Hour))}}}})
+		_, err := db.Collection("staff").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: "a"}},
+			bson.D{{Key: "$set", Value: bson.D{field, {Key: "updated_at", Value: bson.NewDateTimeFromTime(time.Now().Add(time.Hour))}}}})
 		if err != nil {
 			t.Error(err)
 		}
 	}
+}
+
+func TestPatchConcurrentChangeIsConflict(t *testing.T) {
+	svc, rs, db := setup(t)
+	ctx := context.Background()
+	createA(t, svc)
+	concurrentWrite(t, rs, db, bson.E{Key: "n", Value: 99})
 	_, err := svc.Patch(ctx, hr, "staff", "a", bson.D{{Key: "n", Value: 2}})
 	if kind(err) != apperr.KindConflict {
 		t.Fatalf("err = %v, want conflict", err)
@@ -103,16 +117,8 @@ func TestPatchConcurrentChangeIsConflict(t *testing.T) {
 func TestReplaceConcurrentChangeIsConflict(t *testing.T) {
 	svc, rs, db := setup(t)
 	ctx := context.Background()
-	if _, err := svc.Create(ctx, hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	rs.before = func() {
-		_, err := db.Collection("staff").UpdateOne(ctx, bson.D{{Key: "_id", Value: "a"}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "salary", Value: 5}, {Key: "updated_at", Value: bson.NewDateTimeFromTime(time.Now().Add(time.Hour))}}}})
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	createA(t, svc)
+	concurrentWrite(t, rs, db, bson.E{Key: "salary", Value: 5})
 	_, err := svc.Replace(ctx, hr, "staff", "a", bson.D{{Key: "tenant_id", Value: "t1"}, {Key: "n", Value: 2}})
 	if kind(err) != apperr.KindConflict {
 		t.Fatalf("err = %v, want conflict", err)
@@ -122,9 +128,7 @@ func TestReplaceConcurrentChangeIsConflict(t *testing.T) {
 func TestRefusedUpdateIsUndone(t *testing.T) {
 	svc, _, db := setup(t)
 	ctx := context.Background()
-	if _, err := svc.Create(ctx, hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
-		t.Fatal(err)
-	}
+	createA(t, svc)
 	var before bson.Raw
 	before, _ = db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Raw()
 	_, err := svc.Patch(ctx, hr, "staff", "a", bson.D{{Key: "$set", Value: bson.D{{Key: "tenant_id", Value: "t2"}, {Key: "n", Value: 5}}}})
@@ -132,12 +136,10 @@ func TestRefusedUpdateIsUndone(t *testing.T) {
 		t.Fatalf("err = %v, want forbidden", err)
 	}
 	after, _ := db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Raw()
-	if !bytesEqual(before, after) {
+	if !bytes.Equal(before, after) {
 		t.Fatalf("not restored:\n%v\n%v", before, after)
 	}
 }
-
-func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
 func TestDecisionsAndIDs(t *testing.T) {
 	svc, _, _ := setup(t)

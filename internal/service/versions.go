@@ -7,7 +7,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/mongosem"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
@@ -52,45 +51,13 @@ func (r *request) saveVersion(ctx context.Context, pre bson.Raw, op string) erro
 	return err
 }
 
-// deleteOne deletes the document id within d's scope. On a versioned
-// collection the document is read first, saved as a version, and deleted by
-// a compare-and-swap on that state (409 if it changed meanwhile), so the
-// version saved is exactly the state deleted.
-//
-// Under If-Match the same read-then-compare-and-swap runs on any collection:
-// the tag is checked on the state read, and the delete only matches that
-// state.
-func (r *request) deleteOne(ctx context.Context, d *policy.Decision, id any) (int64, error) {
-	if !r.versioned() && !conditional(ctx) {
-		return r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d)))
-	}
-	pre, err := r.preImage(ctx, d, id)
-	if err != nil {
-		return 0, err
-	}
-	if err := r.saveVersion(ctx, pre, "delete"); err != nil {
-		return 0, err
-	}
-	unlock := lockDoc(r.coll, id)
-	n, err := r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)))
-	unlock()
-	if err == nil && n == 0 {
-		return 0, conflict(ctx)
-	}
-	return n, err
-}
-
 // deleteManyVersioned is DeleteMany on a versioned collection: each selected
 // document is saved and deleted on its own (bounded by MaxBatch, like
 // UpdateMany). A document changed meanwhile is skipped.
 func (r *request) deleteManyVersioned(ctx context.Context, d *policy.Decision, client any) (int64, error) {
-	targets, err := r.s.store.Find(ctx, r.coll, and(policyFilter(d), client), bson.D{{Key: "_id", Value: 1}}, int64(r.s.limits.MaxBatch)+1)
+	targets, err := r.targets(ctx, d, client)
 	if err != nil {
 		return 0, err
-	}
-	if len(targets) > r.s.limits.MaxBatch {
-		return 0, apperr.New(apperr.KindTooLarge, "the selection matches more than %d documents; narrow it", r.s.limits.MaxBatch).
-			WithDetails(map[string]any{"max_batch": r.s.limits.MaxBatch})
 	}
 	var deleted int64
 	for _, pre := range targets {
@@ -144,14 +111,7 @@ func (r *request) versionsOf(ctx context.Context, id any) (*policy.Decision, err
 	if n > 0 {
 		return nil, errNotFound() // exists, hidden
 	}
-	list, err := r.s.versions.Store.List(ctx, r.coll, id, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(list) == 0 {
-		return nil, errNotFound()
-	}
-	latest, err := r.s.versions.Store.Get(ctx, r.coll, id, list[0].Version)
+	latest, err := r.latestVersion(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +119,19 @@ func (r *request) versionsOf(ctx context.Context, id any) (*policy.Decision, err
 		return nil, err
 	}
 	return rd, nil
+}
+
+// latestVersion is the last state saved of document id (for a deleted
+// document, the state it was deleted in); a 404 when it has none.
+func (r *request) latestVersion(ctx context.Context, id any) (*versions.Version, error) {
+	list, err := r.s.versions.Store.List(ctx, r.coll, id, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, errNotFound()
+	}
+	return r.s.versions.Store.Get(ctx, r.coll, id, list[0].Version)
 }
 
 // readableVersion returns version v of document id, and how the caller
@@ -187,23 +160,12 @@ func shownOr404(rd *policy.Decision, doc bson.Raw, fields []string) (bson.Raw, e
 	if !rd.Match(doc) {
 		return nil, errNotFound()
 	}
-	out, ok, err := show(rd, doc, fields)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errNotFound()
-	}
-	return out, nil
+	return shown(rd, doc, fields)
 }
 
 // ListVersions returns the versions of a document, newest first.
 func (s *Service) ListVersions(ctx context.Context, p *principal.Principal, coll, id string) ([]versions.Summary, error) {
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return nil, err
-	}
-	oid, err := ParseID(id)
+	r, oid, err := s.beginID(p, coll, id)
 	if err != nil {
 		return nil, err
 	}
@@ -231,11 +193,7 @@ func (s *Service) ListVersions(ctx context.Context, p *principal.Principal, coll
 // evaluated on that old state: a version whose content the caller could not
 // read is a 404, and masks and hidden fields apply as to a current document.
 func (s *Service) GetVersion(ctx context.Context, p *principal.Principal, coll, id string, v int64, fields []string) (bson.Raw, error) {
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return nil, err
-	}
-	oid, err := ParseID(id)
+	r, oid, err := s.beginID(p, coll, id)
 	if err != nil {
 		return nil, err
 	}
@@ -255,15 +213,7 @@ func (s *Service) GetVersion(ctx context.Context, p *principal.Principal, coll, 
 // state replaced is saved as a version first. When the document was
 // deleted, recreate does the same against the state it had when deleted.
 func (s *Service) RestoreVersion(ctx context.Context, p *principal.Principal, coll, id string, v int64) (bson.Raw, error) {
-	r, err := s.begin(p, coll)
-	if err != nil {
-		return nil, err
-	}
-	d, err := r.granted(policy.Restore)
-	if err != nil {
-		return nil, err
-	}
-	oid, err := ParseID(id)
+	r, d, oid, err := s.beginDoc(p, coll, policy.Restore, id)
 	if err != nil {
 		return nil, err
 	}
@@ -313,14 +263,7 @@ func (r *request) recreate(ctx context.Context, d *policy.Decision, id any, body
 	if d.State == when.Never {
 		return nil, errNotFound()
 	}
-	last, err := r.s.versions.Store.List(ctx, r.coll, id, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(last) == 0 {
-		return nil, errNotFound()
-	}
-	deleted, err := r.s.versions.Store.Get(ctx, r.coll, id, last[0].Version)
+	deleted, err := r.latestVersion(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -396,9 +339,7 @@ func (r *request) tenantPresetsHold(doc bson.D) error {
 		if !ok {
 			return errOutOfScope("restored document")
 		}
-		a, errA := rawValue(got)
-		b, errB := rawValue(want)
-		if errA != nil || errB != nil || !mongosem.Equal(a, b) {
+		if !sameValue(got, want) {
 			return errOutOfScope("restored document")
 		}
 	}

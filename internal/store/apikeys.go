@@ -21,16 +21,13 @@ const APIKeysCollection = "pm_api_keys"
 // APIKeys stores API keys in a MongoDB collection. It implements
 // auth.KeyStore. Only the SHA-256 of each secret is stored.
 type APIKeys struct {
-	coll    *mongo.Collection
-	timeout time.Duration
+	coll *mongo.Collection
+	deadline
 }
 
-// NewAPIKeys returns the key store on coll.
+// NewAPIKeys returns the key store on coll. timeout <= 0 means 5s.
 func NewAPIKeys(coll *mongo.Collection, timeout time.Duration) *APIKeys {
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	return &APIKeys{coll: coll, timeout: timeout}
+	return &APIKeys{coll: coll, deadline: newDeadline(timeout, 5*time.Second)}
 }
 
 // keyDoc is the stored form of a key.
@@ -111,7 +108,7 @@ func (k *APIKeys) Get(ctx context.Context, id string) (*auth.KeyRecord, error) {
 	if !auth.ValidKeyID(id) {
 		return nil, auth.ErrKeyNotFound
 	}
-	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	ctx, cancel := k.ctx(ctx)
 	defer cancel()
 	var d keyDoc
 	err := k.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
@@ -126,7 +123,7 @@ func (k *APIKeys) Get(ctx context.Context, id string) (*auth.KeyRecord, error) {
 
 // Create stores a new key record.
 func (k *APIKeys) Create(ctx context.Context, r *auth.KeyRecord, createdBy string) error {
-	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	ctx, cancel := k.ctx(ctx)
 	defer cancel()
 	d := keyDoc{
 		ID: r.ID, Name: r.Name, SecretSHA256: r.SecretSHA256,
@@ -142,7 +139,7 @@ func (k *APIKeys) Create(ctx context.Context, r *auth.KeyRecord, createdBy strin
 
 // List returns the keys of a tenant, newest first (at most limit).
 func (k *APIKeys) List(ctx context.Context, tenantID string, limit int64) ([]*StoredKey, error) {
-	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	ctx, cancel := k.ctx(ctx)
 	defer cancel()
 	cur, err := k.coll.Find(ctx, bson.D{{Key: "tenant_id", Value: tenantID}},
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(limit))
@@ -167,7 +164,7 @@ func (k *APIKeys) Revoke(ctx context.Context, tenantID, id string, now time.Time
 	if !auth.ValidKeyID(id) {
 		return false, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	ctx, cancel := k.ctx(ctx)
 	defer cancel()
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "tenant_id", Value: tenantID}}
 	res, err := k.coll.UpdateOne(ctx, append(filter, bson.E{Key: "revoked_at", Value: nil}),

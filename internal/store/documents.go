@@ -17,28 +17,35 @@ import (
 // command, so a slow query is stopped by the server too, not only abandoned
 // by the client. Every error is passed through Translate.
 type Documents struct {
-	db      *mongo.Database
-	timeout time.Duration
+	db *mongo.Database
+	deadline
 }
 
-// NewDocuments returns the document store for db. timeout <= 0 means 10s:
-// "no limit" is never a default (ARCHITECTURE.md, security rule 10).
+// NewDocuments returns the document store for db. timeout <= 0 means 10s.
 func NewDocuments(db *mongo.Database, timeout time.Duration) *Documents {
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	return &Documents{db: db, timeout: timeout}
+	return &Documents{db: db, deadline: newDeadline(timeout, 10*time.Second)}
 }
 
-func (d *Documents) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+// deadline bounds every call a store handle makes. "No limit" is never a
+// default (ARCHITECTURE.md, security rule 10): a timeout <= 0 takes the
+// handle's default.
+type deadline struct{ timeout time.Duration }
+
+func newDeadline(timeout, def time.Duration) deadline {
+	if timeout <= 0 {
+		timeout = def
+	}
+	return deadline{timeout}
+}
+
+func (d deadline) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d.timeout)
 }
 
-// FindOne returns the first document matching filter, or nil when none does.
-func (d *Documents) FindOne(ctx context.Context, coll string, filter any) (bson.Raw, error) {
-	ctx, cancel := d.ctx(ctx)
-	defer cancel()
-	raw, err := d.db.Collection(coll).FindOne(ctx, filter).Raw()
+// oneOrNil is the document a single-document command answered, or nil when
+// it matched nothing (which is no error to the service).
+func oneOrNil(res *mongo.SingleResult) (bson.Raw, error) {
+	raw, err := res.Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}
@@ -46,6 +53,13 @@ func (d *Documents) FindOne(ctx context.Context, coll string, filter any) (bson.
 		return nil, Translate(err)
 	}
 	return raw, nil
+}
+
+// FindOne returns the first document matching filter, or nil when none does.
+func (d *Documents) FindOne(ctx context.Context, coll string, filter any) (bson.Raw, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return oneOrNil(d.db.Collection(coll).FindOne(ctx, filter))
 }
 
 // Find returns at most limit documents matching filter in sort order.
@@ -95,14 +109,7 @@ func (d *Documents) UpdateOne(ctx context.Context, coll string, filter, update a
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	opts := options.FindOneAndUpdate().SetReturnDocument(options.After).SetUpsert(false)
-	raw, err := d.db.Collection(coll).FindOneAndUpdate(ctx, filter, update, opts).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, Translate(err)
-	}
-	return raw, nil
+	return oneOrNil(d.db.Collection(coll).FindOneAndUpdate(ctx, filter, update, opts))
 }
 
 // ReplaceOne replaces the document matching filter with doc and returns the
@@ -111,14 +118,7 @@ func (d *Documents) ReplaceOne(ctx context.Context, coll string, filter, doc any
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	opts := options.FindOneAndReplace().SetReturnDocument(options.After).SetUpsert(false)
-	raw, err := d.db.Collection(coll).FindOneAndReplace(ctx, filter, doc, opts).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, Translate(err)
-	}
-	return raw, nil
+	return oneOrNil(d.db.Collection(coll).FindOneAndReplace(ctx, filter, doc, opts))
 }
 
 // DeleteOne deletes the document matching filter and reports how many were
@@ -126,7 +126,11 @@ func (d *Documents) ReplaceOne(ctx context.Context, coll string, filter, doc any
 func (d *Documents) DeleteOne(ctx context.Context, coll string, filter any) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	res, err := d.db.Collection(coll).DeleteOne(ctx, filter)
+	return deletedCount(d.db.Collection(coll).DeleteOne(ctx, filter))
+}
+
+// deletedCount is how many documents a delete removed.
+func deletedCount(res *mongo.DeleteResult, err error) (int64, error) {
 	if err != nil {
 		return 0, Translate(err)
 	}
@@ -145,11 +149,7 @@ func (d *Documents) Ping(ctx context.Context) error {
 func (d *Documents) DeleteMany(ctx context.Context, coll string, filter any) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	res, err := d.db.Collection(coll).DeleteMany(ctx, filter)
-	if err != nil {
-		return 0, Translate(err)
-	}
-	return res.DeletedCount, nil
+	return deletedCount(d.db.Collection(coll).DeleteMany(ctx, filter))
 }
 
 // Aggregate runs pipeline on coll and returns every result document. The

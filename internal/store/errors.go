@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -245,16 +246,18 @@ var uniqueViolationTexts = []string{"violates exclusion constraint", "UNIQUE con
 // that code with one of those fixed phrases is matched, so a client's
 // duplicate is a 409 on every engine rather than a 500.
 func isUniqueViolation(err error) bool {
+	return isInternalErrorSaying(err, uniqueViolationTexts)
+}
+
+// isInternalErrorSaying reports an InternalError (1) whose message holds one
+// of texts: the few failures FerretDB passes on under that code are told
+// apart by their fixed wording, and nothing else under it is classified.
+func isInternalErrorSaying(err error, texts []string) bool {
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || ce.Code != codeInternalError {
 		return false
 	}
-	for _, s := range uniqueViolationTexts {
-		if strings.Contains(ce.Message, s) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(texts, func(s string) bool { return strings.Contains(ce.Message, s) })
 }
 
 // Codes of expression errors that FerretDB v2 on DocumentDB reports under
@@ -296,16 +299,7 @@ var storageRestartingTexts = []string{
 // (1), PostgreSQL's refusal while it starts or recovers from a crash: the
 // database is unavailable for a moment, which is a 503 to retry, not a 500.
 func isStorageRestarting(err error) bool {
-	var ce mongo.CommandError
-	if !errors.As(err, &ce) || ce.Code != codeInternalError {
-		return false
-	}
-	for _, s := range storageRestartingTexts {
-		if strings.Contains(ce.Message, s) {
-			return true
-		}
-	}
-	return false
+	return isInternalErrorSaying(err, storageRestartingTexts)
 }
 
 // isUnreachable reports whether err means the server could not be reached or
@@ -328,12 +322,7 @@ func hasCode(err error, codes ...int) bool {
 	if !errors.As(err, &se) {
 		return false
 	}
-	for _, c := range codes {
-		if se.HasErrorCode(c) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(codes, se.HasErrorCode)
 }
 
 // IsUnreachable reports whether err means the server could not be reached,
