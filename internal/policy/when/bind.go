@@ -161,6 +161,22 @@ func (x *Expr) State(env *Env) State {
 	return state(x.root, env)
 }
 
+// foldState folds the kids of an and/or in three-valued logic: the first kid
+// in state decisive settles the whole (Never for and, Always for or); else any
+// Conditional kid leaves it Conditional, and none leaves it neutral.
+func foldState(kids []*node, env *Env, decisive, neutral State) State {
+	res := neutral
+	for _, k := range kids {
+		switch state(k, env) {
+		case decisive:
+			return decisive
+		case Conditional:
+			res = Conditional
+		}
+	}
+	return res
+}
+
 func state(n *node, env *Env) State {
 	switch n.kind {
 	case nTrue:
@@ -168,27 +184,9 @@ func state(n *node, env *Env) State {
 	case nFalse:
 		return Never
 	case nAnd:
-		res := Always
-		for _, k := range n.kids {
-			switch state(k, env) {
-			case Never:
-				return Never
-			case Conditional:
-				res = Conditional
-			}
-		}
-		return res
+		return foldState(n.kids, env, Never, Always)
 	case nOr:
-		res := Never
-		for _, k := range n.kids {
-			switch state(k, env) {
-			case Always:
-				return Always
-			case Conditional:
-				res = Conditional
-			}
-		}
-		return res
+		return foldState(n.kids, env, Always, Never)
 	}
 	if n.field != nil {
 		return Conditional

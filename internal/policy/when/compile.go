@@ -211,11 +211,7 @@ func (c *compiler) boolean(n ast.Node) (*node, error) {
 var flipped = map[opKind]opKind{opEq: opEq, opLt: opGt, opLte: opGte, opGt: opLt, opGte: opLte}
 
 func (c *compiler) comparison(x *ast.BinaryNode) (*node, error) {
-	l, err := c.term(x.Left)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.term(x.Right)
+	l, r, err := c.operands(x)
 	if err != nil {
 		return nil, err
 	}
@@ -297,11 +293,7 @@ func (c *compiler) membership(x *ast.BinaryNode) (*node, error) {
 }
 
 func (c *compiler) stringOp(x *ast.BinaryNode) (*node, error) {
-	l, err := c.term(x.Left)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.term(x.Right)
+	l, r, err := c.operands(x)
 	if err != nil {
 		return nil, err
 	}
@@ -427,6 +419,16 @@ func (c *compiler) checkOrderable(r term) error {
 	return nil
 }
 
+// operands compiles both sides of a binary operator as values, left first so
+// that the error a user sees points at the leftmost bad operand.
+func (c *compiler) operands(x *ast.BinaryNode) (l, r term, err error) {
+	if l, err = c.term(x.Left); err != nil {
+		return l, r, err
+	}
+	r, err = c.term(x.Right)
+	return l, r, err
+}
+
 // term compiles a value: a document path, a caller value or a literal.
 func (c *compiler) term(n ast.Node) (term, error) {
 	t := term{n: n}
@@ -485,11 +487,7 @@ func (c *compiler) term(n ast.Node) (term, error) {
 		return c.builtin(x)
 	case *ast.BinaryNode:
 		if x.Operator == "+" || x.Operator == "-" {
-			l, err := c.term(x.Left)
-			if err != nil {
-				return t, err
-			}
-			r, err := c.term(x.Right)
+			l, r, err := c.operands(x)
 			if err != nil {
 				return t, err
 			}
