@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,21 +203,9 @@ func (r *Resolver) managerOf(ctx context.Context, coll *store.Collection, cfg Co
 // stringAt reads a string id at a dotted path; ids are strings (user ids
 // come from tokens as strings), other types are ignored.
 func stringAt(doc bson.Raw, path string) (string, bool) {
-	v, err := doc.LookupErr(splitPath(path)...)
+	v, err := doc.LookupErr(strings.Split(path, ".")...)
 	if err != nil {
 		return "", false
 	}
 	return v.StringValueOK()
-}
-
-func splitPath(p string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(p); i++ {
-		if p[i] == '.' {
-			out = append(out, p[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, p[start:])
 }

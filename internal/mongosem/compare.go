@@ -99,17 +99,11 @@ func Compare(a, b bson.RawValue) int {
 	case 47:
 		t1, i1, _ := a.TimestampOK()
 		t2, i2, _ := b.TimestampOK()
-		if t1 != t2 {
-			return cmp.Compare(t1, t2)
-		}
-		return cmp.Compare(i1, i2)
+		return cmp.Or(cmp.Compare(t1, t2), cmp.Compare(i1, i2))
 	case 50:
 		p1, o1, _ := a.RegexOK()
 		p2, o2, _ := b.RegexOK()
-		if p1 != p2 {
-			return cmp.Compare(p1, p2)
-		}
-		return cmp.Compare(o1, o2)
+		return cmp.Or(cmp.Compare(p1, p2), cmp.Compare(o1, o2))
 	}
 	// ObjectID, DBPointer, code: byte order of the encoded value is the
 	// server's order for ObjectIDs and a stable order for the rest.

@@ -149,10 +149,7 @@ func (v *View) applyDoc(dst []byte, doc bson.Raw, prefix string) ([]byte, error)
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	for _, e := range elems {
 		key := e.Key()
-		p := key
-		if prefix != "" {
-			p = prefix + "." + key
-		}
+		p := fieldpath.Join(prefix, key)
 		vis, mask := v.vis(p, false)
 		val := e.Value()
 		switch vis {

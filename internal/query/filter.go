@@ -2,6 +2,7 @@ package query
 
 import (
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -205,7 +206,7 @@ func (w *filterWalker) filterDoc(d bson.D, prefix string) error {
 		if err := validatePath(e.Key, "filter", styleField); err != nil {
 			return err
 		}
-		if err := w.fieldCondition(joinPath(prefix, e.Key), e.Value); err != nil {
+		if err := w.fieldCondition(fieldpath.Join(prefix, e.Key), e.Value); err != nil {
 			return err
 		}
 	}

@@ -76,14 +76,6 @@ func validatePath(p, what string, style pathStyle) error {
 	return nil
 }
 
-// joinPath appends a relative path to a prefix.
-func joinPath(prefix, p string) string {
-	if prefix == "" {
-		return p
-	}
-	return prefix + "." + p
-}
-
 // pathSet is an ordered set of paths.
 type pathSet struct {
 	list []string

@@ -9,6 +9,8 @@ import (
 
 	"github.com/expr-lang/expr"
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 )
 
 // Complete returns doc with the server's part written: defaults for absent
@@ -40,13 +42,13 @@ func applyDefaults(d bson.D, o *Object, prefix string, paths *[]string) bson.D {
 		if i < 0 {
 			if f.HasDefault {
 				d = append(d, bson.E{Key: f.Name, Value: f.Default})
-				*paths = append(*paths, join(prefix, f.Name))
+				*paths = append(*paths, fieldpath.Join(prefix, f.Name))
 			}
 			continue
 		}
 		if f.Object != nil {
 			if sub, ok := d[i].Value.(bson.D); ok {
-				d[i].Value = applyDefaults(append(bson.D(nil), sub...), f.Object, join(prefix, f.Name), paths)
+				d[i].Value = applyDefaults(append(bson.D(nil), sub...), f.Object, fieldpath.Join(prefix, f.Name), paths)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 )
 
@@ -145,10 +146,7 @@ func (l *loader) fields(n *yaml.Node, prefix string) []*Field {
 			l.errf(kn, "invalid field name %q (no dots, no leading $)", name)
 			return
 		}
-		path := name
-		if prefix != "" {
-			path = prefix + "." + name
-		}
+		path := fieldpath.Join(prefix, name)
 		if f := l.field(name, path, v, prefix); f != nil {
 			out = append(out, f)
 		}
