@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -116,7 +117,7 @@ func (c *Config) checkKeys(file string, n *yaml.Node, t reflect.Type, path strin
 			f, ok := fields[key.Value]
 			if !ok {
 				probs.add("%s:%d:%d: unknown key %q in %s (known: %s)", file, key.Line, key.Column,
-					key.Value, where(path), strings.Join(sortedKeys(fields), ", "))
+					key.Value, where(path), strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 				continue
 			}
 			p := join(path, key.Value)
@@ -147,15 +148,6 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 		out[name] = f
 	}
 	return out
-}
-
-func sortedKeys(m map[string]reflect.StructField) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func join(path, key string) string {

@@ -2,8 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -70,11 +72,7 @@ func Load(paths ...string) (*Set, error) {
 
 // Parse loads a policy set from in-memory sources (name → YAML), in name order.
 func Parse(srcs map[string][]byte) (*Set, error) {
-	names := make([]string, 0, len(srcs))
-	for n := range srcs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(srcs))
 	return parse(names, srcs)
 }
 

@@ -5,7 +5,9 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -274,11 +276,7 @@ func (l *loader) fields(n *yaml.Node) FieldRules {
 }
 
 func (l *loader) maskNames() string {
-	names := make([]string, 0, len(l.set.Masks))
-	for n := range l.set.Masks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(l.set.Masks))
 	return strings.Join(names, ", ")
 }
 
@@ -332,11 +330,7 @@ func (l *loader) buildDefaults() {
 }
 
 func (l *loader) buildCollections() {
-	names := make([]string, 0, len(l.collNodes))
-	for n := range l.collNodes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(l.collNodes))
 	for _, name := range names {
 		n := l.collNodes[name]
 		l.file = l.fileOf[n]

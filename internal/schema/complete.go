@@ -2,8 +2,9 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,11 +206,7 @@ func toBSON(v any) (any, error) {
 		}
 		return out, nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // a stable order, so equal results are stored equal
+		keys := slices.Sorted(maps.Keys(x)) // a stable order, so equal results are stored equal
 		out := make(bson.D, 0, len(x))
 		for _, k := range keys {
 			e := x[k]

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -438,11 +439,7 @@ func yamlValue(n *yaml.Node) (bson.RawValue, error) {
 func normalize(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(x))
 		out := bson.D{}
 		for _, k := range keys {
 			out = append(out, bson.E{Key: k, Value: normalize(x[k])})
