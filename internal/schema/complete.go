@@ -22,19 +22,29 @@ import (
 func (c *Collection) Complete(doc bson.D, now time.Time) (out bson.D, paths []string, fails []Failure) {
 	out = doc
 	out = applyDefaults(out, &c.Object, "", &paths)
+	out, fails = c.computeAll(out, now, func(name string, _ any) { paths = append(paths, name) })
+	return out, paths, fails
+}
+
+// computeAll evaluates the computed fields in declaration order over d, each
+// seeing the ones written before it, and returns d with them written;
+// written hears each field set. A failing expression is a failure and leaves
+// that field as it was.
+func (c *Collection) computeAll(d bson.D, now time.Time, written func(name string, v any)) (bson.D, []Failure) {
+	var fails []Failure
 	for _, f := range c.Fields {
 		if f.Computed == nil {
 			continue
 		}
-		v, err := c.eval(f, out, now)
+		v, err := c.eval(f, d, now)
 		if err != nil {
 			fails = append(fails, Failure{Path: f.Name, Rule: RuleComputed, Message: "cannot be computed: " + err.Error()})
 			continue
 		}
-		out = setTop(out, f.Name, v)
-		paths = append(paths, f.Name)
+		d = setTop(d, f.Name, v)
+		written(f.Name, v)
 	}
-	return out, paths, fails
+	return d, fails
 }
 
 func applyDefaults(d bson.D, o *Object, prefix string, paths *[]string) bson.D {
@@ -83,24 +93,14 @@ func (c *Collection) ComputeRaw(doc bson.Raw, now time.Time) (bson.D, []Failure)
 		return nil, []Failure{{Path: "", Rule: RuleType, Message: "is not a valid document"}}
 	}
 	var set bson.D
-	var fails []Failure
-	for _, f := range c.Fields {
-		if f.Computed == nil {
-			continue
-		}
-		v, err := c.eval(f, d, now)
-		if err != nil {
-			fails = append(fails, Failure{Path: f.Name, Rule: RuleComputed, Message: "cannot be computed: " + err.Error()})
-			continue
-		}
-		d = setTop(d, f.Name, v)
-		old, err := doc.LookupErr(f.Name)
+	_, fails := c.computeAll(d, now, func(name string, v any) {
+		old, err := doc.LookupErr(name)
 		t, b, merr := bson.MarshalValue(v)
 		if merr == nil && err == nil && old.Type == t && string(old.Value) == string(b) {
-			continue
+			return
 		}
-		set = append(set, bson.E{Key: f.Name, Value: v})
-	}
+		set = append(set, bson.E{Key: name, Value: v})
+	})
 	return set, fails
 }
 
@@ -151,11 +151,7 @@ func plain(v any) any {
 		}
 		return out
 	case bson.A:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plain(e)
-		}
-		return out
+		return plain([]any(x)) // the same list under the driver's name
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {

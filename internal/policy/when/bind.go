@@ -2,6 +2,7 @@ package when
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,7 +111,7 @@ func encode(v any) (bson.RawValue, bool) {
 				}
 				ev = bson.RawValue{Type: bson.TypeNull}
 			}
-			b = bsoncore.AppendHeader(b, bsoncore.Type(ev.Type), itoa(i))
+			b = bsoncore.AppendHeader(b, bsoncore.Type(ev.Type), strconv.Itoa(i))
 			b = append(b, ev.Value...)
 		}
 		b, _ = bsoncore.AppendArrayEnd(b, idx)
@@ -120,7 +121,7 @@ func encode(v any) (bson.RawValue, bool) {
 	case []string:
 		idx, b := bsoncore.AppendArrayStart(b)
 		for i, s := range x {
-			b = bsoncore.AppendStringElement(b, itoa(i), s)
+			b = bsoncore.AppendStringElement(b, strconv.Itoa(i), s)
 		}
 		b, _ = bsoncore.AppendArrayEnd(b, idx)
 		return bson.RawValue{Type: bson.TypeArray, Value: b}, true
@@ -312,7 +313,7 @@ func operandValue(o operand, env *Env) (bson.RawValue, bool) {
 			if !ok {
 				v = bson.RawValue{Type: bson.TypeNull}
 			}
-			b = bsoncore.AppendHeader(b, bsoncore.Type(v.Type), itoa(i))
+			b = bsoncore.AppendHeader(b, bsoncore.Type(v.Type), strconv.Itoa(i))
 			b = append(b, v.Value...)
 		}
 		b, _ = bsoncore.AppendArrayEnd(b, idx)
@@ -327,19 +328,4 @@ func foldConst(n *node) *node {
 		return &node{kind: nTrue}
 	}
 	return &node{kind: nFalse}
-}
-
-var smallInts = func() []string {
-	s := make([]string, 64)
-	for i := range s {
-		s[i] = strconvItoa(i)
-	}
-	return s
-}()
-
-func itoa(i int) string {
-	if i < len(smallInts) {
-		return smallInts[i]
-	}
-	return strconvItoa(i)
 }

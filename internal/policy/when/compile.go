@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,9 +120,9 @@ func Compile(src string, scope *Scope) (*Expr, error) {
 			e.strict = append(e.strict, slot)
 		}
 	}
-	sortInts(e.strict)
-	sortInts(e.lists)
-	sortInts(e.strs)
+	slices.Sort(e.strict)
+	slices.Sort(e.lists)
+	slices.Sort(e.strs)
 	return e, nil
 }
 
@@ -614,7 +616,7 @@ func constInt(i int64) operand {
 func constList(items []operand) operand {
 	idx, b := bsoncore.AppendArrayStart(nil)
 	for i, it := range items {
-		b = bsoncore.AppendHeader(b, bsoncore.Type(it.val.Type), itoa(i))
+		b = bsoncore.AppendHeader(b, bsoncore.Type(it.val.Type), strconv.Itoa(i))
 		b = append(b, it.val.Value...)
 	}
 	b, _ = bsoncore.AppendArrayEnd(b, idx)
@@ -631,12 +633,4 @@ func appendUnique(s []int, v int) []int {
 		}
 	}
 	return append(s, v)
-}
-
-func sortInts(s []int) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -223,7 +224,7 @@ func TestDifferentialFilterVsInMemory(t *testing.T) {
 		if err != nil {
 			// Random expressions may be rejected at load (e.g. constants of
 			// different types); the hand-written ones must all compile.
-			require.False(t, contains(diffExprs, src), "%s: %v", src, err)
+			require.False(t, slices.Contains(diffExprs, src), "%s: %v", src, err)
 			continue
 		}
 		for _, c := range diffCallers {
@@ -350,15 +351,6 @@ func without(ids []int, excluded map[int]bool) []int {
 		}
 	}
 	return out
-}
-
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func findIDs(t *testing.T, coll *mongo.Collection, filter bson.Raw) []int {
