@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"maps"
 	"os"
 	"path/filepath"
@@ -139,15 +140,28 @@ func (c *Config) checkKeys(file string, n *yaml.Node, t reflect.Type, path strin
 // yamlFields maps the yaml names of t's fields to the fields.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if !f.IsExported() || name == "-" || name == "" {
-			continue
-		}
+	for name, f := range fileKeys(t) {
 		out[name] = f
 	}
 	return out
+}
+
+// fileKeys yields the fields of t that a file can set, by their yaml names,
+// in declaration order. The loader, the environment overrides and the
+// documentation test all walk the same keys through it.
+func fileKeys(t reflect.Type) iter.Seq2[string, reflect.StructField] {
+	return func(yield func(string, reflect.StructField) bool) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !f.IsExported() || name == "-" || name == "" {
+				continue
+			}
+			if !yield(name, f) {
+				return
+			}
+		}
+	}
 }
 
 func join(path, key string) string {
