@@ -24,14 +24,22 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
-// Config is what a walk needs (policy.Hierarchy supplies it).
+// Config is what a walk needs; the policy's hierarchy: section is one
+// (policy.Hierarchy embeds it).
 type Config struct {
+	// Collection holds one document per person; IDField is the person's id
+	// and ManagerField the id of their manager.
 	Collection   string
 	IDField      string
 	ManagerField string
-	MaxDepth     int
-	MaxNodes     int
-	CacheTTL     time.Duration
+	// MaxDepth bounds the walk down (subordinates) and up (ancestors).
+	MaxDepth int
+	// MaxNodes bounds how many people one caller's subordinates may be;
+	// beyond it the values are absent (the rules using them fail closed).
+	MaxNodes int
+	// CacheTTL is how long resolved values are kept; changes made through
+	// the proxy invalidate them at once.
+	CacheTTL time.Duration
 }
 
 // Values are one caller's hierarchy values.
