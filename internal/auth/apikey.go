@@ -72,30 +72,28 @@ func ParseKey(s string) (id, secret string, err error) {
 // ValidKeyID reports whether id has the shape of a key id (16 lowercase hex
 // characters). Stores can use it to refuse lookups of garbage ids.
 func ValidKeyID(id string) bool {
-	if len(id) != KeyIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+	return len(id) == KeyIDLen && onlyBytes(id, isLowerHex)
+}
+
+func validSecret(s string) bool {
+	return len(s) >= minSecretLen && len(s) <= maxSecretLen && onlyBytes(s, isLowerBase32)
+}
+
+// onlyBytes reports whether every byte of s is allowed. Key ids and secrets
+// are checked byte by byte against a fixed ASCII alphabet, so that no
+// Unicode spelling of a character can pass for it.
+func onlyBytes(s string, allowed func(c byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !allowed(s[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-func validSecret(s string) bool {
-	if len(s) < minSecretLen || len(s) > maxSecretLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
-			return false
-		}
-	}
-	return true
-}
+func isLowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
+
+func isLowerBase32(c byte) bool { return 'a' <= c && c <= 'z' || '2' <= c && c <= '7' }
 
 // HashSecret returns the lowercase hex SHA-256 of the secret's encoded form.
 //

@@ -1,12 +1,12 @@
 package auth
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/permission-mongo/permission-mongo/internal/jsonscan"
 )
 
 // ErrDuplicateClaim is the cause when a JWT header or payload names the same
@@ -34,49 +34,20 @@ func checkJWTSegments(token string) error {
 	return nil
 }
 
-// noDuplicateKeys walks data with the streaming tokenizer (iterative, so deep
-// nesting cannot exhaust the stack) and fails on the first object that
-// repeats a key. Keys are compared after unescaping, so "sub" and "\u0073ub"
-// are the same name, as they are to every decoder.
+// noDuplicateKeys fails on the first object in data that repeats a key.
 func noDuplicateKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // numbers are the claim mapper's business, not ours
-	type frame struct {
-		object    bool
-		expectKey bool
-		keys      map[string]struct{}
-	}
-	var stack []frame
+	sc := jsonscan.New(data)
 	for {
-		tok, err := dec.Token()
+		_, err := sc.Next()
 		if err == io.EOF {
 			return nil
 		}
+		var dup *jsonscan.DuplicateKeyError
+		if errors.As(err, &dup) {
+			return ErrDuplicateClaim
+		}
 		if err != nil {
 			return err
-		}
-		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expectKey {
-			if key, ok := tok.(string); ok {
-				top := &stack[n-1]
-				if _, dup := top.keys[key]; dup {
-					return ErrDuplicateClaim
-				}
-				top.keys[key] = struct{}{}
-				top.expectKey = false
-				continue
-			}
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{', '[':
-				stack = append(stack, frame{object: d == '{', expectKey: d == '{', keys: map[string]struct{}{}})
-				continue
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-			}
-		}
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].expectKey = true
 		}
 	}
 }

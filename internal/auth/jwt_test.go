@@ -72,15 +72,20 @@ func newVerifier(t *testing.T, cfg JWTConfig) *JWTVerifier {
 	return v
 }
 
+// familyConfigs are verifier settings for the test issuer and audience, one
+// for each key family the tests sign with: HMAC, RSA and EC.
+func familyConfigs(k *testKeys) (hs, rs, es JWTConfig) {
+	base := JWTConfig{Issuer: "https://issuer.example", Audience: "permission-mongo"}
+	hs, rs, es = base, base, base
+	hs.Secret = testHMACSecret
+	rs.PublicKeyPEM = k.rsaPEM
+	es.PublicKeyPEM = k.ecPEM
+	return hs, rs, es
+}
+
 func TestJWTValid(t *testing.T) {
 	k := keys(t)
-	cfg := JWTConfig{Issuer: "https://issuer.example", Audience: "permission-mongo"}
-	hs := cfg
-	hs.Secret = testHMACSecret
-	rs := cfg
-	rs.PublicKeyPEM = k.rsaPEM
-	es := cfg
-	es.PublicKeyPEM = k.ecPEM
+	hs, rs, es := familyConfigs(k)
 
 	cases := []struct {
 		name  string
@@ -119,13 +124,7 @@ func TestJWTValid(t *testing.T) {
 func TestJWTAttacks(t *testing.T) {
 	k := keys(t)
 	hsKey := []byte(testHMACSecret)
-	base := JWTConfig{Issuer: "https://issuer.example", Audience: "permission-mongo"}
-	hs := base
-	hs.Secret = testHMACSecret
-	rs := base
-	rs.PublicKeyPEM = k.rsaPEM
-	es := base
-	es.PublicKeyPEM = k.ecPEM
+	hs, rs, es := familyConfigs(k)
 	hsPlain := JWTConfig{Secret: testHMACSecret}
 	hsrs := rs // both families enabled: confusion must still fail
 	hsrs.Secret = testHMACSecret

@@ -69,6 +69,16 @@ func install(t *testing.T, path string, data []byte) {
 	}
 }
 
+// rotationPairs installs a certificate named "first" at certFile and
+// keyFile and returns it with a "second" one for the test to rotate in.
+func rotationPairs(t *testing.T, certFile, keyFile string) (first, second pair) {
+	t.Helper()
+	first, second = selfSigned(t, "first"), selfSigned(t, "second")
+	install(t, certFile, first.certPEM)
+	install(t, keyFile, first.keyPEM)
+	return first, second
+}
+
 // client trusts exactly one certificate.
 func client(p pair, h2 bool) *http.Client {
 	pool := x509.NewCertPool()
@@ -109,9 +119,7 @@ func poll(t *testing.T, what string, cond func() error) {
 func TestCertificateRotatedWithoutRestart(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	first, second := selfSigned(t, "first"), selfSigned(t, "second")
-	install(t, certFile, first.certPEM)
-	install(t, keyFile, first.keyPEM)
+	first, second := rotationPairs(t, certFile, keyFile)
 
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -168,9 +176,7 @@ func TestCertificateRotatedWithoutRestart(t *testing.T) {
 func TestReloadOnDemand(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	first, second := selfSigned(t, "first"), selfSigned(t, "second")
-	install(t, certFile, first.certPEM)
-	install(t, keyFile, first.keyPEM)
+	_, second := rotationPairs(t, certFile, keyFile)
 	r, err := certreload.New(certFile, keyFile, certreload.Options{Interval: time.Hour})
 	if err != nil {
 		t.Fatal(err)

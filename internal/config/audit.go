@@ -60,6 +60,24 @@ func DefaultVersions() Versions {
 	return Versions{Collection: "pm_versions"}
 }
 
+// retentionProblems checks a maximum age: 0 turns expiry off, a negative one
+// means nothing, and one under a second is almost always a bare number that
+// YAML handed over as nanoseconds.
+func retentionProblems(bad func(path, format string, args ...any), key string, d time.Duration, kept, example string) {
+	if d < 0 {
+		bad(key, "must not be negative (0 keeps %s forever)", kept)
+	} else if d > 0 && d < time.Second {
+		bad(key, "%s is too short; durations need a unit, e.g. %s", d, example)
+	}
+}
+
+// ownCollectionName reports whether name can hold one of the proxy's own
+// collections: the pm_ prefix is what keeps it out of the document API's
+// reach, and the rest is what MongoDB accepts as a collection name.
+func ownCollectionName(name string) bool {
+	return strings.HasPrefix(name, "pm_") && len(name) <= 120 && !strings.ContainsAny(name, "$\x00 ")
+}
+
 func (c *Config) auditProblems(bad func(path, format string, args ...any)) {
 	a := c.Audit
 	switch a.Mode {
@@ -71,12 +89,8 @@ func (c *Config) auditProblems(bad func(path, format string, args ...any)) {
 	default:
 		bad("audit.mode", "%q is not one of %s, %s", a.Mode, AuditFailClosed, AuditBuffer)
 	}
-	if a.Retention < 0 {
-		bad("audit.retention", "must not be negative (0 keeps entries forever)")
-	} else if a.Retention > 0 && a.Retention < time.Second {
-		bad("audit.retention", "%s is too short; durations need a unit, e.g. 2160h", a.Retention)
-	}
-	if !strings.HasPrefix(a.Collection, "pm_") || len(a.Collection) > 120 || strings.ContainsAny(a.Collection, "$\x00 ") {
+	retentionProblems(bad, "audit.retention", a.Retention, "entries", "2160h")
+	if !ownCollectionName(a.Collection) {
 		bad("audit.collection", "%q must start with pm_ (the proxy's own collections are out of the document API's reach)", a.Collection)
 	}
 	if a.QueueSize < 0 {
@@ -87,12 +101,8 @@ func (c *Config) auditProblems(bad func(path, format string, args ...any)) {
 	if v.Keep < 0 {
 		bad("versions.keep", "must not be negative (0 keeps every version)")
 	}
-	if v.Retention < 0 {
-		bad("versions.retention", "must not be negative (0 keeps versions forever)")
-	} else if v.Retention > 0 && v.Retention < time.Second {
-		bad("versions.retention", "%s is too short; durations need a unit, e.g. 720h", v.Retention)
-	}
-	if !strings.HasPrefix(v.Collection, "pm_") || len(v.Collection) > 120 || strings.ContainsAny(v.Collection, "$\x00 ") {
+	retentionProblems(bad, "versions.retention", v.Retention, "versions", "720h")
+	if !ownCollectionName(v.Collection) {
 		bad("versions.collection", "%q must start with pm_", v.Collection)
 	}
 	if v.Collection == a.Collection {

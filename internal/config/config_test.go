@@ -33,6 +33,15 @@ func problems(t *testing.T, err error) config.Problems {
 	return *p
 }
 
+// loadProblems loads a file that must be refused and returns what was wrong
+// with it, logged whole so that a failing assertion shows every problem.
+func loadProblems(t *testing.T, path string) config.Problems {
+	t.Helper()
+	_, err := config.Load(path)
+	t.Log(err)
+	return problems(t, err)
+}
+
 func TestLoadFullFile(t *testing.T) {
 	path := writeConfig(t, `
 listen: 0.0.0.0:9090
@@ -175,10 +184,8 @@ auth:
   api_keys:
     - {name: k, key_id: k1, key_sha256: `+sha+`, principal: {id: u, role: admin}}
 `)
-	_, err := config.Load(path)
-	t.Log(err)
-	p := problems(t, err)
-	require.Len(t, p, 4, "%v", err)
+	p := loadProblems(t, path)
+	require.Len(t, p, 4, "%v", p)
 	require.Contains(t, p[0], path+":5:3: unknown key \"max_limt\" in limits (known: default_limit, max_batch,")
 	require.Contains(t, p[1], path+":8:3: unknown key \"databse\" in mongodb")
 	require.Contains(t, p[2], path+":9:1: unknown key \"colour\" in the top level")
@@ -191,10 +198,8 @@ limits:
   max_limit: many
   query_timeout: 10
 `)
-	_, err := config.Load(path)
-	t.Log(err)
-	p := problems(t, err)
-	require.Len(t, p, 2, "%v", err)
+	p := loadProblems(t, path)
+	require.Len(t, p, 2, "%v", p)
 	require.Contains(t, p[0], path+": line 3: cannot unmarshal")
 	require.Contains(t, p[1], path+": line 4: cannot unmarshal")
 }

@@ -65,15 +65,9 @@ func (c *Config) applyEnv(lookup func(string) (string, bool), probs *Problems) {
 // numbers, booleans, durations and lists of strings. Lists of objects,
 // maps and times have no single-string form and are left to the file.
 func walkLeaves(v reflect.Value, path string, fn func(string, reflect.Value)) {
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if !f.IsExported() || name == "" || name == "-" {
-			continue
-		}
+	for name, f := range fileKeys(v.Type()) {
 		p := join(path, name)
-		fv := v.Field(i)
+		fv := v.FieldByIndex(f.Index)
 		switch {
 		case f.Type.Kind() == reflect.Struct:
 			walkLeaves(fv, p, fn)

@@ -79,12 +79,7 @@ access_log: {level: loud, sample_every: 0}
 // members (as "auth.api_keys[].name"), and maps.
 func keyPaths(t reflect.Type, prefix string) []string {
 	var out []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if !f.IsExported() || name == "" || name == "-" {
-			continue
-		}
+	for name, f := range fileKeys(t) {
 		p := join(prefix, name)
 		ft := f.Type
 		for ft.Kind() == reflect.Pointer {

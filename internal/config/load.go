@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -116,7 +118,7 @@ func (c *Config) checkKeys(file string, n *yaml.Node, t reflect.Type, path strin
 			f, ok := fields[key.Value]
 			if !ok {
 				probs.add("%s:%d:%d: unknown key %q in %s (known: %s)", file, key.Line, key.Column,
-					key.Value, where(path), strings.Join(sortedKeys(fields), ", "))
+					key.Value, where(path), strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 				continue
 			}
 			p := join(path, key.Value)
@@ -138,24 +140,28 @@ func (c *Config) checkKeys(file string, n *yaml.Node, t reflect.Type, path strin
 // yamlFields maps the yaml names of t's fields to the fields.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if !f.IsExported() || name == "-" || name == "" {
-			continue
-		}
+	for name, f := range fileKeys(t) {
 		out[name] = f
 	}
 	return out
 }
 
-func sortedKeys(m map[string]reflect.StructField) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// fileKeys yields the fields of t that a file can set, by their yaml names,
+// in declaration order. The loader, the environment overrides and the
+// documentation test all walk the same keys through it.
+func fileKeys(t reflect.Type) iter.Seq2[string, reflect.StructField] {
+	return func(yield func(string, reflect.StructField) bool) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if !f.IsExported() || name == "-" || name == "" {
+				continue
+			}
+			if !yield(name, f) {
+				return
+			}
+		}
 	}
-	slices.Sort(keys)
-	return keys
 }
 
 func join(path, key string) string {

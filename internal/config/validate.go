@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"regexp"
@@ -97,7 +98,7 @@ func (c *Config) problems() Problems {
 		"limits.max_filter_depth": int64(l.MaxFilterDepth),
 		"limits.max_regex_length": int64(l.MaxRegexLength),
 	}
-	for _, path := range sortedPaths(positive) {
+	for _, path := range slices.Sorted(maps.Keys(positive)) {
 		if positive[path] <= 0 {
 			bad(path, "must be positive")
 		}
@@ -216,13 +217,4 @@ func checkHostPort(s string) string {
 		return fmt.Sprintf("%q has no valid port", s)
 	}
 	return ""
-}
-
-func sortedPaths(m map[string]int64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -106,7 +106,7 @@ func (c *Codec) Encode(b Binding, p Position) (string, error) {
 		if p.Missing[i] {
 			continue
 		}
-		pos = append(pos, bson.E{Key: itoa(i), Value: v})
+		pos = append(pos, bson.E{Key: strconv.Itoa(i), Value: v})
 	}
 	posRaw, err := bson.Marshal(pos)
 	if err != nil {
@@ -171,7 +171,7 @@ func (c *Codec) Decode(s string, b Binding) (Position, error) {
 	}
 	p := Position{Values: make([]bson.RawValue, t.N), Missing: make([]bool, t.N)}
 	for i := range p.Values {
-		v, err := t.Pos.LookupErr(itoa(i))
+		v, err := t.Pos.LookupErr(strconv.Itoa(i))
 		if err != nil {
 			p.Missing[i] = true
 			continue
@@ -180,5 +180,3 @@ func (c *Codec) Decode(s string, b Binding) (Position, error) {
 	}
 	return p, nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

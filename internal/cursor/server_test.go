@@ -81,6 +81,20 @@ func fetch(t *testing.T, coll *mongo.Collection, filter any, sort bson.D, limit 
 	return out
 }
 
+// sortDocsCollection stores n documents from genSortDocs (arrays included)
+// in a fresh collection (FerretDB v1.24 refuses nested arrays only; arrays
+// of scalars are fine); r is the test's seeded source, so a failure replays
+// with the same data.
+func sortDocsCollection(t *testing.T, r *rand.Rand, n int) (*mongo.Collection, []any) {
+	t.Helper()
+	_, db := testenv.Mongo(t)
+	docs := genSortDocs(r, n, true)
+	coll := db.Collection("sortdocs")
+	_, err := coll.InsertMany(context.Background(), docs)
+	require.NoError(t, err)
+	return coll, docs
+}
+
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // codec pages in the test backend's sort order (cursor.OrderOf).
@@ -94,13 +108,7 @@ func codec() *cursor.Codec {
 // fields are missing, null, of mixed types, arrays or empty arrays is the
 // order ComparePositions gives, so keyset pagination can trust both.
 func TestSortOrderMatchesServer(t *testing.T) {
-	_, db := testenv.Mongo(t)
-	r := rand.New(rand.NewSource(3))
-	// FerretDB v1.24 refuses nested arrays only; arrays of scalars are fine.
-	docs := genSortDocs(r, 300, true)
-	coll := db.Collection("s")
-	_, err := coll.InsertMany(context.Background(), docs)
-	require.NoError(t, err)
+	coll, docs := sortDocsCollection(t, rand.New(rand.NewSource(3)), 300)
 	for _, sort := range []bson.D{
 		{{Key: "a", Value: 1}, {Key: "_id", Value: 1}},
 		{{Key: "a", Value: -1}, {Key: "_id", Value: -1}},
@@ -120,12 +128,8 @@ func TestSortOrderMatchesServer(t *testing.T) {
 // included) with the keyset filter and random page sizes, and checks that
 // every document comes exactly once.
 func TestAfterPagesExactly(t *testing.T) {
-	_, db := testenv.Mongo(t)
 	r := rand.New(rand.NewSource(4))
-	docs := genSortDocs(r, 250, true)
-	coll := db.Collection("p")
-	_, err := coll.InsertMany(context.Background(), docs)
-	require.NoError(t, err)
+	coll, docs := sortDocsCollection(t, r, 250)
 	for _, sort := range []bson.D{
 		{{Key: "_id", Value: 1}},
 		{{Key: "a", Value: 1}, {Key: "_id", Value: 1}},

@@ -179,3 +179,14 @@ func Parents(p string) []string {
 	}
 	return out
 }
+
+// Join names field name inside the document at path prefix; an empty prefix
+// is the top level. Walkers of nested documents build the paths they report
+// and check with it, so that a failure, a mask and a rule all speak of the
+// same string.
+func Join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}

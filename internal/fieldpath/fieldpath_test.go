@@ -84,3 +84,16 @@ func BenchmarkCoversPlain(b *testing.B) {
 		Covers("profile.secret", "profile.secret.x")
 	}
 }
+
+func TestJoin(t *testing.T) {
+	for _, c := range []struct{ prefix, name, want string }{
+		{"", "a", "a"},
+		{"a", "b", "a.b"},
+		{"a.0", "b", "a.0.b"},
+		{"a", "", "a."}, // an empty key stays visible rather than vanishing
+	} {
+		if got := Join(c.prefix, c.name); got != c.want {
+			t.Errorf("Join(%q, %q) = %q, want %q", c.prefix, c.name, got, c.want)
+		}
+	}
+}

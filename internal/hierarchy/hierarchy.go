@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,14 +24,22 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
-// Config is what a walk needs (policy.Hierarchy supplies it).
+// Config is what a walk needs; the policy's hierarchy: section is one
+// (policy.Hierarchy embeds it).
 type Config struct {
+	// Collection holds one document per person; IDField is the person's id
+	// and ManagerField the id of their manager.
 	Collection   string
 	IDField      string
 	ManagerField string
-	MaxDepth     int
-	MaxNodes     int
-	CacheTTL     time.Duration
+	// MaxDepth bounds the walk down (subordinates) and up (ancestors).
+	MaxDepth int
+	// MaxNodes bounds how many people one caller's subordinates may be;
+	// beyond it the values are absent (the rules using them fail closed).
+	MaxNodes int
+	// CacheTTL is how long resolved values are kept; changes made through
+	// the proxy invalidate them at once.
+	CacheTTL time.Duration
 }
 
 // Values are one caller's hierarchy values.
@@ -202,21 +211,9 @@ func (r *Resolver) managerOf(ctx context.Context, coll *store.Collection, cfg Co
 // stringAt reads a string id at a dotted path; ids are strings (user ids
 // come from tokens as strings), other types are ignored.
 func stringAt(doc bson.Raw, path string) (string, bool) {
-	v, err := doc.LookupErr(splitPath(path)...)
+	v, err := doc.LookupErr(strings.Split(path, ".")...)
 	if err != nil {
 		return "", false
 	}
 	return v.StringValueOK()
-}
-
-func splitPath(p string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(p); i++ {
-		if p[i] == '.' {
-			out = append(out, p[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, p[start:])
 }

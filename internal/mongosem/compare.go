@@ -9,6 +9,7 @@ package mongosem
 
 import (
 	"bytes"
+	"cmp"
 	"math"
 	"math/big"
 
@@ -64,7 +65,7 @@ func Bracket(t bson.Type) int {
 func Compare(a, b bson.RawValue) int {
 	ba, bb := Bracket(a.Type), Bracket(b.Type)
 	if ba != bb {
-		return cmpInt(ba, bb)
+		return cmp.Compare(ba, bb)
 	}
 	switch ba {
 	case 0, 5, -1, 127: // undefined, null, minkey, maxkey: one value each
@@ -81,34 +82,28 @@ func Compare(a, b bson.RawValue) int {
 		sa, da, _ := a.BinaryOK()
 		sb, db, _ := b.BinaryOK()
 		if len(da) != len(db) {
-			return cmpInt(len(da), len(db))
+			return cmp.Compare(len(da), len(db))
 		}
 		if sa != sb {
-			return cmpInt(int(sa), int(sb))
+			return cmp.Compare(int(sa), int(sb))
 		}
 		return bytes.Compare(da, db)
 	case 40:
 		x, _ := a.BooleanOK()
 		y, _ := b.BooleanOK()
-		return cmpInt(b2i(x), b2i(y))
+		return cmp.Compare(b2i(x), b2i(y))
 	case 45:
 		x, _ := a.DateTimeOK()
 		y, _ := b.DateTimeOK()
-		return cmpInt64(x, y)
+		return cmp.Compare(x, y)
 	case 47:
 		t1, i1, _ := a.TimestampOK()
 		t2, i2, _ := b.TimestampOK()
-		if t1 != t2 {
-			return cmpUint(t1, t2)
-		}
-		return cmpUint(i1, i2)
+		return cmp.Or(cmp.Compare(t1, t2), cmp.Compare(i1, i2))
 	case 50:
 		p1, o1, _ := a.RegexOK()
 		p2, o2, _ := b.RegexOK()
-		if p1 != p2 {
-			return cmpStr(p1, p2)
-		}
-		return cmpStr(o1, o2)
+		return cmp.Or(cmp.Compare(p1, p2), cmp.Compare(o1, o2))
 	}
 	// ObjectID, DBPointer, code: byte order of the encoded value is the
 	// server's order for ObjectIDs and a stable order for the rest.
@@ -135,11 +130,11 @@ func compareDocs(a, b []byte, withNames bool) int {
 	}
 	for i := 0; i < len(ea) && i < len(eb); i++ {
 		va, vb := ea[i].Value(), eb[i].Value()
-		if c := cmpInt(Bracket(va.Type), Bracket(vb.Type)); c != 0 {
+		if c := cmp.Compare(Bracket(va.Type), Bracket(vb.Type)); c != 0 {
 			return c
 		}
 		if withNames {
-			if c := cmpStr(ea[i].Key(), eb[i].Key()); c != 0 {
+			if c := cmp.Compare(ea[i].Key(), eb[i].Key()); c != 0 {
 				return c
 			}
 		}
@@ -147,7 +142,7 @@ func compareDocs(a, b []byte, withNames bool) int {
 			return c
 		}
 	}
-	return cmpInt(len(ea), len(eb))
+	return cmp.Compare(len(ea), len(eb))
 }
 
 // numeric is a BSON number in the widest form needed to compare it exactly.
@@ -197,10 +192,10 @@ func toNumeric(v bson.RawValue) numeric {
 func compareNumbers(a, b bson.RawValue) int {
 	x, y := toNumeric(a), toNumeric(b)
 	if x.nan || y.nan {
-		return cmpInt(b2i(!x.nan), b2i(!y.nan))
+		return cmp.Compare(b2i(!x.nan), b2i(!y.nan))
 	}
 	if x.isInt && y.isInt {
-		return cmpInt64(x.i, y.i)
+		return cmp.Compare(x.i, y.i)
 	}
 	return x.big().Cmp(y.big())
 }
@@ -213,46 +208,6 @@ func (n numeric) big() *big.Float {
 		return new(big.Float).SetInt64(n.i)
 	}
 	return new(big.Float).SetFloat64(n.f)
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpUint(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func b2i(b bool) int {

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"cmp"
+
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy"
@@ -70,17 +72,11 @@ type Limits struct {
 var DefaultLimits = Limits{MaxStages: 50, MaxDepth: 4, MaxLimit: 10000, MaxExprDepth: 64}
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxStages <= 0 {
-		l.MaxStages = DefaultLimits.MaxStages
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = DefaultLimits.MaxDepth
-	}
-	if l.MaxLimit <= 0 {
-		l.MaxLimit = DefaultLimits.MaxLimit
-	}
-	if l.MaxExprDepth <= 0 {
-		l.MaxExprDepth = DefaultLimits.MaxExprDepth
-	}
+	// max(x, 0) turns a negative setting into zero, and cmp.Or turns zero
+	// into the default: a limit is never off.
+	l.MaxStages = cmp.Or(max(l.MaxStages, 0), DefaultLimits.MaxStages)
+	l.MaxDepth = cmp.Or(max(l.MaxDepth, 0), DefaultLimits.MaxDepth)
+	l.MaxLimit = cmp.Or(max(l.MaxLimit, 0), DefaultLimits.MaxLimit)
+	l.MaxExprDepth = cmp.Or(max(l.MaxExprDepth, 0), DefaultLimits.MaxExprDepth)
 	return l
 }

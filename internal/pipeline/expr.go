@@ -6,6 +6,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 )
 
@@ -352,7 +353,7 @@ func (s *scope) define(p string) {
 	if p == "" {
 		return
 	}
-	n := query.NormalizePath(p)
+	n := fieldpath.Normalize(p)
 	for _, b := range s.branches {
 		b.defined = append(b.defined, n)
 	}
@@ -389,7 +390,7 @@ func (s *scope) use(p, where string) error {
 // useName checks a path without syntax checks ($getField names may contain
 // anything).
 func (s *scope) useName(p, where string) error {
-	n := query.NormalizePath(p)
+	n := fieldpath.Normalize(p)
 	if !s.ok(n) {
 		return apperr.Forbidden("%s uses field %q, which you are not allowed to read", where, n).
 			WithDetails(map[string]any{"field": n})

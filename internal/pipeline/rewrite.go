@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 )
 
@@ -303,10 +304,7 @@ func (w *walker) projection(d bson.D, prefix string, sc *scope, loc string, dept
 		if err := checkPath(e.Key, loc); err != nil {
 			return false, err
 		}
-		p := e.Key
-		if prefix != "" {
-			p = prefix + "." + e.Key
-		}
+		p := fieldpath.Join(prefix, e.Key)
 		if inc, isFlag := projectionFlag(e.Value); isFlag {
 			if inc {
 				builds = true

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"sort"
+	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -153,7 +154,7 @@ func (d *Decision) AppendFilter(dst []byte) bson.Raw {
 		if st != when.Conditional {
 			continue
 		}
-		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, itoa(k))
+		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, strconv.Itoa(k))
 		dst = d.rules[i].When.AppendFilter(dst, d.env)
 		k++
 	}

@@ -3,6 +3,7 @@ package policy
 import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"strconv"
 
 	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 )
@@ -149,10 +150,7 @@ func (v *View) applyDoc(dst []byte, doc bson.Raw, prefix string) ([]byte, error)
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	for _, e := range elems {
 		key := e.Key()
-		p := key
-		if prefix != "" {
-			p = prefix + "." + key
-		}
+		p := fieldpath.Join(prefix, key)
 		vis, mask := v.vis(p, false)
 		val := e.Value()
 		switch vis {
@@ -180,7 +178,7 @@ func (v *View) appendMasked(dst []byte, key string, m Masker, val bson.RawValue)
 		vals, _ := val.Array().Values()
 		aidx, dst2 := bsoncore.AppendArrayElementStart(dst, key)
 		for i, e := range vals {
-			dst2 = v.appendMasked(dst2, itoa(i), m, e)
+			dst2 = v.appendMasked(dst2, strconv.Itoa(i), m, e)
 		}
 		dst2, _ = bsoncore.AppendArrayEnd(dst2, aidx)
 		return dst2
@@ -223,14 +221,14 @@ func (v *View) appendPartialArray(dst []byte, key, p string, arr bson.RawArray) 
 	for _, e := range vals {
 		switch e.Type {
 		case bson.TypeEmbeddedDocument:
-			dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, itoa(n))
+			dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, strconv.Itoa(n))
 			if dst, err = v.applyDoc(dst, e.Document(), p); err != nil {
 				return nil, err
 			}
 			n++
 			continue
 		case bson.TypeArray:
-			if dst, err = v.appendPartialArray(dst, itoa(n), p, e.Array()); err != nil {
+			if dst, err = v.appendPartialArray(dst, strconv.Itoa(n), p, e.Array()); err != nil {
 				return nil, err
 			}
 			n++
@@ -239,28 +237,13 @@ func (v *View) appendPartialArray(dst []byte, key, p string, arr bson.RawArray) 
 		// A scalar where the rules name sub-fields: judge the value itself.
 		switch vis, mask := v.vis(p, true); vis {
 		case Visible:
-			dst = bsoncore.AppendHeader(dst, bsoncore.Type(e.Type), itoa(n))
+			dst = bsoncore.AppendHeader(dst, bsoncore.Type(e.Type), strconv.Itoa(n))
 			dst = append(dst, e.Value...)
 			n++
 		case Masked:
-			dst = v.appendMasked(dst, itoa(n), v.masks[mask], e)
+			dst = v.appendMasked(dst, strconv.Itoa(n), v.masks[mask], e)
 			n++
 		}
 	}
 	return bsoncore.AppendArrayEnd(dst, aidx)
-}
-
-func itoa(i int) string {
-	const digits = "0123456789"
-	if i < 10 {
-		return digits[i : i+1]
-	}
-	var b [20]byte
-	n := len(b)
-	for i > 0 {
-		n--
-		b[n] = digits[i%10]
-		i /= 10
-	}
-	return string(b[n:])
 }

@@ -3,17 +3,18 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
 	"github.com/permission-mongo/permission-mongo/internal/schema"
+	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 )
 
 // Load reads a policy file, or every *.yml / *.yaml file directly inside a
@@ -81,12 +82,7 @@ func Parse(srcs map[string][]byte) (*Set, error) { return builtinMasks.Parse(src
 
 // Parse is the package's Parse with m as the built-in mask types.
 func (m Masks) Parse(srcs map[string][]byte) (*Set, error) {
-	names := make([]string, 0, len(srcs))
-	for n := range srcs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return parse(names, srcs, m)
+	return parse(slices.Sorted(maps.Keys(srcs)), srcs, m)
 }
 
 type loader struct {
@@ -128,7 +124,7 @@ func parse(files []string, srcs map[string][]byte, masks Masks) (*Set, error) {
 		l.file = f
 		var doc yaml.Node
 		if err := yaml.Unmarshal(srcs[f], &doc); err != nil {
-			l.probs = append(l.probs, Problem{Pos{File: f, Line: yamlErrLine(err), Col: 1}, "invalid YAML: " + err.Error()})
+			l.probs = append(l.probs, Problem{Pos{File: f, Line: yamlnode.ErrLine(err), Col: 1}, "invalid YAML: " + err.Error()})
 			continue
 		}
 		if len(doc.Content) == 0 {
@@ -216,16 +212,6 @@ func parse(files []string, srcs map[string][]byte, masks Masks) (*Set, error) {
 	return l.set, nil
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+)`)
-
-func yamlErrLine(err error) int {
-	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
-	return 1
-}
-
 // --- node helpers -----------------------------------------------------------
 
 func (l *loader) pos(n *yaml.Node) Pos {
@@ -243,9 +229,7 @@ func (l *loader) errf(n *yaml.Node, format string, args ...any) {
 }
 
 func (l *loader) isMap(n *yaml.Node, what string) bool {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		l.errf(n, "%s must be a mapping", what)
 		return false
@@ -255,20 +239,10 @@ func (l *loader) isMap(n *yaml.Node, what string) bool {
 
 // eachKey visits a mapping's entries; duplicate keys are errors.
 func (l *loader) eachKey(n *yaml.Node, f func(k string, kn, v *yaml.Node)) {
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, v := n.Content[i], n.Content[i+1]
-		if v.Kind == yaml.AliasNode {
-			v = v.Alias
-		}
-		if seen[kn.Value] {
-			l.errf(kn, "duplicate key %q", kn.Value)
-			continue
-		}
-		seen[kn.Value] = true
-		f(kn.Value, kn, v)
-	}
+	yamlnode.EachKey(n, l.duplicateKey, f)
 }
+
+func (l *loader) duplicateKey(kn *yaml.Node) { l.errf(kn, "duplicate key %q", kn.Value) }
 
 // collect merges the entries of a section across files, refusing redefinitions.
 func (l *loader) collect(n *yaml.Node, into map[string]*yaml.Node, what string) {

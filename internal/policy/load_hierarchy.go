@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
 )
 
@@ -15,18 +16,10 @@ import (
 // person's document names its manager. It makes user.$directReports,
 // user.$subordinates and user.$ancestors usable in `when`.
 type Hierarchy struct {
-	Collection   string
-	IDField      string
-	ManagerField string
-	// MaxDepth bounds the walk down (subordinates) and up (ancestors).
-	MaxDepth int
-	// MaxNodes bounds how many people one caller's subordinates may be;
-	// beyond it the values are absent (the rules using them fail closed).
-	MaxNodes int
-	// CacheTTL is how long resolved values are kept; changes made through
-	// the proxy invalidate them at once.
-	CacheTTL time.Duration
-	Pos      Pos
+	// Config is exactly what the walk needs, so the service hands it over
+	// as it is.
+	hierarchy.Config
+	Pos Pos
 }
 
 // Hierarchy defaults.
@@ -58,7 +51,7 @@ func (l *loader) buildHierarchy() {
 	if !l.isMap(n, "hierarchy") {
 		return
 	}
-	h := &Hierarchy{MaxDepth: DefaultHierarchyDepth, MaxNodes: DefaultHierarchyNodes, CacheTTL: DefaultHierarchyTTL, Pos: l.pos(n)}
+	h := &Hierarchy{Config: hierarchy.Config{MaxDepth: DefaultHierarchyDepth, MaxNodes: DefaultHierarchyNodes, CacheTTL: DefaultHierarchyTTL}, Pos: l.pos(n)}
 	seen := map[string]bool{}
 	l.eachKey(n, func(k string, kn, v *yaml.Node) {
 		seen[k] = true

@@ -6,7 +6,9 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -276,11 +278,7 @@ func (l *loader) fields(n *yaml.Node) FieldRules {
 }
 
 func (l *loader) maskNames() string {
-	names := make([]string, 0, len(l.set.Masks))
-	for n := range l.set.Masks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(l.set.Masks))
 	return strings.Join(names, ", ")
 }
 
@@ -334,11 +332,7 @@ func (l *loader) buildDefaults() {
 }
 
 func (l *loader) buildCollections() {
-	names := make([]string, 0, len(l.collNodes))
-	for n := range l.collNodes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(l.collNodes))
 	for _, name := range names {
 		n := l.collNodes[name]
 		l.file = l.fileOf[n]

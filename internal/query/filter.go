@@ -1,7 +1,10 @@
 package query
 
 import (
+	"cmp"
+
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -25,15 +28,11 @@ type Limits struct {
 var DefaultLimits = Limits{MaxDepth: 32, MaxRegexLength: 512, MaxInItems: 1000}
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = DefaultLimits.MaxDepth
-	}
-	if l.MaxRegexLength <= 0 {
-		l.MaxRegexLength = DefaultLimits.MaxRegexLength
-	}
-	if l.MaxInItems <= 0 {
-		l.MaxInItems = DefaultLimits.MaxInItems
-	}
+	// max(x, 0) turns a negative setting into zero, and cmp.Or turns zero
+	// into the default: a limit is never off.
+	l.MaxDepth = cmp.Or(max(l.MaxDepth, 0), DefaultLimits.MaxDepth)
+	l.MaxRegexLength = cmp.Or(max(l.MaxRegexLength, 0), DefaultLimits.MaxRegexLength)
+	l.MaxInItems = cmp.Or(max(l.MaxInItems, 0), DefaultLimits.MaxInItems)
 	return l
 }
 
@@ -205,7 +204,7 @@ func (w *filterWalker) filterDoc(d bson.D, prefix string) error {
 		if err := validatePath(e.Key, "filter", styleField); err != nil {
 			return err
 		}
-		if err := w.fieldCondition(joinPath(prefix, e.Key), e.Value); err != nil {
+		if err := w.fieldCondition(fieldpath.Join(prefix, e.Key), e.Value); err != nil {
 			return err
 		}
 	}

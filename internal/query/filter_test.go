@@ -220,3 +220,17 @@ func TestNormalizePath(t *testing.T) {
 		}
 	}
 }
+
+// A limit left at zero, or set below it, takes the default; a limit is
+// never off.
+func TestLimitsDefaults(t *testing.T) {
+	for _, l := range []Limits{{}, {MaxDepth: -1, MaxRegexLength: -5, MaxInItems: -1 << 40}} {
+		if got := l.withDefaults(); got != DefaultLimits {
+			t.Errorf("%+v.withDefaults() = %+v, want %+v", l, got, DefaultLimits)
+		}
+	}
+	set := Limits{MaxDepth: 1, MaxRegexLength: 2, MaxInItems: 3}
+	if got := set.withDefaults(); got != set {
+		t.Errorf("set limits changed: %+v", got)
+	}
+}

@@ -1,7 +1,6 @@
 package query
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/jsonscan"
 )
 
 // MaxJSONDepth is the deepest object/array nesting ParseJSONDoc accepts.
@@ -49,28 +49,26 @@ func ParseJSONDoc(data []byte) (bson.D, error) {
 }
 
 // prescanJSON checks the syntax, the top-level shape, the nesting depth and
-// duplicate keys with the standard streaming tokenizer, which is iterative and
+// duplicate keys in one streaming pass (jsonscan), which is iterative and
 // therefore safe on any input.
 func prescanJSON(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber() // 1e400 is a driver error later, not a float overflow here
-	type frame struct {
-		object    bool
-		expectKey bool
-		keys      map[string]struct{}
-	}
-	var stack []frame
+	sc := jsonscan.New(data) // 1e400 is a driver error later, not a float overflow here
 	first := true
 	for {
-		tok, err := dec.Token()
+		outside := sc.Depth() == 0
+		tok, err := sc.Next()
 		if err == io.EOF {
 			if first {
 				return apperr.Invalid("malformed JSON: empty body, expected an object")
 			}
-			if len(stack) > 0 {
+			if sc.Depth() > 0 {
 				return apperr.Invalid("malformed JSON: unexpected end of input")
 			}
-			break
+			return nil
+		}
+		var dup *jsonscan.DuplicateKeyError
+		if errors.As(err, &dup) {
+			return apperr.Invalid("malformed JSON: duplicate key %q", dup.Key)
 		}
 		if err != nil {
 			return jsonSyntaxError(err)
@@ -80,42 +78,13 @@ func prescanJSON(data []byte) error {
 				return apperr.Invalid("malformed JSON: the top level must be an object")
 			}
 			first = false
-		} else if len(stack) == 0 {
+		} else if outside {
 			return apperr.Invalid("malformed JSON: unexpected data after the top-level object")
 		}
-		// A key position: the tokenizer returns keys as strings.
-		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expectKey {
-			key, ok := tok.(string)
-			if ok {
-				top := &stack[n-1]
-				if _, dup := top.keys[key]; dup {
-					return apperr.Invalid("malformed JSON: duplicate key %q", key)
-				}
-				top.keys[key] = struct{}{}
-				top.expectKey = false
-				continue
-			}
-			// Otherwise it is the closing '}' handled below.
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if len(stack) >= MaxJSONDepth {
-					return apperr.Invalid("malformed JSON: nested deeper than %d levels", MaxJSONDepth)
-				}
-				stack = append(stack, frame{object: t == '{', expectKey: t == '{', keys: map[string]struct{}{}})
-				continue
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-			}
-		}
-		// A value completed: the enclosing object expects a key next.
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].expectKey = true
+		if sc.Depth() > MaxJSONDepth {
+			return apperr.Invalid("malformed JSON: nested deeper than %d levels", MaxJSONDepth)
 		}
 	}
-	return nil
 }
 
 func jsonSyntaxError(err error) error {

@@ -17,8 +17,6 @@ import (
 // writes inside it.
 func NormalizePath(p string) string { return fieldpath.Normalize(p) }
 
-func isPositional(s string) bool { return fieldpath.IsPositional(s) }
-
 // pathStyle selects which segments a path may contain.
 type pathStyle int
 
@@ -65,23 +63,15 @@ func validatePath(p, what string, style pathStyle) error {
 		if !strings.HasPrefix(s, "$") {
 			continue
 		}
-		if style == styleUpdate && i > 0 && isPositional(s) {
+		if style == styleUpdate && i > 0 && fieldpath.IsPositional(s) {
 			continue
 		}
-		if style == styleUpdate && isPositional(s) {
+		if style == styleUpdate && fieldpath.IsPositional(s) {
 			return apperr.Invalid("%s: field name %q cannot start with a positional operator", what, p)
 		}
 		return apperr.Invalid("%s: path segment %q in %q must not start with '$'", what, s, p)
 	}
 	return nil
-}
-
-// joinPath appends a relative path to a prefix.
-func joinPath(prefix, p string) string {
-	if prefix == "" {
-		return p
-	}
-	return prefix + "." + p
 }
 
 // pathSet is an ordered set of paths.

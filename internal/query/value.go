@@ -1,8 +1,9 @@
 package query
 
 import (
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -66,11 +67,7 @@ func classify(v any) (valueKind, bson.D, []any) {
 // sortedDoc gives maps a deterministic order so checks and error messages do
 // not depend on Go's map iteration.
 func sortedDoc[M ~map[string]any](m M) bson.D {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	d := make(bson.D, 0, len(keys))
 	for _, k := range keys {
 		d = append(d, bson.E{Key: k, Value: m[k]})

@@ -2,13 +2,16 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 )
 
 // Complete returns doc with the server's part written: defaults for absent
@@ -19,19 +22,29 @@ import (
 func (c *Collection) Complete(doc bson.D, now time.Time) (out bson.D, paths []string, fails []Failure) {
 	out = doc
 	out = applyDefaults(out, &c.Object, "", &paths)
+	out, fails = c.computeAll(out, now, func(name string, _ any) { paths = append(paths, name) })
+	return out, paths, fails
+}
+
+// computeAll evaluates the computed fields in declaration order over d, each
+// seeing the ones written before it, and returns d with them written;
+// written hears each field set. A failing expression is a failure and leaves
+// that field as it was.
+func (c *Collection) computeAll(d bson.D, now time.Time, written func(name string, v any)) (bson.D, []Failure) {
+	var fails []Failure
 	for _, f := range c.Fields {
 		if f.Computed == nil {
 			continue
 		}
-		v, err := c.eval(f, out, now)
+		v, err := c.eval(f, d, now)
 		if err != nil {
 			fails = append(fails, Failure{Path: f.Name, Rule: RuleComputed, Message: "cannot be computed: " + err.Error()})
 			continue
 		}
-		out = setTop(out, f.Name, v)
-		paths = append(paths, f.Name)
+		d = setTop(d, f.Name, v)
+		written(f.Name, v)
 	}
-	return out, paths, fails
+	return d, fails
 }
 
 func applyDefaults(d bson.D, o *Object, prefix string, paths *[]string) bson.D {
@@ -40,13 +53,13 @@ func applyDefaults(d bson.D, o *Object, prefix string, paths *[]string) bson.D {
 		if i < 0 {
 			if f.HasDefault {
 				d = append(d, bson.E{Key: f.Name, Value: f.Default})
-				*paths = append(*paths, join(prefix, f.Name))
+				*paths = append(*paths, fieldpath.Join(prefix, f.Name))
 			}
 			continue
 		}
 		if f.Object != nil {
 			if sub, ok := d[i].Value.(bson.D); ok {
-				d[i].Value = applyDefaults(append(bson.D(nil), sub...), f.Object, join(prefix, f.Name), paths)
+				d[i].Value = applyDefaults(append(bson.D(nil), sub...), f.Object, fieldpath.Join(prefix, f.Name), paths)
 			}
 		}
 	}
@@ -80,24 +93,14 @@ func (c *Collection) ComputeRaw(doc bson.Raw, now time.Time) (bson.D, []Failure)
 		return nil, []Failure{{Path: "", Rule: RuleType, Message: "is not a valid document"}}
 	}
 	var set bson.D
-	var fails []Failure
-	for _, f := range c.Fields {
-		if f.Computed == nil {
-			continue
-		}
-		v, err := c.eval(f, d, now)
-		if err != nil {
-			fails = append(fails, Failure{Path: f.Name, Rule: RuleComputed, Message: "cannot be computed: " + err.Error()})
-			continue
-		}
-		d = setTop(d, f.Name, v)
-		old, err := doc.LookupErr(f.Name)
+	_, fails := c.computeAll(d, now, func(name string, v any) {
+		old, err := doc.LookupErr(name)
 		t, b, merr := bson.MarshalValue(v)
 		if merr == nil && err == nil && old.Type == t && string(old.Value) == string(b) {
-			continue
+			return
 		}
-		set = append(set, bson.E{Key: f.Name, Value: v})
-	}
+		set = append(set, bson.E{Key: name, Value: v})
+	})
 	return set, fails
 }
 
@@ -148,11 +151,7 @@ func plain(v any) any {
 		}
 		return out
 	case bson.A:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plain(e)
-		}
-		return out
+		return plain([]any(x)) // the same list under the driver's name
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
@@ -203,11 +202,7 @@ func toBSON(v any) (any, error) {
 		}
 		return out, nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // a stable order, so equal results are stored equal
+		keys := slices.Sorted(maps.Keys(x)) // a stable order, so equal results are stored equal
 		out := make(bson.D, 0, len(x))
 		for _, k := range keys {
 			e := x[k]

@@ -3,7 +3,8 @@ package schema
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
@@ -18,11 +19,7 @@ func EnsureIndexes(ctx context.Context, db *store.Database, set *Set) error {
 	if set == nil {
 		return nil
 	}
-	names := make([]string, 0, len(set.Collections))
-	for n := range set.Collections {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(set.Collections))
 	for _, n := range names {
 		c := set.Collections[n]
 		for _, ix := range c.Indexes {

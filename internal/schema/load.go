@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +12,9 @@ import (
 	"github.com/expr-lang/expr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
+	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 )
 
 // Source is the value of one file's `schemas:` key.
@@ -25,7 +29,7 @@ func Parse(srcs []Source) (*Set, []Problem) {
 	l := &loader{set: &Set{Collections: map[string]*Collection{}}}
 	for _, s := range srcs {
 		l.file = s.File
-		n := deref(s.Node)
+		n := yamlnode.Deref(s.Node)
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			continue
 		}
@@ -51,13 +55,6 @@ type loader struct {
 	probs []Problem
 }
 
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
 func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file, Line: n.Line, Col: n.Column} }
 
 func (l *loader) errf(n *yaml.Node, format string, args ...any) {
@@ -73,17 +70,10 @@ func (l *loader) isMap(n *yaml.Node, what string) bool {
 }
 
 func (l *loader) eachKey(n *yaml.Node, f func(k string, kn, v *yaml.Node)) {
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, v := n.Content[i], deref(n.Content[i+1])
-		if seen[kn.Value] {
-			l.errf(kn, "duplicate key %q", kn.Value)
-			continue
-		}
-		seen[kn.Value] = true
-		f(kn.Value, kn, v)
-	}
+	yamlnode.EachKey(n, l.duplicateKey, f)
 }
+
+func (l *loader) duplicateKey(kn *yaml.Node) { l.errf(kn, "duplicate key %q", kn.Value) }
 
 func (l *loader) boolean(n *yaml.Node, what string) bool {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
@@ -157,10 +147,7 @@ func (l *loader) fields(n *yaml.Node, prefix string) []*Field {
 			l.errf(kn, "invalid field name %q (no dots, no leading $)", name)
 			return
 		}
-		path := name
-		if prefix != "" {
-			path = prefix + "." + name
-		}
+		path := fieldpath.Join(prefix, name)
 		if f := l.field(name, path, v, prefix); f != nil {
 			out = append(out, f)
 		}
@@ -307,7 +294,7 @@ func (l *loader) checkField(f *Field, n, enumNode, defNode *yaml.Node) {
 			l.errf(enumNode, "%s: enum must be a non-empty list", path)
 		} else {
 			for _, it := range enumNode.Content {
-				rv, err := yamlValue(deref(it))
+				rv, err := yamlValue(yamlnode.Deref(it))
 				if err != nil {
 					l.errf(it, "%s: enum value: %v", path, err)
 					continue
@@ -382,7 +369,7 @@ func (l *loader) indexes(n *yaml.Node) []Index {
 	}
 	var out []Index
 	for _, it := range n.Content {
-		it = deref(it)
+		it = yamlnode.Deref(it)
 		if !l.isMap(it, "an index") {
 			continue
 		}
@@ -397,7 +384,7 @@ func (l *loader) indexes(n *yaml.Node) []Index {
 					return
 				}
 				for _, fn := range v.Content {
-					s := l.str(deref(fn), "index field")
+					s := l.str(yamlnode.Deref(fn), "index field")
 					dir := 1
 					if strings.HasPrefix(s, "-") {
 						s, dir = s[1:], -1
@@ -452,11 +439,7 @@ func yamlValue(n *yaml.Node) (bson.RawValue, error) {
 func normalize(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(x))
 		out := bson.D{}
 		for _, k := range keys {
 			out = append(out, bson.E{Key: k, Value: normalize(x[k])})

@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,7 +68,7 @@ staff:
 	}
 	var got []string
 	for _, p := range probs {
-		got = append(got, p.Pos.File+":"+itoa(p.Pos.Line)+":"+itoa(p.Pos.Col)+": "+p.Msg)
+		got = append(got, p.Pos.File+":"+strconv.Itoa(p.Pos.Line)+":"+strconv.Itoa(p.Pos.Col)+": "+p.Msg)
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d problems, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
@@ -84,8 +85,6 @@ staff:
 		}
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func mustParse(t *testing.T, src string) *schema.Collection {
 	t.Helper()
@@ -185,6 +184,9 @@ c:
 	if r.Lookup("a").AsInt64() != 1 || r.Lookup("o", "k").StringValue() != "x" || r.Lookup("t").AsInt64() != 2 || r.Lookup("u").AsInt64() != 3 {
 		t.Fatalf("completed %v (paths %v)", r, paths)
 	}
+	if !slices.Equal(paths, []string{"a", "o.k", "t", "u"}) {
+		t.Fatalf("paths %v: want the defaults, then the computed fields that succeeded, in order", paths)
+	}
 	pre := raw(t, bson.D{{Key: "im", Value: "1"}})
 	for _, post := range []bson.D{{{Key: "im", Value: "2"}}, {}, {{Key: "im", Value: nil}}, {{Key: "im", Value: 1}}} {
 		if f := c.Immutable(pre, raw(t, post)); len(f) != 1 {
@@ -193,5 +195,38 @@ c:
 	}
 	if f := c.Immutable(pre, raw(t, bson.D{{Key: "im", Value: "1"}, {Key: "a", Value: 5}})); len(f) != 0 {
 		t.Errorf("unchanged immutable refused: %v", f)
+	}
+}
+
+// ComputeRaw recomputes over a stored document: each computed field sees the
+// ones before it, only values that change are in the $set, and a failing
+// expression is a failure rather than a null.
+func TestComputeRaw(t *testing.T) {
+	c := mustParse(t, `
+c:
+  fields:
+    a: {type: int}
+    t: {computed: "resource.a * 2"}
+    bad: {computed: "resource.missing + 1"}
+    u: {computed: "resource.t + 1"}
+`)
+	stored := bson.D{{Key: "a", Value: 5}, {Key: "t", Value: 10}, {Key: "u", Value: 3}}
+	set, fails := c.ComputeRaw(raw(t, stored), time.Now())
+	if len(fails) != 1 || fails[0].Path != "bad" || fails[0].Rule != schema.RuleComputed {
+		t.Fatalf("fails %v", fails)
+	}
+	if len(set) != 1 || set[0].Key != "u" {
+		t.Fatalf("set %v: want only u, the one value that changes", set)
+	}
+	if got := raw(t, set).Lookup("u").AsInt64(); got != 11 {
+		t.Fatalf("u = %d, want 11 (computed from t)", got)
+	}
+
+	set, fails = c.ComputeRaw(raw(t, bson.D{{Key: "a", Value: 1}}), time.Now())
+	if len(fails) != 1 || len(set) != 2 || set[0].Key != "t" || set[1].Key != "u" {
+		t.Fatalf("absent fields: set %v, fails %v", set, fails)
+	}
+	if r := raw(t, set); r.Lookup("t").AsInt64() != 2 || r.Lookup("u").AsInt64() != 3 {
+		t.Fatalf("set %v: u must see the t computed before it", r)
 	}
 }

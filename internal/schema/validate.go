@@ -13,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/permission-mongo/permission-mongo/internal/fieldpath"
 	"github.com/permission-mongo/permission-mongo/internal/mongosem"
 )
 
@@ -32,16 +33,9 @@ func (v *validator) fail(path, rule, format string, args ...any) {
 	v.out = append(v.out, Failure{Path: path, Rule: rule, Message: fmt.Sprintf(format, args...)})
 }
 
-func join(prefix, name string) string {
-	if prefix == "" {
-		return name
-	}
-	return prefix + "." + name
-}
-
 func (v *validator) object(prefix string, o *Object, doc bson.Raw, implicit []string) {
 	for _, f := range o.Fields {
-		path := join(prefix, f.Name)
+		path := fieldpath.Join(prefix, f.Name)
 		val, err := doc.LookupErr(f.Name)
 		if err != nil {
 			if f.Required {
@@ -64,7 +58,7 @@ func (v *validator) object(prefix string, o *Object, doc bson.Raw, implicit []st
 		if slices.Contains(implicit, k) || o.field(k) != nil {
 			continue
 		}
-		v.fail(join(prefix, k), RuleAdditional, "is not a declared field")
+		v.fail(fieldpath.Join(prefix, k), RuleAdditional, "is not a declared field")
 	}
 }
 
@@ -278,7 +272,7 @@ func (c *Collection) walk(fn func(path string, f *Field)) {
 	var rec func(prefix string, o *Object)
 	rec = func(prefix string, o *Object) {
 		for _, f := range o.Fields {
-			p := join(prefix, f.Name)
+			p := fieldpath.Join(prefix, f.Name)
 			fn(p, f)
 			if f.Object != nil {
 				rec(p, f.Object)
@@ -368,10 +362,10 @@ func (c *Collection) RefValues(doc, pre bson.Raw) []RefValue {
 			}
 			if pre != nil && old == nil {
 				// Absent before: everything in it is new.
-				val(join(prefix, f.Name), f, v, nil)
+				val(fieldpath.Join(prefix, f.Name), f, v, nil)
 				continue
 			}
-			val(join(prefix, f.Name), f, v, old)
+			val(fieldpath.Join(prefix, f.Name), f, v, old)
 		}
 	}
 	rec("", &c.Object, doc, pre)

@@ -115,19 +115,15 @@ func (s *Store) latest(ctx context.Context, collection string, id bson.RawValue)
 
 // List returns the versions of a document, newest first.
 func (s *Store) List(ctx context.Context, collection string, docID any, limit int64) ([]Summary, error) {
-	id, err := idValue(docID)
+	// A listing shows no states: leaving them on the server keeps a long
+	// history of large documents cheap to list.
+	vs, err := s.history(ctx, collection, docID, limit, bson.D{{Key: "doc", Value: 0}})
 	if err != nil {
 		return nil, err
 	}
-	var vs []Version
-	err = s.Coll.FindAll(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}},
-		store.Find{Sort: bson.D{{Key: "version", Value: -1}}, Limit: limit, Projection: bson.D{{Key: "doc", Value: 0}}}, &vs)
-	if err != nil {
-		return nil, store.Translate(err)
-	}
 	out := make([]Summary, len(vs))
-	for i, v := range vs {
-		out[i] = Summary{Version: v.Version, Op: v.Op, UpdatedBy: v.UpdatedBy, UpdatedAt: v.UpdatedAt}
+	for i := range vs {
+		out[i] = vs[i].Summary()
 	}
 	return out, nil
 }
@@ -135,13 +131,19 @@ func (s *Store) List(ctx context.Context, collection string, docID any, limit in
 // ListDocs returns the versions of a document with their stored states,
 // newest first, for callers that must judge each state.
 func (s *Store) ListDocs(ctx context.Context, collection string, docID any, limit int64) ([]Version, error) {
+	return s.history(ctx, collection, docID, limit, nil)
+}
+
+// history reads up to limit versions of a document, newest first, with the
+// fields projection leaves (all when nil).
+func (s *Store) history(ctx context.Context, collection string, docID any, limit int64, projection bson.D) ([]Version, error) {
 	id, err := idValue(docID)
 	if err != nil {
 		return nil, err
 	}
 	var vs []Version
 	err = s.Coll.FindAll(ctx, bson.D{{Key: "collection", Value: collection}, {Key: "doc_id", Value: id}},
-		store.Find{Sort: bson.D{{Key: "version", Value: -1}}, Limit: limit}, &vs)
+		store.Find{Sort: bson.D{{Key: "version", Value: -1}}, Limit: limit, Projection: projection}, &vs)
 	if err != nil {
 		return nil, store.Translate(err)
 	}

@@ -23,10 +23,18 @@ func raw(t *testing.T, d bson.D) bson.Raw {
 	return b
 }
 
-func TestSaveListGet(t *testing.T) {
+// newStore is a version store on a fresh database keeping keep versions of
+// a document (0: all); the test creates its indexes, whose answer some
+// tests check.
+func newStore(t *testing.T, keep int) *Store {
+	t.Helper()
 	_, db := testenv.Mongo(t)
+	return &Store{Coll: store.NewCollection(db.Collection("pm_versions")), Keep: keep}
+}
+
+func TestSaveListGet(t *testing.T) {
 	ctx := context.Background()
-	s := &Store{Coll: store.NewCollection(db.Collection("pm_versions"))}
+	s := newStore(t, 0)
 	_, err := s.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -55,9 +63,8 @@ func TestSaveListGet(t *testing.T) {
 
 // Concurrent saves of one document get distinct, gapless version numbers.
 func TestConcurrentSaves(t *testing.T) {
-	_, db := testenv.Mongo(t)
 	ctx := context.Background()
-	s := &Store{Coll: store.NewCollection(db.Collection("pm_versions"))}
+	s := newStore(t, 0)
 	_, err := s.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -84,9 +91,8 @@ func TestConcurrentSaves(t *testing.T) {
 }
 
 func TestKeepBoundsVersions(t *testing.T) {
-	_, db := testenv.Mongo(t)
 	ctx := context.Background()
-	s := &Store{Coll: store.NewCollection(db.Collection("pm_versions")), Keep: 2}
+	s := newStore(t, 2)
 	ttl, err := s.EnsureIndexes(ctx, time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, testenv.Has(t, testenv.CapTTLIndex), ttl, "EnsureIndexes reports a TTL index exactly where the server has them")
@@ -107,9 +113,8 @@ func TestKeepBoundsVersions(t *testing.T) {
 // every minute (MongoDB), so the test waits for the condition.
 func TestRetentionThroughTTLIndex(t *testing.T) {
 	testenv.RequireCapability(t, testenv.CapTTLIndex)
-	_, db := testenv.Mongo(t)
 	ctx := context.Background()
-	s := &Store{Coll: store.NewCollection(db.Collection("pm_versions")), Keep: 100}
+	s := newStore(t, 100)
 	ttl, err := s.EnsureIndexes(ctx, time.Second)
 	require.NoError(t, err)
 	require.True(t, ttl)

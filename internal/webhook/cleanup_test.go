@@ -159,9 +159,7 @@ func TestRedeliverDeadEntry(t *testing.T) {
 		}
 		return "fail"
 	})
-	if err := ob.Enqueue(ctx, "create", "orders", "o1", "u1", time.Now(), []webhook.Target{{URL: rc.srv.URL, SecretEnv: "HOOK"}}); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "HOOK")
 	d := deliverer(coll, "p1", 1)
 	if worked, err := d.Step(ctx); !worked || err != nil {
 		t.Fatalf("step: %v %v", worked, err)

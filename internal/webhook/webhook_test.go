@@ -73,6 +73,15 @@ func setup(t *testing.T) (*store.Collection, *webhook.Outbox) {
 	return coll, webhook.NewOutbox(coll)
 }
 
+// enqueue puts one event on orders by u1 into the outbox for a single
+// receiver, as a committed write does; tests vary only what they check.
+func enqueue(ctx context.Context, t *testing.T, ob *webhook.Outbox, event string, id any, url, secretEnv string) {
+	t.Helper()
+	if err := ob.Enqueue(ctx, event, "orders", id, "u1", time.Now(), []webhook.Target{{URL: url, SecretEnv: secretEnv}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func deliverer(coll *store.Collection, owner string, attempts int) *webhook.Deliverer {
 	return &webhook.Deliverer{
 		Coll: coll, Owner: owner, MaxAttempts: attempts,
@@ -99,9 +108,7 @@ func TestFailsTimesOutThenDelivers(t *testing.T) {
 	})
 	ctx := context.Background()
 	oid := bson.NewObjectID()
-	if err := ob.Enqueue(ctx, "update", "orders", oid, "u1", time.Now(), []webhook.Target{{URL: rc.srv.URL, SecretEnv: "HOOK"}}); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(ctx, t, ob, "update", oid, rc.srv.URL, "HOOK")
 	d := deliverer(coll, "p1", 10)
 	for i := 0; i < 4; i++ {
 		worked, err := d.Step(ctx)
@@ -139,9 +146,7 @@ func TestNeverAnsweringReceiverEndsDead(t *testing.T) {
 	coll, ob := setup(t)
 	rc := newReceiver(t, func(int) string { return "hang" })
 	ctx := context.Background()
-	if err := ob.Enqueue(ctx, "create", "orders", "o1", "u1", time.Now(), []webhook.Target{{URL: rc.srv.URL, SecretEnv: "HOOK"}}); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "HOOK")
 	d := deliverer(coll, "p1", 3)
 	for i := 0; i < 3; i++ {
 		if _, err := d.Step(ctx); err != nil {
@@ -165,9 +170,7 @@ func TestMissingSecretIsAFailedAttempt(t *testing.T) {
 	coll, ob := setup(t)
 	rc := newReceiver(t, func(int) string { return "ok" })
 	ctx := context.Background()
-	if err := ob.Enqueue(ctx, "create", "orders", "o1", "u1", time.Now(), []webhook.Target{{URL: rc.srv.URL, SecretEnv: "UNSET"}}); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "UNSET")
 	d := deliverer(coll, "p1", 1)
 	if _, err := d.Step(ctx); err != nil {
 		t.Fatal(err)
@@ -185,9 +188,7 @@ func TestTwoDeliverersDeliverEachEventOnce(t *testing.T) {
 	defer cancel()
 	const n = 30
 	for i := 0; i < n; i++ {
-		if err := ob.Enqueue(ctx, "create", "orders", i, "u1", time.Now(), []webhook.Target{{URL: rc.srv.URL, SecretEnv: "HOOK"}}); err != nil {
-			t.Fatal(err)
-		}
+		enqueue(ctx, t, ob, "create", i, rc.srv.URL, "HOOK")
 	}
 	var wg sync.WaitGroup
 	for _, owner := range []string{"p1", "p2"} {

@@ -2,6 +2,7 @@ package when
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,7 +111,7 @@ func encode(v any) (bson.RawValue, bool) {
 				}
 				ev = bson.RawValue{Type: bson.TypeNull}
 			}
-			b = bsoncore.AppendHeader(b, bsoncore.Type(ev.Type), itoa(i))
+			b = bsoncore.AppendHeader(b, bsoncore.Type(ev.Type), strconv.Itoa(i))
 			b = append(b, ev.Value...)
 		}
 		b, _ = bsoncore.AppendArrayEnd(b, idx)
@@ -120,7 +121,7 @@ func encode(v any) (bson.RawValue, bool) {
 	case []string:
 		idx, b := bsoncore.AppendArrayStart(b)
 		for i, s := range x {
-			b = bsoncore.AppendStringElement(b, itoa(i), s)
+			b = bsoncore.AppendStringElement(b, strconv.Itoa(i), s)
 		}
 		b, _ = bsoncore.AppendArrayEnd(b, idx)
 		return bson.RawValue{Type: bson.TypeArray, Value: b}, true
@@ -161,6 +162,22 @@ func (x *Expr) State(env *Env) State {
 	return state(x.root, env)
 }
 
+// foldState folds the kids of an and/or in three-valued logic: the first kid
+// in state decisive settles the whole (Never for and, Always for or); else any
+// Conditional kid leaves it Conditional, and none leaves it neutral.
+func foldState(kids []*node, env *Env, decisive, neutral State) State {
+	res := neutral
+	for _, k := range kids {
+		switch state(k, env) {
+		case decisive:
+			return decisive
+		case Conditional:
+			res = Conditional
+		}
+	}
+	return res
+}
+
 func state(n *node, env *Env) State {
 	switch n.kind {
 	case nTrue:
@@ -168,27 +185,9 @@ func state(n *node, env *Env) State {
 	case nFalse:
 		return Never
 	case nAnd:
-		res := Always
-		for _, k := range n.kids {
-			switch state(k, env) {
-			case Never:
-				return Never
-			case Conditional:
-				res = Conditional
-			}
-		}
-		return res
+		return foldState(n.kids, env, Never, Always)
 	case nOr:
-		res := Never
-		for _, k := range n.kids {
-			switch state(k, env) {
-			case Always:
-				return Always
-			case Conditional:
-				res = Conditional
-			}
-		}
-		return res
+		return foldState(n.kids, env, Always, Never)
 	}
 	if n.field != nil {
 		return Conditional
@@ -314,7 +313,7 @@ func operandValue(o operand, env *Env) (bson.RawValue, bool) {
 			if !ok {
 				v = bson.RawValue{Type: bson.TypeNull}
 			}
-			b = bsoncore.AppendHeader(b, bsoncore.Type(v.Type), itoa(i))
+			b = bsoncore.AppendHeader(b, bsoncore.Type(v.Type), strconv.Itoa(i))
 			b = append(b, v.Value...)
 		}
 		b, _ = bsoncore.AppendArrayEnd(b, idx)
@@ -329,19 +328,4 @@ func foldConst(n *node) *node {
 		return &node{kind: nTrue}
 	}
 	return &node{kind: nFalse}
-}
-
-var smallInts = func() []string {
-	s := make([]string, 64)
-	for i := range s {
-		s[i] = strconvItoa(i)
-	}
-	return s
-}()
-
-func itoa(i int) string {
-	if i < len(smallInts) {
-		return smallInts[i]
-	}
-	return strconvItoa(i)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,9 +122,9 @@ func Compile(src string, scope *Scope) (*Expr, error) {
 			e.strict = append(e.strict, slot)
 		}
 	}
-	sortInts(e.strict)
-	sortInts(e.lists)
-	sortInts(e.strs)
+	slices.Sort(e.strict)
+	slices.Sort(e.lists)
+	slices.Sort(e.strs)
 	return e, nil
 }
 
@@ -213,11 +215,7 @@ func (c *compiler) boolean(n ast.Node) (*node, error) {
 var flipped = map[opKind]opKind{opEq: opEq, opLt: opGt, opLte: opGte, opGt: opLt, opGte: opLte}
 
 func (c *compiler) comparison(x *ast.BinaryNode) (*node, error) {
-	l, err := c.term(x.Left)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.term(x.Right)
+	l, r, err := c.operands(x)
 	if err != nil {
 		return nil, err
 	}
@@ -299,11 +297,7 @@ func (c *compiler) membership(x *ast.BinaryNode) (*node, error) {
 }
 
 func (c *compiler) stringOp(x *ast.BinaryNode) (*node, error) {
-	l, err := c.term(x.Left)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.term(x.Right)
+	l, r, err := c.operands(x)
 	if err != nil {
 		return nil, err
 	}
@@ -429,6 +423,16 @@ func (c *compiler) checkOrderable(r term) error {
 	return nil
 }
 
+// operands compiles both sides of a binary operator as values, left first so
+// that the error a user sees points at the leftmost bad operand.
+func (c *compiler) operands(x *ast.BinaryNode) (l, r term, err error) {
+	if l, err = c.term(x.Left); err != nil {
+		return l, r, err
+	}
+	r, err = c.term(x.Right)
+	return l, r, err
+}
+
 // term compiles a value: a document path, a caller value or a literal.
 func (c *compiler) term(n ast.Node) (term, error) {
 	t := term{n: n}
@@ -487,11 +491,7 @@ func (c *compiler) term(n ast.Node) (term, error) {
 		return c.builtin(x)
 	case *ast.BinaryNode:
 		if x.Operator == "+" || x.Operator == "-" {
-			l, err := c.term(x.Left)
-			if err != nil {
-				return t, err
-			}
-			r, err := c.term(x.Right)
+			l, r, err := c.operands(x)
 			if err != nil {
 				return t, err
 			}
@@ -618,7 +618,7 @@ func constInt(i int64) operand {
 func constList(items []operand) operand {
 	idx, b := bsoncore.AppendArrayStart(nil)
 	for i, it := range items {
-		b = bsoncore.AppendHeader(b, bsoncore.Type(it.val.Type), itoa(i))
+		b = bsoncore.AppendHeader(b, bsoncore.Type(it.val.Type), strconv.Itoa(i))
 		b = append(b, it.val.Value...)
 	}
 	b, _ = bsoncore.AppendArrayEnd(b, idx)
@@ -635,12 +635,4 @@ func appendUnique(s []int, v int) []int {
 		}
 	}
 	return append(s, v)
-}
-
-func sortInts(s []int) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

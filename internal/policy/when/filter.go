@@ -7,8 +7,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-func strconvItoa(i int) string { return strconv.Itoa(i) }
-
 // AppendFilter appends the rule's MongoDB filter document for this caller to
 // dst. Call it only when State(env) is Conditional; the parts of the rule that
 // the caller's values decide are folded away, not emitted.
@@ -50,7 +48,7 @@ func appendNode(dst []byte, n *node, env *Env) []byte {
 		if state(k, env) != Conditional {
 			continue
 		}
-		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, itoa(i))
+		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, strconv.Itoa(i))
 		dst = appendNode(dst, k, env)
 		i++
 	}

@@ -3,6 +3,7 @@ package when
 import (
 	"math/rand"
 	"regexp"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -36,7 +37,7 @@ func evalFilter(t testing.TB, f bson.Raw, doc bson.Raw) bool {
 				return false
 			}
 		default:
-			path := splitPath(e.Key())
+			path := strings.Split(e.Key(), ".")
 			ops, _ := e.Value().Document().Elements()
 			for _, op := range ops {
 				if !evalOp(t, path, op.Key(), op.Value(), doc) {
@@ -46,18 +47,6 @@ func evalFilter(t testing.TB, f bson.Raw, doc bson.Raw) bool {
 		}
 	}
 	return true
-}
-
-func splitPath(p string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(p); i++ {
-		if p[i] == '.' {
-			out = append(out, p[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, p[start:])
 }
 
 func evalOp(t testing.TB, path []string, op string, arg bson.RawValue, doc bson.Raw) bool {
