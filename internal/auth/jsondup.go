@@ -39,7 +39,7 @@ func noDuplicateKeys(data []byte) error {
 	sc := jsonscan.New(data)
 	for {
 		_, err := sc.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		var dup *jsonscan.DuplicateKeyError

@@ -57,7 +57,7 @@ func prescanJSON(data []byte) error {
 	for {
 		outside := sc.Depth() == 0
 		tok, err := sc.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if first {
 				return apperr.Invalid("malformed JSON: empty body, expected an object")
 			}

@@ -88,6 +88,7 @@ func createA(t *testing.T, svc *service.Service) {
 // into staff document "a" right before the service's next write: the
 // change its compare-and-swap must notice.
 func concurrentWrite(t *testing.T, rs *racingStore, db *mongo.Database, field bson.E) {
+	t.Helper()
 	rs.before = func() {
 		rs.before = nil
 		_, err := db.Collection("staff").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: "a"}},
