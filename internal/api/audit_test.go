@@ -86,6 +86,7 @@ func TestAuditEveryEndpointLeavesOneEntry(t *testing.T) {
 		{"explain another principal denied", "POST", "/explain", member, map[string]any{"collection": "docs", "action": "read", "principal": map[string]any{"id": "bob"}},
 			want{"explain.as", "docs", "denied", "FORBIDDEN", 403, "ann", nil, nil}},
 		{"policy tests denied", "GET", "/admin/policies/tests", member, nil, want{"policy.test", "", "denied", "FORBIDDEN", 403, "ann", nil, nil}},
+		{"policy reload", "POST", "/admin/policies/reload", member, nil, want{"policy.reload", "", "denied", "FORBIDDEN", 403, "ann", nil, nil}},
 	}
 	for i, c := range cases {
 		r := e.req(c.method, c.path, c.key, fmt.Sprintf("case-%02d", i), c.body)

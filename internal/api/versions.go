@@ -11,12 +11,6 @@ import (
 )
 
 // versionRoutes adds the version endpoints to the /collections group.
-func (s *Server) versionRoutes(c *echo.Group) {
-	c.GET("/:c/:id/versions", s.listVersions)
-	c.GET("/:c/:id/versions/:v", s.getVersion)
-	c.POST("/:c/:id/versions/:v/restore", s.restoreVersion)
-}
-
 func versionParam(c *echo.Context) (int64, error) {
 	v, err := strconv.ParseInt(c.Param("v"), 10, 64)
 	if err != nil || v < 1 {
