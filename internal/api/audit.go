@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -173,12 +172,8 @@ func (s *Server) auditLog(c *echo.Context) error {
 	if aq.To, err = timeParam(q, "to"); err != nil {
 		return err
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			return apperr.Invalid("limit must be a positive integer")
-		}
-		aq.Limit = n
+	if aq.Limit, err = limitParam(q); err != nil {
+		return err
 	}
 	entries, next, err := s.svc.AuditLog(c.Request().Context(), principalOf(c), aq)
 	if err != nil {

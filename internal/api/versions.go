@@ -64,14 +64,5 @@ func (s *Server) restoreVersion(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cond, err := conditional(c)
-	if err != nil {
-		return err
-	}
-	out, err := s.svc.RestoreVersion(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), v)
-	if err != nil {
-		return err
-	}
-	setETag(c, cond)
-	return writeDoc(c, http.StatusOK, out)
+	return conditionalDoc(c, s.svc.RestoreVersion, v)
 }
