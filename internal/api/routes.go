@@ -28,11 +28,11 @@ type route struct {
 	doc    *op // its OpenAPI entry; nil for what is not API (console pages)
 }
 
-// authGroups are the prefixes registered as authenticated Echo groups
-// rather than route by route: a group also catches the paths under it that
-// match no route, so a stranger probing /collections/x/y/z gets 401, not a
-// 404 that would confirm the prefix, and the attempt is audited as
-// "unmatched" with its failed authentication.
+// authGroups are the prefixes registered as authenticated Echo groups, not
+// route by route: a group also takes the paths under it that match no route,
+// so those are authenticated before their 404 (401 without a credential, and
+// a failed guess counts against the auth_failure limits) and audited as
+// "unmatched".
 var authGroups = []string{"/admin", "/grants", "/collections"}
 
 // routeTable is every route of the server; the OpenAPI document lists the

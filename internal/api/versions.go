@@ -10,7 +10,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/query"
 )
 
-// versionRoutes adds the version endpoints to the /collections group.
+// versionParam reads :v, a version number (1, 2, ...).
 func versionParam(c *echo.Context) (int64, error) {
 	v, err := strconv.ParseInt(c.Param("v"), 10, 64)
 	if err != nil || v < 1 {
