@@ -38,13 +38,19 @@ func (s *Server) jsonDoc(c *echo.Context) (bson.D, error) {
 	return query.ParseJSONDoc(body)
 }
 
-// get: GET /collections/:c/:id?fields=a,b.
-func (s *Server) get(c *echo.Context) error {
+// fieldsOnly reads the one query parameter a read of one document takes,
+// ?fields=a,b (nil: every field the caller may read).
+func fieldsOnly(c *echo.Context) ([]string, error) {
 	q, err := checkQuery(c, "fields")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fields, err := query.ParseFields(q.Get("fields"))
+	return query.ParseFields(q.Get("fields"))
+}
+
+// get: GET /collections/:c/:id?fields=a,b.
+func (s *Server) get(c *echo.Context) error {
+	fields, err := fieldsOnly(c)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/query"
 )
 
 // versionParam reads :v, a version number (1, 2, ...).
@@ -35,11 +34,7 @@ func (s *Server) listVersions(c *echo.Context) error {
 // getVersion: GET /collections/:c/:id/versions/:v?fields=a,b → {data:
 // document as of v}, read rules applied.
 func (s *Server) getVersion(c *echo.Context) error {
-	q, err := checkQuery(c, "fields")
-	if err != nil {
-		return err
-	}
-	fields, err := query.ParseFields(q.Get("fields"))
+	fields, err := fieldsOnly(c)
 	if err != nil {
 		return err
 	}
