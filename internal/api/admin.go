@@ -43,14 +43,7 @@ func keyJSON(k *auth.KeyRecord, createdBy string) map[string]any {
 // the key, the only time it is shown. service.Keys decides whether the
 // caller may (tenant, roles, no escalation).
 func (s *Server) createKey(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
-	}
-	m, err := parseObject(body, "name", "principal", "expires_in")
+	m, err := s.bodyObject(c, "name", "principal", "expires_in")
 	if err != nil {
 		return err
 	}
@@ -86,14 +79,9 @@ func (s *Server) createKey(c *echo.Context) error {
 // decodeKeyPrincipal decodes the "principal" member.
 func decodeKeyPrincipal(pd bson.D) (principal.Principal, error) {
 	var p principal.Principal
-	pm := map[string]any{}
-	for _, e := range pd {
-		switch e.Key {
-		case "id", "tenant_id", "roles", "claims":
-			pm[e.Key] = e.Value
-		default:
-			return p, apperr.Invalid("unknown principal member %q", e.Key)
-		}
+	pm, unknown := principalMembers(pd)
+	if unknown != "" {
+		return p, apperr.Invalid("unknown principal member %q", unknown)
 	}
 	var err error
 	if p.ID, err = stringMember(pm, "id", true); err != nil {
@@ -105,17 +93,43 @@ func decodeKeyPrincipal(pd bson.D) (principal.Principal, error) {
 	if p.Roles, _, err = stringsMember(pm, "roles"); err != nil {
 		return p, err
 	}
-	if v, ok := pm["claims"]; ok && v != nil {
-		d, ok := v.(bson.D)
-		if !ok {
-			return p, apperr.Invalid(`"principal.claims" must be an object`)
-		}
-		p.Claims = map[string]any{}
-		for _, e := range d {
-			p.Claims[e.Key] = claimValue(e.Value)
+	p.Claims, err = claimsMember(pm)
+	return p, err
+}
+
+// principalMembers indexes the members of a principal given in a body (a new
+// key's, or the one /explain asks about); unknown is the first member that
+// is not a principal's, "" when none. Callers refuse it: a misspelt "role"
+// must not make a principal without roles nobody meant.
+func principalMembers(pd bson.D) (pm map[string]any, unknown string) {
+	pm = make(map[string]any, len(pd))
+	for _, e := range pd {
+		switch e.Key {
+		case "id", "tenant_id", "roles", "claims":
+			pm[e.Key] = e.Value
+		default:
+			return nil, e.Key
 		}
 	}
-	return p, nil
+	return pm, ""
+}
+
+// claimsMember reads "principal.claims" of a principal given in a body (a
+// new key's, or the one /explain asks about); nil when absent.
+func claimsMember(pm map[string]any) (map[string]any, error) {
+	v, ok := pm["claims"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	d, ok := v.(bson.D)
+	if !ok {
+		return nil, apperr.Invalid(`"principal.claims" must be an object`)
+	}
+	claims := make(map[string]any, len(d))
+	for _, e := range d {
+		claims[e.Key] = claimValue(e.Value)
+	}
+	return claims, nil
 }
 
 // claimValue converts a decoded JSON value to the types policies compare
@@ -151,15 +165,7 @@ func parseLifetime(v any) (time.Duration, error) {
 			return 0, apperr.Invalid(`"expires_in" must be a duration such as "720h" or a number of seconds`)
 		}
 	case int32, int64, float64:
-		var f float64
-		switch n := x.(type) {
-		case int32:
-			f = float64(n)
-		case int64:
-			f = float64(n)
-		case float64:
-			f = n
-		}
+		f, _ := jsonNumber(x)
 		if f != math.Trunc(f) || f > service.MaxKeyLifetime.Seconds() {
 			return 0, apperr.Invalid(`"expires_in" must be a whole number of seconds, at most %d`, int64(service.MaxKeyLifetime.Seconds()))
 		}

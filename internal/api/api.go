@@ -73,6 +73,12 @@ type Server struct {
 	// corsCfg and accessCfg: cors.go, accesslog.go.
 	corsCfg   CORS
 	accessCfg *AccessLog
+	// routes indexes the route table by method and Echo path, unaudited
+	// holds the paths of its unaudited rows (routes.go).
+	routes    map[string]*route
+	unaudited map[string]bool
+	// The OpenAPI document, built once (openapi.go).
+	openapiJSON, openapiYAML []byte
 }
 
 // New builds the server and its routes.
@@ -105,39 +111,9 @@ func New(p Params) *Server {
 	e.Pre(s.requestID, s.accessLog, s.cors)
 	e.Use(s.requestID, s.observe, s.recoverPanic, s.audited)
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.metricsHandler())
-	s.openAPIRoutes(e) // openapi.go
-
-	e.POST("/explain", s.explain, s.authenticate)
-	adm := e.Group("/admin", s.authenticate)
-	adm.POST("/api-keys", s.createKey)
-	adm.GET("/api-keys", s.listKeys)
-	adm.DELETE("/api-keys/:id", s.revokeKey)
-	adm.GET("/policies/tests", s.policyTests)
-	s.fleetRoutes(adm)
-	s.auditRoutes(e)
-	e.GET("/webhooks/deliveries", s.webhookDeliveries, s.authenticate)
-	e.POST("/webhooks/deliveries/:id/redeliver", s.redeliverWebhook, s.authenticate)
-	s.grantRoutes(e, p.Grants)
-	c := e.Group("/collections", s.authenticate)
-	c.POST("/:c", s.create)
-	c.GET("/:c", s.list)
-	c.POST("/:c/find", s.find)
-	c.POST("/:c/count", s.count)
-	c.POST("/:c/aggregate", s.aggregate)
-	c.POST("/:c/batch", s.createBatch)
-	c.PATCH("/:c/batch", s.updateBatch)
-	c.DELETE("/:c/batch", s.deleteBatch)
-	c.POST("/:c/batch/delete", s.deleteBatch)
-	c.POST("/:c/import", s.importDocs)
-	c.GET("/:c/:id", s.get)
-	c.PATCH("/:c/:id", s.patch)
-	c.PUT("/:c/:id", s.replace)
-	c.DELETE("/:c/:id", s.remove)
-	s.versionRoutes(c)
-	consoleRoutes(e)
+	table := s.routeTable(newGrantAPI(s, p.Grants))
+	s.setOpenAPI(table)
+	s.addRoutes(e, table)
 	s.echo = e
 	return s
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,57 +21,18 @@ import (
 // in the request context where the authenticator and the service add the
 // caller and the documents, and finishes it with the status and code sent.
 
-// unauditedRoutes are the operational probes: polled every few seconds by
-// load balancers and scrapers, they touch no data.
-var unauditedRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
-
-// auditActions names the action of each route (method and template). A
-// route missing here is recorded as "<method> <template>", so that a new
-// endpoint is audited before anyone names it.
-var auditActions = map[string]string{
-	"POST /collections/:c":                         "create",
-	"GET /collections/:c":                          "find",
-	"POST /collections/:c/find":                    "find",
-	"POST /collections/:c/count":                   "count",
-	"POST /collections/:c/aggregate":               "aggregate",
-	"POST /collections/:c/batch":                   "batch.create",
-	"PATCH /collections/:c/batch":                  "batch.update",
-	"DELETE /collections/:c/batch":                 "batch.delete",
-	"POST /collections/:c/batch/delete":            "batch.delete",
-	"POST /collections/:c/import":                  "import",
-	"GET /collections/:c/:id":                      "read",
-	"PATCH /collections/:c/:id":                    "update",
-	"PUT /collections/:c/:id":                      "replace",
-	"DELETE /collections/:c/:id":                   "delete",
-	"GET /collections/:c/:id/versions":             "versions.list",
-	"GET /collections/:c/:id/versions/:v":          "versions.read",
-	"POST /collections/:c/:id/versions/:v/restore": "restore",
-	"POST /explain":                                "explain",
-	"POST /admin/api-keys":                         "api_key.create",
-	"GET /admin/api-keys":                          "api_key.list",
-	"DELETE /admin/api-keys/:id":                   "api_key.revoke",
-	"GET /admin/policies/tests":                    "policy.test",
-	"GET /audit":                                   "audit.read",
-	"GET /webhooks/deliveries":                     "webhooks.read",
-	"POST /webhooks/deliveries/:id/redeliver":      "webhooks.redeliver",
-	"GET /audit/verify":                            "audit.verify",
-	"POST /grants":                                 "grant.create",
-	"GET /grants":                                  "grant.list",
-	"GET /grants/:id":                              "grant.read",
-	"POST /grants/:id/renew":                       "grant.renew",
-	"DELETE /grants/:id":                           "grant.revoke",
-}
-
-func auditAction(c *echo.Context) string {
-	route := c.Path()
-	if route == "" || c.RouteInfo().Method == echo.RouteNotFound {
+// auditAction is the action of the matched route's row in the route table
+// (routes.go).
+func (s *Server) auditAction(c *echo.Context) string {
+	path := c.Path()
+	if path == "" || c.RouteInfo().Method == echo.RouteNotFound {
 		return "unmatched"
 	}
-	key := c.Request().Method + " " + route
-	if a, ok := auditActions[key]; ok {
-		return a
+	if r := s.routes[routeKey(c.Request().Method, path)]; r != nil {
+		return r.action
 	}
-	return strings.ToLower(key)
+	// A path matched without its method (405): recorded as what was asked.
+	return strings.ToLower(routeKey(c.Request().Method, path))
 }
 
 // clientIP is the peer address. X-Forwarded-For is not trusted: anyone can
@@ -89,13 +49,13 @@ func clientIP(r *http.Request) string {
 // benchmarks of the bare proxy) it does nothing.
 func (s *Server) audited(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
-		if s.audit == nil || unauditedRoutes[c.Path()] {
+		if s.audit == nil || s.unaudited[c.Path()] {
 			return next(c)
 		}
 		r := c.Request()
 		base := audit.Entry{
 			RequestID: requestIDOf(c),
-			Action:    auditAction(c),
+			Action:    s.auditAction(c),
 			IP:        clientIP(r),
 			UserAgent: r.UserAgent(),
 		}
@@ -180,11 +140,6 @@ func auditReady(ready func(context.Context) error, w *audit.Writer) func(context
 	}
 }
 
-func (s *Server) auditRoutes(e *echo.Echo) {
-	e.GET("/audit", s.auditLog, s.authenticate)
-	e.GET("/audit/verify", s.auditVerify, s.authenticate)
-}
-
 func timeParam(q map[string][]string, key string) (*time.Time, error) {
 	v := ""
 	if vs := q[key]; len(vs) > 0 {
@@ -217,12 +172,8 @@ func (s *Server) auditLog(c *echo.Context) error {
 	if aq.To, err = timeParam(q, "to"); err != nil {
 		return err
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			return apperr.Invalid("limit must be a positive integer")
-		}
-		aq.Limit = n
+	if aq.Limit, err = limitParam(q); err != nil {
+		return err
 	}
 	entries, next, err := s.svc.AuditLog(c.Request().Context(), principalOf(c), aq)
 	if err != nil {

@@ -15,16 +15,7 @@ import (
 func itemErrors(fs []service.ItemError, withID bool) ([]map[string]any, error) {
 	out := make([]map[string]any, 0, len(fs))
 	for _, f := range fs {
-		ae, _, code := classify(f.Err)
-		msg := ae.Message
-		if ae.Kind == apperr.KindInternal {
-			msg = "internal error"
-		}
-		info := map[string]any{"code": code, "message": msg}
-		if ae.Kind != apperr.KindInternal && ae.Details != nil {
-			info["details"] = ae.Details // e.g. every schema failure of the item
-		}
-		item := map[string]any{"index": f.Index, "error": info}
+		item := map[string]any{"index": f.Index, "error": itemErrorInfo(f.Err)}
 		if withID {
 			j, err := idJSON(f.ID)
 			if err != nil {
@@ -35,6 +26,22 @@ func itemErrors(fs []service.ItemError, withID bool) ([]map[string]any, error) {
 		out = append(out, item)
 	}
 	return out, nil
+}
+
+// itemErrorInfo is the "error" member of one failed item of a batch or line
+// of an import: the code and message a single request failing alike would
+// answer, with the details (e.g. every schema failure of the item) but never
+// an internal error's text.
+func itemErrorInfo(err error) map[string]any {
+	ae, _, code := classify(err)
+	if ae.Kind == apperr.KindInternal {
+		return map[string]any{"code": code, "message": "internal error"}
+	}
+	info := map[string]any{"code": code, "message": ae.Message}
+	if ae.Details != nil {
+		info["details"] = ae.Details
+	}
+	return info
 }
 
 // idJSON renders an _id as relaxed Extended JSON.
@@ -53,14 +60,7 @@ func idJSON(id any) (rawJSON, error) {
 
 // createBatch: POST /collections/:c/batch {documents: [...]}.
 func (s *Server) createBatch(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
-	}
-	m, err := parseObject(body, "documents")
+	m, err := s.bodyObject(c, "documents")
 	if err != nil {
 		return err
 	}
@@ -111,14 +111,7 @@ func selection(m map[string]any) (service.Selection, error) {
 
 // updateBatch: PATCH /collections/:c/batch {ids | filter, update}.
 func (s *Server) updateBatch(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
-	}
-	m, err := parseObject(body, "ids", "filter", "update")
+	m, err := s.bodyObject(c, "ids", "filter", "update")
 	if err != nil {
 		return err
 	}
@@ -147,14 +140,7 @@ func (s *Server) updateBatch(c *echo.Context) error {
 // deleteBatch: POST /collections/:c/batch/delete and DELETE
 // /collections/:c/batch, {ids | filter}.
 func (s *Server) deleteBatch(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
-	}
-	m, err := parseObject(body, "ids", "filter")
+	m, err := s.bodyObject(c, "ids", "filter")
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -39,24 +38,24 @@ func (s *Server) jsonDoc(c *echo.Context) (bson.D, error) {
 	return query.ParseJSONDoc(body)
 }
 
-// get: GET /collections/:c/:id?fields=a,b.
-func (s *Server) get(c *echo.Context) error {
+// fieldsOnly reads the one query parameter a read of one document takes,
+// ?fields=a,b (nil: every field the caller may read).
+func fieldsOnly(c *echo.Context) ([]string, error) {
 	q, err := checkQuery(c, "fields")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fields, err := query.ParseFields(q.Get("fields"))
+	return query.ParseFields(q.Get("fields"))
+}
+
+// get: GET /collections/:c/:id?fields=a,b.
+func (s *Server) get(c *echo.Context) error {
+	fields, err := fieldsOnly(c)
 	if err != nil {
 		return err
 	}
-	cond := &service.Conditions{} // If-Match is for writes; GET only reports the ETag
-	c.SetRequest(c.Request().WithContext(service.WithConditions(c.Request().Context(), cond)))
-	out, err := s.svc.Get(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), fields)
-	if err != nil {
-		return err
-	}
-	setETag(c, cond)
-	return writeDoc(c, http.StatusOK, out)
+	cond := withConditions(c, &service.Conditions{}) // If-Match is for writes; GET only reports the ETag
+	return oneDoc(c, cond, s.svc.Get, fields)
 }
 
 // patch: PATCH /collections/:c/:id with a merge patch or update operators.
@@ -77,16 +76,7 @@ func (s *Server) patch(c *echo.Context) error {
 		}
 		return err
 	}
-	cond, err := conditional(c)
-	if err != nil {
-		return err
-	}
-	out, err := s.svc.Patch(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), upd)
-	if err != nil {
-		return err
-	}
-	setETag(c, cond)
-	return writeDoc(c, http.StatusOK, out)
+	return conditionalDoc(c, s.svc.Patch, upd)
 }
 
 // replace: PUT /collections/:c/:id with the full document.
@@ -98,16 +88,7 @@ func (s *Server) replace(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cond, err := conditional(c)
-	if err != nil {
-		return err
-	}
-	out, err := s.svc.Replace(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), doc)
-	if err != nil {
-		return err
-	}
-	setETag(c, cond)
-	return writeDoc(c, http.StatusOK, out)
+	return conditionalDoc(c, s.svc.Replace, doc)
 }
 
 // remove: DELETE /collections/:c/:id → {data: {deleted: true, id}}.
@@ -144,12 +125,8 @@ func (s *Server) list(c *echo.Context) error {
 	if req.Sort, err = query.ParseSortParam(q.Get("sort")); err != nil {
 		return err
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			return apperr.Invalid("limit must be a positive integer")
-		}
-		req.Limit = n
+	if req.Limit, err = limitParam(q); err != nil {
+		return err
 	}
 	req.Cursor = q.Get("cursor")
 	if req.Fields, err = query.ParseFields(q.Get("fields")); err != nil {
@@ -167,14 +144,7 @@ func (s *Server) list(c *echo.Context) error {
 
 // find: POST /collections/:c/find {filter, sort, limit, cursor, fields}.
 func (s *Server) find(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
-	}
-	m, err := parseObject(body, "filter", "sort", "limit", "cursor", "fields", "count")
+	m, err := s.bodyObject(c, "filter", "sort", "limit", "cursor", "fields", "count")
 	if err != nil {
 		return err
 	}
@@ -224,14 +194,7 @@ func (s *Server) runFind(c *echo.Context, req service.FindRequest) error {
 
 // count: POST /collections/:c/count {filter} → {data: {count}}.
 func (s *Server) count(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
-	}
-	m, err := parseObject(body, "filter")
+	m, err := s.bodyObject(c, "filter")
 	if err != nil {
 		return err
 	}
@@ -248,14 +211,7 @@ func (s *Server) count(c *echo.Context) error {
 
 // aggregate: POST /collections/:c/aggregate {pipeline: [...]} → {data: [...]}.
 func (s *Server) aggregate(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
-	}
-	m, err := parseObject(body, "pipeline")
+	m, err := s.bodyObject(c, "pipeline")
 	if err != nil {
 		return err
 	}

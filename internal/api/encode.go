@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v5"
@@ -106,6 +107,21 @@ func writeList(c *echo.Context, docs []bson.Raw, cursor string, hasMore bool, to
 	return c.JSONBlob(200, buf.Bytes())
 }
 
+// bodyObject is the body of an endpoint that takes no query string and a
+// JSON object with only the allowed members: unknown members and query
+// parameters are refused rather than ignored, so that a misspelt option is a
+// 400, not a silently different request.
+func (s *Server) bodyObject(c *echo.Context, allowed ...string) (map[string]any, error) {
+	if err := noQuery(c); err != nil {
+		return nil, err
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return nil, err
+	}
+	return parseObject(body, allowed...)
+}
+
 // parseObject decodes a JSON body (strictly, see query.ParseJSONDoc) and
 // refuses members other than allowed: a misspelt "fitler" must not silently
 // turn into "no filter".
@@ -175,26 +191,47 @@ func stringsMember(m map[string]any, key string) ([]string, bool, error) {
 	return out, true, nil
 }
 
+// jsonNumber is a number of a decoded body as float64: relaxed Extended
+// JSON decodes 3 as int32, 3000000000 as int64 and 3.5 as float64.
+func jsonNumber(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int32:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
+}
+
 func intMember(m map[string]any, key string) (int, error) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		return 0, nil
 	}
-	var f float64
-	switch n := v.(type) {
-	case int32:
-		f = float64(n)
-	case int64:
-		f = float64(n)
-	case float64:
-		f = n
-	default:
+	f, ok := jsonNumber(v)
+	if !ok {
 		return 0, apperr.Invalid("%q must be an integer", key)
 	}
 	if f != math.Trunc(f) || f < 1 || f > math.MaxInt32 {
 		return 0, apperr.Invalid("%q must be a positive integer", key)
 	}
 	return int(f), nil
+}
+
+// limitParam reads ?limit=, a page size: 0 (the endpoint's default) when
+// absent, else a positive integer.
+func limitParam(q url.Values) (int, error) {
+	l := q.Get("limit")
+	if l == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 {
+		return 0, apperr.Invalid("limit must be a positive integer")
+	}
+	return n, nil
 }
 
 // checkQuery refuses query parameters other than allowed, and repeated ones:

@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v5"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 )
 
@@ -18,9 +22,38 @@ func conditional(c *echo.Context) (*service.Conditions, error) {
 	if err != nil {
 		return nil, err
 	}
-	cond := &service.Conditions{IfMatch: tags}
+	return withConditions(c, &service.Conditions{IfMatch: tags}), nil
+}
+
+func withConditions(c *echo.Context, cond *service.Conditions) *service.Conditions {
 	c.SetRequest(c.Request().WithContext(service.WithConditions(c.Request().Context(), cond)))
-	return cond, nil
+	return cond
+}
+
+// docOp is the shape of the service's single-document operations: the
+// caller, the document the path names (:c/:id), and what the request adds
+// (fields to read, the update, the replacement, the version).
+type docOp[A any] func(ctx context.Context, p *principal.Principal, coll, id string, arg A) (bson.Raw, error)
+
+// conditionalDoc is oneDoc for a write: under the request's If-Match.
+func conditionalDoc[A any](c *echo.Context, op docOp[A], arg A) error {
+	cond, err := conditional(c)
+	if err != nil {
+		return err
+	}
+	return oneDoc(c, cond, op, arg)
+}
+
+// oneDoc runs op on the document the path names with cond in the request
+// context and answers the document op returns with the ETag the service
+// left in cond: every single-document endpoint answers alike.
+func oneDoc[A any](c *echo.Context, cond *service.Conditions, op docOp[A], arg A) error {
+	out, err := op(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), arg)
+	if err != nil {
+		return err
+	}
+	setETag(c, cond)
+	return writeDoc(c, http.StatusOK, out)
 }
 
 // parseIfMatch reads If-Match values (RFC 9110 §13.1.1): "*" or a list of

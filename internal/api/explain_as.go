@@ -56,14 +56,9 @@ func (s *Server) explainAs(c *echo.Context, m map[string]any, coll, action strin
 // refused: a misspelt "role" would otherwise explain a principal without
 // roles nobody meant to ask about.
 func subjectPrincipal(pd bson.D) (*principal.Principal, error) {
-	pm := map[string]any{}
-	for _, e := range pd {
-		switch e.Key {
-		case "id", "tenant_id", "roles", "claims":
-			pm[e.Key] = e.Value
-		default:
-			return nil, apperr.Invalid("unknown principal member %q (known: id, tenant_id, roles, claims)", e.Key)
-		}
+	pm, unknown := principalMembers(pd)
+	if unknown != "" {
+		return nil, apperr.Invalid("unknown principal member %q (known: id, tenant_id, roles, claims)", unknown)
 	}
 	id, err := stringMember(pm, "id", true)
 	if err != nil {
@@ -80,16 +75,9 @@ func subjectPrincipal(pd bson.D) (*principal.Principal, error) {
 	if err != nil {
 		return nil, apperr.Invalid(`"principal.roles" must be an array of strings`)
 	}
-	p := &principal.Principal{ID: id, TenantID: tenant, Roles: roles}
-	if v, ok := pm["claims"]; ok && v != nil {
-		d, ok := v.(bson.D)
-		if !ok {
-			return nil, apperr.Invalid(`"principal.claims" must be an object`)
-		}
-		p.Claims = map[string]any{}
-		for _, e := range d {
-			p.Claims[e.Key] = claimValue(e.Value)
-		}
+	claims, err := claimsMember(pm)
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	return &principal.Principal{ID: id, TenantID: tenant, Roles: roles, Claims: claims}, nil
 }

@@ -32,10 +32,6 @@ func (s *Server) readyBody(c *echo.Context) error {
 // load is refused (the running one kept) with an *apperr.Error.
 type Reloader func(ctx context.Context) (hash string, err error)
 
-func (s *Server) fleetRoutes(adm *echo.Group) {
-	adm.POST("/policies/reload", s.reloadPolicies)
-}
-
 // reloadPolicies: POST /admin/policies/reload → {data: {policy_hash}}.
 func (s *Server) reloadPolicies(c *echo.Context) error {
 	if err := noQuery(c); err != nil {

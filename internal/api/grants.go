@@ -25,18 +25,12 @@ type grantAPI struct {
 	m service.GrantManager
 }
 
-// grantRoutes registers the /grants endpoints.
-func (s *Server) grantRoutes(e *echo.Echo, m *grant.Manager) {
+func newGrantAPI(s *Server, m *grant.Manager) *grantAPI {
 	h := &grantAPI{s: s}
 	if m != nil { // a nil *grant.Manager must stay a nil interface
 		h.m = m
 	}
-	g := e.Group("/grants", s.authenticate)
-	g.POST("", h.issue)
-	g.GET("", h.list)
-	g.GET("/:id", h.get)
-	g.POST("/:id/renew", h.renew)
-	g.DELETE("/:id", h.revoke)
+	return h
 }
 
 func (h *grantAPI) grants() *service.Grants { return h.s.svc.Grants(h.m) }

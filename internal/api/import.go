@@ -131,16 +131,7 @@ func (ls *lineSource) Next() (service.ImportItem, error) {
 func lineErrors(fs []service.LineError) []map[string]any {
 	out := make([]map[string]any, 0, len(fs))
 	for _, f := range fs {
-		ae, _, code := classify(f.Err)
-		msg := ae.Message
-		if ae.Kind == apperr.KindInternal {
-			msg = "internal error"
-		}
-		info := map[string]any{"code": code, "message": msg}
-		if ae.Kind != apperr.KindInternal && ae.Details != nil {
-			info["details"] = ae.Details // every schema failure of the line, as in a batch
-		}
-		out = append(out, map[string]any{"line": f.Line, "error": info})
+		out = append(out, map[string]any{"line": f.Line, "error": itemErrorInfo(f.Err)})
 	}
 	return out
 }

@@ -16,18 +16,16 @@ import (
 // /openapi.yaml without authentication (the contract is public; what a
 // caller may do is in the policy, not in the route list).
 //
-// It is written by hand, one entry per route, rather than generated from
-// handler code: the handlers parse bodies by hand (strict Extended JSON),
-// so there are no Go types to reflect on. What keeps the two from drifting
-// is a test: the router and the document must list exactly the same
-// method/path pairs (openapi_test.go), and HTTP tests validate responses
-// against the document.
+// It is written by hand, an entry per row of the route table (routes.go),
+// rather than generated from handler code: the handlers parse bodies by hand
+// (strict Extended JSON), so there are no Go types to reflect on. Routes and
+// entries come from the same rows; a test still checks that the router and
+// the document list exactly the same method/path pairs (openapi_test.go),
+// and HTTP tests validate responses against the document.
 
-// op describes one route.
+// op is the OpenAPI description of one route of the route table (routes.go).
 type op struct {
-	method, path string // path in OpenAPI form: /collections/{c}/{id}
 	tag, summary string
-	public       bool     // no credential needed
 	params       []string // names under components.parameters
 	body         any      // request body schema (JSON); nil: none
 	bodyType     string   // request media type when not application/json
@@ -57,98 +55,6 @@ var (
 	tAnyObj   = map[string]any{"type": "object"}
 	tStrArray = arr(tString)
 )
-
-// apiOps is every route of the server. Keep it in the order of api.go.
-var apiOps = []op{
-	{method: "GET", path: "/healthz", tag: "operations", summary: "The process is up", public: true, status: 200, result: data(obj(map[string]any{"status": tString}))},
-	{method: "GET", path: "/readyz", tag: "operations", summary: "MongoDB (and required dependencies) answer", public: true, status: 200, result: data(tAnyObj)},
-	{method: "GET", path: "/metrics", tag: "operations", summary: "Prometheus metrics", public: true, status: 200, result: tString, resultType: "text/plain"},
-	{method: "GET", path: "/openapi.json", tag: "operations", summary: "This document, as JSON", public: true, status: 200, result: tAnyObj},
-	{method: "GET", path: "/openapi.yaml", tag: "operations", summary: "This document, as YAML", public: true, status: 200, result: tString, resultType: "application/yaml"},
-
-	{method: "POST", path: "/explain", tag: "operations",
-		summary: "The compiled policy for the caller, or with principal / api_key_id for another principal of the caller's tenant (needs explain.any_principal)",
-		body: obj(map[string]any{"collection": tString, "action": tString,
-			"principal":  obj(map[string]any{"id": tString, "tenant_id": tString, "roles": tStrArray, "claims": tAnyObj}, "id"),
-			"api_key_id": tString}, "collection", "action"), status: 200,
-		result: data(obj(map[string]any{"allowed": tBool, "state": tString, "filter": map[string]any{}, "fields": map[string]any{},
-			"principal":          obj(map[string]any{"id": tString, "tenant_id": tString, "roles": tStrArray, "api_key_id": tString}),
-			"hierarchy_resolved": tBool}, "allowed"))},
-
-	{method: "POST", path: "/admin/api-keys", tag: "api keys", summary: "Create an API key (the only time the key is shown)",
-		body:   obj(map[string]any{"name": tString, "principal": ref("Principal"), "expires_in": map[string]any{"type": []string{"string", "integer"}}}, "name", "principal"),
-		status: 201, result: data(ref("APIKey"))},
-	{method: "GET", path: "/admin/api-keys", tag: "api keys", summary: "The API keys of the caller's tenant, or of the tenant named (needs api_keys.manage_any_tenant)",
-		params: []string{"keyTenant"}, status: 200, result: data(arr(ref("APIKey")))},
-	{method: "DELETE", path: "/admin/api-keys/{id}", tag: "api keys", summary: "Revoke an API key", params: []string{"keyId", "keyTenant"}, status: 200,
-		result: data(obj(map[string]any{"revoked": tBool, "id": tString}, "revoked", "id"))},
-	{method: "GET", path: "/admin/policies/tests", tag: "operations", summary: "Run the loaded policy's test cases (needs policies.test)",
-		status: 200, result: data(obj(map[string]any{"passed": tInt, "failed": tInt, "files": tStrArray,
-			"cases": arr(obj(map[string]any{"file": tString, "line": tInt, "name": tString, "passed": tBool, "failures": tStrArray},
-				"file", "line", "name", "passed", "failures")),
-			"problems": arr(obj(map[string]any{"file": tString, "line": tInt, "column": tInt, "case": tString, "message": tString}, "file", "message")),
-		}, "passed", "failed", "files", "cases", "problems"))},
-	{method: "POST", path: "/admin/policies/reload", tag: "operations", summary: "Reload the policies on this proxy and, through Redis, on every proxy (needs policies.reload)",
-		status: 200, result: data(obj(map[string]any{"policy_hash": tString}, "policy_hash"))},
-
-	{method: "GET", path: "/audit", tag: "audit", summary: "Audit entries (needs audit.read)",
-		params: []string{"auditCollection", "auditActor", "auditAction", "auditOutcome", "auditDocID", "from", "to", "limit", "cursor"},
-		status: 200, result: ref("ListResponse")},
-	{method: "GET", path: "/audit/verify", tag: "audit", summary: "Verify the audit hash chain", params: []string{"from", "to"}, status: 200,
-		result: data(obj(map[string]any{"ok": tBool, "checked": tInt, "first_bad_id": tString}, "ok", "checked"))},
-
-	{method: "POST", path: "/grants", tag: "grants", summary: "Issue a temporary MongoDB credential", body: tAnyObj, status: 201, result: data(tAnyObj)},
-	{method: "GET", path: "/grants", tag: "grants", summary: "Grants visible to the caller", status: 200, result: data(arr(tAnyObj))},
-	{method: "GET", path: "/webhooks/deliveries", tag: "webhooks", summary: "Delivery status of change events (needs webhooks.read)",
-		params: []string{"webhookState", "limit"}, status: 200, result: data(arr(tAnyObj))},
-	{method: "POST", path: "/webhooks/deliveries/{id}/redeliver", tag: "webhooks", summary: "Send a dead or delivered event again (needs webhooks.manage)",
-		params: []string{"deliveryId"}, status: 200, result: data(tAnyObj)},
-	{method: "GET", path: "/grants/{id}", tag: "grants", summary: "One grant (never its password)", params: []string{"grantId"}, status: 200, result: data(tAnyObj)},
-	{method: "POST", path: "/grants/{id}/renew", tag: "grants", summary: "Extend a grant", params: []string{"grantId"},
-		body: obj(map[string]any{"ttl": tString}, "ttl"), status: 200, result: data(obj(map[string]any{"expires_at": tString}))},
-	{method: "DELETE", path: "/grants/{id}", tag: "grants", summary: "Revoke a grant (idempotent)", params: []string{"grantId"}, status: 200,
-		result: data(obj(map[string]any{"revoked": tBool}))},
-
-	{method: "POST", path: "/collections/{c}", tag: "documents", summary: "Create a document", params: []string{"c"},
-		body: ref("Document"), status: 201, result: ref("DocumentResponse")},
-	{method: "GET", path: "/collections/{c}", tag: "documents", summary: "List documents",
-		params: []string{"c", "filter", "sort", "limit", "cursor", "fields", "count"}, status: 200, result: ref("ListResponse")},
-	{method: "POST", path: "/collections/{c}/find", tag: "documents", summary: "List documents (query in the body)", params: []string{"c"},
-		body:   obj(map[string]any{"filter": tAnyObj, "sort": tStrArray, "limit": tInt, "cursor": tString, "fields": tStrArray, "count": tBool}),
-		status: 200, result: ref("ListResponse")},
-	{method: "POST", path: "/collections/{c}/count", tag: "documents", summary: "Count documents", params: []string{"c"},
-		body: obj(map[string]any{"filter": tAnyObj}), status: 200, result: data(obj(map[string]any{"count": tInt}, "count"))},
-	{method: "POST", path: "/collections/{c}/aggregate", tag: "documents", summary: "Run an aggregation pipeline", params: []string{"c"},
-		body: obj(map[string]any{"pipeline": arr(tAnyObj)}, "pipeline"), status: 200, result: data(arr(tAnyObj))},
-	{method: "POST", path: "/collections/{c}/batch", tag: "batches", summary: "Create documents, each checked on its own", params: []string{"c"},
-		body: obj(map[string]any{"documents": arr(ref("Document"))}, "documents"), status: 200,
-		result: data(obj(map[string]any{"created": arr(map[string]any{}), "failed": arr(ref("ItemError"))}, "created", "failed"))},
-	{method: "PATCH", path: "/collections/{c}/batch", tag: "batches", summary: "Update selected documents", params: []string{"c"},
-		body: ref("BatchSelection"), status: 200, result: data(obj(map[string]any{"matched": tInt, "modified": tInt}, "matched", "modified"))},
-	{method: "DELETE", path: "/collections/{c}/batch", tag: "batches", summary: "Delete selected documents", params: []string{"c"},
-		body: ref("BatchSelection"), status: 200, result: data(obj(map[string]any{"deleted": tInt}, "deleted"))},
-	{method: "POST", path: "/collections/{c}/batch/delete", tag: "batches", summary: "Delete selected documents (for clients that cannot send a DELETE body)",
-		params: []string{"c"}, body: ref("BatchSelection"), status: 200, result: data(obj(map[string]any{"deleted": tInt}, "deleted"))},
-	{method: "POST", path: "/collections/{c}/import", tag: "batches", summary: "Stream NDJSON documents into a collection", params: []string{"c"},
-		body: tString, bodyType: "application/x-ndjson", status: 200,
-		result: data(obj(map[string]any{"import_id": tString, "inserted": tInt, "failed": arr(tAnyObj), "audit_id": map[string]any{}}, "import_id", "inserted", "failed"))},
-
-	{method: "GET", path: "/collections/{c}/{id}", tag: "documents", summary: "Read a document; answers its ETag", params: []string{"c", "id", "fields"},
-		status: 200, result: ref("DocumentResponse")},
-	{method: "PATCH", path: "/collections/{c}/{id}", tag: "documents", summary: "Merge patch or update operators", params: []string{"c", "id", "ifMatch"},
-		body: ref("Document"), status: 200, result: ref("DocumentResponse")},
-	{method: "PUT", path: "/collections/{c}/{id}", tag: "documents", summary: "Replace a document", params: []string{"c", "id", "ifMatch"},
-		body: ref("Document"), status: 200, result: ref("DocumentResponse")},
-	{method: "DELETE", path: "/collections/{c}/{id}", tag: "documents", summary: "Delete a document", params: []string{"c", "id", "ifMatch"},
-		status: 200, result: data(obj(map[string]any{"deleted": tBool, "id": map[string]any{}}, "deleted", "id"))},
-
-	{method: "GET", path: "/collections/{c}/{id}/versions", tag: "versions", summary: "Versions of a document, newest first", params: []string{"c", "id"},
-		status: 200, result: data(arr(obj(map[string]any{"version": tInt, "updated_by": tString, "updated_at": map[string]any{}}, "version")))},
-	{method: "GET", path: "/collections/{c}/{id}/versions/{v}", tag: "versions", summary: "A document as of version v", params: []string{"c", "id", "v", "fields"},
-		status: 200, result: ref("DocumentResponse")},
-	{method: "POST", path: "/collections/{c}/{id}/versions/{v}/restore", tag: "versions", summary: "Restore version v (needs the restore action)",
-		params: []string{"c", "id", "v", "ifMatch"}, status: 200, result: ref("DocumentResponse")},
-}
 
 func pathParam(name, desc string) map[string]any {
 	return map[string]any{"name": name, "in": "path", "required": true, "description": desc, "schema": tString}
@@ -228,21 +134,28 @@ func openAPIPath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-// buildOpenAPI returns the document as JSON.
-func buildOpenAPI() []byte {
+// buildOpenAPI returns the document of the routes as JSON.
+func buildOpenAPI(routes []route) []byte {
 	paths := map[string]map[string]any{}
-	for _, o := range apiOps {
-		item := paths[o.path]
+	tags := map[string]bool{}
+	for _, r := range routes {
+		o := r.doc
+		if o == nil {
+			continue
+		}
+		tags[o.tag] = true
+		path := openAPIPath(r.path)
+		item := paths[path]
 		if item == nil {
 			item = map[string]any{}
-			paths[o.path] = item
+			paths[path] = item
 		}
 		oper := map[string]any{
-			"operationId": strings.ToLower(o.method) + strings.NewReplacer("/", "_", "{", "", "}", "", "-", "_", ".", "_").Replace(o.path),
+			"operationId": strings.ToLower(r.method) + strings.NewReplacer("/", "_", "{", "", "}", "", "-", "_", ".", "_").Replace(path),
 			"summary":     o.summary,
 			"tags":        []string{o.tag},
 		}
-		if o.public {
+		if r.public {
 			oper["security"] = []any{}
 		}
 		if len(o.params) > 0 {
@@ -269,11 +182,7 @@ func buildOpenAPI() []byte {
 			"default": map[string]any{"description": "an error (status and code as in the error table)",
 				"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}},
 		}
-		item[strings.ToLower(o.method)] = oper
-	}
-	tags := map[string]bool{}
-	for _, o := range apiOps {
-		tags[o.tag] = true
+		item[strings.ToLower(r.method)] = oper
 	}
 	tagList := make([]string, 0, len(tags))
 	for t := range tags {
@@ -309,19 +218,21 @@ func itoa(n int) string {
 	return string(b)
 }
 
-// openAPIRoutes serves the document. Built once: it does not depend on the
-// request or the policy.
-func (s *Server) openAPIRoutes(e *echo.Echo) {
-	js := buildOpenAPI()
+// setOpenAPI builds the document once, in both forms: it depends on neither
+// the request nor the policy.
+func (s *Server) setOpenAPI(routes []route) {
+	s.openapiJSON = buildOpenAPI(routes)
 	var generic any
-	_ = json.Unmarshal(js, &generic)
-	ym, _ := yaml.Marshal(generic)
-	e.GET("/openapi.json", func(c *echo.Context) error {
-		return c.Blob(http.StatusOK, "application/json", js)
-	})
-	e.GET("/openapi.yaml", func(c *echo.Context) error {
-		return c.Blob(http.StatusOK, "application/yaml", ym)
-	})
+	_ = json.Unmarshal(s.openapiJSON, &generic)
+	s.openapiYAML, _ = yaml.Marshal(generic)
+}
+
+func (s *Server) openAPIJSON(c *echo.Context) error {
+	return c.Blob(http.StatusOK, "application/json", s.openapiJSON)
+}
+
+func (s *Server) openAPIYAML(c *echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", s.openapiYAML)
 }
 
 // Routes lists the server's routes as "METHOD /path" in OpenAPI form,
@@ -340,12 +251,4 @@ func (s *Server) Routes() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// The document is static and public: fetching it is not an event worth an
-// audit entry, and with the audit log down (fail_closed) clients must still
-// be able to read the contract.
-func init() {
-	unauditedRoutes["/openapi.json"] = true
-	unauditedRoutes["/openapi.yaml"] = true
 }

@@ -79,14 +79,7 @@ func (s *Server) readyz(c *echo.Context) error {
 // for the caller; with "principal" or "api_key_id", for another principal
 // of the caller's tenant (explain_as.go).
 func (s *Server) explain(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
-	}
-	m, err := parseObject(body, "collection", "action", "principal", "api_key_id")
+	m, err := s.bodyObject(c, "collection", "action", "principal", "api_key_id")
 	if err != nil {
 		return err
 	}

@@ -15,19 +15,19 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/ratelimit"
 )
 
-// routeClass is the rate-limit class of the matched route (docs/rate-limits.md).
-// Reads sent as POST (find, count, explain) are reads.
-func routeClass(c *echo.Context) string {
-	path, method := c.Path(), c.Request().Method
+// routeClass is the rate-limit class of the matched route's row in the route
+// table (routes.go). The authenticated groups' catch-alls (paths that match
+// no route) have no row: they count as admin under /admin/, else as a read
+// or a write by method, so probing unknown paths is not free.
+func (s *Server) routeClass(c *echo.Context) string {
+	if r := s.matched(c); r != nil {
+		return r.class
+	}
+	method := c.Request().Method
 	switch {
-	case strings.HasPrefix(path, "/admin/"):
+	case strings.HasPrefix(c.Path(), "/admin/"):
 		return ratelimit.ClassAdmin
-	case strings.HasSuffix(path, "/aggregate"):
-		return ratelimit.ClassAggregate
-	case strings.HasSuffix(path, "/import"):
-		return ratelimit.ClassImport
-	case method == http.MethodGet || method == http.MethodHead,
-		strings.HasSuffix(path, "/find"), strings.HasSuffix(path, "/count"), path == "/explain":
+	case method == http.MethodGet || method == http.MethodHead:
 		return ratelimit.ClassRead
 	}
 	return ratelimit.ClassWrite
@@ -67,7 +67,7 @@ func (s *Server) rateLimit(c *echo.Context, p *principal.Principal) error {
 	if p.Auth == "api_key" {
 		sub.APIKey = p.KeyID
 	}
-	return limitError(c, s.limits.Check(c.Request().Context(), routeClass(c), sub))
+	return limitError(c, s.limits.Check(c.Request().Context(), s.routeClass(c), sub))
 }
 
 func limitError(c *echo.Context, d ratelimit.Decision) error {

@@ -7,16 +7,9 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/query"
 )
 
-// versionRoutes adds the version endpoints to the /collections group.
-func (s *Server) versionRoutes(c *echo.Group) {
-	c.GET("/:c/:id/versions", s.listVersions)
-	c.GET("/:c/:id/versions/:v", s.getVersion)
-	c.POST("/:c/:id/versions/:v/restore", s.restoreVersion)
-}
-
+// versionParam reads :v, a version number (1, 2, ...).
 func versionParam(c *echo.Context) (int64, error) {
 	v, err := strconv.ParseInt(c.Param("v"), 10, 64)
 	if err != nil || v < 1 {
@@ -41,11 +34,7 @@ func (s *Server) listVersions(c *echo.Context) error {
 // getVersion: GET /collections/:c/:id/versions/:v?fields=a,b → {data:
 // document as of v}, read rules applied.
 func (s *Server) getVersion(c *echo.Context) error {
-	q, err := checkQuery(c, "fields")
-	if err != nil {
-		return err
-	}
-	fields, err := query.ParseFields(q.Get("fields"))
+	fields, err := fieldsOnly(c)
 	if err != nil {
 		return err
 	}
@@ -70,14 +59,5 @@ func (s *Server) restoreVersion(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cond, err := conditional(c)
-	if err != nil {
-		return err
-	}
-	out, err := s.svc.RestoreVersion(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"), v)
-	if err != nil {
-		return err
-	}
-	setETag(c, cond)
-	return writeDoc(c, http.StatusOK, out)
+	return conditionalDoc(c, s.svc.RestoreVersion, v)
 }
