@@ -125,33 +125,11 @@ func claimsMember(pm map[string]any) (map[string]any, error) {
 	if !ok {
 		return nil, apperr.Invalid(`"principal.claims" must be an object`)
 	}
-	claims := make(map[string]any, len(d))
-	for _, e := range d {
-		claims[e.Key] = claimValue(e.Value)
+	claims, err := principal.NormalizeClaim(d)
+	if err != nil {
+		return nil, apperr.Invalid(`"principal.claims" has a number out of range`)
 	}
-	return claims, nil
-}
-
-// claimValue converts a decoded JSON value to the types policies compare
-// (string, int64, float64, bool, nil, []any, map[string]any).
-func claimValue(v any) any {
-	switch x := v.(type) {
-	case bson.D:
-		m := make(map[string]any, len(x))
-		for _, e := range x {
-			m[e.Key] = claimValue(e.Value)
-		}
-		return m
-	case bson.A:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = claimValue(e)
-		}
-		return out
-	case int32:
-		return int64(x)
-	}
-	return v
+	return claims.(map[string]any), nil
 }
 
 // parseLifetime reads expires_in: a Go duration string ("720h") or a number

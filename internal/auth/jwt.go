@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -407,9 +406,9 @@ var ErrClaimType = errors.New("auth: jwt claim has the wrong type")
 var ErrUnsupportedHeader = errors.New("auth: jwt uses unsupported critical header parameters")
 
 func (v *JWTVerifier) principal(raw jwt.MapClaims) (*principal.Principal, error) {
-	c, err := normalizeClaims(map[string]any(raw))
+	c, err := principal.NormalizeClaims(map[string]any(raw))
 	if err != nil {
-		return nil, err
+		return nil, ErrClaimType
 	}
 	p := &principal.Principal{Roles: []string{}, Claims: c, Auth: "jwt"}
 
@@ -470,52 +469,6 @@ func lookupClaim(c map[string]any, name string) (any, bool) {
 		}
 	}
 	return cur, true
-}
-
-// normalizeClaims converts json.Number into int64 when integral, float64
-// otherwise, the representation principal.Principal documents.
-func normalizeClaims(m map[string]any) (map[string]any, error) {
-	v, err := normalizeValue(m)
-	if err != nil {
-		return nil, err
-	}
-	return v.(map[string]any), nil
-}
-
-func normalizeValue(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i, nil
-		}
-		f, err := x.Float64()
-		if err != nil { // out of float64 range
-			return nil, ErrClaimType
-		}
-		return f, nil
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			n, err := normalizeValue(e)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = n
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			n, err := normalizeValue(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
-		}
-		return out, nil
-	default:
-		return v, nil
-	}
 }
 
 // jwtCause reduces a jwt library error to one of its fixed sentinels. The

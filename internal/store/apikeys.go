@@ -51,12 +51,16 @@ type StoredKey struct {
 	CreatedBy string
 }
 
-func (d *keyDoc) record() *StoredKey {
+func (d *keyDoc) record() (*StoredKey, error) {
+	claims, err := principal.NormalizeClaims(d.Claims)
+	if err != nil {
+		return nil, err
+	}
 	return &StoredKey{KeyRecord: auth.KeyRecord{
 		ID: d.ID, Name: d.Name, SecretSHA256: d.SecretSHA256,
-		Principal: principal.Principal{ID: d.PrincipalID, TenantID: d.TenantID, Roles: d.Roles, Claims: jsonLike(d.Claims)},
+		Principal: principal.Principal{ID: d.PrincipalID, TenantID: d.TenantID, Roles: d.Roles, Claims: claims},
 		CreatedAt: d.CreatedAt.UTC(), ExpiresAt: utc(d.ExpiresAt), RevokedAt: utc(d.RevokedAt),
-	}, CreatedBy: d.CreatedBy}
+	}, CreatedBy: d.CreatedBy}, nil
 }
 
 func utc(t *time.Time) *time.Time {
@@ -65,42 +69,6 @@ func utc(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-// jsonLike converts decoded BSON claim values to the types JSON decoding
-// gives (what policies compare against): documents to maps, arrays to
-// slices, int32 to int64.
-func jsonLike(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = jsonValue(v)
-	}
-	return out
-}
-
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case bson.D:
-		m := make(map[string]any, len(x))
-		for _, e := range x {
-			m[e.Key] = jsonValue(e.Value)
-		}
-		return m
-	case bson.M:
-		return jsonLike(x)
-	case bson.A:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonValue(e)
-		}
-		return out
-	case int32:
-		return int64(x)
-	}
-	return v
 }
 
 // Get implements auth.KeyStore.
@@ -118,7 +86,11 @@ func (k *APIKeys) Get(ctx context.Context, id string) (*auth.KeyRecord, error) {
 	if err != nil {
 		return nil, Translate(err)
 	}
-	return &d.record().KeyRecord, nil
+	sk, err := d.record()
+	if err != nil {
+		return nil, err
+	}
+	return &sk.KeyRecord, nil
 }
 
 // Create stores a new key record.
@@ -153,7 +125,11 @@ func (k *APIKeys) List(ctx context.Context, tenantID string, limit int64) ([]*St
 		if err := cur.Decode(&d); err != nil {
 			return nil, Translate(err)
 		}
-		out = append(out, d.record())
+		sk, err := d.record()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sk)
 	}
 	return out, Translate(cur.Err())
 }
