@@ -86,7 +86,7 @@ func Decide(set *policy.Set, roles []string, req Request) (*Approved, error) {
 	}
 	var sources []netip.Prefix
 	for _, s := range req.ClientSource {
-		p, err := parsePrefix(s)
+		p, err := policy.ParsePrefix(s)
 		if err != nil {
 			return nil, apperr.Invalid("client_source %q is not an IP address or CIDR", s)
 		}
@@ -232,15 +232,4 @@ func matchAny(globs []string, s string) bool {
 		ok, _ := filepath.Match(g, s)
 		return ok
 	})
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		return netip.ParsePrefix(s)
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -117,7 +117,7 @@ func (l *loader) grants(n *yaml.Node) {
 				g.MaxTTL = d
 			case "client_source":
 				for i, s := range l.strList(vv, "client_source") {
-					p, err := parsePrefix(s)
+					p, err := ParsePrefix(s)
 					if err != nil {
 						l.errf(vv.Content[i], "client_source: %q is not an IP address or CIDR", s)
 						continue
@@ -163,7 +163,9 @@ func (l *loader) globs(n *yaml.Node, what string) []string {
 	return out
 }
 
-func parsePrefix(s string) (netip.Prefix, error) {
+// ParsePrefix reads an address range as policies and grants write it: a
+// CIDR ("10.0.0.0/8") or a single address, which stands for itself alone.
+func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		return netip.ParsePrefix(s)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 )
 
 // Case is one entry of a tests/*.yml file. The format is documented in
@@ -96,12 +97,12 @@ func ParseFile(file string, now time.Time) (cases []*Case, broken int, probs []P
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, 0, []Problem{{Pos: policy.Pos{File: file, Line: yamlErrLine(err), Col: 1}, Msg: "invalid YAML: " + err.Error()}}
+		return nil, 0, []Problem{{Pos: policy.Pos{File: file, Line: yamlnode.ErrLine(err), Col: 1}, Msg: "invalid YAML: " + err.Error()}}
 	}
 	if len(doc.Content) == 0 {
 		return nil, 0, []Problem{{Pos: policy.Pos{File: file, Line: 1, Col: 1}, Msg: "empty file: expected a cases: list"}}
 	}
-	root := deref(doc.Content[0])
+	root := yamlnode.Deref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		p.errf(root, "a test file must be a mapping with a cases: list")
 		return nil, 0, p.probs
@@ -136,7 +137,7 @@ func ParseFile(file string, now time.Time) (cases []*Case, broken int, probs []P
 		return nil, 0, p.probs
 	}
 	for _, cn := range casesNode.Content {
-		if tc := p.parseCase(deref(cn)); tc != nil {
+		if tc := p.parseCase(yamlnode.Deref(cn)); tc != nil {
 			cases = append(cases, tc)
 		} else {
 			broken++
@@ -148,16 +149,7 @@ func ParseFile(file string, now time.Time) (cases []*Case, broken int, probs []P
 // eachKey visits a mapping's entries, refusing duplicates: YAML lets a later
 // key silently win, which in a test hides the value the author meant.
 func (p *caseParser) eachKey(n *yaml.Node, f func(k string, kn, v *yaml.Node)) {
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, v := n.Content[i], deref(n.Content[i+1])
-		if seen[kn.Value] {
-			p.errf(kn, "duplicate key %q", kn.Value)
-			continue
-		}
-		seen[kn.Value] = true
-		f(kn.Value, kn, v)
-	}
+	yamlnode.EachKey(n, func(kn *yaml.Node) { p.errf(kn, "duplicate key %q", kn.Value) }, f)
 }
 
 func (p *caseParser) parseCase(n *yaml.Node) *Case {
@@ -309,7 +301,7 @@ func (p *caseParser) paths(n *yaml.Node, what string) []string {
 	}
 	out := make([]string, 0, len(n.Content))
 	for _, it := range n.Content {
-		if s := p.scalar(deref(it), what+" entries"); s != "" {
+		if s := p.scalar(yamlnode.Deref(it), what+" entries"); s != "" {
 			out = append(out, s)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -105,18 +104,6 @@ func CaseFiles(dir string) ([]string, error) {
 	}
 	sort.Strings(files)
 	return files, nil
-}
-
-var yamlLineRe = regexp.MustCompile(`line (\d+)`)
-
-// yamlErrLine digs the line out of a YAML syntax error, which only carries
-// it in its text.
-func yamlErrLine(err error) int {
-	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
-	return 1
 }
 
 // Check returns what differed from the case's expectations; none means it

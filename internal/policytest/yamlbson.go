@@ -10,6 +10,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 )
 
 // The YAML of a test case becomes the BSON a driver would have stored, so
@@ -39,7 +41,7 @@ func yamlErrorf(n *yaml.Node, format string, args ...any) error {
 
 // YAMLDocument converts a YAML mapping to a BSON document.
 func YAMLDocument(n *yaml.Node) (bson.Raw, error) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	if n.Kind != yaml.MappingNode {
 		return nil, yamlErrorf(n, "must be a mapping (a document)")
 	}
@@ -73,15 +75,8 @@ func yamlRawValue(n *yaml.Node) (bson.RawValue, error) {
 	return bson.RawValue{Type: t, Value: data}, nil
 }
 
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
 func yamlValue(n *yaml.Node) (any, error) {
-	n = deref(n)
+	n = yamlnode.Deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
 		if len(n.Content) == 2 && strings.HasPrefix(n.Content[0].Value, "$") {
