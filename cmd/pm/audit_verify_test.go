@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 )
 
 // pm audit verify reports an intact chain with exit 0, and a chain whose
@@ -26,7 +28,7 @@ policies:
 			t.Fatalf("list: %d", st)
 		}
 	}
-	coll := driverDB(t, ts.app).Collection(ts.app.Config().Audit.Collection)
+	coll := apptest.DriverDB(t, ts.app).Collection(ts.app.Config().Audit.Collection)
 	waitUntil(t, func() bool {
 		n, err := coll.CountDocuments(context.Background(), bson.D{})
 		return err == nil && n >= 3

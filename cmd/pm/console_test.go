@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -112,7 +113,7 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	})
 	a, url := serveApp(t, c, app.Options{})
 	if !c.MongoDB.Embedded() {
-		db := driverDB(t, a)
+		db := apptest.DriverDB(t, a)
 		t.Cleanup(func() { // before close (cleanups run last first)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -555,7 +556,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// name it as the first bad entry, and the page marks and opens it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		r, err := driverDB(t, s.app).Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
+		r, err := apptest.DriverDB(t, s.app).Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
 		if err != nil || r.MatchedCount != 1 {
 			t.Fatalf("tamper with %s: %v %+v", goodID, err, r)
 		}

@@ -10,6 +10,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 )
 
 type importServer struct {
@@ -39,7 +41,7 @@ policies:
 	ts := startTestServer(t, pol,
 		testKey{"clerk", "u1", "t1", []string{"clerk"}},
 		testKey{"viewer", "v1", "t1", []string{"viewer"}})
-	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: driverDB(t, ts.app), dir: ts.dir}
+	return &importServer{url: ts.url, clerk: ts.keys["clerk"], viewer: ts.keys["viewer"], db: apptest.DriverDB(t, ts.app), dir: ts.dir}
 }
 
 func (s *importServer) file(t *testing.T, name, content string) string {

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
@@ -71,7 +72,7 @@ policies:
 	// Shutdown: the writer is closed (flushing everything) before the
 	// database connection goes.
 	a.CloseAudit()
-	n, err := driverDB(t, a).Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
+	n, err := apptest.DriverDB(t, a).Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}

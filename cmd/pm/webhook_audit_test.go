@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
+	"github.com/permission-mongo/permission-mongo/internal/webhook/webhooktest"
 )
 
 const hookAuditPolicy = `
@@ -36,53 +36,6 @@ hooks:
     - on: [create]
       webhook: {url: "RECEIVER", secret_env: PM_TEST_AUDITED_HOOK_SECRET}
 `
-
-// flakyReceiver is a real local HTTP server that answers 503 to the next
-// `fail` requests, never answers while `hang` is set, and 200 otherwise
-// (to requests signed with the test's secret).
-type flakyReceiver struct {
-	mu   sync.Mutex
-	fail int
-	hang bool
-	ok   int
-	srv  *httptest.Server
-}
-
-func newFlakyReceiver(t *testing.T) *flakyReceiver {
-	t.Helper()
-	r := &flakyReceiver{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		hang := r.hang
-		fail := r.fail > 0
-		if fail {
-			r.fail--
-		}
-		r.mu.Unlock()
-		switch {
-		case hang:
-			<-req.Context().Done()
-		case fail:
-			w.WriteHeader(http.StatusServiceUnavailable)
-		case req.Header.Get("X-PM-Signature") != webhook.Sign([]byte("audited-secret"), body):
-			w.WriteHeader(http.StatusUnauthorized)
-		default:
-			r.mu.Lock()
-			r.ok++
-			r.mu.Unlock()
-			w.WriteHeader(http.StatusOK)
-		}
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *flakyReceiver) set(fail int, hang bool) {
-	r.mu.Lock()
-	r.fail, r.hang = fail, hang
-	r.mu.Unlock()
-}
 
 // delivery is the outbox entry of the document docID, as admins see it.
 func delivery(t *testing.T, url, ops, docID string) map[string]any {
@@ -124,15 +77,15 @@ func summary(entries []map[string]any) string {
 // (hookAuditPolicy, configured by webhooksConfig) posts to a flaky receiver;
 // it returns the receiver, the proxy's URL and the keys of a member (writes
 // orders) and of ops (reads deliveries and the audit, redelivers).
-func startHookAuditProxy(t *testing.T, webhooksConfig string) (rc *flakyReceiver, url, member, ops string) {
+func startHookAuditProxy(t *testing.T, webhooksConfig string) (rc *webhooktest.Receiver, url, member, ops string) {
 	t.Helper()
 	t.Setenv("PM_TEST_AUDITED_HOOK_SECRET", "audited-secret")
-	rc = newFlakyReceiver(t)
+	rc = webhooktest.New(t, "audited-secret")
 	fs := newFleetSetup(t, webhooksConfig,
 		testKey{"member", "alice", "t1", []string{"member"}},
 		testKey{"ops", "op", "t1", []string{"ops"}})
 	require.NoError(t, os.WriteFile(filepath.Join(fs.dir, "policy.yml"),
-		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.srv.URL)), 0o600))
+		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.URL)), 0o600))
 	url, _ = fs.startInProcess(t)
 	return rc, url, fs.keys["member"], fs.keys["ops"]
 }
@@ -146,7 +99,7 @@ func TestWebhookAttemptsAreAudited(t *testing.T) {
 	rc, url, member, ops := startHookAuditProxy(t, "webhooks: {timeout: 300ms, max_attempts: 3, retry_base: 10ms}")
 
 	// Fails twice with 503, then is delivered.
-	rc.set(2, false)
+	rc.Set(2, false)
 	st, _, body := call(t, "POST", url+"/collections/orders", member, `{"_id": "o1"}`)
 	require.Equal(t, 201, st, "%v", body)
 	var d1 map[string]any
@@ -165,7 +118,7 @@ func TestWebhookAttemptsAreAudited(t *testing.T) {
 	require.Equal(t, "allowed", got[2]["outcome"])
 
 	// Never answers: two timeouts, then dead.
-	rc.set(0, true)
+	rc.Set(0, true)
 	st, _, body = call(t, "POST", url+"/collections/orders", member, `{"_id": "o2"}`)
 	require.Equal(t, 201, st, "%v", body)
 	var d2 map[string]any
@@ -175,7 +128,7 @@ func TestWebhookAttemptsAreAudited(t *testing.T) {
 	require.Equal(t, "webhook.failed 0 RECEIVER_TIMEOUT, webhook.failed 0 RECEIVER_TIMEOUT, webhook.dead 0 RECEIVER_TIMEOUT", summary(got))
 
 	// The receiver recovers; an admin redelivers the dead letter.
-	rc.set(0, false)
+	rc.Set(0, false)
 	st, _, body = call(t, "POST", url+"/webhooks/deliveries/"+id2+"/redeliver", member, "")
 	require.Equal(t, 403, st, "%v", body)
 	st, _, body = call(t, "POST", url+"/webhooks/deliveries/"+strings.Repeat("0", 24)+"/redeliver", ops, "")
@@ -206,11 +159,11 @@ func TestWebhookAttemptsAreAudited(t *testing.T) {
 func TestWebhookOutboxRetention(t *testing.T) {
 	rc, url, member, ops := startHookAuditProxy(t, "webhooks: {timeout: 300ms, max_attempts: 1, retention: 1s, sweep_every: 1s}")
 
-	rc.set(0, true)
+	rc.Set(0, true)
 	st, _, body := call(t, "POST", url+"/collections/orders", member, `{"_id": "dead-one"}`)
 	require.Equal(t, 201, st, "%v", body)
 	waitUntil(t, func() bool { d := delivery(t, url, ops, "dead-one"); return d != nil && d["state"] == "dead" }, "a dead letter")
-	rc.set(0, false)
+	rc.Set(0, false)
 	st, _, body = call(t, "POST", url+"/collections/orders", member, `{"_id": "delivered-one"}`)
 	require.Equal(t, 201, st, "%v", body)
 	waitUntil(t, func() bool {

@@ -2,19 +2,16 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/webhook"
+	"github.com/permission-mongo/permission-mongo/internal/webhook/webhooktest"
 )
 
 const hooksPolicy = `
@@ -41,58 +38,9 @@ schemas:
       qty: {type: int, min: 1}
 `
 
-// hookReceiver is a real local HTTP server: it answers 500 to the first
-// fail requests, never answers while hang is set, and records the events it
-// accepted with a valid signature.
-type hookReceiver struct {
-	mu     sync.Mutex
-	fail   int
-	hang   bool
-	events []map[string]any
-	bad    int
-	srv    *httptest.Server
-}
-
-func newHookReceiver(t *testing.T) *hookReceiver {
+func newHooksEnv(t *testing.T, rc *webhooktest.Receiver) (*env, *webhook.Deliverer) {
 	t.Helper()
-	h := &hookReceiver{}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		h.mu.Lock()
-		hang := h.hang
-		if hang {
-			h.mu.Unlock()
-			<-r.Context().Done()
-			return
-		}
-		if h.fail > 0 {
-			h.fail--
-			h.mu.Unlock()
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		var ev map[string]any
-		if r.Header.Get("X-PM-Signature") != webhook.Sign([]byte("hook-secret"), body) || json.Unmarshal(body, &ev) != nil || ev["id"] != r.Header.Get("X-PM-Event-Id") {
-			h.bad++
-		} else {
-			h.events = append(h.events, ev)
-		}
-		h.mu.Unlock()
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-func (h *hookReceiver) got() ([]map[string]any, int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]map[string]any(nil), h.events...), h.bad
-}
-
-func newHooksEnv(t *testing.T, rc *hookReceiver) (*env, *webhook.Deliverer) {
-	t.Helper()
-	cfg := testConfig(t, writePolicy(t, strings.ReplaceAll(hooksPolicy, "RECEIVER", rc.srv.URL)))
+	cfg := testConfig(t, writePolicy(t, strings.ReplaceAll(hooksPolicy, "RECEIVER", rc.URL)))
 	cfg.Limits.DefaultLimit = 50
 	e := startEnv(t, cfg, app.Options{NoAudit: true})
 	coll := store.NewCollection(e.db.Collection(webhook.Collection))
@@ -121,7 +69,7 @@ func drain(t *testing.T, d *webhook.Deliverer) {
 }
 
 func TestWebhooksForChanges(t *testing.T) {
-	rc := newHookReceiver(t)
+	rc := webhooktest.New(t, "hook-secret")
 	e, d := newHooksEnv(t, rc)
 	alice, ops := e.user("alice", "t1", "member"), e.user("op", "t1", "ops")
 
@@ -137,12 +85,10 @@ func TestWebhooksForChanges(t *testing.T) {
 	expect(t, e.do("POST", "/collections/notes", alice, `{"_id": "n1"}`), 201, "")
 	expect(t, e.do("DELETE", "/collections/orders/o1", alice, nil), 200, "")
 	// A receiver that fails twice, then recovers.
-	rc.mu.Lock()
-	rc.fail = 2
-	rc.mu.Unlock()
+	rc.Set(2, false)
 	drain(t, d)
 
-	evs, bad := rc.got()
+	evs, bad := rc.Got()
 	if bad != 0 {
 		t.Fatalf("%d events with a bad signature", bad)
 	}
@@ -187,8 +133,8 @@ func TestWebhooksForChanges(t *testing.T) {
 }
 
 func TestWebhookReceiverThatNeverAnswers(t *testing.T) {
-	rc := newHookReceiver(t)
-	rc.hang = true
+	rc := webhooktest.New(t, "hook-secret")
+	rc.Set(0, true)
 	e, d := newHooksEnv(t, rc)
 	alice, ops := e.user("alice", "t1", "member"), e.user("op", "t1", "ops")
 	// The write does not wait for the receiver.
@@ -204,24 +150,24 @@ func TestWebhookReceiverThatNeverAnswers(t *testing.T) {
 	if m["attempts"].(float64) != 3 || !strings.Contains(m["last_error"].(string), "Timeout") {
 		t.Fatalf("dead letter %v", m)
 	}
-	if evs, _ := rc.got(); len(evs) != 0 {
+	if evs, _ := rc.Got(); len(evs) != 0 {
 		t.Fatalf("events %v", evs)
 	}
 }
 
 func TestWebhooksForBatchDeletes(t *testing.T) {
-	rc := newHookReceiver(t)
+	rc := webhooktest.New(t, "hook-secret")
 	e, d := newHooksEnv(t, rc)
 	alice, bob := e.user("alice", "t1", "member"), e.user("bob", "t1", "member")
 	expect(t, e.do("POST", "/collections/orders/batch", alice, `{"documents": [{"_id": "a1", "qty": 1}, {"_id": "a2", "qty": 1}]}`), 200, "")
 	expect(t, e.do("POST", "/collections/orders", bob, `{"_id": "b1", "qty": 1}`), 201, "")
 	drain(t, d)
-	before, _ := rc.got()
+	before, _ := rc.Got()
 	// alice's filter {} deletes only her own documents; each sends an event.
 	r := e.do("DELETE", "/collections/orders/batch", alice, `{"filter": {}}`)
 	expect(t, r, 200, "")
 	drain(t, d)
-	evs, bad := rc.got()
+	evs, bad := rc.Got()
 	if bad != 0 || len(before) != 3 {
 		t.Fatalf("before %v, bad %d", before, bad)
 	}

@@ -104,15 +104,15 @@ func build(t testing.TB, cfg *config.Config, opts app.Options) *Server {
 		srv.Close()
 		a.Close()
 	})
-	return &Server{App: a, HTTP: srv, URL: srv.URL, DB: driverDB(t, a.URI(), a.Database().Name())}
+	return &Server{App: a, HTTP: srv, URL: srv.URL, DB: DriverDB(t, a)}
 }
 
-// driverDB is the proxy's database through a driver client of the test's
-// own, for tests that seed, read or tamper with stored data behind the
-// proxy's back: the proxy itself reaches it only through store's handles.
-func driverDB(t testing.TB, uri, name string) *mongo.Database {
+// DriverDB is a's database through a driver client of the test's own, for
+// tests that seed, read or tamper with stored data behind the proxy's back:
+// the proxy itself reaches it only through store's handles.
+func DriverDB(t testing.TB, a *app.App) *mongo.Database {
 	t.Helper()
-	c, err := store.Connect(context.Background(), uri)
+	c, err := store.Connect(context.Background(), a.URI())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func driverDB(t testing.TB, uri, name string) *mongo.Database {
 		defer cancel()
 		_ = c.Disconnect(ctx)
 	})
-	return c.Database(name)
+	return c.Database(a.Database().Name())
 }
 
 // NewRequest builds a request to url: key as X-API-Key ("Bearer ..." goes
