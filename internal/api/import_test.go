@@ -25,6 +25,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
+	pmsdk "github.com/permission-mongo/permission-mongo/sdk/go"
 )
 
 const importTestPolicy = `
@@ -93,19 +94,12 @@ func importReq(t *testing.T, base, coll, key string, body io.Reader) *http.Reque
 	return req
 }
 
+// importAnswer is the SDK's ImportResult, except that audit_id is a pointer
+// so a test can tell an empty id from a missing member.
 type importAnswer struct {
 	Data struct {
-		ImportID string `json:"import_id"`
-		Inserted int64  `json:"inserted"`
-		Failed   []struct {
-			Line  int64 `json:"line"`
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		} `json:"failed"`
-		FailedCount int64   `json:"failed_count"`
-		AuditID     *string `json:"audit_id"`
+		pmsdk.ImportResult
+		AuditID *string `json:"audit_id"`
 	} `json:"data"`
 	Error *struct {
 		Code    string         `json:"code"`
