@@ -162,7 +162,7 @@ func TestReaperLeaseOneHolderAcrossProcesses(t *testing.T) {
 
 	// Contention: passes are made while the other two keep asking.
 	var first []leasePass
-	waitFor(t, func() bool {
+	testenv.WaitUntil(t, func() bool {
 		first = passes()
 		if len(first) < 30 {
 			return false
@@ -190,7 +190,7 @@ func TestReaperLeaseOneHolderAcrossProcesses(t *testing.T) {
 	require.NoError(t, db.Collection("pm_leases").FindOne(ctx, bson.D{}).Decode(&lease))
 	require.Equal(t, holder, lease.Holder)
 	var after, since []leasePass
-	waitFor(t, func() bool {
+	testenv.WaitUntil(t, func() bool {
 		after = passes()
 		since = since[:0]
 		for _, p := range after {
@@ -217,17 +217,5 @@ func requireNoOverlap(t *testing.T, ps []leasePass) {
 	for i := 1; i < len(ps); i++ {
 		require.GreaterOrEqual(t, ps[i].Start, ps[i-1].End,
 			"passes overlap: %s %d–%d and %s %d–%d", ps[i-1].Holder, ps[i-1].Start, ps[i-1].End, ps[i].Holder, ps[i].Start, ps[i].End)
-	}
-}
-
-// waitFor polls cond with a deadline generous enough for a loaded machine.
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond) // the polling interval; the deadline is above
 	}
 }
