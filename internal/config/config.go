@@ -152,7 +152,8 @@ type KeyPrincipal struct {
 func (p KeyPrincipal) Principal() *principal.Principal {
 	var claims map[string]any
 	if p.Claims != nil {
-		claims, _ = jsonLike(p.Claims).(map[string]any)
+		// YAML yields no json.Number, the only value NormalizeClaims refuses.
+		claims, _ = principal.NormalizeClaims(p.Claims)
 	}
 	return &principal.Principal{
 		ID:       p.ID,
@@ -245,57 +246,4 @@ func (c *Config) setOrigin(path, where string) {
 		c.origin = map[string]string{}
 	}
 	c.origin[path] = where
-}
-
-// jsonLike converts a YAML-decoded value to the types encoding/json produces
-// for numbers-as-int64 decoding.
-func jsonLike(v any) any {
-	switch v := v.(type) {
-	case int:
-		return int64(v)
-	case int8:
-		return int64(v)
-	case int16:
-		return int64(v)
-	case int32:
-		return int64(v)
-	case uint:
-		return jsonLike(uint64(v)) // above MaxInt64 it must not wrap negative
-	case uint8:
-		return int64(v)
-	case uint16:
-		return int64(v)
-	case uint32:
-		return int64(v)
-	case uint64:
-		if v > 1<<63-1 {
-			return float64(v)
-		}
-		return int64(v)
-	case float32:
-		return float64(v)
-	case time.Time:
-		return v.UTC().Format(time.RFC3339Nano)
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[k] = jsonLike(x)
-		}
-		return out
-	case map[any]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			if ks, ok := k.(string); ok {
-				out[ks] = jsonLike(x)
-			}
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = jsonLike(x)
-		}
-		return out
-	}
-	return v
 }

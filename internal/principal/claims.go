@@ -3,6 +3,8 @@ package principal
 import (
 	"encoding/json"
 	"errors"
+	"math"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -12,11 +14,11 @@ import (
 var ErrClaimValue = errors.New("claim value out of range")
 
 // NormalizeClaims converts claims, however they were decoded, to the types
-// Principal documents. Claims reach a principal three ways — a JWT decoded
-// with json.Number, a key's principal in a request body decoded as BSON, and
-// a stored key read back from the database — and a policy must compare the
-// same claim the same way whichever way it came, so all three go through
-// here. Nil stays nil.
+// Principal documents. Claims reach a principal four ways — a JWT decoded
+// with json.Number, a key's principal in a request body decoded as BSON, a
+// stored key read back from the database, and a key in the config file
+// decoded from YAML — and a policy must compare the same claim the same way
+// whichever way it came, so all four go through here. Nil stays nil.
 func NormalizeClaims(m map[string]any) (map[string]any, error) {
 	if m == nil {
 		return nil, nil
@@ -33,10 +35,49 @@ func NormalizeClaims(m map[string]any) (map[string]any, error) {
 }
 
 // NormalizeClaim converts one claim value: documents to map[string]any,
-// arrays to []any, int32 and integral json.Number to int64, other
-// json.Number to float64; strings, bools, floats and nil are kept.
+// arrays to []any, Go integers and integral json.Number to int64 (unsigned
+// ones above MaxInt64 to float64, never wrapping negative), other
+// json.Number and float32 to float64, a YAML timestamp to its RFC 3339
+// text; strings, bools, float64 and nil are kept.
 func NormalizeClaim(v any) (any, error) {
 	switch x := v.(type) {
+	case int:
+		return int64(x), nil
+	case int8:
+		return int64(x), nil
+	case int16:
+		return int64(x), nil
+	case uint:
+		return NormalizeClaim(uint64(x))
+	case uint8:
+		return int64(x), nil
+	case uint16:
+		return int64(x), nil
+	case uint32:
+		return int64(x), nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return float64(x), nil
+		}
+		return int64(x), nil
+	case float32:
+		return float64(x), nil
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano), nil
+	case map[any]any:
+		// Older YAML decoders give these; a key that is not a string has no
+		// claim path, so it is left out.
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			if ks, ok := k.(string); ok {
+				n, err := NormalizeClaim(e)
+				if err != nil {
+					return nil, err
+				}
+				m[ks] = n
+			}
+		}
+		return m, nil
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
 			return i, nil

@@ -3,10 +3,13 @@ package principal
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.yaml.in/yaml/v3"
 )
 
 // claimsJSON holds one claim of each kind a token or a request body can carry.
@@ -43,6 +46,14 @@ func TestNormalizeClaimsSameThroughEveryPath(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, wantClaims, got)
 	})
+	t.Run("config file", func(t *testing.T) {
+		// Keys in the config file come from YAML, of which JSON is a subset.
+		var raw map[string]any
+		require.NoError(t, yaml.Unmarshal([]byte(claimsJSON), &raw))
+		got, err := NormalizeClaims(raw)
+		require.NoError(t, err)
+		require.Equal(t, wantClaims, got)
+	})
 	t.Run("stored key", func(t *testing.T) {
 		// The store writes the normalized map and reads it back into a
 		// map[string]any field, nested values as BSON types.
@@ -74,6 +85,13 @@ func TestNormalizeClaimKinds(t *testing.T) {
 		{"number beyond int64", json.Number("1e20"), 1e20},
 		{"bson.M", bson.M{"a": int32(1)}, map[string]any{"a": int64(1)}},
 		{"bson.A", bson.A{int32(1), bson.D{{Key: "x", Value: "y"}}}, []any{int64(1), map[string]any{"x": "y"}}},
+		{"int", 7, int64(7)},
+		{"uint", uint(7), int64(7)},
+		{"uint above MaxInt64", uint(math.MaxUint64), float64(math.MaxUint64)},
+		{"uint64 above MaxInt64", uint64(math.MaxUint64), float64(math.MaxUint64)},
+		{"float32", float32(0.5), 0.5},
+		{"YAML timestamp", time.Date(2026, 1, 2, 4, 4, 5, 0, time.FixedZone("", 3600)), "2026-01-02T03:04:05Z"},
+		{"map[any]any", map[any]any{"a": 1, 2: "dropped"}, map[string]any{"a": int64(1)}},
 		{"nil", nil, nil},
 		{"string", "s", "s"},
 	} {
