@@ -40,7 +40,7 @@ func appendExtJSON(dst []byte, doc bson.Raw) ([]byte, error) {
 // appendRawContainer writes the document (or, with array, the array) that
 // fills all of d; ok is false when d is not exactly one well-formed document.
 func appendRawContainer(dst []byte, d []byte, array bool) ([]byte, bool) {
-	if len(d) < 5 || int(int32(binary.LittleEndian.Uint32(d))) != len(d) || d[len(d)-1] != 0 {
+	if len(d) < 5 || int(le32(d)) != len(d) || d[len(d)-1] != 0 {
 		return dst, false
 	}
 	open, close := byte('{'), byte('}')
@@ -105,7 +105,7 @@ func appendRawValue(dst []byte, t byte, d []byte, pos int) ([]byte, int, bool) {
 		if rest < 5 {
 			return dst, pos, false
 		}
-		n := int(int32(binary.LittleEndian.Uint32(d[pos:])))
+		n := int(le32(d[pos:]))
 		if n < 5 || n > rest {
 			return dst, pos, false
 		}
@@ -115,7 +115,7 @@ func appendRawValue(dst []byte, t byte, d []byte, pos int) ([]byte, int, bool) {
 		if rest < 5 {
 			return dst, pos, false
 		}
-		n := int(int32(binary.LittleEndian.Uint32(d[pos:])))
+		n := int(le32(d[pos:]))
 		sub := d[pos+4]
 		p := pos + 5
 		if n < 0 || n > len(d)-p {
@@ -151,7 +151,7 @@ func appendRawValue(dst []byte, t byte, d []byte, pos int) ([]byte, int, bool) {
 		if rest < 8 {
 			return dst, pos, false
 		}
-		return appendDateTime(dst, int64(binary.LittleEndian.Uint64(d[pos:]))), pos + 8, true
+		return appendDateTime(dst, le64(d[pos:])), pos + 8, true
 	case bson.TypeNull:
 		return append(dst, "null"...), pos, true
 	case bson.TypeRegex:
@@ -176,7 +176,7 @@ func appendRawValue(dst []byte, t byte, d []byte, pos int) ([]byte, int, bool) {
 		if rest < 4 {
 			return dst, pos, false
 		}
-		return strconv.AppendInt(dst, int64(int32(binary.LittleEndian.Uint32(d[pos:]))), 10), pos + 4, true
+		return strconv.AppendInt(dst, int64(le32(d[pos:])), 10), pos + 4, true
 	case bson.TypeTimestamp:
 		if rest < 8 {
 			return dst, pos, false
@@ -190,7 +190,7 @@ func appendRawValue(dst []byte, t byte, d []byte, pos int) ([]byte, int, bool) {
 		if rest < 8 {
 			return dst, pos, false
 		}
-		return strconv.AppendInt(dst, int64(binary.LittleEndian.Uint64(d[pos:])), 10), pos + 8, true
+		return strconv.AppendInt(dst, le64(d[pos:]), 10), pos + 8, true
 	case bson.TypeDecimal128:
 		if rest < 16 {
 			return dst, pos, false
@@ -215,7 +215,7 @@ func rawString(d []byte, pos int) ([]byte, int, bool) {
 	if len(d)-pos < 4 {
 		return nil, pos, false
 	}
-	n := int(int32(binary.LittleEndian.Uint32(d[pos:])))
+	n := int(le32(d[pos:]))
 	p := pos + 4
 	if n <= 0 || n > len(d)-p || d[p+n-1] != 0 {
 		return nil, pos, false
@@ -343,4 +343,13 @@ func appendJSONString(dst []byte, s []byte) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// le32 and le64 read little-endian signed integers, as BSON stores them.
+func le32(b []byte) int32 {
+	return int32(b[0]) | int32(b[1])<<8 | int32(b[2])<<16 | int32(b[3])<<24
+}
+
+func le64(b []byte) int64 {
+	return int64(le32(b))&0xffffffff | int64(le32(b[4:]))<<32
 }

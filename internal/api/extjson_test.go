@@ -17,6 +17,7 @@ func driverExtJSON(doc bson.Raw) ([]byte, error) {
 }
 
 func extJSONCorpus(t testing.TB) []bson.Raw {
+	t.Helper()
 	dec := func(s string) bson.Decimal128 {
 		d, err := bson.ParseDecimal128(s)
 		require.NoError(t, err)
@@ -144,6 +145,7 @@ func TestAppendExtJSONFastPathCoversCommonTypes(t *testing.T) {
 }
 
 func mustElements(t *testing.T, doc bson.Raw) []bson.RawElement {
+	t.Helper()
 	els, err := doc.Elements()
 	require.NoError(t, err)
 	return els
