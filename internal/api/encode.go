@@ -24,11 +24,7 @@ type rawJSON = json.RawMessage
 // <, > and & are escaped (\u003c ...), as encoding/json does, so that a
 // response is never sniffed as HTML, whichever writer it goes through.
 func extJSON(doc bson.Raw) ([]byte, error) {
-	b, err := bson.MarshalExtJSON(doc, false, true)
-	if err != nil {
-		return nil, apperr.Wrap(apperr.KindInternal, err, "cannot encode document")
-	}
-	return b, nil
+	return appendExtJSON(nil, doc)
 }
 
 // writeData writes {"data": v}.
@@ -45,29 +41,34 @@ func writeData(c *echo.Context, status int, v any) error {
 // it once more, which cost as much CPU as encoding it (profile of GET by id,
 // benchmarks/README.md).
 func writeDoc(c *echo.Context, status int, doc bson.Raw) error {
-	j, err := extJSON(doc)
+	// The JSON of a document is usually a little longer than its BSON.
+	b := make([]byte, 0, len(doc)+len(doc)/2+len(`{"data":}`))
+	b = append(b, `{"data":`...)
+	b, err := appendExtJSON(b, doc)
 	if err != nil {
 		return err
 	}
-	b := make([]byte, 0, len(j)+len(`{"data":}`))
-	b = append(b, `{"data":`...)
-	b = append(b, j...)
 	b = append(b, '}')
 	return c.JSONBlob(status, b)
 }
 
 // appendDocs writes the documents as a JSON array.
 func appendDocs(buf *bytes.Buffer, docs []bson.Raw) error {
+	n := 0
+	for _, d := range docs {
+		n += len(d) + len(d)/2
+	}
+	buf.Grow(n + 64)
 	buf.WriteByte('[')
 	for i, d := range docs {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		j, err := extJSON(d)
+		b, err := appendExtJSON(buf.AvailableBuffer(), d)
 		if err != nil {
 			return err
 		}
-		buf.Write(j)
+		buf.Write(b)
 	}
 	buf.WriteByte(']')
 	return nil
