@@ -19,14 +19,15 @@ func (f *fleetRuntime) followHierarchy(r *hierarchy.Resolver) {
 	if f.redis == nil {
 		return
 	}
+	const notAnnounced = "hierarchy changed but not announced: redis unreachable; other proxies keep their values until the hierarchy cache_ttl"
 	r.SetAnnouncer(func(ctx context.Context, coll string) {
 		if !f.redis.Up() {
 			// Not waiting for a dead server's timeout on every write.
-			f.log.Warn("hierarchy changed but not announced: redis unreachable; other proxies keep their values until the hierarchy cache_ttl", "collection", coll)
+			f.log.Warn(notAnnounced, "collection", coll)
 			return
 		}
 		if err := f.bus.Publish(ctx, fleet.KindHierarchy, coll); err != nil {
-			f.log.Warn("hierarchy changed but not announced: redis unreachable; other proxies keep their values until the hierarchy cache_ttl", "collection", coll, "err", err)
+			f.log.Warn(notAnnounced, "collection", coll, "err", err)
 		}
 	})
 }
