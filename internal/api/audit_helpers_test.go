@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -137,7 +136,7 @@ func (e *auditEnv) req(method, path, key, reqID string, body any) resp {
 // for a moment), and returns them in chain order.
 func entriesN(t *testing.T, coll *mongo.Collection, n int) []audit.Entry {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := coll.CountDocuments(ctx, bson.D{})

@@ -111,7 +111,7 @@ func TestAuditSustainedLoadRefusesNothing(t *testing.T) {
 
 	// Everything stored (Close waits as long as the store needs, on a
 	// loaded machine too), then counted.
-	closeCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	closeCtx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	require.NoError(t, e.w.Close(closeCtx))
 	all := entriesN(t, e.coll, clients*each+2)
@@ -122,7 +122,7 @@ func TestAuditSustainedLoadRefusesNothing(t *testing.T) {
 			require.Equal(t, 200, en[0].Status)
 		}
 	}
-	res, err := audit.Verify(context.Background(), store.NewCollection(e.coll), time.Time{}, time.Time{})
+	res, err := audit.Verify(t.Context(), store.NewCollection(e.coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 	require.Equal(t, clients*each+2, res.Checked)
@@ -137,7 +137,7 @@ func TestAuditSustainedLoadRefusesNothing(t *testing.T) {
 func TestAuditLoadThroughOutageRefusesThenRecovers(t *testing.T) {
 	o := newOutage(t)
 	coll := o.Client.Database("app").Collection("pm_audit")
-	require.NoError(t, audit.EnsureIndexes(context.Background(), store.NewCollection(coll), 0))
+	require.NoError(t, audit.EnsureIndexes(t.Context(), store.NewCollection(coll), 0))
 	e := newAuditEnvOpts(t, coll, audit.Options{Mode: audit.ModeFailClosed, QueueSize: 64, BatchSize: 16,
 		WriteTimeout: time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond})
 	key := e.user("ann", "t1", "member")
@@ -192,12 +192,12 @@ func TestAuditLoadThroughOutageRefusesThenRecovers(t *testing.T) {
 
 	ok, counts := c.answered(200)
 	require.Equal(t, len(ok)+counts[503], len(c.status), "only 200 and 503: %v", counts)
-	closeCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	closeCtx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	require.NoError(t, e.w.Close(closeCtx), "everything accepted is stored")
 	all := entriesN(t, coll, len(ok)+1)
 	checkOneEntryEach(t, all, ok, 1)
-	res, err := audit.Verify(context.Background(), store.NewCollection(coll), time.Time{}, time.Time{})
+	res, err := audit.Verify(t.Context(), store.NewCollection(coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 	t.Logf("answers by status: %v", counts)

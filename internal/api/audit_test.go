@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,7 +137,7 @@ func TestAuditEveryEndpointLeavesOneEntry(t *testing.T) {
 	}
 	assert.Equal(t, int64(1), got["case-18"][0].Failed, "batch create: one refused")
 	assert.Equal(t, int64(1), got["case-18"][0].Count, "batch create: one created")
-	res, err := audit.Verify(context.Background(), store.NewCollection(e.coll), time.Time{}, time.Time{})
+	res, err := audit.Verify(t.Context(), store.NewCollection(e.coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 }
@@ -170,10 +171,10 @@ func TestAuditNeverStoresSecrets(t *testing.T) {
 	expect(t, send("GET", "/collections/docs", token+"x", nil), 401, "UNAUTHENTICATED")
 
 	entriesN(t, e.coll, n)
-	cur, err := e.coll.Find(context.Background(), bson.D{})
+	cur, err := e.coll.Find(t.Context(), bson.D{})
 	require.NoError(t, err)
 	var dump strings.Builder
-	for cur.Next(context.Background()) {
+	for cur.Next(t.Context()) {
 		j, err := bson.MarshalExtJSON(cur.Current, false, false)
 		require.NoError(t, err)
 		dump.Write(j)
@@ -234,7 +235,7 @@ func TestAuditBurstOfConcurrentWrites(t *testing.T) {
 func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	o := newOutage(t)
 	coll := o.Client.Database("app").Collection("pm_audit")
-	require.NoError(t, audit.EnsureIndexes(context.Background(), store.NewCollection(coll), 0))
+	require.NoError(t, audit.EnsureIndexes(t.Context(), store.NewCollection(coll), 0))
 	e := newAuditEnvOpts(t, coll, audit.Options{Mode: audit.ModeFailClosed, WriteTimeout: time.Second,
 		RetryMin: 50 * time.Millisecond, RetryMax: 300 * time.Millisecond})
 	key := e.user("ann", "t1", "member")
@@ -249,7 +250,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	testenv.WaitUntil(t, func() bool { return e.w.Available() != nil }, "the writer to notice the outage")
 	r := e.req("POST", "/collections/docs", key, "refused", map[string]any{"_id": "refused"})
 	expect(t, r, 503, "UNAVAILABLE")
-	n, err := e.db.Collection("docs").CountDocuments(context.Background(), bson.D{{Key: "_id", Value: "refused"}})
+	n, err := e.db.Collection("docs").CountDocuments(t.Context(), bson.D{{Key: "_id", Value: "refused"}})
 	require.NoError(t, err)
 	require.Zero(t, n, "a refused request must not run")
 	expect(t, e.req("GET", "/collections/docs/before", key, "refused-read", nil), 503, "UNAVAILABLE")
@@ -267,7 +268,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	for _, id := range []string{"before", "noticed", "after"} {
 		require.Len(t, got[id], 1, id)
 	}
-	res, err := audit.Verify(context.Background(), store.NewCollection(coll), time.Time{}, time.Time{})
+	res, err := audit.Verify(t.Context(), store.NewCollection(coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res)
 }
@@ -313,7 +314,7 @@ func TestAuditShutdownDuringLoadLosesNothing(t *testing.T) {
 	// takes longer).
 	require.Eventually(t, func() bool { return answered.Load() > 50 }, 2*time.Minute, 10*time.Millisecond,
 		"fewer than 50 requests answered")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	require.NoError(t, e.srv.Config.Shutdown(ctx)) // SIGTERM: stop taking requests, drain
 	close(stop)
@@ -321,11 +322,11 @@ func TestAuditShutdownDuringLoadLosesNothing(t *testing.T) {
 	require.NoError(t, e.w.Close(ctx)) // then flush
 	st := e.w.Stats()
 	require.Zero(t, st.Lost)
-	n, err := e.coll.CountDocuments(context.Background(), bson.D{})
+	n, err := e.coll.CountDocuments(t.Context(), bson.D{})
 	require.NoError(t, err)
 	require.Greater(t, answered.Load(), int64(50))
 	require.Equal(t, answered.Load(), n, "one entry per answered request")
-	docs, err := e.db.Collection("docs").CountDocuments(context.Background(), bson.D{})
+	docs, err := e.db.Collection("docs").CountDocuments(t.Context(), bson.D{})
 	require.NoError(t, err)
 	require.Equal(t, n, docs, "every document written has its entry")
 }
@@ -412,7 +413,7 @@ func TestAuditVerifyCatchesEditedAndDeletedEntries(t *testing.T) {
 	expect(t, r, 200, "")
 	require.Equal(t, true, r.data(t)["ok"])
 
-	ctx := context.Background()
+	ctx := t.Context()
 	edited := all[2].ID
 	_, err := e.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: edited}}, bson.D{{Key: "$set", Value: bson.D{{Key: "actor.id", Value: "mallory"}}}})
 	require.NoError(t, err)
@@ -455,4 +456,88 @@ func TestAuditCoversGrantsAndImport(t *testing.T) {
 	require.Equal(t, "ann", got["import"][0].Actor.ID)
 	require.EqualValues(t, 2, got["import"][0].Count, "one entry with the import's counts")
 	require.EqualValues(t, 1, got["import"][0].Failed, "the duplicate _id is counted as failed")
+}
+
+// TestAuditVerifyAndSequencesScopedToTenant: what a tenant's auditor gets
+// from /audit/verify and from the entries' seq, id and prev_hash does not
+// move with another tenant's activity: the count is of the tenant's entries,
+// the sequence has no gaps where other tenants' entries were, and a broken
+// entry of another tenant is that tenant's finding only.
+func TestAuditVerifyAndSequencesScopedToTenant(t *testing.T) {
+	e := newAuditEnv(t)
+	ann := e.user("ann", "t1", "member")
+	bob := e.user("bob", "t2", "member")
+	aud1 := e.user("aud1", "t1", "auditor")
+	aud2 := e.user("aud2", "t2", "auditor")
+	for i := range 7 {
+		if i < 3 {
+			expect(t, e.req("POST", "/collections/docs", ann, "", map[string]any{"_id": fmt.Sprintf("a%d", i)}), 201, "")
+		}
+		expect(t, e.req("POST", "/collections/docs", bob, "", map[string]any{"_id": fmt.Sprintf("b%d", i)}), 201, "")
+	}
+	entriesN(t, e.coll, 10)
+
+	verify := func(key string) map[string]any {
+		t.Helper()
+		r := e.req("GET", "/audit/verify", key, "", nil)
+		expect(t, r, 200, "")
+		return r.data(t)
+	}
+	d := verify(aud1)
+	require.Equal(t, true, d["ok"], "%v", d)
+	require.EqualValues(t, 3, d["checked"], "only t1's entries are counted")
+
+	// bob's activity does not show in t1's answer: one more entry (the
+	// verification above), whatever bob did meanwhile.
+	for i := range 20 {
+		expect(t, e.req("GET", fmt.Sprintf("/collections/docs/b%d", i%7), bob, "", nil), 200, "")
+	}
+	entriesN(t, e.coll, 31)
+	d = verify(aud1)
+	require.Equal(t, true, d["ok"], "%v", d)
+	require.EqualValues(t, 4, d["checked"])
+
+	// t1's entries as its auditor reads them: per chain, seq 1, 2, 3, ...
+	// and each prev_hash the hash of the entry before, the first one the
+	// chain's genesis: nothing in between that the auditor cannot see.
+	entriesN(t, e.coll, 32)
+	r := e.req("GET", "/audit?limit=100", aud1, "", nil)
+	expect(t, r, 200, "")
+	type shown struct {
+		ID, Writer, Hash, Prev string
+		Seq                    int64
+	}
+	chains := map[string][]shown{}
+	for _, x := range r.list(t) {
+		m := x.(map[string]any)
+		require.Equal(t, "t1", m["actor"].(map[string]any)["tenant_id"])
+		s := shown{ID: m["id"].(string), Writer: m["writer"].(string), Hash: m["hash"].(string),
+			Prev: m["prev_hash"].(string), Seq: int64(m["seq"].(float64))}
+		chains[s.Writer] = append(chains[s.Writer], s)
+	}
+	require.Len(t, chains, 1, "one proxy, one chain for t1")
+	for writer, es := range chains {
+		sort.Slice(es, func(i, j int) bool { return es[i].Seq < es[j].Seq })
+		require.Len(t, es, 5) // 3 creates, 2 verifications
+		prev := audit.Genesis(writer)
+		for i, s := range es {
+			require.EqualValues(t, i+1, s.Seq, "a gap in t1's sequence would count other tenants' entries")
+			require.Equal(t, prev, s.Prev, "t1's entry links to an entry t1 cannot see")
+			prev = s.Hash
+		}
+	}
+
+	// Remove one of bob's entries: t2's auditor is told, t1's is not.
+	var victim audit.Entry
+	require.NoError(t, e.coll.FindOne(t.Context(), bson.D{{Key: "actor.tenant_id", Value: "t2"}, {Key: "seq", Value: 5}}).Decode(&victim))
+	_, err := e.coll.DeleteOne(t.Context(), bson.D{{Key: "_id", Value: victim.ID}})
+	require.NoError(t, err)
+	d = verify(aud2)
+	require.Equal(t, false, d["ok"], "%v", d)
+	require.Equal(t, fmt.Sprintf("%s-%012d", victim.Writer, 6), d["first_bad_id"])
+	entriesN(t, e.coll, 33) // 33 stored, one deleted, aud2's verification
+	d = verify(aud1)
+	require.Equal(t, true, d["ok"], "%v", d)
+	require.EqualValues(t, 6, d["checked"]) // 3 creates, 2 verifications, 1 list
+	require.NotContains(t, d, "first_bad_id")
 }

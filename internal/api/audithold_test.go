@@ -91,6 +91,6 @@ func TestHeldResponsePanic(t *testing.T) {
 	require.Contains(t, string(body), "INTERNAL")
 	require.NotContains(t, string(body), "half")
 	var got audit.Entry
-	require.NoError(t, coll.FindOne(context.Background(), bson.D{}).Decode(&got), "the entry is stored before the answer")
+	require.NoError(t, coll.FindOne(t.Context(), bson.D{}).Decode(&got), "the entry is stored before the answer")
 	require.Equal(t, 500, got.Status)
 }

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -270,14 +269,14 @@ func TestGroupAverageSeesOnlyTheCallersDocuments(t *testing.T) {
 // update, and nothing is written.
 func TestUniqueIndexConflictIs409(t *testing.T) {
 	e, staff := newCrossEnv(t)
-	_, err := e.db.Collection("orders").Indexes().CreateOne(context.Background(), mongo.IndexModel{
+	_, err := e.db.Collection("orders").Indexes().CreateOne(t.Context(), mongo.IndexModel{
 		Keys: bson.D{{Key: "ref", Value: 1}}, Options: options.Index().SetUnique(true).SetSparse(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	expect(t, e.do("POST", "/collections/orders", staff, `{"_id": "n1", "ref": "R-1", "amount": 1}`), 201, "")
 	expect(t, e.do("POST", "/collections/orders", staff, `{"_id": "n2", "ref": "R-1", "amount": 2}`), 409, "CONFLICT")
-	if n, _ := e.db.Collection("orders").CountDocuments(context.Background(), D("_id", "n2")); n != 0 {
+	if n, _ := e.db.Collection("orders").CountDocuments(t.Context(), D("_id", "n2")); n != 0 {
 		t.Fatal("the conflicting document was written")
 	}
 	t.Run("update", func(t *testing.T) {

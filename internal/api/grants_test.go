@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +60,7 @@ func newGrantEnv(t *testing.T) *grantEnv {
 
 func (g *grantEnv) ledgerCount(t *testing.T) int64 {
 	t.Helper()
-	n, err := g.db.Collection(ledgerCollection).CountDocuments(context.Background(), bson.D{})
+	n, err := g.db.Collection(ledgerCollection).CountDocuments(t.Context(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +239,7 @@ func (g *grantEnv) seedGrant(t *testing.T, owner, tenant, status string, expires
 		Rule: "analyst", Status: status, CreatedAt: now.Add(-time.Minute), ExpiresAt: now.Add(expiresIn),
 		MaxExpiresAt: now.Add(-time.Minute + 24*time.Hour), MaxTTL: 24 * time.Hour,
 	}
-	if _, err := g.db.Collection(ledgerCollection).InsertOne(context.Background(), rec); err != nil {
+	if _, err := g.db.Collection(ledgerCollection).InsertOne(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
 	return rec

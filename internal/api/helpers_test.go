@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -275,7 +274,7 @@ func supported(t *testing.T, r resp, capability string) bool {
 func (e *env) insert(coll string, docs ...bson.D) {
 	e.t.Helper()
 	for _, d := range docs {
-		if _, err := e.db.Collection(coll).InsertOne(context.Background(), d); err != nil {
+		if _, err := e.db.Collection(coll).InsertOne(e.t.Context(), d); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -285,7 +284,7 @@ func (e *env) insert(coll string, docs ...bson.D) {
 func (e *env) raw(coll string, id any) bson.M {
 	e.t.Helper()
 	var m bson.M
-	err := e.db.Collection(coll).FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&m)
+	err := e.db.Collection(coll).FindOne(e.t.Context(), bson.D{{Key: "_id", Value: id}}).Decode(&m)
 	if err != nil {
 		e.t.Fatalf("raw read %v: %v", id, err)
 	}

@@ -125,7 +125,7 @@ func sendImport(t *testing.T, client *http.Client, req *http.Request) (int, impo
 
 func (e *importEnv) count(coll string) int64 {
 	e.t.Helper()
-	n, err := e.db.Collection(coll).CountDocuments(context.Background(), bson.D{})
+	n, err := e.db.Collection(coll).CountDocuments(e.t.Context(), bson.D{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -172,13 +172,13 @@ func TestImportReportsLinesAndInsertsTheRest(t *testing.T) {
 		t.Fatalf("%d stored", e.count("staff"))
 	}
 	var doc bson.M
-	if err := e.db.Collection("staff").FindOne(context.Background(), bson.D{{Key: "_id", Value: "a"}}).Decode(&doc); err != nil {
+	if err := e.db.Collection("staff").FindOne(t.Context(), bson.D{{Key: "_id", Value: "a"}}).Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc["tenant_id"] != "t1" || doc["created_by"] != "u1" || doc["name"] != "Ann" || doc["created_at"] == nil {
 		t.Fatalf("preset or stamps missing: %v", doc)
 	}
-	if err := e.db.Collection("staff").FindOne(context.Background(), bson.D{{Key: "_id", Value: "g"}}).Decode(&doc); err != nil || doc["n"] != int64(7) {
+	if err := e.db.Collection("staff").FindOne(t.Context(), bson.D{{Key: "_id", Value: "g"}}).Decode(&doc); err != nil || doc["n"] != int64(7) {
 		t.Fatalf("Extended JSON: %v %v", doc, err)
 	}
 	if !strings.Contains(e.log.String(), "import finished") {
@@ -374,7 +374,7 @@ func TestImportClientDisconnectStops(t *testing.T) {
 	e := newImportEnv(t, true)
 	key := e.key("u1", "t1", "loader")
 	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go func() {
 		// 1,200 documents: two full chunks of 500 written, 200 pending.

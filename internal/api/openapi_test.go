@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -22,7 +21,7 @@ func served(t *testing.T, e *env) *openapi3.T {
 	require.Equal(t, "application/json", r.Header.Get("Content-Type"))
 	doc, err := openapi3.NewLoader().LoadFromData(r.Body)
 	require.NoError(t, err)
-	require.NoError(t, doc.Validate(context.Background()))
+	require.NoError(t, doc.Validate(t.Context()))
 	require.True(t, doc.IsOpenAPI31OrLater(), "version %s", doc.OpenAPI)
 	return doc
 }

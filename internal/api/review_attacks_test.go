@@ -1,7 +1,9 @@
 package api_test
 
 import (
-	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ func TestAttackRestoreOfAnotherScopesVersion(t *testing.T) {
 	ann := e.user("ann", "t1", "member")
 	e.insert("docs", D("_id", "m", "tenant_id", "t1", "title", "now", "locked", "L"))
 	raw, _ := bson.Marshal(D("_id", "m", "tenant_id", "t2", "title", "t2-confidential-text", "locked", "L"))
-	_, err := e.vers.Save(context.Background(), "docs", "m", raw, "update", "admin", time.Now())
+	_, err := e.vers.Save(t.Context(), "docs", "m", raw, "update", "admin", time.Now())
 	require.NoError(t, err)
 
 	r := e.req("POST", "/collections/docs/m/versions/1/restore", ann, "", nil)
@@ -80,4 +82,124 @@ func TestAttackPutRoundTripKeepsWhatTheCallerCannotRead(t *testing.T) {
 	require.Equal(t, "alice@example.com", stored["email"], "masked field kept, not overwritten with the mask")
 	profile, _ := bson.Marshal(stored["profile"])
 	require.Equal(t, "s", bson.Raw(profile).Lookup("secret").StringValue(), "hidden sub-field kept")
+}
+
+// Writes that reach below a hidden, masked or deny_write field through an
+// array index or a positional operator are refused with 403 before anything
+// is sent to the database, on the single and the batch endpoint, and the
+// answer is the same whether the field holds a scalar, an array or nothing
+// (issue: these used to be 500 for a scalar and 200 for an absent field,
+// and the 200 wrote into the hidden field).
+func TestAttackWritesBelowProtectedFieldsThroughIndexes(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user("alice", "t1", "employee")
+	// Twins that differ only in what alice cannot see or write: ssn (hidden),
+	// email (masked), salary (deny_write), profile.secret (hidden),
+	// profile.level (deny_write).
+	twins := []bson.D{
+		D("_id", "scalar", "tenant_id", "t1", "owner", "alice", "name", "A", "tags", bson.A{"x", "y"},
+			"ssn", "123-45", "email", "alice@example.com", "salary", 100,
+			"profile", D("title", "dev", "secret", "s", "level", 1)),
+		D("_id", "absent", "tenant_id", "t1", "owner", "alice", "name", "A", "tags", bson.A{"x", "y"},
+			"profile", D("title", "dev")),
+		D("_id", "array", "tenant_id", "t1", "owner", "alice", "name", "A", "tags", bson.A{"x", "y"},
+			"ssn", bson.A{"1", "2"}, "email", bson.A{"a@example.com"}, "salary", bson.A{1, 2},
+			"profile", D("title", "dev", "secret", bson.A{"s"}, "level", bson.A{1})),
+	}
+	e.insert("employees", twins...)
+	before := map[string]bson.M{}
+	for _, d := range twins {
+		id := d[0].Value.(string)
+		before[id] = e.raw("employees", id)
+	}
+
+	attacks := []string{
+		// hidden
+		`{"$set": {"ssn.0": "x"}}`,
+		`{"$set": {"ssn.$": "x"}}`,
+		`{"$set": {"ssn.$[]": "x"}}`,
+		`{"$set": {"ssn.$[x]": "x"}}`,
+		`{"$set": {"ssn.0.a": "x"}}`,
+		`{"$set": {"ssn.1.0": "x"}}`,
+		`{"ssn.0": "x"}`,
+		`{"$unset": {"ssn.0": ""}}`,
+		`{"$unset": {"ssn.$[]": ""}}`,
+		`{"$rename": {"name": "ssn.0"}}`,
+		`{"$rename": {"name": "ssn.a"}}`,
+		`{"$currentDate": {"ssn.0": true}}`,
+		`{"$currentDate": {"ssn.$[]": {"$type": "timestamp"}}}`,
+		`{"$inc": {"ssn.0": 1}}`,
+		`{"$push": {"ssn.0": 1}}`,
+		`{"$pop": {"ssn.$[]": 1}}`,
+		`{"$set": {"profile.secret.0": "x"}}`,
+		`{"$set": {"profile.secret.$[]": "x"}}`,
+		`{"$min": {"profile.secret.0": 1}}`,
+		// masked
+		`{"$set": {"email.0": "x"}}`,
+		`{"$set": {"email.$[]": "x"}}`,
+		`{"$set": {"email.$[e]": "x"}}`,
+		`{"$rename": {"name": "email.1"}}`,
+		`{"$currentDate": {"email.0": true}}`,
+		`{"$unset": {"email.0": ""}}`,
+		// deny_write
+		`{"$set": {"salary.0": 1}}`,
+		`{"$set": {"salary.$[]": 1}}`,
+		`{"$set": {"salary.$": 1}}`,
+		`{"$rename": {"name": "salary.0"}}`,
+		`{"$currentDate": {"salary.0": true}}`,
+		`{"$unset": {"salary.0": ""}}`,
+		`{"$set": {"profile.level.0": 1}}`,
+		`{"$set": {"profile.level.$[]": 1}}`,
+		`{"$unset": {"owner.0": ""}}`,
+	}
+	for _, body := range attacks {
+		t.Run(body, func(t *testing.T) {
+			var first string
+			for _, d := range twins {
+				id := d[0].Value.(string)
+				r := e.do("PATCH", "/collections/employees/"+id, alice, body)
+				expect(t, r, 403, "FORBIDDEN")
+				errJSON, _ := json.Marshal(r.json(t)["error"]) // without the request id
+				if first == "" {
+					first = string(errJSON)
+				} else if string(errJSON) != first {
+					t.Fatalf("the answer depends on the stored document:\n%s\n%s", first, errJSON)
+				}
+			}
+			for _, sel := range []string{`"filter": {"owner": "alice"}`, `"ids": ["scalar", "absent", "array"]`} {
+				r := e.do("PATCH", "/collections/employees/batch", alice, `{`+sel+`, "update": `+body+`}`)
+				expect(t, r, 403, "FORBIDDEN")
+			}
+		})
+	}
+	for id, want := range before {
+		if got := e.raw("employees", id); !reflect.DeepEqual(got, want) {
+			t.Errorf("document %s changed:\nbefore %v\nafter  %v", id, want, got)
+		}
+	}
+
+	// Indexes and positional operators on fields alice may write still work.
+	expect(t, e.do("PATCH", "/collections/employees/scalar", alice, `{"$set": {"tags.0": "z"}}`), 200, "")
+	expect(t, e.do("PATCH", "/collections/employees/array", alice, `{"$set": {"tags.0": "q"}}`), 200, "")
+	r := e.do("PATCH", "/collections/employees/batch", alice, `{"filter": {"name": "A"}, "update": {"$set": {"tags.1": "w"}}}`)
+	expect(t, r, 200, "")
+	if got := fmt.Sprint(r.data(t)["modified"]); got != "3" {
+		t.Fatalf("batch modified %s documents, want 3: %s", got, r.Body)
+	}
+	tags := func(id string) string {
+		b, _ := json.Marshal(e.raw("employees", id)["tags"])
+		return string(b)
+	}
+	if tags("scalar") != `["z","w"]` || tags("array") != `["q","w"]` || tags("absent") != `["x","w"]` {
+		t.Fatalf("allowed positional writes: %s %s %s", tags("scalar"), tags("array"), tags("absent"))
+	}
+	// And none of them touched a protected field.
+	for id, want := range before {
+		got := e.raw("employees", id)
+		for _, f := range []string{"ssn", "email", "salary", "profile", "owner"} {
+			if !reflect.DeepEqual(got[f], want[f]) {
+				t.Errorf("%s.%s changed: %v -> %v", id, f, want[f], got[f])
+			}
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -120,7 +119,7 @@ func failureList(t *testing.T, errObj map[string]any) []string {
 
 func (e *schemaEnv) count(filter bson.D) int64 {
 	e.t.Helper()
-	n, err := e.db.Collection("staff").CountDocuments(context.Background(), filter)
+	n, err := e.db.Collection("staff").CountDocuments(e.t.Context(), filter)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -335,7 +334,7 @@ func TestSchemaRefNoOracle(t *testing.T) {
 	}
 	// An unrelated update does not re-check an existing ref.
 	expect(t, e.do("PATCH", "/collections/staff/"+id, e.hr, `{"$set": {"dept_id": "`+e.deptT1+`"}}`), 200, "")
-	if _, err := e.db.Collection("departments").DeleteMany(context.Background(), bson.D{}); err != nil {
+	if _, err := e.db.Collection("departments").DeleteMany(t.Context(), bson.D{}); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, e.do("PATCH", "/collections/staff/"+id, e.hr, `{"$set": {"first": "x"}}`), 200, "")
@@ -387,7 +386,7 @@ func TestSchemaBatchAndImport(t *testing.T) {
 func TestSchemaIndexesCreated(t *testing.T) {
 	e := newSchemaEnvWith(t, schemaPolicy+schemaIndexes) // the proxy's start created them
 	set := e.svc.Policies()
-	ctx := context.Background()
+	ctx := t.Context()
 	// Idempotent: a restart does it again.
 	if err := schema.EnsureIndexes(ctx, store.NewDatabase(e.db), set.Schemas); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"net/http"
 	"sort"
 	"strings"
@@ -57,7 +56,7 @@ func newHooksEnv(t *testing.T, rc *webhooktest.Receiver) (*env, *webhook.Deliver
 func drain(t *testing.T, d *webhook.Deliverer) {
 	t.Helper()
 	for i := 0; i < 100; i++ {
-		worked, err := d.Step(context.Background())
+		worked, err := d.Step(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
