@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -30,7 +29,7 @@ policies:
 	}
 	coll := apptest.DriverDB(t, ts.app).Collection(ts.app.Config().Audit.Collection)
 	waitUntil(t, func() bool {
-		n, err := coll.CountDocuments(context.Background(), bson.D{})
+		n, err := coll.CountDocuments(t.Context(), bson.D{})
 		return err == nil && n >= 3
 	}, "three audit entries stored")
 	code, out, errOut := pmRun(t, "", "audit", "verify", "--url", ts.url, "--api-key", ts.keys["aud"])
@@ -39,10 +38,10 @@ policies:
 	}
 
 	var first bson.M
-	if err := coll.FindOne(context.Background(), bson.D{{Key: "actor.id", Value: "m1"}}).Decode(&first); err != nil {
+	if err := coll.FindOne(t.Context(), bson.D{{Key: "actor.id", Value: "m1"}}).Decode(&first); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := coll.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: first["_id"]}},
+	if _, err := coll.UpdateOne(t.Context(), bson.D{{Key: "_id", Value: first["_id"]}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 500}}}}); err != nil {
 		t.Fatal(err)
 	}

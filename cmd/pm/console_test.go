@@ -115,7 +115,7 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	if !c.MongoDB.Embedded() {
 		db := apptest.DriverDB(t, a)
 		t.Cleanup(func() { // before close (cleanups run last first)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			_ = db.Drop(ctx)
 		})
@@ -160,7 +160,7 @@ func newBrowser(t *testing.T) *browser {
 	// The browser lives at most as long as this whole test may take (the
 	// first run's context bounds the browser's life, so it gets this long
 	// deadline and not a step's).
-	life, cancelLife := context.WithTimeout(context.Background(), 10*time.Minute)
+	life, cancelLife := context.WithTimeout(t.Context(), 10*time.Minute)
 	t.Cleanup(cancelLife)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(life,
 		chromedp.ExecPath(path),
@@ -554,7 +554,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 		// Tamper with the phone edit's entry in the database: verify must
 		// name it as the first bad entry, and the page marks and opens it.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
 		r, err := apptest.DriverDB(t, s.app).Collection("pm_audit").UpdateOne(ctx, bson.D{{Key: "_id", Value: goodID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: 204}}}})
 		if err != nil || r.MatchedCount != 1 {

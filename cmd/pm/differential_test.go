@@ -30,7 +30,7 @@ func TestExampleCasesAgreeWithServer(t *testing.T) {
 
 	_, db := testenv.Mongo(t)
 	coll := db.Collection("docs")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	now := time.Now()
 	n := 0

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -67,7 +66,7 @@ func missingAudit(t *testing.T, fs *fleetSetup, answered map[string]bool) []stri
 	for id := range answered {
 		ids = append(ids, id)
 	}
-	vals, err := fs.db.Collection("pm_audit").Distinct(context.Background(), "request_id",
+	vals, err := fs.db.Collection("pm_audit").Distinct(t.Context(), "request_id",
 		bson.D{{Key: "request_id", Value: bson.D{{Key: "$in", Value: ids}}}}).Raw()
 	require.NoError(t, err)
 	found := map[string]bool{}

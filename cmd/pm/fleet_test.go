@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -122,7 +121,7 @@ func (p *proc) output() string {
 
 func freeTCPPort(t *testing.T) int {
 	t.Helper()
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
@@ -356,7 +355,7 @@ func auditChainsVerify(t *testing.T, fs *fleetSetup, p *proc, writers int) {
 	t.Helper()
 	var res map[string]any
 	waitUntil(t, func() bool {
-		n, err := fs.db.Collection("pm_audit").Distinct(context.Background(), "writer", bson.D{}).Raw()
+		n, err := fs.db.Collection("pm_audit").Distinct(t.Context(), "writer", bson.D{}).Raw()
 		if err != nil {
 			return false
 		}

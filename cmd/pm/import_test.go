@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"path/filepath"
 	"strings"
@@ -51,12 +50,12 @@ func (s *importServer) file(t *testing.T, name, content string) string {
 
 func (s *importServer) find(t *testing.T, filter bson.D) []bson.M {
 	t.Helper()
-	cur, err := s.db.Collection("tickets").Find(context.Background(), filter)
+	cur, err := s.db.Collection("tickets").Find(t.Context(), filter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []bson.M
-	if err := cur.All(context.Background(), &out); err != nil {
+	if err := cur.All(t.Context(), &out); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -24,7 +24,7 @@ func TestGoSDKModule(t *testing.T) {
 	if strings.Contains(string(mod), "require") {
 		t.Fatalf("sdk/go/go.mod requires modules; the SDK is to stay standard-library only:\n%s", mod)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	for _, args := range [][]string{{"vet", "./..."}, {"test", "-count=1", "./..."}} {
 		cmd := exec.CommandContext(ctx, goBin, args...)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,7 +18,7 @@ func TestGoSDK(t *testing.T) {
 	a := pmsdk.New(s.url, s.keys["tenant-a"])
 	b := pmsdk.New(s.url, s.keys["tenant-b"])
 	admin := pmsdk.New(s.url, s.keys["admin"])
-	ctx := context.Background()
+	ctx := t.Context()
 
 	t.Run("crud", func(t *testing.T) {
 		var created pmsdk.Doc

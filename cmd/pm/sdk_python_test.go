@@ -40,7 +40,7 @@ func TestPythonSDK(t *testing.T) {
 	root := repoPath(t, "sdk", "python")
 	s := startSDKServer(t)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "-m", "unittest", "discover", "-s", "tests", "-t", ".", "-v")
 	cmd.Dir = root

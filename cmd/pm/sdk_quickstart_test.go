@@ -38,7 +38,7 @@ func TestSDKQuickstarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	a, url := serveApp(t, cfg, app.Options{Keys: demo})
 	if err := seedDemo(ctx, a.Database()); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -72,14 +71,14 @@ policies:
 	// Shutdown: the writer is closed (flushing everything) before the
 	// database connection goes.
 	a.CloseAudit()
-	n, err := apptest.DriverDB(t, a).Collection(cfg.Audit.Collection).CountDocuments(context.Background(), bson.D{})
+	n, err := apptest.DriverDB(t, a).Collection(cfg.Audit.Collection).CountDocuments(t.Context(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 6 {
 		t.Fatalf("%d audit entries, want 6", n)
 	}
-	res, err := audit.Verify(context.Background(), a.Database().Collection(cfg.Audit.Collection), time.Time{}, time.Time{})
+	res, err := audit.Verify(t.Context(), a.Database().Collection(cfg.Audit.Collection), time.Time{}, time.Time{})
 	if err != nil || !res.OK {
 		t.Fatalf("verify: %+v %v", res, err)
 	}

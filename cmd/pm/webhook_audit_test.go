@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -202,9 +201,9 @@ func TestWebhookReceiverThatNeverAnswersHoldsNothing(t *testing.T) {
 		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.URL)), 0o600))
 	c, err := config.Load(fs.config)
 	require.NoError(t, err)
-	a, err := app.New(context.Background(), c, app.Options{})
+	a, err := app.New(t.Context(), c, app.Options{})
 	require.NoError(t, err)
-	a.Start(context.Background())
+	a.Start(t.Context())
 	srv := httptest.NewServer(a.Handler())
 	closed := false
 	t.Cleanup(func() {
@@ -233,7 +232,7 @@ func TestWebhookReceiverThatNeverAnswersHoldsNothing(t *testing.T) {
 	t.Logf("shutdown with an attempt in flight took %v (attempt timeout %v)", took, timeout)
 	require.Less(t, took, timeout, "shutdown waited for the receiver")
 
-	ctx := context.Background()
+	ctx := t.Context()
 	var e webhook.Entry
 	require.NoError(t, fs.db.Collection(webhook.Collection).FindOne(ctx, bson.D{{Key: "document_id", Value: "o1"}}).Decode(&e))
 	require.Equal(t, webhook.StatePending, e.State, "%+v", e)

@@ -127,7 +127,7 @@ func TestAuthenticateAccepts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := f.a.Authenticate(context.Background(), c.authz, c.apiKey)
+			p, err := f.a.Authenticate(t.Context(), c.authz, c.apiKey)
 			if err != nil {
 				t.Fatalf("Authenticate: %v", err)
 			}
@@ -182,7 +182,7 @@ func TestAuthenticateAttacks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := f.a.Authenticate(context.Background(), c.authz, c.apiKey)
+			p, err := f.a.Authenticate(t.Context(), c.authz, c.apiKey)
 			if p != nil {
 				t.Fatalf("authenticated as %+v", p)
 			}
@@ -201,14 +201,14 @@ func TestAuthenticateMessagesAreGeneric(t *testing.T) {
 	f := newFixture(t)
 	msgs := map[string]bool{}
 	for _, key := range []string{f.wrongSecret, f.revoked.full, f.expired.full, f.unknown.full, "pm_x_y"} {
-		_, err := f.a.Authenticate(context.Background(), "", key)
+		_, err := f.a.Authenticate(t.Context(), "", key)
 		var ae *apperr.Error
 		if !errors.As(err, &ae) {
 			t.Fatalf("not an apperr: %v", err)
 		}
 		msgs[ae.Message] = true
 	}
-	_, err := f.a.Authenticate(context.Background(), "Bearer x.y.z", "")
+	_, err := f.a.Authenticate(t.Context(), "Bearer x.y.z", "")
 	var ae *apperr.Error
 	errors.As(err, &ae)
 	msgs[ae.Message] = true
@@ -220,18 +220,18 @@ func TestAuthenticateMessagesAreGeneric(t *testing.T) {
 func TestAuthenticateNotConfigured(t *testing.T) {
 	f := newFixture(t)
 	noJWT := &Authenticator{Keys: f.a.Keys}
-	_, err := noJWT.Authenticate(context.Background(), "Bearer "+f.jwtToken, "")
+	_, err := noJWT.Authenticate(t.Context(), "Bearer "+f.jwtToken, "")
 	assertUnauthenticated(t, err, f.jwtToken)
 	if !errors.Is(err, ErrJWTNotConfigured) {
 		t.Fatalf("cause = %v", err)
 	}
 	// An api key still works without JWT.
-	if _, err := noJWT.Authenticate(context.Background(), "", f.good.full); err != nil {
+	if _, err := noJWT.Authenticate(t.Context(), "", f.good.full); err != nil {
 		t.Fatalf("api key refused without jwt: %v", err)
 	}
 
 	noKeys := &Authenticator{JWT: f.a.JWT}
-	_, err = noKeys.Authenticate(context.Background(), "", f.good.full)
+	_, err = noKeys.Authenticate(t.Context(), "", f.good.full)
 	assertUnauthenticated(t, err, f.good.full)
 	if !errors.Is(err, ErrKeysNotConfigured) {
 		t.Fatalf("cause = %v", err)
@@ -239,7 +239,7 @@ func TestAuthenticateNotConfigured(t *testing.T) {
 
 	var zero Authenticator
 	for _, h := range [][2]string{{"Bearer " + f.jwtToken, ""}, {"", f.good.full}} {
-		_, err := zero.Authenticate(context.Background(), h[0], h[1])
+		_, err := zero.Authenticate(t.Context(), h[0], h[1])
 		assertUnauthenticated(t, err, h[0], h[1])
 	}
 }
@@ -248,7 +248,7 @@ func TestAuthenticateStoreOutage(t *testing.T) {
 	good := issue(t)
 	down := &mapStore{err: errors.New("connection refused")}
 	a := &Authenticator{Keys: down, Now: func() time.Time { return testNow }}
-	p, err := a.Authenticate(context.Background(), "", good.full)
+	p, err := a.Authenticate(t.Context(), "", good.full)
 	if p != nil || apperr.KindOf(err) != apperr.KindUnavailable {
 		t.Fatalf("got %v, %v; want KindUnavailable", p, err)
 	}
@@ -258,7 +258,7 @@ func TestAuthenticateStoreOutage(t *testing.T) {
 	}
 	// A malformed key never reaches the store.
 	down.calls = nil
-	_, _ = a.Authenticate(context.Background(), "", "pm_zz_"+good.secret)
+	_, _ = a.Authenticate(t.Context(), "", "pm_zz_"+good.secret)
 	if len(down.calls) != 0 {
 		t.Fatal("malformed key was looked up")
 	}
@@ -267,7 +267,7 @@ func TestAuthenticateStoreOutage(t *testing.T) {
 func TestAuthenticatedPrincipalIsACopy(t *testing.T) {
 	f := newFixture(t)
 	for _, key := range []string{f.good.full, f.static.full} {
-		p1, err := f.a.Authenticate(context.Background(), "", key)
+		p1, err := f.a.Authenticate(t.Context(), "", key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +278,7 @@ func TestAuthenticatedPrincipalIsACopy(t *testing.T) {
 			p1.Claims["team"].(map[string]any)["name"] = "hacked"
 			p1.Claims["tags"].([]any)[0] = "hacked"
 		}
-		p2, err := f.a.Authenticate(context.Background(), "", key)
+		p2, err := f.a.Authenticate(t.Context(), "", key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -309,7 +309,7 @@ func TestChainKeyStore(t *testing.T) {
 	shadow.ID = a.id
 	second := &mapStore{recs: map[string]*KeyRecord{b.id: rec(b, "second"), a.id: shadow}}
 	chain := ChainKeyStore{nil, first, second}
-	ctx := context.Background()
+	ctx := t.Context()
 
 	if r, err := chain.Get(ctx, a.id); err != nil || r.Principal.ID != "first" {
 		t.Fatalf("a: %v %v", r, err)
@@ -378,12 +378,12 @@ func TestNewStaticKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp = exp.Add(100 * time.Hour) // config mutated after load must not matter
-	r, err := s.Get(context.Background(), k.id)
+	r, err := s.Get(t.Context(), k.id)
 	if err != nil || r.SecretSHA256 != k.hash || !r.ExpiresAt.Equal(testNow.Add(time.Hour)) || r.Name != "n" {
 		t.Fatalf("record = %+v, %v", r, err)
 	}
 	a := &Authenticator{Keys: s, Now: func() time.Time { return testNow.Add(2 * time.Hour) }}
-	_, err = a.Authenticate(context.Background(), "", k.full)
+	_, err = a.Authenticate(t.Context(), "", k.full)
 	if !errors.Is(err, ErrKeyExpired) {
 		t.Fatalf("static key expiry not enforced: %v", err)
 	}
@@ -393,7 +393,7 @@ func TestNewStaticKeys(t *testing.T) {
 	r.Principal.Claims["org"].(map[string]any)["id"] = "o2"
 	*r.ExpiresAt = testNow.Add(1000 * time.Hour)
 	p.Roles[0] = "admin" // nor can the config slice it was built from
-	r2, _ := s.Get(context.Background(), k.id)
+	r2, _ := s.Get(t.Context(), k.id)
 	if r2.Principal.Roles[0] != "reader" || !r2.ExpiresAt.Equal(testNow.Add(time.Hour)) {
 		t.Fatalf("stored record was modified through a returned copy: %+v", r2)
 	}
@@ -401,7 +401,7 @@ func TestNewStaticKeys(t *testing.T) {
 		t.Fatalf("stored record was modified through a returned copy: %+v", r2)
 	}
 	var nilStore *StaticKeys
-	if _, err := nilStore.Get(context.Background(), k.id); !errors.Is(err, ErrKeyNotFound) {
+	if _, err := nilStore.Get(t.Context(), k.id); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("nil StaticKeys: %v", err)
 	}
 }
@@ -416,9 +416,9 @@ func TestAuthenticateConcurrent(t *testing.T) {
 			defer wg.Done()
 			var err error
 			if i%2 == 0 {
-				_, err = f.a.Authenticate(context.Background(), "", f.good.full)
+				_, err = f.a.Authenticate(t.Context(), "", f.good.full)
 			} else {
-				_, err = f.a.Authenticate(context.Background(), "Bearer "+f.jwtToken, "")
+				_, err = f.a.Authenticate(t.Context(), "Bearer "+f.jwtToken, "")
 			}
 			if err != nil {
 				errs <- err

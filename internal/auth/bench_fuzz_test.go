@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ func BenchmarkAuthenticateAPIKey(b *testing.B) {
 		b.Fatal(err)
 	}
 	a := &Authenticator{Keys: s}
-	ctx := context.Background()
+	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := a.Authenticate(ctx, "", full); err != nil {
@@ -98,7 +97,7 @@ func FuzzAuthenticate(f *testing.F) {
 		if strings.Contains(authz, full) || strings.Contains(apiKey, full) {
 			return // the fuzzer cannot find the secret; skip if it is handed it
 		}
-		p, err := a.Authenticate(context.Background(), authz, apiKey)
+		p, err := a.Authenticate(t.Context(), authz, apiKey)
 		if p != nil || err == nil {
 			t.Fatalf("authenticated %+v", p)
 		}

@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -71,7 +70,7 @@ func TestJWKSRotation(t *testing.T) {
 	oldKey, newKey := idptest.RSA(t, "old"), idptest.RSA(t, "new")
 	idp := idptest.New(t, false, oldKey)
 	v := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL()})
-	ctx := context.Background()
+	ctx := t.Context()
 
 	p, err := v.VerifyContext(ctx, idptest.Sign(t, oldKey, clk.claims("u1")), clk.Now())
 	if err != nil || p.ID != "u1" || p.TenantID != "t1" {
@@ -127,7 +126,7 @@ func TestJWKSUnknownKidStorm(t *testing.T) {
 	key := idptest.EC(t, "k1")
 	idp := idptest.New(t, false, key)
 	v := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL()})
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := v.VerifyContext(ctx, idptest.Sign(t, key, clk.claims("u")), clk.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +176,7 @@ func TestJWKSAlgorithms(t *testing.T) {
 	esNoAlg.OmitAlg = true
 	idp := idptest.New(t, false, rs, es, ed, esNoAlg)
 	v := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL()})
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, k := range []idptest.Key{rs, es, ed, esNoAlg} {
 		if _, err := v.VerifyContext(ctx, idptest.Sign(t, k, clk.claims("u")), clk.Now()); err != nil {
 			t.Errorf("%s (%s): %v", k.Kid, k.Alg, err)
@@ -207,7 +206,7 @@ func TestJWKSAlgorithmConfusion(t *testing.T) {
 	idp := idptest.New(t, false, rs)
 	octSecret := []byte(strings.Repeat("s", 40))
 	idp.PublishRaw(map[string]any{"kty": "oct", "kid": "oct", "k": base64.RawURLEncoding.EncodeToString(octSecret)})
-	ctx := context.Background()
+	ctx := t.Context()
 
 	der, err := x509.MarshalPKIXPublicKey(rs.Signer.Public())
 	if err != nil {
@@ -272,7 +271,7 @@ func TestJWKSProviderDown(t *testing.T) {
 	idp := idptest.New(t, false, key)
 	idp.SetDown(true)
 	v := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL(), RefreshInterval: 10 * time.Minute})
-	ctx := context.Background()
+	ctx := t.Context()
 	for range 10 {
 		_, err := v.VerifyContext(ctx, idptest.Sign(t, key, clk.claims("u")), clk.Now())
 		wantKind(t, err, apperr.KindUnavailable, auth.ErrKeySetUnavailable)
@@ -311,7 +310,7 @@ func TestOIDCDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	claims := clk.claims("u")
 	claims["iss"] = idp.Issuer
 	if _, err := v.VerifyContext(ctx, idptest.Sign(t, key, claims), clk.Now()); err != nil {

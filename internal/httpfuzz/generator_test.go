@@ -1,7 +1,6 @@
 package httpfuzz
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -135,7 +134,7 @@ func TestHTTPGenerator(t *testing.T) {
 		{name: "clerk+viewer", key: ks.Add(principal.Principal{ID: "u3", TenantID: "t1", Roles: []string{"clerk", "viewer"}}, nil)},
 	}
 
-	ctx := context.Background()
+	ctx := t.Context()
 	trace := os.Getenv("PM_FUZZ_HTTP_TRACE") != ""
 	embedded := testenv.Backend() == testenv.BackendFerretDB
 	arrays := known[knownArraysOfArrays]
