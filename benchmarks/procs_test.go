@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
@@ -122,38 +123,6 @@ func startEmbeddedBackend(b *testing.B) (*process, string) {
 	return nil, ""
 }
 
-var (
-	buildOnce sync.Once
-	pmBinary  string
-	buildErr  error
-)
-
-// buildPM builds cmd/pm once per run, as `make build` would.
-func buildPM(b *testing.B) string {
-	b.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pmbench-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		pmBinary = filepath.Join(dir, "pm")
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = "go" // reported by the build below
-		}
-		cmd := exec.Command(goTool, "build", "-o", pmBinary, "./cmd/pm")
-		cmd.Dir = ".." // the module root: this package is benchmarks/
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/pm: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return pmBinary
-}
-
 // startProxyProcess writes a configuration for `pm serve` (policy file,
 // one API key, the given backend and database, default audit) and starts
 // it; it returns when /readyz answers.
@@ -163,7 +132,7 @@ func buildPM(b *testing.B) string {
 // mongodb:// URI, read from the proxy's log, for the direct side.
 func startProxyProcess(b *testing.B, uri, database, policyYAML string, key apiKey) (*process, string, string) {
 	b.Helper()
-	bin := buildPM(b)
+	bin := apptest.BuildPM(b)
 	dir := b.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "policies"), 0o755); err != nil {
 		b.Fatal(err)

@@ -29,7 +29,7 @@ func TestProxyKilledUnderLoadKeepsAnsweredAudit(t *testing.T) {
 				// container with its volume would: it replays what is there.
 				extra = "audit: {mode: buffer, spill_path: \"" + filepath.Join(t.TempDir(), "audit-spill.ndjson") + "\"}"
 			}
-			fs := newFleetSetup(t, extra,
+			fs := newFleetSetup(t, fleetPolicy, extra,
 				testKey{"admin", "boss", "t1", []string{"admin", "clerk"}},
 				testKey{"clerk", "u1", "t1", []string{"clerk"}})
 			a := fs.startProc(t, "A")

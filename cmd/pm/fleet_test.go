@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +18,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
+	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -28,33 +33,6 @@ type proc struct {
 	cmd  *exec.Cmd
 	out  *strings.Builder
 	mu   *sync.Mutex
-}
-
-// buildPM builds the pm binary once per test run.
-var (
-	buildOnce sync.Once
-	buildBin  string
-	buildErr  error
-)
-
-func buildPM(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "pm-fleet-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildBin = filepath.Join(dir, "pm")
-		out, err := exec.Command("go", "build", "-o", buildBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildBin
 }
 
 type lockedWriter struct {
@@ -72,7 +50,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // until it is ready.
 func (f *fleetSetup) startProc(t *testing.T, name string) *proc {
 	t.Helper()
-	bin := buildPM(t)
+	bin := apptest.BuildPM(t)
 	port := freeTCPPort(t)
 	p := &proc{name: name, url: "http://127.0.0.1:" + strconv.Itoa(port), out: &strings.Builder{}, mu: &sync.Mutex{}}
 	p.cmd = exec.Command(bin, "serve", "--config", f.config)
@@ -145,7 +123,7 @@ const fleetLimits = `rate_limits:
 // behave as one proxy.
 func TestFleetOfThreeProxies(t *testing.T) {
 	srv := testenv.NewRedisServer(t)
-	fs := newFleetSetup(t, fleetLimits+`redis: {addr: "`+srv.Addr+`"}`,
+	fs := newFleetSetup(t, fleetPolicy, fleetLimits+`redis: {addr: "`+srv.Addr+`"}`,
 		testKey{"admin", "boss", "t1", []string{"admin", "clerk"}},
 		testKey{"clerk", "u1", "t1", []string{"clerk"}})
 	// The longest cache the configuration allows: a refusal sooner than this
@@ -402,4 +380,163 @@ func rewrite(t *testing.T, path, old, new string) {
 	require.NoError(t, err)
 	require.Contains(t, string(b), old)
 	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600))
+}
+
+// fleetPolicy lets clerks read and write their tenant's tickets and admins
+// manage keys and reload policies.
+const fleetPolicy = `
+version: "1"
+roles: {clerk: {}, admin: {}}
+policies:
+  tickets:
+    clerk:
+      actions: [create, read, update, delete, aggregate]
+      when: "resource.tenant_id == user.tenant_id"
+    presets: {tenant_id: user.tenant_id}
+system:
+  api_keys.manage: [admin]
+  policies.reload: [admin]
+  audit.read: [admin]
+`
+
+// fleetSetup is one deployment's shared files: the config every proxy of
+// the test reads (same database, cursor secret, Redis, keys) and the policy.
+type fleetSetup struct {
+	dir    string
+	config string // path
+	keys   map[string]string
+	db     *mongo.Database
+}
+
+// newFleetSetup writes a config on the test's MongoDB server and a fresh
+// database, and the policy (fleetPolicy unless the test has its own). extra
+// is YAML appended at the top level (redis, rate_limits).
+func newFleetSetup(t *testing.T, policy, extra string, keys ...testKey) *fleetSetup {
+	t.Helper()
+	uri := testenv.MongoURI(t)
+	_, db := testenv.Mongo(t)
+	dir := t.TempDir()
+	writeTestFile(t, dir, "policy.yml", policy)
+	head := "listen: 127.0.0.1:0\npolicies: policy.yml\n" +
+		"mongodb: {uri: \"" + uri + "\", database: " + db.Name() + "}\n" + testCursorSecret +
+		"log: {level: warn}\n" + extra + "\n"
+	_, full := loadTestConfig(t, dir, head, "  key_cache_ttl: 10s\n", keys)
+	path := filepath.Join(dir, "config.yml")
+	return &fleetSetup{dir: dir, config: path, keys: full, db: db}
+}
+
+// startInProcess runs one proxy of the setup in the test process.
+func (f *fleetSetup) startInProcess(t *testing.T) (url string, a *app.App) {
+	t.Helper()
+	c, err := config.Load(f.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, url = serveApp(t, c, app.Options{})
+	return url, a
+}
+
+// hierFleetPolicy: staff read themselves and their subordinates; hr manage
+// people. The cache lasts an hour, so a proxy that sees a change sooner
+// learnt it from an announcement, not from its cache ending.
+const hierFleetPolicy = `
+version: "1"
+roles: {staff: {}, hr: {}}
+policies:
+  people:
+    staff:
+      actions: [read]
+      when: "resource.user_id == user.id || resource.user_id in user.$subordinates"
+    hr:
+      actions: [create, read, update]
+hierarchy:
+  collection: people
+  id_field: user_id
+  manager_field: manager_id
+  cache_ttl: 1h
+`
+
+// hierFleet starts two in-process proxies A and B on one database; extra
+// is the configuration's redis section, if any.
+func hierFleet(t *testing.T, extra string) (a, b string, boss, hr string) {
+	t.Helper()
+	fs := newFleetSetup(t, hierFleetPolicy, extra,
+		testKey{"boss", "boss", "t1", []string{"staff"}},
+		testKey{"hr", "hr", "t1", []string{"hr"}})
+	a, appA := fs.startInProcess(t)
+	b, appB := fs.startInProcess(t)
+	if extra != "" {
+		for _, x := range []*app.App{appA, appB} {
+			select {
+			case <-x.Subscribed():
+			case <-time.After(2 * time.Minute):
+				t.Fatal("a proxy never subscribed to redis")
+			}
+		}
+	}
+	boss, hr = fs.keys["boss"], fs.keys["hr"]
+	for _, p := range []string{
+		`{"_id": "boss", "user_id": "boss"}`,
+		`{"_id": "e1", "user_id": "e1", "manager_id": "boss"}`,
+		`{"_id": "e2", "user_id": "e2", "manager_id": "someone-else"}`,
+	} {
+		st, _, body := call(t, "POST", a+"/collections/people", hr, p)
+		require.Equal(t, 201, st, "%v", body)
+	}
+	return a, b, boss, hr
+}
+
+// visiblePeople is the user_ids the key reads through the proxy at url.
+func visiblePeople(t *testing.T, url, key string) []string {
+	t.Helper()
+	st, _, body := call(t, "GET", url+"/collections/people?limit=100", key, "")
+	require.Equal(t, 200, st, "%v", body)
+	var ids []string
+	for _, d := range body["data"].([]any) {
+		ids = append(ids, d.(map[string]any)["user_id"].(string))
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestHierarchyChangeReachesEveryProxyThroughRedis: a manager change made
+// through proxy A drops the cached $subordinates of proxy B, through Redis,
+// long before the hierarchy's cache_ttl.
+func TestHierarchyChangeReachesEveryProxyThroughRedis(t *testing.T) {
+	a, b, boss, hr := hierFleet(t, `redis: {addr: "`+testenv.Redis(t)+`"}`)
+	// B resolves and caches boss's subordinates.
+	require.Equal(t, []string{"boss", "e1"}, visiblePeople(t, b, boss))
+
+	changed := time.Now()
+	st, _, body := call(t, "PATCH", a+"/collections/people/e2", hr, `{"$set": {"manager_id": "boss"}}`)
+	require.Equal(t, 200, st, "%v", body)
+	waitUntil(t, func() bool { return slices.Contains(visiblePeople(t, b, boss), "e2") }, "B seeing e2 among boss's subordinates")
+	took := time.Since(changed)
+	// One read costs this much (the caller's walk is cached again now): the
+	// figure above is this plus the announcement.
+	readStart := time.Now()
+	visiblePeople(t, b, boss)
+	t.Logf("hierarchy change on A reached B after %v (cache_ttl 1h; one read takes %v)", took, time.Since(readStart))
+
+	// And back: a change through B reaches A, whose cache is warm too.
+	require.Equal(t, []string{"boss", "e1", "e2"}, visiblePeople(t, a, boss))
+	changed = time.Now()
+	st, _, body = call(t, "PATCH", b+"/collections/people/e1", hr, `{"$set": {"manager_id": "someone-else"}}`)
+	require.Equal(t, 200, st, "%v", body)
+	waitUntil(t, func() bool { return !slices.Contains(visiblePeople(t, a, boss), "e1") }, "A no longer seeing e1")
+	t.Logf("hierarchy change on B reached A after %v", time.Since(changed))
+}
+
+// TestHierarchyChangeWithoutRedisStaysLocal: without Redis the proxy that
+// made the change drops its cache at once and the other keeps its values
+// (until cache_ttl): the cache is real, so the Redis test above measures
+// the announcement and not a cache that is never used.
+func TestHierarchyChangeWithoutRedisStaysLocal(t *testing.T) {
+	a, b, boss, hr := hierFleet(t, "")
+	require.Equal(t, []string{"boss", "e1"}, visiblePeople(t, a, boss))
+	require.Equal(t, []string{"boss", "e1"}, visiblePeople(t, b, boss))
+	st, _, body := call(t, "PATCH", a+"/collections/people/e2", hr, `{"$set": {"manager_id": "boss"}}`)
+	require.Equal(t, 200, st, "%v", body)
+	require.Equal(t, []string{"boss", "e1", "e2"}, visiblePeople(t, a, boss), "the writing proxy sees the change at once")
+	require.Equal(t, []string{"boss", "e1"}, visiblePeople(t, b, boss), "the other proxy answers from its cache")
 }

@@ -11,7 +11,7 @@ import (
 // proxy that revokes refuses the key at once; the other keeps its cached
 // lookup until the key cache TTL, then refuses it too.
 func TestRevocationWithoutRedis(t *testing.T) {
-	fs := newFleetSetup(t, "", testKey{"admin", "boss", "t1", []string{"admin", "clerk"}})
+	fs := newFleetSetup(t, fleetPolicy, "", testKey{"admin", "boss", "t1", []string{"admin", "clerk"}})
 	const ttl = 3 * time.Second
 	rewrite(t, fs.config, "key_cache_ttl: 10s", "key_cache_ttl: 3s")
 	a, _ := fs.startInProcess(t)

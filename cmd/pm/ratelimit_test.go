@@ -25,7 +25,7 @@ func TestRateLimitsOverHTTP(t *testing.T) {
 			if withRedis {
 				extra += "redis: {addr: \"" + testenv.Redis(t) + "\"}\n"
 			}
-			fs := newFleetSetup(t, extra, testKey{"clerk", "u1", "t1", []string{"clerk"}}, testKey{"other", "u2", "t1", []string{"clerk"}})
+			fs := newFleetSetup(t, fleetPolicy, extra, testKey{"clerk", "u1", "t1", []string{"clerk"}}, testKey{"other", "u2", "t1", []string{"clerk"}})
 			url, _ := fs.startInProcess(t)
 			key := fs.keys["clerk"]
 
@@ -90,7 +90,7 @@ func TestRateLimitsOverHTTP(t *testing.T) {
 // down and /readyz says why; a local limit keeps counting in the process.
 func TestRedisDownOverHTTP(t *testing.T) {
 	srv := testenv.NewRedisServer(t)
-	fs := newFleetSetup(t, `redis: {addr: "`+srv.Addr+`"}
+	fs := newFleetSetup(t, fleetPolicy, `redis: {addr: "`+srv.Addr+`"}
 rate_limits:
   - {name: strict-writes, by: principal, applies_to: [write], limit: 1000, per: 1m, burst: 100, on_redis_error: deny}
   - {name: reads, by: principal, applies_to: [read], limit: 1, per: 1h, burst: 2}

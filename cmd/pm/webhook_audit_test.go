@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,11 +78,9 @@ func startHookAuditProxy(t *testing.T, webhooksConfig string) (rc *webhooktest.R
 	t.Helper()
 	t.Setenv("PM_TEST_AUDITED_HOOK_SECRET", "audited-secret")
 	rc = webhooktest.New(t, "audited-secret")
-	fs := newFleetSetup(t, webhooksConfig,
+	fs := newFleetSetup(t, strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.URL), webhooksConfig,
 		testKey{"member", "alice", "t1", []string{"member"}},
 		testKey{"ops", "op", "t1", []string{"ops"}})
-	require.NoError(t, os.WriteFile(filepath.Join(fs.dir, "policy.yml"),
-		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.URL)), 0o600))
 	url, _ = fs.startInProcess(t)
 	return rc, url, fs.keys["member"], fs.keys["ops"]
 }
@@ -194,11 +190,9 @@ func TestWebhookReceiverThatNeverAnswersHoldsNothing(t *testing.T) {
 	}))
 	t.Cleanup(rc.Close)
 	const timeout = 50 * time.Second
-	fs := newFleetSetup(t, "webhooks: {timeout: 50s}",
+	fs := newFleetSetup(t, strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.URL), "webhooks: {timeout: 50s}",
 		testKey{"member", "alice", "t1", []string{"member"}},
 		testKey{"ops", "op", "t1", []string{"ops"}})
-	require.NoError(t, os.WriteFile(filepath.Join(fs.dir, "policy.yml"),
-		[]byte(strings.ReplaceAll(hookAuditPolicy, "RECEIVER", rc.URL)), 0o600))
 	c, err := config.Load(fs.config)
 	require.NoError(t, err)
 	a, err := app.New(t.Context(), c, app.Options{})

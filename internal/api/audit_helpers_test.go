@@ -16,7 +16,6 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
-	"github.com/permission-mongo/permission-mongo/internal/testenv"
 	"github.com/permission-mongo/permission-mongo/internal/versions"
 )
 
@@ -164,14 +163,3 @@ func byRequestID(es []audit.Entry) map[string][]audit.Entry {
 	}
 	return m
 }
-
-// outage is testenv.Outage: a database the test stops and starts again.
-type outage struct{ *testenv.Outage }
-
-func newOutage(t *testing.T) *outage {
-	t.Helper()
-	return &outage{testenv.NewOutage(t)}
-}
-
-func (o *outage) stop()  { o.Stop() }
-func (o *outage) start() { o.Start() }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // loadClient sends GET requests with unique request ids from goroutines
@@ -135,7 +136,7 @@ func TestAuditSustainedLoadRefusesNothing(t *testing.T) {
 // accepted just before the outage was noticed, has exactly one entry; the
 // refused ones have none; the chain verifies.
 func TestAuditLoadThroughOutageRefusesThenRecovers(t *testing.T) {
-	o := newOutage(t)
+	o := testenv.NewOutage(t)
 	coll := o.Client.Database("app").Collection("pm_audit")
 	require.NoError(t, audit.EnsureIndexes(t.Context(), store.NewCollection(coll), 0))
 	e := newAuditEnvOpts(t, coll, audit.Options{Mode: audit.ModeFailClosed, QueueSize: 64, BatchSize: 16,
@@ -179,11 +180,11 @@ func TestAuditLoadThroughOutageRefusesThenRecovers(t *testing.T) {
 	}
 
 	waitFor("answers before the outage", func() bool { return n200.Load() >= 100 })
-	o.stop()
+	o.Stop()
 	waitFor("the writer notices the outage", func() bool { return e.w.Available() != nil })
 	refused := n503.Load()
 	waitFor("503 while the audit store is down", func() bool { return n503.Load() >= refused+20 })
-	o.start()
+	o.Start()
 	waitFor("audit available again", func() bool { return e.w.Available() == nil })
 	after := n200.Load()
 	waitFor("answers after the outage", func() bool { return n200.Load() >= after+100 })

@@ -233,7 +233,7 @@ func TestAuditBurstOfConcurrentWrites(t *testing.T) {
 // document is not written); once it is back, the entries kept in memory are
 // written and requests are accepted again.
 func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
-	o := newOutage(t)
+	o := testenv.NewOutage(t)
 	coll := o.Client.Database("app").Collection("pm_audit")
 	require.NoError(t, audit.EnsureIndexes(t.Context(), store.NewCollection(coll), 0))
 	e := newAuditEnvOpts(t, coll, audit.Options{Mode: audit.ModeFailClosed, WriteTimeout: time.Second,
@@ -243,7 +243,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	expect(t, e.req("POST", "/collections/docs", key, "before", map[string]any{"_id": "before"}), 201, "")
 	entriesN(t, coll, 1)
 
-	o.stop()
+	o.Stop()
 	// The writer learns of the outage from its first failed write: the
 	// request that produces it was accepted (its entry waits in memory).
 	expect(t, e.req("GET", "/collections/docs/before", key, "noticed", nil), 200, "")
@@ -258,7 +258,7 @@ func TestAuditFailClosedRefusesWritesWhileAuditIsDown(t *testing.T) {
 	expect(t, ready, 503, "UNAVAILABLE")
 	require.Contains(t, string(ready.Body), "audit log unavailable", "readiness names what is down")
 
-	o.start()
+	o.Start()
 	testenv.WaitUntil(t, func() bool { return e.w.Available() == nil }, "the writer to recover")
 	expect(t, e.req("POST", "/collections/docs", key, "after", map[string]any{"_id": "after"}), 201, "")
 	expect(t, e.req("GET", "/readyz", "", "", nil), 200, "")

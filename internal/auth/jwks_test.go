@@ -17,6 +17,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/auth/idptest"
+	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
 
 // clock is a settable time source, so that rate limits and refresh
@@ -34,6 +35,12 @@ func (c *clock) claims(sub string) jwt.MapClaims {
 	now := c.Now()
 	return jwt.MapClaims{"sub": sub, "tenant_id": "t1", "roles": []string{"user"},
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+}
+
+// verify is v's answer, at the clock's time, to a token key signs for sub.
+func (c *clock) verify(t *testing.T, v *auth.JWTVerifier, key idptest.Key, sub string) (*principal.Principal, error) {
+	t.Helper()
+	return v.VerifyContext(t.Context(), idptest.Sign(t, key, c.claims(sub)), c.Now())
 }
 
 func jwksVerifier(t *testing.T, clk *clock, cfg auth.JWKSConfig, algs ...string) *auth.JWTVerifier {
@@ -70,14 +77,13 @@ func TestJWKSRotation(t *testing.T) {
 	oldKey, newKey := idptest.RSA(t, "old"), idptest.RSA(t, "new")
 	idp := idptest.New(t, false, oldKey)
 	v := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL()})
-	ctx := t.Context()
 
-	p, err := v.VerifyContext(ctx, idptest.Sign(t, oldKey, clk.claims("u1")), clk.Now())
+	p, err := clk.verify(t, v, oldKey, "u1")
 	if err != nil || p.ID != "u1" || p.TenantID != "t1" {
 		t.Fatalf("old key before rotation: %v %+v", err, p)
 	}
 	for range 5 {
-		if _, err := v.VerifyContext(ctx, idptest.Sign(t, oldKey, clk.claims("u1")), clk.Now()); err != nil {
+		if _, err := clk.verify(t, v, oldKey, "u1"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,14 +94,14 @@ func TestJWKSRotation(t *testing.T) {
 	idp.Publish(newKey)
 	// Right after the first fetch a refetch is rate limited: the new kid is
 	// not known yet.
-	_, err = v.VerifyContext(ctx, idptest.Sign(t, newKey, clk.claims("u2")), clk.Now())
+	_, err = clk.verify(t, v, newKey, "u2")
 	wantKind(t, err, apperr.KindUnauthenticated, auth.ErrUnknownKeyID)
 	if n := idp.JWKSHits(); n != 1 {
 		t.Fatalf("refetched within the minimum interval: %d fetches", n)
 	}
 
 	clk.Advance(time.Minute)
-	p, err = v.VerifyContext(ctx, idptest.Sign(t, newKey, clk.claims("u2")), clk.Now())
+	p, err = clk.verify(t, v, newKey, "u2")
 	if err != nil || p.ID != "u2" {
 		t.Fatalf("new key after rotation: %v", err)
 	}
@@ -104,10 +110,10 @@ func TestJWKSRotation(t *testing.T) {
 	}
 
 	// The old kid is gone from the set: refused, also after a refetch.
-	_, err = v.VerifyContext(ctx, idptest.Sign(t, oldKey, clk.claims("u1")), clk.Now())
+	_, err = clk.verify(t, v, oldKey, "u1")
 	wantKind(t, err, apperr.KindUnauthenticated, auth.ErrUnknownKeyID)
 	clk.Advance(time.Minute)
-	_, err = v.VerifyContext(ctx, idptest.Sign(t, oldKey, clk.claims("u1")), clk.Now())
+	_, err = clk.verify(t, v, oldKey, "u1")
 	wantKind(t, err, apperr.KindUnauthenticated, auth.ErrUnknownKeyID)
 	if n := idp.JWKSHits(); n != 3 {
 		t.Fatalf("fetches = %d, want 3 (the old kid earned one refetch)", n)
@@ -115,7 +121,7 @@ func TestJWKSRotation(t *testing.T) {
 	// A token signed by an unpublished key that claims the new kid fails
 	// on its signature.
 	forged := idptest.RSA(t, "new")
-	_, err = v.VerifyContext(ctx, idptest.Sign(t, forged, clk.claims("u2")), clk.Now())
+	_, err = clk.verify(t, v, forged, "u2")
 	wantKind(t, err, apperr.KindUnauthenticated, jwt.ErrTokenSignatureInvalid)
 }
 
@@ -126,8 +132,7 @@ func TestJWKSUnknownKidStorm(t *testing.T) {
 	key := idptest.EC(t, "k1")
 	idp := idptest.New(t, false, key)
 	v := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL()})
-	ctx := t.Context()
-	if _, err := v.VerifyContext(ctx, idptest.Sign(t, key, clk.claims("u")), clk.Now()); err != nil {
+	if _, err := clk.verify(t, v, key, "u"); err != nil {
 		t.Fatal(err)
 	}
 	attacker := idptest.EC(t, "")
@@ -139,7 +144,7 @@ func TestJWKSUnknownKidStorm(t *testing.T) {
 				for i := range 25 {
 					k := attacker
 					k.Kid = fmt.Sprintf("made-up-%d-%d", g, i)
-					if _, err := v.VerifyContext(ctx, idptest.Sign(t, k, clk.claims("x")), clk.Now()); err == nil {
+					if _, err := clk.verify(t, v, k, "x"); err == nil {
 						accepted.Add(1)
 					} else if apperr.KindOf(err) != apperr.KindUnauthenticated {
 						t.Errorf("unknown kid: kind %v, want unauthenticated", apperr.KindOf(err))
@@ -162,7 +167,7 @@ func TestJWKSUnknownKidStorm(t *testing.T) {
 		t.Fatalf("after the interval, 200 unknown kids made %d fetches in all, want 2", n)
 	}
 	// The real key still works throughout.
-	if _, err := v.VerifyContext(ctx, idptest.Sign(t, key, clk.claims("u")), clk.Now()); err != nil {
+	if _, err := clk.verify(t, v, key, "u"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -176,24 +181,23 @@ func TestJWKSAlgorithms(t *testing.T) {
 	esNoAlg.OmitAlg = true
 	idp := idptest.New(t, false, rs, es, ed, esNoAlg)
 	v := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL()})
-	ctx := t.Context()
 	for _, k := range []idptest.Key{rs, es, ed, esNoAlg} {
-		if _, err := v.VerifyContext(ctx, idptest.Sign(t, k, clk.claims("u")), clk.Now()); err != nil {
+		if _, err := clk.verify(t, v, k, "u"); err != nil {
 			t.Errorf("%s (%s): %v", k.Kid, k.Alg, err)
 		}
 	}
 	// The EC key's kid on an EdDSA token: the key type does not fit.
 	edAsES := ed
 	edAsES.Kid = "es"
-	_, err := v.VerifyContext(ctx, idptest.Sign(t, edAsES, clk.claims("u")), clk.Now())
+	_, err := clk.verify(t, v, edAsES, "u")
 	wantKind(t, err, apperr.KindUnauthenticated, nil)
 
 	// Only the algorithms configured are accepted.
 	onlyES := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL()}, auth.AlgES256)
-	if _, err := onlyES.VerifyContext(ctx, idptest.Sign(t, es, clk.claims("u")), clk.Now()); err != nil {
+	if _, err := clk.verify(t, onlyES, es, "u"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = onlyES.VerifyContext(ctx, idptest.Sign(t, rs, clk.claims("u")), clk.Now())
+	_, err = clk.verify(t, onlyES, rs, "u")
 	wantKind(t, err, apperr.KindUnauthenticated, nil)
 }
 
@@ -206,7 +210,6 @@ func TestJWKSAlgorithmConfusion(t *testing.T) {
 	idp := idptest.New(t, false, rs)
 	octSecret := []byte(strings.Repeat("s", 40))
 	idp.PublishRaw(map[string]any{"kty": "oct", "kid": "oct", "k": base64.RawURLEncoding.EncodeToString(octSecret)})
-	ctx := t.Context()
 
 	der, err := x509.MarshalPKIXPublicKey(rs.Signer.Public())
 	if err != nil {
@@ -241,7 +244,7 @@ func TestJWKSAlgorithmConfusion(t *testing.T) {
 	}
 	for name, v := range map[string]*auth.JWTVerifier{"jwks only": jwksOnly, "jwks and HS256 secret": withSecret} {
 		// The genuine token works, so the refusals below are about the attack.
-		if _, err := v.VerifyContext(ctx, idptest.Sign(t, rs, clk.claims("u")), clk.Now()); err != nil {
+		if _, err := clk.verify(t, v, rs, "u"); err != nil {
 			t.Fatalf("%s: genuine token: %v", name, err)
 		}
 		for what, tok := range map[string]string{
@@ -250,7 +253,7 @@ func TestJWKSAlgorithmConfusion(t *testing.T) {
 			"HS256 keyed with the oct JWK":    hs("oct", octSecret),
 			"alg none":                        none(),
 		} {
-			_, err := v.VerifyContext(ctx, tok, clk.Now())
+			_, err := v.VerifyContext(t.Context(), tok, clk.Now())
 			wantKind(t, err, apperr.KindUnauthenticated, nil)
 			_ = what
 		}
@@ -258,7 +261,7 @@ func TestJWKSAlgorithmConfusion(t *testing.T) {
 	// An oct key's kid on an RS256 token does not find a key either.
 	oct := rs
 	oct.Kid = "oct"
-	_, err = jwksOnly.VerifyContext(ctx, idptest.Sign(t, oct, clk.claims("u")), clk.Now())
+	_, err = clk.verify(t, jwksOnly, oct, "u")
 	wantKind(t, err, apperr.KindUnauthenticated, auth.ErrUnknownKeyID)
 }
 
@@ -271,9 +274,8 @@ func TestJWKSProviderDown(t *testing.T) {
 	idp := idptest.New(t, false, key)
 	idp.SetDown(true)
 	v := jwksVerifier(t, clk, auth.JWKSConfig{URL: idp.JWKSURL(), RefreshInterval: 10 * time.Minute})
-	ctx := t.Context()
 	for range 10 {
-		_, err := v.VerifyContext(ctx, idptest.Sign(t, key, clk.claims("u")), clk.Now())
+		_, err := clk.verify(t, v, key, "u")
 		wantKind(t, err, apperr.KindUnavailable, auth.ErrKeySetUnavailable)
 	}
 	if n := idp.JWKSHits(); n != 1 {
@@ -281,12 +283,12 @@ func TestJWKSProviderDown(t *testing.T) {
 	}
 	idp.SetDown(false)
 	clk.Advance(time.Minute)
-	if _, err := v.VerifyContext(ctx, idptest.Sign(t, key, clk.claims("u")), clk.Now()); err != nil {
+	if _, err := clk.verify(t, v, key, "u"); err != nil {
 		t.Fatalf("provider back: %v", err)
 	}
 	idp.SetDown(true)
 	clk.Advance(11 * time.Minute) // past the refresh interval: a refetch fails
-	if _, err := v.VerifyContext(ctx, idptest.Sign(t, key, clk.claims("u")), clk.Now()); err != nil {
+	if _, err := clk.verify(t, v, key, "u"); err != nil {
 		t.Fatalf("cached key during an outage: %v", err)
 	}
 	if n := idp.JWKSHits(); n != 3 {
@@ -294,7 +296,7 @@ func TestJWKSProviderDown(t *testing.T) {
 	}
 	// A kid the cache does not know is a bad token, not an outage, once a
 	// set is known: otherwise anyone could make the proxy answer 503.
-	_, err := v.VerifyContext(ctx, idptest.Sign(t, idptest.RSA(t, "other"), clk.claims("u")), clk.Now())
+	_, err := clk.verify(t, v, idptest.RSA(t, "other"), "u")
 	wantKind(t, err, apperr.KindUnauthenticated, auth.ErrUnknownKeyID)
 }
 

@@ -5,13 +5,16 @@ package apptest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,4 +180,38 @@ func Call(t testing.TB, method, url, key, body string) (int, http.Header, map[st
 		out = map[string]any{"raw": string(raw)}
 	}
 	return st, h, out
+}
+
+var (
+	buildOnce sync.Once
+	pmBinary  string
+	buildErr  error
+)
+
+// BuildPM builds the pm command once per test process, as `make build`
+// would, for tests and benchmarks that run `pm serve` as a process of its
+// own, and returns the binary's path.
+func BuildPM(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pm-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		pmBinary = filepath.Join(dir, "pm")
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = "go" // reported by the build below
+		}
+		// By import path, so that it builds from any package's folder.
+		const pkg = "github.com/permission-mongo/permission-mongo/cmd/pm"
+		if out, err := exec.Command(goTool, "build", "-o", pmBinary, pkg).CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return pmBinary
 }
