@@ -115,7 +115,7 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	if !c.MongoDB.Embedded() {
 		db := apptest.DriverDB(t, a)
 		t.Cleanup(func() { // before close (cleanups run last first)
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			_ = db.Drop(ctx)
 		})

@@ -1,9 +1,6 @@
 package api_test
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestAggregate(t *testing.T) {
 	e := newEnv(t)
@@ -22,7 +19,7 @@ func TestAggregate(t *testing.T) {
 	// masked.
 	r = e.do("POST", "/collections/employees/aggregate", alice, `{"pipeline": [{"$sort": {"name": 1}}]}`)
 	expect(t, r, 200, "")
-	if strings.Contains(string(r.Body), "111-11-1111") || strings.Contains(string(r.Body), "alice@example.com") {
+	if r.has("111-11-1111") || r.has("alice@example.com") {
 		t.Fatalf("aggregate leaks: %s", r.Body)
 	}
 	if n := len(r.list(t)); n != 2 {

@@ -76,7 +76,7 @@ func newCrossEnv(t *testing.T) (*env, string) {
 func noLeak(t *testing.T, r resp) {
 	t.Helper()
 	for _, s := range crossLeaks {
-		if strings.Contains(string(r.Body), s) {
+		if r.has(s) {
 			t.Fatalf("answer leaks %q: %s", s, r.Body)
 		}
 	}

@@ -184,6 +184,10 @@ func (r resp) list(t *testing.T) []any {
 	return d
 }
 
+// has says whether the body holds s: a value that must not leak, a name an
+// error must give.
+func (r resp) has(s string) bool { return strings.Contains(string(r.Body), s) }
+
 func (r resp) code(t *testing.T) string {
 	t.Helper()
 	e, _ := r.json(t)["error"].(map[string]any)

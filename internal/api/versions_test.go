@@ -56,15 +56,26 @@ func TestVersionsUpdateKeepsTheOldStateWithMasks(t *testing.T) {
 }
 
 // TestVersionsOldStateOfAnotherScopeIsHidden: a version whose content the
-// caller could not read (it belonged to another tenant then) is a 404.
+// caller could not read (it belonged to another tenant then) is not listed
+// and is a 404. Nor can it be restored, even when keepDenied would put the
+// caller's tenant back (an attack found by review): its content never
+// reaches a document the caller can read.
 func TestVersionsOldStateOfAnotherScopeIsHidden(t *testing.T) {
 	e := newAuditEnv(t)
 	ann := e.user("ann", "t1", "member")
-	e.insert("docs", D("_id", "m", "tenant_id", "t1", "title", "now"))
-	raw, _ := bson.Marshal(D("_id", "m", "tenant_id", "t2", "title", "then"))
+	e.insert("docs", D("_id", "m", "tenant_id", "t1", "title", "now", "locked", "L"))
+	raw, _ := bson.Marshal(D("_id", "m", "tenant_id", "t2", "title", "t2-confidential-text", "locked", "L"))
 	_, err := e.vers.Save(t.Context(), "docs", "m", raw, "update", "admin", time.Now())
 	require.NoError(t, err)
-	expect(t, e.req("GET", "/collections/docs/m/versions", ann, "", nil), 200, "")
+
+	r := e.req("POST", "/collections/docs/m/versions/1/restore", ann, "", nil)
+	expect(t, r, 404, "NOT_FOUND")
+	require.NotContains(t, string(r.Body), "t2-confidential-text")
+	require.Equal(t, "now", e.raw("docs", "m")["title"], "the document is unchanged")
+
+	r = e.req("GET", "/collections/docs/m/versions", ann, "", nil)
+	expect(t, r, 200, "")
+	require.Empty(t, r.list(t), "a version of another tenant is not listed")
 	expect(t, e.req("GET", "/collections/docs/m/versions/1", ann, "", nil), 404, "NOT_FOUND")
 }
 
