@@ -34,7 +34,7 @@ type proxyOptions struct {
 	limited bool
 }
 
-var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quietLog = slog.New(slog.DiscardHandler)
 
 // startProxy starts the proxy on db over real HTTP, built and started by
 // internal/app as pm serve does, and returns it with the caller's API key

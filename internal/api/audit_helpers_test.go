@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -48,7 +47,7 @@ defaults:
 
 const auditJWTSecret = "0123456789abcdef0123456789abcdef-jwt-secret"
 
-var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quietLog = slog.New(slog.DiscardHandler)
 
 type auditEnv struct {
 	*env

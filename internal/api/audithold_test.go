@@ -61,10 +61,10 @@ func TestHeldResponse(t *testing.T) {
 func TestHeldResponsePanic(t *testing.T) {
 	_, db := testenv.Mongo(t)
 	coll := db.Collection("pm_audit")
-	w, err := audit.NewWriter(audit.Options{Collection: store.NewCollection(coll), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w, err := audit.NewWriter(audit.Options{Collection: store.NewCollection(coll), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
-	s := &Server{audit: w, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &Server{audit: w, log: slog.New(slog.DiscardHandler)}
 	e := echo.New()
 	writeErr := func(next echo.HandlerFunc) echo.HandlerFunc { // as observe does
 		return func(c *echo.Context) error {

@@ -96,7 +96,7 @@ func Serve(t testing.TB, cfg *config.Config, opts app.Options) *Server {
 func build(t testing.TB, cfg *config.Config, opts app.Options) *Server {
 	t.Helper()
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	a, err := app.New(context.Background(), cfg, opts)
 	if err != nil {
