@@ -20,8 +20,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/config"
-	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/query"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -79,19 +79,14 @@ func newImportEnv(t *testing.T, start bool) *importEnv {
 }
 
 func (e *importEnv) key(id, tenant string, roles ...string) string {
-	return e.keys.Add(principal.Principal{ID: id, TenantID: tenant, Roles: roles}, nil)
+	return e.keys.Add(principalFor(id, tenant, roles...), nil)
 }
 
 // importReq builds an import request; body may be any reader.
 func importReq(t *testing.T, base, coll, key string, body io.Reader) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest("POST", base+"/collections/"+coll+"/import", body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("X-API-Key", key)
-	return req
+	return apptest.NewRequest(t, "POST", base+"/collections/"+coll+"/import", key, body,
+		map[string]string{"Content-Type": "application/x-ndjson"})
 }
 
 // importAnswer is the SDK's ImportResult, except that audit_id is a pointer

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"sort"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
@@ -80,8 +78,7 @@ var (
 // world is one proxy over one database.
 type world struct {
 	name string // "A" or "B"
-	srv  *httptest.Server
-	db   *mongo.Database
+	*apptest.Server
 }
 
 func newWorld(t *testing.T, name, policyPath string, ks *testenv.Keys) *world {
@@ -102,7 +99,7 @@ func newWorld(t *testing.T, name, policyPath string, ks *testenv.Keys) *world {
 		NoAudit: true,
 		Service: func(p *service.Params) { p.Limits.Filter.MaxInItems = 100 },
 	})
-	return &world{name: name, srv: s.HTTP, db: s.DB}
+	return &world{name: name, Server: s}
 }
 
 // caller is a principal and its key.
@@ -126,7 +123,7 @@ func (w *world) send(r request, key string) reply {
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequest(r.method, w.srv.URL+r.path, body)
+	req, err := http.NewRequest(r.method, w.URL+r.path, body)
 	if err != nil {
 		return reply{err: err}
 	}
@@ -301,7 +298,7 @@ func sideDocs() []bson.D {
 // reseed replaces both collections of a world.
 func (w *world) reseed(ctx context.Context, recs []bson.D) error {
 	for coll, docs := range map[string][]bson.D{"recs": recs, "side": sideDocs()} {
-		c := w.db.Collection(coll)
+		c := w.DB.Collection(coll)
 		if _, err := c.DeleteMany(ctx, bson.D{}); err != nil {
 			return fmt.Errorf("%s: clear %s: %w", w.name, coll, err)
 		}
@@ -319,7 +316,7 @@ func (w *world) reseed(ctx context.Context, recs []bson.D) error {
 // snapshot reads every document of recs straight from the database, keyed
 // by a printable _id.
 func (w *world) snapshot(ctx context.Context) (map[string]bson.D, error) {
-	cur, err := w.db.Collection("recs").Find(ctx, bson.D{})
+	cur, err := w.DB.Collection("recs").Find(ctx, bson.D{})
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ package apptest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -182,10 +181,15 @@ func Call(t testing.TB, method, url, key, body string) (int, http.Header, map[st
 	return st, h, out
 }
 
+// pmPackage is the pm command, named by import path so that it builds from
+// any package's folder.
+const pmPackage = "github.com/permission-mongo/permission-mongo/cmd/pm"
+
 var (
 	buildOnce sync.Once
 	pmBinary  string
 	buildErr  error
+	buildOut  []byte
 )
 
 // BuildPM builds the pm command once per test process, as `make build`
@@ -204,14 +208,10 @@ func BuildPM(t testing.TB) string {
 		if err != nil {
 			goTool = "go" // reported by the build below
 		}
-		// By import path, so that it builds from any package's folder.
-		const pkg = "github.com/permission-mongo/permission-mongo/cmd/pm"
-		if out, err := exec.Command(goTool, "build", "-o", pmBinary, pkg).CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
-		}
+		buildOut, buildErr = exec.Command(goTool, "build", "-o", pmBinary, pmPackage).CombinedOutput()
 	})
 	if buildErr != nil {
-		t.Fatal(buildErr)
+		t.Fatalf("go build %s: %v\n%s", pmPackage, buildErr, buildOut)
 	}
 	return pmBinary
 }
