@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/permission-mongo/permission-mongo/internal/app"
 	"github.com/permission-mongo/permission-mongo/internal/grant"
 )
 
@@ -54,7 +53,7 @@ type grantEnv struct {
 // real test backend (capabilities as store.Probe reported them).
 func newGrantEnv(t *testing.T) *grantEnv {
 	t.Helper()
-	e := startEnv(t, testConfig(t, writePolicy(t, grantPolicy)), app.Options{NoAudit: true})
+	e := newEnvWithPolicy(t, grantPolicy)
 	return &grantEnv{env: e, m: e.app.Grants()}
 }
 
