@@ -10,23 +10,19 @@ import (
 	"time"
 
 	"github.com/permission-mongo/permission-mongo/internal/app"
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 	"github.com/permission-mongo/permission-mongo/internal/auth"
-	"github.com/permission-mongo/permission-mongo/internal/config"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // The SDK quickstarts (sdk/README.md, sdk/*/examples) run against what
 // `make run` serves: pm dev's policies, demo data and demo keys.
 func TestSDKQuickstarts(t *testing.T) {
-	cfg := config.Default()
-	cfg.Policies = filepath.Join("..", "..", "policies")
-	cfg.CursorSecret = strings.Repeat("q", 32)
-	if uri := os.Getenv(testenv.EnvMongoURI); uri != "" {
-		_, db := testenv.Mongo(t)
-		cfg.MongoDB.URI, cfg.MongoDB.Database = uri, db.Name()
-	} else {
-		cfg.MongoDB.EmbeddedDir = t.TempDir()
-	}
+	// The server of the test process (embedded, or PM_TEST_MONGODB_URI's),
+	// with a database of the test's own that is dropped when it ends.
+	cfg := apptest.Config(t, filepath.Join("..", "..", "policies"))
+	_, db := testenv.Mongo(t)
+	cfg.MongoDB.Database = db.Name()
 	keys := make([]auth.StaticKey, len(demoUsers))
 	env := os.Environ()
 	for i, u := range demoUsers {
