@@ -51,12 +51,9 @@ func (s *Server) createKey(c *echo.Context) error {
 	if req.Name, err = stringMember(m, "name", true); err != nil {
 		return err
 	}
-	pd, err := docMember(m, "principal")
+	pd, err := requiredDoc(m, "principal")
 	if err != nil {
 		return err
-	}
-	if pd == nil {
-		return apperr.Invalid(`"principal" is required`)
 	}
 	if req.Principal, err = decodeKeyPrincipal(pd); err != nil {
 		return err

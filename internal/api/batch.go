@@ -60,13 +60,9 @@ func idJSON(id any) (rawJSON, error) {
 
 // createBatch: POST /collections/:c/batch {documents: [...]}.
 func (s *Server) createBatch(c *echo.Context) error {
-	m, err := s.bodyObject(c, "documents")
+	arr, err := s.bodyArray(c, "documents", "documents")
 	if err != nil {
 		return err
-	}
-	arr, ok := m["documents"].(bson.A)
-	if !ok {
-		return apperr.Invalid(`"documents" must be an array of documents`)
 	}
 	// Items that are not objects are reported by index with the others
 	// (the service checks every item on its own).
@@ -119,12 +115,9 @@ func (s *Server) updateBatch(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	upd, err := docMember(m, "update")
+	upd, err := requiredDoc(m, "update")
 	if err != nil {
 		return err
-	}
-	if upd == nil {
-		return apperr.Invalid(`"update" is required`)
 	}
 	res, err := s.svc.UpdateMany(c.Request().Context(), principalOf(c), c.Param("c"), sel, upd)
 	if err != nil {

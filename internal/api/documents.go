@@ -13,9 +13,6 @@ import (
 
 // create: POST /collections/:c → 201 {data: document as the caller may read it}.
 func (s *Server) create(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	doc, err := s.jsonDoc(c)
 	if err != nil {
 		return err
@@ -60,9 +57,6 @@ func (s *Server) get(c *echo.Context) error {
 
 // patch: PATCH /collections/:c/:id with a merge patch or update operators.
 func (s *Server) patch(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	body, err := s.readBody(c)
 	if err != nil {
 		return err
@@ -81,9 +75,6 @@ func (s *Server) patch(c *echo.Context) error {
 
 // replace: PUT /collections/:c/:id with the full document.
 func (s *Server) replace(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	doc, err := s.jsonDoc(c)
 	if err != nil {
 		return err
@@ -93,9 +84,6 @@ func (s *Server) replace(c *echo.Context) error {
 
 // remove: DELETE /collections/:c/:id → {data: {deleted: true, id}}.
 func (s *Server) remove(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	if _, err := conditional(c); err != nil {
 		return err
 	}
@@ -211,13 +199,9 @@ func (s *Server) count(c *echo.Context) error {
 
 // aggregate: POST /collections/:c/aggregate {pipeline: [...]} → {data: [...]}.
 func (s *Server) aggregate(c *echo.Context) error {
-	m, err := s.bodyObject(c, "pipeline")
+	stages, err := s.bodyArray(c, "pipeline", "stages")
 	if err != nil {
 		return err
-	}
-	stages, ok := m["pipeline"].(bson.A)
-	if !ok {
-		return apperr.Invalid(`"pipeline" must be an array of stages`)
 	}
 	docs, err := s.svc.Aggregate(c.Request().Context(), principalOf(c), c.Param("c"), stages)
 	if err != nil {

@@ -108,19 +108,30 @@ func writeList(c *echo.Context, docs []bson.Raw, cursor string, hasMore bool, to
 	return c.JSONBlob(200, buf.Bytes())
 }
 
-// bodyObject is the body of an endpoint that takes no query string and a
-// JSON object with only the allowed members: unknown members and query
-// parameters are refused rather than ignored, so that a misspelt option is a
-// 400, not a silently different request.
+// bodyObject is the body of an endpoint that takes a JSON object with only
+// the allowed members: unknown members are refused rather than ignored, so
+// that a misspelt option is a 400, not a silently different request. (Such
+// endpoints take no query string either: addRoutes refuses one.)
 func (s *Server) bodyObject(c *echo.Context, allowed ...string) (map[string]any, error) {
-	if err := noQuery(c); err != nil {
-		return nil, err
-	}
 	body, err := s.readBody(c)
 	if err != nil {
 		return nil, err
 	}
 	return parseObject(body, allowed...)
+}
+
+// bodyArray is the body {key: [...]} of an endpoint that takes that alone;
+// of names the items in the message for anything else.
+func (s *Server) bodyArray(c *echo.Context, key, of string) (bson.A, error) {
+	m, err := s.bodyObject(c, key)
+	if err != nil {
+		return nil, err
+	}
+	a, ok := m[key].(bson.A)
+	if !ok {
+		return nil, apperr.Invalid("%q must be an array of %s", key, of)
+	}
+	return a, nil
 }
 
 // parseObject decodes a JSON body (strictly, see query.ParseJSONDoc) and
@@ -170,6 +181,15 @@ func docMember(m map[string]any, key string) (bson.D, error) {
 		return nil, apperr.Invalid("%q must be an object", key)
 	}
 	return d, nil
+}
+
+// requiredDoc is docMember for a member that must be given.
+func requiredDoc(m map[string]any, key string) (bson.D, error) {
+	d, err := docMember(m, key)
+	if err == nil && d == nil {
+		return nil, apperr.Invalid("%q is required", key)
+	}
+	return d, err
 }
 
 func stringsMember(m map[string]any, key string) ([]string, bool, error) {

@@ -40,9 +40,6 @@ func (h *grantAPI) grants() *service.Grants { return h.s.svc.Grants(h.m) }
 // shown. The rules are checked first, so that a refusal says why even on a
 // backend that could not issue anything.
 func (h *grantAPI) issue(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	body, err := h.s.readBody(c)
 	if err != nil {
 		return err
@@ -102,9 +99,6 @@ func parseGrantRequest(body []byte) (grant.Request, error) {
 // list: GET /grants → the caller's grants, or every grant for holders of
 // grants.admin; newest first, at most 1000.
 func (h *grantAPI) list(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	recs, err := h.grants().List(c.Request().Context(), principalOf(c))
 	if err != nil {
 		return err
@@ -119,9 +113,6 @@ func (h *grantAPI) list(c *echo.Context) error {
 
 // get: GET /grants/:id.
 func (h *grantAPI) get(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	rec, err := h.grants().Get(c.Request().Context(), principalOf(c), c.Param("id"))
 	if err != nil {
 		return err
@@ -131,9 +122,6 @@ func (h *grantAPI) get(c *echo.Context) error {
 
 // renew: POST /grants/:id/renew {ttl} → {expires_at}.
 func (h *grantAPI) renew(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	p := principalOf(c)
 	// Seen first: a grant the caller may not see is a 404 whatever the body.
 	if _, err := h.grants().Get(c.Request().Context(), p, c.Param("id")); err != nil {
@@ -161,9 +149,6 @@ func (h *grantAPI) renew(c *echo.Context) error {
 // revoke: DELETE /grants/:id → {revoked: true}; a grant already revoked
 // answers the same (idempotent).
 func (h *grantAPI) revoke(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	id, err := h.grants().Revoke(c.Request().Context(), principalOf(c), c.Param("id"))
 	if err != nil {
 		return err

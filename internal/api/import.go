@@ -145,9 +145,6 @@ func lineErrors(fs []service.LineError) []map[string]any {
 // already written stay; the error answer (if anyone still reads it) and the
 // log say how many were inserted.
 func (s *Server) importDocs(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	req := c.Request()
 	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/x-ndjson" {
 		return apperr.Invalid("Content-Type must be application/x-ndjson")

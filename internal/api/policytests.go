@@ -12,9 +12,6 @@ import (
 // failures, and the problems of the case files. File names are relative to
 // the policy folder, so the server's directory layout is not shown.
 func (s *Server) policyTests(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	run, err := s.svc.PolicyTests(c.Request().Context(), principalOf(c))
 	if err != nil {
 		return err

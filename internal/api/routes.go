@@ -167,11 +167,43 @@ func (s *Server) addRoutes(e *echo.Echo, table []route) {
 			e.Add(r.method, r.path, r.handler)
 			continue
 		}
+		h := r.handler
+		if !r.doc.takesQuery() {
+			h = refuseQuery(h)
+		}
 		if g, rest, ok := inGroup(groups, r.path); ok {
-			g.Add(r.method, rest, r.handler)
+			g.Add(r.method, rest, h)
 			continue
 		}
-		e.Add(r.method, r.path, r.handler, s.authenticate)
+		e.Add(r.method, r.path, h, s.authenticate)
+	}
+}
+
+// takesQuery reports whether the OpenAPI entry names a query parameter. An
+// endpoint whose entry names none refuses any query string (a misspelt
+// option must be a 400, not a silently different request): addRoutes
+// checks that for every such route, so that the document and the behaviour
+// cannot disagree and no handler has to remember it.
+func (o *op) takesQuery() bool {
+	if o == nil {
+		return false
+	}
+	params, _ := components["parameters"].(map[string]any)
+	for _, name := range o.params {
+		if p, _ := params[name].(map[string]any); p["in"] == "query" {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseQuery runs h only for a request without query parameters.
+func refuseQuery(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		if err := noQuery(c); err != nil {
+			return err
+		}
+		return h(c)
 	}
 }
 

@@ -21,9 +21,6 @@ func versionParam(c *echo.Context) (int64, error) {
 // listVersions: GET /collections/:c/:id/versions → {data: [{version, op,
 // updated_by, updated_at}]}, newest first.
 func (s *Server) listVersions(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	list, err := s.svc.ListVersions(c.Request().Context(), principalOf(c), c.Param("c"), c.Param("id"))
 	if err != nil {
 		return err
@@ -52,9 +49,6 @@ func (s *Server) getVersion(c *echo.Context) error {
 // restoreVersion: POST /collections/:c/:id/versions/:v/restore → {data:
 // document} as the caller may read it; needs the restore action.
 func (s *Server) restoreVersion(c *echo.Context) error {
-	if err := noQuery(c); err != nil {
-		return err
-	}
 	v, err := versionParam(c)
 	if err != nil {
 		return err

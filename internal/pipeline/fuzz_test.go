@@ -54,7 +54,7 @@ func FuzzRewrite(f *testing.F) {
 		require.Equal(t, policyMatch(tgt), out[0])
 		last := out[len(out)-1].(bson.D)
 		if last[0].Key == "$limit" {
-			n, _ := asInt(last[0].Value)
+			n, _ := query.AsInteger(last[0].Value)
 			require.LessOrEqual(t, n, int64(50))
 		} else {
 			require.Equal(t, "$count", last[0].Key)

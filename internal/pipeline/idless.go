@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/query"
 )
 
 // StageAfterIDless returns the first top-level client stage that follows a
@@ -59,15 +61,9 @@ func dropsID(stage string, arg any) bool {
 }
 
 func isFalse(v any) bool {
-	switch n := v.(type) {
-	case bool:
-		return !n
-	case int32:
-		return n == 0
-	case int64:
-		return n == 0
-	case float64:
-		return n == 0
+	if b, ok := v.(bool); ok {
+		return !b
 	}
-	return false
+	n, ok := query.AsInteger(v)
+	return ok && n == 0
 }

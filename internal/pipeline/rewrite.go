@@ -3,7 +3,6 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -82,7 +81,7 @@ func (w *walker) capLimit(out bson.A, hasClient bool) bson.A {
 		case "$count":
 			return out
 		case "$limit":
-			if n, _ := asInt(last[0].Value); n <= w.lim.MaxLimit {
+			if n, _ := query.AsInteger(last[0].Value); n <= w.lim.MaxLimit {
 				return out
 			}
 			out[len(out)-1] = bson.D{{Key: "$limit", Value: w.lim.MaxLimit}}
@@ -197,23 +196,8 @@ func get(d bson.D, key string) (any, bool) {
 	return nil, false
 }
 
-// asInt returns an integral number.
-func asInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int32:
-		return int64(x), true
-	case int64:
-		return x, true
-	case float64:
-		if x == math.Trunc(x) && x >= math.MinInt64 && x <= math.MaxInt64 {
-			return int64(x), true
-		}
-	}
-	return 0, false
-}
-
 func checkCount(v any, min int64, loc string) error {
-	n, ok := asInt(v)
+	n, ok := query.AsInteger(v)
 	if !ok || n < min {
 		return apperr.Invalid("%s: expected an integer of at least %d", loc, min)
 	}
@@ -382,7 +366,7 @@ func (w *walker) sort(arg any, sc *scope, loc string) error {
 		return apperr.Invalid("%s: $sort has more than %d keys", loc, query.MaxSortKeys)
 	}
 	for _, e := range d {
-		if n, ok := asInt(e.Value); !ok || (n != 1 && n != -1) {
+		if n, ok := query.AsInteger(e.Value); !ok || (n != 1 && n != -1) {
 			if sub, isDoc := e.Value.(bson.D); isDoc && len(sub) > 0 {
 				return operatorError(sub[0].Key, loc)
 			}

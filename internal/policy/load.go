@@ -86,6 +86,7 @@ func (m Masks) Parse(srcs map[string][]byte) (*Set, error) {
 }
 
 type loader struct {
+	yamlnode.Reader
 	set   *Set
 	probs []Problem
 	file  string
@@ -115,6 +116,7 @@ func parse(files []string, srcs map[string][]byte, masks Masks) (*Set, error) {
 		masksNodes: map[string]*yaml.Node{}, fileOf: map[*yaml.Node]string{}, hookNodes: map[string]*yaml.Node{},
 		builtinMasks: masks,
 	}
+	l.Reader = yamlnode.Reader{Errf: l.errf}
 	for name, m := range masks.byName {
 		l.set.Masks[name] = m
 	}
@@ -131,56 +133,38 @@ func parse(files []string, srcs map[string][]byte, masks Masks) (*Set, error) {
 			continue
 		}
 		root := doc.Content[0]
-		if !l.isMap(root, "a policy file") {
+		if !l.Mapping(root, "a policy file") {
 			continue
 		}
-		l.eachKey(root, func(k string, kn, v *yaml.Node) {
-			switch k {
-			case "version":
-				ver := l.str(v, "version")
-				// Files written for Permission Mongo say "1.0"; it is the
-				// same language, so it is recorded as "1".
-				if ver == "1.0" {
-					ver = "1"
-				}
-				if ver != "" && ver != "1" {
-					l.errf(v, "unsupported version %q (supported: \"1\", \"1.0\")", ver)
-				}
-				l.set.Version = ver
-			case "roles":
-				l.collect(v, l.roleNodes, "role")
-			case "templates":
-				l.collect(v, l.tmplNodes, "template")
-			case "policies":
-				l.collect(v, l.collNodes, "policy for collection")
-			case "masks":
-				l.collect(v, l.masksNodes, "mask")
-			case "system":
-				l.system(v)
-			case "grants":
+		l.Keys(root, "",
+			yamlnode.On("version", func(_, v *yaml.Node) { l.version(v) }),
+			yamlnode.On("roles", l.collect(l.roleNodes, "role")),
+			yamlnode.On("templates", l.collect(l.tmplNodes, "template")),
+			yamlnode.On("policies", l.collect(l.collNodes, "policy for collection")),
+			yamlnode.On("masks", l.collect(l.masksNodes, "mask")),
+			yamlnode.On("system", func(_, v *yaml.Node) { l.system(v) }),
+			yamlnode.On("grants", func(_, v *yaml.Node) {
 				grantNodes = append(grantNodes, v)
 				l.remember(v)
-			case "hierarchy":
+			}),
+			yamlnode.On("schemas", func(_, v *yaml.Node) { schemaSrcs = append(schemaSrcs, schema.Source{File: f, Node: v}) }),
+			yamlnode.On("hooks", l.collect(l.hookNodes, "hooks for collection")),
+			yamlnode.On("hierarchy", func(kn, v *yaml.Node) {
 				if l.hierarchyNode != nil {
 					l.errf(kn, "hierarchy already defined at %s", l.pos(l.hierarchyNode))
-					break
+					return
 				}
 				l.hierarchyNode = v
 				l.remember(v)
-			case "hooks":
-				l.collect(v, l.hookNodes, "hooks for collection")
-			case "schemas":
-				schemaSrcs = append(schemaSrcs, schema.Source{File: f, Node: v})
-			case "defaults":
+			}),
+			yamlnode.On("defaults", func(kn, v *yaml.Node) {
 				if l.defaults != nil {
 					l.errf(kn, "defaults already defined at %s", l.pos(l.defaults))
 				}
 				l.defaults = v
 				l.remember(v)
-			default:
-				l.errf(kn, "unknown key %q (known: version, roles, templates, policies, masks, system, grants, schemas, hooks, hierarchy, defaults)", k)
-			}
-		})
+			}),
+		)
 	}
 	l.buildDefaults()
 	l.implicitRoles(grantNodes)
@@ -228,47 +212,40 @@ func (l *loader) errf(n *yaml.Node, format string, args ...any) {
 	l.probs = append(l.probs, Problem{l.pos(n), fmt.Sprintf(format, args...)})
 }
 
-func (l *loader) isMap(n *yaml.Node, what string) bool {
-	n = yamlnode.Deref(n)
-	if n.Kind != yaml.MappingNode {
-		l.errf(n, "%s must be a mapping", what)
-		return false
+// version reads the file's language version.
+func (l *loader) version(v *yaml.Node) {
+	ver := l.Str(v, "version")
+	// Files written for Permission Mongo say "1.0"; it is the same
+	// language, so it is recorded as "1".
+	if ver == "1.0" {
+		ver = "1"
 	}
-	return true
+	if ver != "" && ver != "1" {
+		l.errf(v, "unsupported version %q (supported: \"1\", \"1.0\")", ver)
+	}
+	l.set.Version = ver
 }
 
-// eachKey visits a mapping's entries; duplicate keys are errors.
-func (l *loader) eachKey(n *yaml.Node, f func(k string, kn, v *yaml.Node)) {
-	yamlnode.EachKey(n, l.duplicateKey, f)
-}
-
-func (l *loader) duplicateKey(kn *yaml.Node) { l.errf(kn, "duplicate key %q", kn.Value) }
-
-// collect merges the entries of a section across files, refusing redefinitions.
-func (l *loader) collect(n *yaml.Node, into map[string]*yaml.Node, what string) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return
-	}
-	if !l.isMap(n, what+"s") {
-		return
-	}
-	l.eachKey(n, func(k string, kn, v *yaml.Node) {
-		if prev, ok := into[k]; ok {
-			l.errf(kn, "%s %q is already defined at %s", what, k, l.pos(prev))
+// collect reads a section whose entries are merged across files, refusing
+// redefinitions.
+func (l *loader) collect(into map[string]*yaml.Node, what string) func(_, n *yaml.Node) {
+	return func(_, n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			return
 		}
-		l.remember(v)
-		l.remember(kn)
-		into[k] = v
-	})
-}
-
-func (l *loader) str(n *yaml.Node, what string) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		l.errf(n, "%s must be a string", what)
-		return ""
+		if !l.Mapping(n, what+"s") {
+			return
+		}
+		l.Each(n, func(k string, kn, v *yaml.Node) {
+			if prev, ok := into[k]; ok {
+				l.errf(kn, "%s %q is already defined at %s", what, k, l.pos(prev))
+				return
+			}
+			l.remember(v)
+			l.remember(kn)
+			into[k] = v
+		})
 	}
-	return n.Value
 }
 
 func (l *loader) strList(n *yaml.Node, what string) []string {
@@ -288,12 +265,4 @@ func (l *loader) strList(n *yaml.Node, what string) []string {
 		out = append(out, it.Value)
 	}
 	return out
-}
-
-func (l *loader) boolean(n *yaml.Node, what string) bool {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		l.errf(n, "%s must be true or false", what)
-		return false
-	}
-	return n.Value == "true"
 }

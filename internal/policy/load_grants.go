@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 )
 
 func (l *loader) system(n *yaml.Node) {
-	if !l.isMap(n, "system") {
+	if !l.Mapping(n, "system") {
 		return
 	}
 	l.remember(n)
-	l.eachKey(n, func(perm string, kn, v *yaml.Node) {
+	l.Each(n, func(perm string, kn, v *yaml.Node) {
 		if !knownPermission(perm) {
 			l.errf(kn, "unknown system permission %q (known: %s)", perm, strings.Join(permissionNames(), ", "))
 			return
@@ -84,10 +86,10 @@ func (l *loader) grantActionList(v *yaml.Node, what string) []string {
 }
 
 func (l *loader) grants(n *yaml.Node) {
-	if !l.isMap(n, "grants") {
+	if !l.Mapping(n, "grants") {
 		return
 	}
-	l.eachKey(n, func(role string, kn, v *yaml.Node) {
+	l.Each(n, func(role string, kn, v *yaml.Node) {
 		if !l.knownRole(role) {
 			l.errf(kn, "grants: unknown role %q (known roles: %s)", role, l.roleNames())
 			return
@@ -98,59 +100,56 @@ func (l *loader) grants(n *yaml.Node) {
 		}
 		g := &GrantRule{Role: role, Pos: l.pos(kn)}
 		l.set.Grants[role] = g
-		if !l.isMap(v, "grants."+role) {
+		if !l.Mapping(v, "grants."+role) {
 			return
 		}
-		l.eachKey(v, func(k string, kkn, vv *yaml.Node) {
-			switch k {
-			case "databases":
-				g.Databases = l.strList(vv, "databases")
-			case "collections":
-				g.Collections = l.globs(vv, "collections")
-			case "actions":
-				g.Actions = l.grantActionList(vv, "actions")
-			case "max_ttl":
-				d, err := time.ParseDuration(l.str(vv, "max_ttl"))
+		l.Keys(v, "grants."+role,
+			yamlnode.On("databases", func(_, vv *yaml.Node) { g.Databases = l.strList(vv, "databases") }),
+			yamlnode.On("collections", func(_, vv *yaml.Node) { g.Collections = l.globs(vv, "collections") }),
+			yamlnode.On("actions", func(_, vv *yaml.Node) { g.Actions = l.grantActionList(vv, "actions") }),
+			yamlnode.On("max_ttl", func(_, vv *yaml.Node) {
+				d, err := time.ParseDuration(l.Str(vv, "max_ttl"))
 				if err != nil || d <= 0 {
 					l.errf(vv, "max_ttl: %q is not a positive duration (for example 1h, 30m)", vv.Value)
 				}
 				g.MaxTTL = d
-			case "client_source":
-				for i, s := range l.strList(vv, "client_source") {
-					p, err := ParsePrefix(s)
-					if err != nil {
-						l.errf(vv.Content[i], "client_source: %q is not an IP address or CIDR", s)
-						continue
-					}
-					g.ClientSource = append(g.ClientSource, p)
-				}
-			case "deny":
-				g.Deny = &GrantDeny{}
-				if !l.isMap(vv, "deny") {
-					return
-				}
-				l.eachKey(vv, func(dk string, dkn, dv *yaml.Node) {
-					switch dk {
-					case "databases":
-						g.Deny.Databases = l.strList(dv, "deny.databases")
-					case "collections":
-						g.Deny.Collections = l.globs(dv, "deny.collections")
-					case "actions":
-						g.Deny.Actions = l.grantActionList(dv, "deny.actions")
-					default:
-						l.errf(dkn, "unknown key %q in grants deny (known: databases, collections, actions)", dk)
-					}
-				})
-			default:
-				l.errf(kkn, "unknown key %q in grants.%s (known: databases, collections, actions, max_ttl, client_source, deny)", k, role)
-			}
-		})
+			}),
+			yamlnode.On("client_source", func(_, vv *yaml.Node) { g.ClientSource = l.clientSource(vv) }),
+			yamlnode.On("deny", func(_, vv *yaml.Node) { g.Deny = l.grantDeny(vv) }),
+		)
 		for _, req := range []string{"databases", "collections", "actions", "max_ttl"} {
-			if !hasKey(v, req) {
+			if !yamlnode.Has(v, req) {
 				l.errf(kn, "grants.%s: %s is required", role, req)
 			}
 		}
 	})
+}
+
+func (l *loader) clientSource(n *yaml.Node) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range l.strList(n, "client_source") {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			l.errf(n.Content[i], "client_source: %q is not an IP address or CIDR", s)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// grantDeny reads what a grant takes back from what it gives.
+func (l *loader) grantDeny(n *yaml.Node) *GrantDeny {
+	d := &GrantDeny{}
+	if !l.Mapping(n, "deny") {
+		return d
+	}
+	l.Keys(n, "grants deny",
+		yamlnode.On("databases", func(_, v *yaml.Node) { d.Databases = l.strList(v, "deny.databases") }),
+		yamlnode.On("collections", func(_, v *yaml.Node) { d.Collections = l.globs(v, "deny.collections") }),
+		yamlnode.On("actions", func(_, v *yaml.Node) { d.Actions = l.grantActionList(v, "deny.actions") }),
+	)
+	return d
 }
 
 func (l *loader) globs(n *yaml.Node, what string) []string {
@@ -224,15 +223,6 @@ func (l *loader) maskDef(n *yaml.Node) (Masker, error) {
 		return FixedMask(def.Value), nil
 	}
 	return nil, fmt.Errorf("type must be partial or fixed, got %q", def.Type)
-}
-
-func hasKey(n *yaml.Node, k string) bool {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == k {
-			return true
-		}
-	}
-	return false
 }
 
 func checkKeys(n *yaml.Node, known ...string) error {

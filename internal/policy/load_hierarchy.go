@@ -10,6 +10,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 )
 
 // Hierarchy is the `hierarchy:` section: the collection in which each
@@ -48,39 +49,31 @@ func (l *loader) buildHierarchy() {
 		return
 	}
 	l.file = l.fileOf[n]
-	if !l.isMap(n, "hierarchy") {
+	if !l.Mapping(n, "hierarchy") {
 		return
 	}
 	h := &Hierarchy{Config: hierarchy.Config{MaxDepth: DefaultHierarchyDepth, MaxNodes: DefaultHierarchyNodes, CacheTTL: DefaultHierarchyTTL}, Pos: l.pos(n)}
-	seen := map[string]bool{}
-	l.eachKey(n, func(k string, kn, v *yaml.Node) {
-		seen[k] = true
-		switch k {
-		case "collection":
-			h.Collection = l.str(v, "hierarchy.collection")
+	l.Keys(n, "hierarchy",
+		yamlnode.On("collection", func(_, v *yaml.Node) {
+			h.Collection = l.Str(v, "hierarchy.collection")
 			if h.Collection != "" && (strings.HasPrefix(strings.ToLower(h.Collection), "pm_") || strings.HasPrefix(h.Collection, "system.") || strings.Contains(h.Collection, "$")) {
 				l.errf(v, "hierarchy.collection %q is not a document collection", h.Collection)
 			}
-		case "id_field":
-			h.IDField = l.fieldName(v, "hierarchy.id_field")
-		case "manager_field":
-			h.ManagerField = l.fieldName(v, "hierarchy.manager_field")
-		case "max_depth":
-			h.MaxDepth = l.posInt(v, "hierarchy.max_depth", 1000)
-		case "max_nodes":
-			h.MaxNodes = l.posInt(v, "hierarchy.max_nodes", 1000000)
-		case "cache_ttl":
-			d, err := time.ParseDuration(l.str(v, "hierarchy.cache_ttl"))
+		}),
+		yamlnode.On("id_field", func(_, v *yaml.Node) { h.IDField = l.fieldName(v, "hierarchy.id_field") }),
+		yamlnode.On("manager_field", func(_, v *yaml.Node) { h.ManagerField = l.fieldName(v, "hierarchy.manager_field") }),
+		yamlnode.On("max_depth", func(_, v *yaml.Node) { h.MaxDepth = l.posInt(v, "hierarchy.max_depth", 1000) }),
+		yamlnode.On("max_nodes", func(_, v *yaml.Node) { h.MaxNodes = l.posInt(v, "hierarchy.max_nodes", 1000000) }),
+		yamlnode.On("cache_ttl", func(_, v *yaml.Node) {
+			d, err := time.ParseDuration(l.Str(v, "hierarchy.cache_ttl"))
 			if err != nil || d < 0 {
 				l.errf(v, "hierarchy.cache_ttl must be a duration such as 30s (0 disables the cache)")
 			}
 			h.CacheTTL = d
-		default:
-			l.errf(kn, "unknown key %q in hierarchy (known: collection, id_field, manager_field, max_depth, max_nodes, cache_ttl)", k)
-		}
-	})
+		}),
+	)
 	for _, req := range []string{"collection", "id_field", "manager_field"} {
-		if !seen[req] {
+		if !yamlnode.Has(n, req) {
 			l.errf(n, "hierarchy.%s is required", req)
 		}
 	}
@@ -90,7 +83,7 @@ func (l *loader) buildHierarchy() {
 }
 
 func (l *loader) fieldName(n *yaml.Node, what string) string {
-	s := l.str(n, what)
+	s := l.Str(n, what)
 	if s != "" && (strings.HasPrefix(s, "$") || slices.Contains(strings.Split(s, "."), "")) {
 		l.errf(n, "%s: invalid field path %q", what, s)
 		return ""

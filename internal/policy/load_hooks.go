@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 )
 
 // Hook is one webhook of a collection: the events it receives and where.
@@ -53,56 +55,53 @@ func (l *loader) buildHooks() {
 }
 
 func (l *loader) hook(coll string, n *yaml.Node) *Hook {
-	if !l.isMap(n, "a hook") {
+	if !l.Mapping(n, "a hook") {
 		return nil
 	}
 	h := &Hook{Collection: coll, Pos: l.pos(n)}
-	var hasWebhook bool
-	l.eachKey(n, func(k string, kn, v *yaml.Node) {
-		switch k {
-		case "on":
+	l.Keys(n, "hook",
+		yamlnode.On("on", func(_, v *yaml.Node) {
 			h.On = l.strList(v, "on")
 			for _, e := range h.On {
 				if !slices.Contains(HookEvents, e) {
 					l.errf(v, "unknown hook event %q (known: create, update, delete)", e)
 				}
 			}
-		case "webhook":
-			hasWebhook = true
-			if !l.isMap(v, "webhook") {
-				return
-			}
-			l.eachKey(v, func(k string, kn, w *yaml.Node) {
-				switch k {
-				case "url":
-					h.URL = l.str(w, "webhook.url")
-					if u, err := url.Parse(h.URL); h.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
-						l.errf(w, "webhook.url %q must be an http:// or https:// URL", h.URL)
-					}
-				case "secret_env":
-					h.SecretEnv = l.str(w, "webhook.secret_env")
-					if h.SecretEnv != "" && !envNameRe.MatchString(h.SecretEnv) {
-						l.errf(w, "webhook.secret_env %q is not an environment variable name", h.SecretEnv)
-					}
-				default:
-					l.errf(kn, "unknown key %q in webhook (known: url, secret_env)", k)
-				}
-			})
-			if h.URL == "" || h.SecretEnv == "" {
-				l.errf(v, "webhook needs url and secret_env")
-			}
-		default:
-			l.errf(kn, "unknown key %q in hook (known: on, webhook)", k)
-		}
-	})
+		}),
+		yamlnode.On("webhook", func(_, v *yaml.Node) { l.webhook(h, v) }),
+	)
 	if len(h.On) == 0 {
 		l.errf(n, "hook needs on: [create, update, delete] (one or more)")
 	}
-	if !hasWebhook {
+	if !yamlnode.Has(n, "webhook") {
 		l.errf(n, "hook needs a webhook: {url, secret_env}")
 	}
 	if h.URL == "" || h.SecretEnv == "" || len(h.On) == 0 {
 		return nil
 	}
 	return h
+}
+
+// webhook reads where a hook delivers and the variable holding its secret.
+func (l *loader) webhook(h *Hook, v *yaml.Node) {
+	if !l.Mapping(v, "webhook") {
+		return
+	}
+	l.Keys(v, "webhook",
+		yamlnode.On("url", func(_, w *yaml.Node) {
+			h.URL = l.Str(w, "webhook.url")
+			if u, err := url.Parse(h.URL); h.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+				l.errf(w, "webhook.url %q must be an http:// or https:// URL", h.URL)
+			}
+		}),
+		yamlnode.On("secret_env", func(_, w *yaml.Node) {
+			h.SecretEnv = l.Str(w, "webhook.secret_env")
+			if h.SecretEnv != "" && !envNameRe.MatchString(h.SecretEnv) {
+				l.errf(w, "webhook.secret_env %q is not an environment variable name", h.SecretEnv)
+			}
+		}),
+	)
+	if h.URL == "" || h.SecretEnv == "" {
+		l.errf(v, "webhook needs url and secret_env")
+	}
 }

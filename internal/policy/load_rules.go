@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
+	"github.com/permission-mongo/permission-mongo/internal/yamlnode"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -27,14 +28,12 @@ func (l *loader) buildRoles() {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			continue
 		}
-		if !l.isMap(n, "role "+name) {
+		if !l.Mapping(n, "role "+name) {
 			continue
 		}
-		l.eachKey(n, func(k string, kn, v *yaml.Node) {
-			switch k {
-			case "description":
-				r.Description = l.str(v, "description")
-			case "inherits":
+		l.Keys(n, fmt.Sprintf("role %q", name),
+			yamlnode.On("description", func(_, v *yaml.Node) { r.Description = l.Str(v, "description") }),
+			yamlnode.On("inherits", func(_, v *yaml.Node) {
 				if v.Kind == yaml.ScalarNode && v.Tag == "!!str" {
 					r.Inherits = []string{v.Value}
 				} else {
@@ -45,10 +44,8 @@ func (l *loader) buildRoles() {
 						l.errf(v, "role %q inherits unknown role %q", name, p)
 					}
 				}
-			default:
-				l.errf(kn, "unknown key %q in role %q (known: description, inherits)", k, name)
-			}
-		})
+			}),
+		)
 	}
 	// Closures, rejecting cycles.
 	for _, r := range l.set.Roles {
@@ -151,13 +148,12 @@ func (l *loader) roleNames() string {
 // rule parses one role's entry on a collection or template.
 func (l *loader) rule(role string, n *yaml.Node) *Rule {
 	r := &Rule{Role: role, Pos: l.pos(n)}
-	if !l.isMap(n, "the rule of role "+role) {
+	if !l.Mapping(n, "the rule of role "+role) {
 		return r
 	}
 	r.When, _ = when.Compile("", l.set.scope)
-	l.eachKey(n, func(k string, kn, v *yaml.Node) {
-		switch k {
-		case "actions":
+	l.Keys(n, fmt.Sprintf("the rule of role %q", role),
+		yamlnode.On("actions", func(_, v *yaml.Node) {
 			for i, a := range l.strList(v, "actions") {
 				act := Action(a)
 				if actionBit(act) == 0 {
@@ -167,41 +163,43 @@ func (l *loader) rule(role string, n *yaml.Node) *Rule {
 				r.Actions = append(r.Actions, act)
 				r.actions |= actionBit(act)
 			}
-		case "when":
-			src := l.str(v, "when")
-			x, err := when.Compile(src, l.set.scope)
-			if err == nil {
-				l.noteHierarchyUse(v, x)
+		}),
+		yamlnode.On("when", func(_, v *yaml.Node) {
+			if x := l.when(v); x != nil {
+				r.When = x
 			}
-			if err != nil {
-				var we *when.Error
-				if errors.As(err, &we) {
-					line, col := v.Line+we.Line-1, we.Column
-					if we.Line == 1 {
-						col += v.Column - 1
-						if v.Style == yaml.DoubleQuotedStyle || v.Style == yaml.SingleQuotedStyle {
-							col++
-						}
-					}
-					if v.Style == yaml.LiteralStyle || v.Style == yaml.FoldedStyle {
-						line++
-					}
-					l.probs = append(l.probs, Problem{Pos{File: l.pos(v).File, Line: line, Col: col}, "when: " + we.Msg})
-				} else {
-					l.errf(v, "when: %v", err)
-				}
-				return
-			}
-			r.When = x
-		case "fields":
-			r.Fields = l.fields(v)
-		case "description":
-			l.str(v, "description")
-		default:
-			l.errf(kn, "unknown key %q in the rule of role %q (known: actions, when, fields, description)", k, role)
-		}
-	})
+		}),
+		yamlnode.On("fields", func(_, v *yaml.Node) { r.Fields = l.fields(v) }),
+		yamlnode.On("description", func(_, v *yaml.Node) { l.Str(v, "description") }),
+	)
 	return r
+}
+
+// when compiles a rule's condition; nil after reporting a problem, placed
+// at the line and column inside the YAML value where the expression fails.
+func (l *loader) when(v *yaml.Node) *when.Expr {
+	x, err := when.Compile(l.Str(v, "when"), l.set.scope)
+	if err == nil {
+		l.noteHierarchyUse(v, x)
+		return x
+	}
+	var we *when.Error
+	if !errors.As(err, &we) {
+		l.errf(v, "when: %v", err)
+		return nil
+	}
+	line, col := v.Line+we.Line-1, we.Column
+	if we.Line == 1 {
+		col += v.Column - 1
+		if v.Style == yaml.DoubleQuotedStyle || v.Style == yaml.SingleQuotedStyle {
+			col++
+		}
+	}
+	if v.Style == yaml.LiteralStyle || v.Style == yaml.FoldedStyle {
+		line++
+	}
+	l.probs = append(l.probs, Problem{Pos{File: l.pos(v).File, Line: line, Col: col}, "when: " + we.Msg})
+	return nil
 }
 
 var fieldPathRe = regexp.MustCompile(`^[^.$\x00][^.\x00]*(\.[^.$\x00][^.\x00]*)*$`)
@@ -244,36 +242,30 @@ func (l *loader) denyWritePaths(n *yaml.Node) []string {
 
 func (l *loader) fields(n *yaml.Node) FieldRules {
 	var f FieldRules
-	if !l.isMap(n, "fields") {
+	if !l.Mapping(n, "fields") {
 		return f
 	}
-	l.eachKey(n, func(k string, kn, v *yaml.Node) {
-		switch k {
-		case "allow":
-			f.Allow = l.fieldPaths(v, "fields.allow")
-		case "deny":
-			f.Deny = l.fieldPaths(v, "fields.deny")
-		case "deny_write":
-			f.DenyWrite = l.denyWritePaths(v)
-		case "mask":
-			if !l.isMap(v, "fields.mask") {
+	l.Keys(n, "fields",
+		yamlnode.On("allow", func(_, v *yaml.Node) { f.Allow = l.fieldPaths(v, "fields.allow") }),
+		yamlnode.On("deny", func(_, v *yaml.Node) { f.Deny = l.fieldPaths(v, "fields.deny") }),
+		yamlnode.On("deny_write", func(_, v *yaml.Node) { f.DenyWrite = l.denyWritePaths(v) }),
+		yamlnode.On("mask", func(_, v *yaml.Node) {
+			if !l.Mapping(v, "fields.mask") {
 				return
 			}
 			f.Mask = map[string]string{}
-			l.eachKey(v, func(field string, fkn, mv *yaml.Node) {
+			l.Each(v, func(field string, fkn, mv *yaml.Node) {
 				if !fieldPathRe.MatchString(field) || field == "_id" {
 					l.errf(fkn, "fields.mask: %q is not a field path that can be masked", field)
 				}
-				name := l.str(mv, "mask type")
+				name := l.Str(mv, "mask type")
 				if _, ok := l.set.Masks[name]; !ok && name != "" {
 					l.errf(mv, "unknown mask type %q (known: %s)", name, l.maskNames())
 				}
 				f.Mask[field] = name
 			})
-		default:
-			l.errf(kn, "unknown key %q in fields (known: allow, deny, deny_write, mask)", k)
-		}
-	})
+		}),
+	)
 	return f
 }
 
@@ -287,10 +279,10 @@ func (l *loader) buildTemplates() {
 		l.file = l.fileOf[n]
 		rules := map[string]*Rule{}
 		l.set.Templates[name] = rules
-		if !l.isMap(n, "template "+name) {
+		if !l.Mapping(n, "template "+name) {
 			continue
 		}
-		l.eachKey(n, func(role string, kn, v *yaml.Node) {
+		l.Each(n, func(role string, kn, v *yaml.Node) {
 			if !l.knownRole(role) {
 				l.errf(kn, "template %q names unknown role %q (known roles: %s)", name, role, l.roleNames())
 				return
@@ -306,24 +298,22 @@ func (l *loader) buildDefaults() {
 		return
 	}
 	l.file = l.fileOf[n]
-	if !l.isMap(n, "defaults") {
+	if !l.Mapping(n, "defaults") {
 		return
 	}
-	l.eachKey(n, func(k string, kn, v *yaml.Node) {
-		switch k {
-		case "deny_unlisted_collections":
-			l.set.Defaults.DenyUnlistedCollections = l.boolean(v, k)
-		case "strict_roles":
-			l.set.Defaults.StrictRoles = l.boolean(v, k)
-		case "template":
-			l.set.Defaults.Template = l.str(v, k)
-			if _, ok := l.tmplNodes[l.set.Defaults.Template]; !ok {
-				l.errf(v, "unknown template %q", l.set.Defaults.Template)
+	d := &l.set.Defaults
+	l.Keys(n, "defaults",
+		yamlnode.On("deny_unlisted_collections", func(_, v *yaml.Node) {
+			d.DenyUnlistedCollections = l.Bool(v, "deny_unlisted_collections")
+		}),
+		yamlnode.On("strict_roles", func(_, v *yaml.Node) { d.StrictRoles = l.Bool(v, "strict_roles") }),
+		yamlnode.On("template", func(_, v *yaml.Node) {
+			d.Template = l.Str(v, "template")
+			if _, ok := l.tmplNodes[d.Template]; !ok {
+				l.errf(v, "unknown template %q", d.Template)
 			}
-		default:
-			l.errf(kn, "unknown key %q in defaults (known: deny_unlisted_collections, strict_roles, template)", k)
-		}
-	})
+		}),
+	)
 	if !l.set.Defaults.DenyUnlistedCollections && l.set.Defaults.Template == "" {
 		// Nothing would grant anything on an unlisted collection anyway: say so
 		// rather than let a reader believe they are open.
@@ -341,14 +331,14 @@ func (l *loader) buildCollections() {
 		if !validCollectionName(name) {
 			l.errf(n, "%q is not a valid collection name", name)
 		}
-		if !l.isMap(n, "policy of "+name) {
+		if !l.Mapping(n, "policy of "+name) {
 			continue
 		}
 		own := map[string]*Rule{}
-		l.eachKey(n, func(k string, kn, v *yaml.Node) {
+		l.Each(n, func(k string, kn, v *yaml.Node) {
 			switch k {
 			case "template":
-				c.Template = l.str(v, "template")
+				c.Template = l.Str(v, "template")
 				if _, ok := l.tmplNodes[c.Template]; !ok && c.Template != "" {
 					l.errf(v, "unknown template %q", c.Template)
 				}
@@ -398,11 +388,11 @@ func validCollectionName(n string) bool {
 var presetCallerRe = regexp.MustCompile(`^user\.(id|tenant_id|roles|claims(\.[A-Za-z0-9_-]+)+)$`)
 
 func (l *loader) presets(n *yaml.Node) []*Preset {
-	if !l.isMap(n, "presets") {
+	if !l.Mapping(n, "presets") {
 		return nil
 	}
 	var out []*Preset
-	l.eachKey(n, func(field string, kn, v *yaml.Node) {
+	l.Each(n, func(field string, kn, v *yaml.Node) {
 		p := &Preset{Field: field, Pos: l.pos(kn)}
 		if !fieldPathRe.MatchString(field) || field == "_id" {
 			l.errf(kn, "presets: %q is not a field that can be preset", field)

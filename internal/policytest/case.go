@@ -65,6 +65,7 @@ func (p Problem) String() string {
 // caseParser reads one case file, collecting every problem rather than
 // stopping at the first, like the policy loader does.
 type caseParser struct {
+	yamlnode.Reader
 	file  string
 	users map[string]*yaml.Node
 	docs  map[string]*yaml.Node
@@ -91,6 +92,7 @@ func (p *caseParser) yamlErr(at *yaml.Node, what string, err error) {
 // broken counts the cases left out.
 func ParseFile(file string, now time.Time) (cases []*Case, broken int, probs []Problem) {
 	p := &caseParser{file: file, users: map[string]*yaml.Node{}, docs: map[string]*yaml.Node{}, now: now}
+	p.Reader = yamlnode.Reader{Errf: p.errf}
 	src, err := os.ReadFile(file) //nolint:gosec // G304: the operator names the test files
 	if err != nil {
 		return nil, 0, []Problem{{Pos: policy.Pos{File: file}, Msg: "cannot read: " + err.Error()}}
@@ -108,26 +110,15 @@ func ParseFile(file string, now time.Time) (cases []*Case, broken int, probs []P
 		return nil, 0, p.probs
 	}
 	var casesNode *yaml.Node
-	p.eachKey(root, func(k string, kn, v *yaml.Node) {
-		switch k {
-		case "users":
-			if v.Kind != yaml.MappingNode {
-				p.errf(v, "users must map a name to a caller")
-				return
-			}
-			p.eachKey(v, func(name string, _, u *yaml.Node) { p.users[name] = u })
-		case "documents":
-			if v.Kind != yaml.MappingNode {
-				p.errf(v, "documents must map a name to a document")
-				return
-			}
-			p.eachKey(v, func(name string, _, d *yaml.Node) { p.docs[name] = d })
-		case "cases":
-			casesNode = v
-		default:
-			p.errf(kn, "unknown key %q (known: users, documents, cases)", k)
-		}
-	})
+	p.Keys(root, "",
+		yamlnode.On("users", func(_, v *yaml.Node) {
+			p.eachIn(v, "users must map a name to a caller", func(name string, _, u *yaml.Node) { p.users[name] = u })
+		}),
+		yamlnode.On("documents", func(_, v *yaml.Node) {
+			p.eachIn(v, "documents must map a name to a document", func(name string, _, d *yaml.Node) { p.docs[name] = d })
+		}),
+		yamlnode.On("cases", func(_, v *yaml.Node) { casesNode = v }),
+	)
 	if casesNode == nil {
 		p.errf(root, "no cases: list")
 		return nil, 0, p.probs
@@ -146,10 +137,29 @@ func ParseFile(file string, now time.Time) (cases []*Case, broken int, probs []P
 	return cases, broken, p.probs
 }
 
-// eachKey visits a mapping's entries, refusing duplicates: YAML lets a later
-// key silently win, which in a test hides the value the author meant.
-func (p *caseParser) eachKey(n *yaml.Node, f func(k string, kn, v *yaml.Node)) {
-	yamlnode.EachKey(n, func(kn *yaml.Node) { p.errf(kn, "duplicate key %q", kn.Value) }, f)
+// eachIn visits the entries of mapping v, or reports notMap. Duplicates are
+// refused (as everywhere in the file): YAML lets a later key silently win,
+// which in a test hides the value the author meant.
+func (p *caseParser) eachIn(v *yaml.Node, notMap string, f func(k string, kn, v *yaml.Node)) {
+	if v.Kind != yaml.MappingNode {
+		p.errf(v, "%s", notMap)
+		return
+	}
+	p.Each(v, f)
+}
+
+// byName follows a reference to an entry of the file's users: or
+// documents:; other nodes are the value written inline. nil after
+// reporting an unknown name.
+func (p *caseParser) byName(n *yaml.Node, names map[string]*yaml.Node, unknown string) *yaml.Node {
+	if n.Kind != yaml.ScalarNode {
+		return n
+	}
+	named, ok := names[n.Value]
+	if !ok {
+		p.errf(n, unknown, n.Value)
+	}
+	return named
 }
 
 func (p *caseParser) parseCase(n *yaml.Node) *Case {
@@ -167,60 +177,35 @@ func (p *caseParser) parseCase(n *yaml.Node) *Case {
 	before := len(p.probs)
 	tc := &Case{File: p.file, Line: n.Line, Name: p.name, Now: p.now}
 	var expectNode, visibleNode, hiddenNode *yaml.Node
-	have := map[string]bool{}
-	p.eachKey(n, func(k string, kn, v *yaml.Node) {
-		have[k] = true
-		switch k {
-		case "name":
+	p.Keys(n, "",
+		yamlnode.On("name", func(_, v *yaml.Node) {
 			if v.Kind != yaml.ScalarNode || v.Value == "" {
 				p.errf(v, "name must be a non-empty string")
 			}
-		case "user":
-			tc.User = p.user(v)
-		case "collection":
-			tc.Collection = p.scalar(v, "collection")
-		case "action":
-			a := policy.Action(p.scalar(v, "action"))
+		}),
+		yamlnode.On("user", func(_, v *yaml.Node) { tc.User = p.user(v) }),
+		yamlnode.On("collection", func(_, v *yaml.Node) { tc.Collection = p.Str(v, "collection") }),
+		yamlnode.On("action", func(_, v *yaml.Node) {
+			a := policy.Action(p.Str(v, "action"))
 			if a != "" && !slices.Contains(policy.Actions, a) {
 				p.errf(v, "unknown action %q (known: %s)", a, actionNames())
 			}
 			tc.Action = a
-		case "now":
-			var t time.Time
-			if err := v.Decode(&t); err != nil {
-				p.errf(v, "now must be a timestamp such as 2026-01-31T12:00:00Z")
-			}
-			tc.Now = t
-		case "document":
-			if v.Kind == yaml.ScalarNode {
-				named, ok := p.docs[v.Value]
-				if !ok {
-					p.errf(v, "unknown document %q (define it under documents:, or write it inline)", v.Value)
-					return
-				}
-				v = named
-			}
-			doc, err := YAMLDocument(v)
-			if err != nil {
-				p.yamlErr(v, "document", err)
-			}
-			tc.Doc = doc
-		case "expect":
+		}),
+		yamlnode.On("document", func(_, v *yaml.Node) { tc.Doc = p.document(v) }),
+		yamlnode.On("expect", func(_, v *yaml.Node) {
 			expectNode = v
-			switch p.scalar(v, "expect") {
+			switch p.Str(v, "expect") {
 			case "allow":
 				tc.allow = true
 			case "deny":
 			default:
 				p.errf(v, "expect must be allow or deny, got %q", v.Value)
 			}
-		case "visible":
+		}),
+		yamlnode.On("visible", func(_, v *yaml.Node) {
 			visibleNode = v
-			if v.Kind != yaml.MappingNode {
-				p.errf(v, "visible must map field paths to the values they must show")
-				return
-			}
-			p.eachKey(v, func(path string, _, fv *yaml.Node) {
+			p.eachIn(v, "visible must map field paths to the values they must show", func(path string, _, fv *yaml.Node) {
 				rv, err := yamlRawValue(fv)
 				if err != nil {
 					p.yamlErr(fv, "visible."+path, err)
@@ -228,33 +213,35 @@ func (p *caseParser) parseCase(n *yaml.Node) *Case {
 				}
 				tc.visible = append(tc.visible, fieldValue{path, rv})
 			})
-		case "hidden":
+		}),
+		yamlnode.On("hidden", func(_, v *yaml.Node) {
 			hiddenNode = v
 			tc.hidden = p.paths(v, "hidden")
-		case "write_denied":
-			tc.writeDenied = p.paths(v, "write_denied")
-		case "writable":
-			tc.writable = p.paths(v, "writable")
-		case "valid":
-			if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" {
-				p.errf(v, "valid must be true or false")
-				return
-			}
-			b := v.Value == "true"
+		}),
+		yamlnode.On("write_denied", func(_, v *yaml.Node) { tc.writeDenied = p.paths(v, "write_denied") }),
+		yamlnode.On("writable", func(_, v *yaml.Node) { tc.writable = p.paths(v, "writable") }),
+		yamlnode.On("valid", func(_, v *yaml.Node) {
+			b := p.Bool(v, "valid") // a problem drops the case, so false is safe
 			tc.valid = &b
-		case "validation_errors":
+		}),
+		yamlnode.On("validation_errors", func(_, v *yaml.Node) {
 			tc.validationErrors = p.paths(v, "validation_errors")
 			for _, e := range tc.validationErrors {
 				if !strings.Contains(e, ":") {
 					p.errf(v, "validation_errors entries are path:rule, such as salary:min (got %q)", e)
 				}
 			}
-		default:
-			p.errf(kn, "unknown key %q (known: name, user, collection, action, document, expect, visible, hidden, write_denied, writable, valid, validation_errors, now)", k)
-		}
-	})
+		}),
+		yamlnode.On("now", func(_, v *yaml.Node) {
+			var t time.Time
+			if err := v.Decode(&t); err != nil {
+				p.errf(v, "now must be a timestamp such as 2026-01-31T12:00:00Z")
+			}
+			tc.Now = t
+		}),
+	)
 	for _, req := range []string{"name", "user", "collection", "action", "document", "expect"} {
-		if !have[req] {
+		if !yamlnode.Has(n, req) {
 			p.errf(n, "%s is required", req)
 		}
 	}
@@ -286,12 +273,18 @@ func (p *caseParser) parseCase(n *yaml.Node) *Case {
 	return tc
 }
 
-func (p *caseParser) scalar(n *yaml.Node, what string) string {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
-		p.errf(n, "%s must be a string", what)
-		return ""
+// document reads a case's document: inline, or the name of an entry of the
+// file's documents:.
+func (p *caseParser) document(v *yaml.Node) bson.Raw {
+	v = p.byName(v, p.docs, "unknown document %q (define it under documents:, or write it inline)")
+	if v == nil {
+		return nil
 	}
-	return n.Value
+	doc, err := YAMLDocument(v)
+	if err != nil {
+		p.yamlErr(v, "document", err)
+	}
+	return doc
 }
 
 func (p *caseParser) paths(n *yaml.Node, what string) []string {
@@ -301,7 +294,7 @@ func (p *caseParser) paths(n *yaml.Node, what string) []string {
 	}
 	out := make([]string, 0, len(n.Content))
 	for _, it := range n.Content {
-		if s := p.scalar(yamlnode.Deref(it), what+" entries"); s != "" {
+		if s := p.Str(yamlnode.Deref(it), what+" entries"); s != "" {
 			out = append(out, s)
 		}
 	}
@@ -312,13 +305,9 @@ func (p *caseParser) paths(n *yaml.Node, what string) []string {
 // It goes through JSON so that claims get exactly the types a decoded token
 // gives them (numbers as float64), as in production.
 func (p *caseParser) user(n *yaml.Node) *principal.Principal {
-	if n.Kind == yaml.ScalarNode {
-		u, ok := p.users[n.Value]
-		if !ok {
-			p.errf(n, "unknown user %q (define it under users:, or write the caller inline)", n.Value)
-			return nil
-		}
-		n = u
+	n = p.byName(n, p.users, "unknown user %q (define it under users:, or write the caller inline)")
+	if n == nil {
+		return nil
 	}
 	if n.Kind != yaml.MappingNode {
 		p.errf(n, "user must be a mapping such as {id: u1, tenant_id: t1, roles: [employee]}")

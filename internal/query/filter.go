@@ -297,7 +297,7 @@ func (w *filterWalker) operatorDoc(path string, d bson.D) error {
 		case "$elemMatch":
 			err = w.elemMatch(path, e.Value)
 		case "$size":
-			if n, ok := asInteger(e.Value); !ok || n < 0 {
+			if n, ok := AsInteger(e.Value); !ok || n < 0 {
 				err = apperr.Invalid("%s needs a non-negative integer", opWhere)
 			} else {
 				err = w.use(path)
@@ -458,7 +458,7 @@ func checkTypeOperand(v any, where string) error {
 		}
 		return nil
 	}
-	if n, ok := asInteger(v); ok {
+	if n, ok := AsInteger(v); ok {
 		if (n >= 1 && n <= 19) || n == -1 || n == 127 {
 			return nil
 		}
@@ -477,7 +477,7 @@ func checkModOperand(v any, where string) error {
 			return apperr.Invalid("%s needs finite numbers, got %s", where, typeName(el))
 		}
 	}
-	if n, ok := asInteger(arr[0]); ok && n == 0 {
+	if n, ok := AsInteger(arr[0]); ok && n == 0 {
 		return apperr.Invalid("%s: divisor must not be 0", where)
 	}
 	return nil

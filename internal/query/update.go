@@ -425,7 +425,7 @@ func (p *updateParser) push(op, path string, v any) error {
 			}
 			each, hasEach = e.Value, true
 		case "$slice", "$position":
-			if _, ok := asInteger(e.Value); !ok {
+			if _, ok := AsInteger(e.Value); !ok {
 				return apperr.Invalid("%s: %s needs an integer", where, e.Key)
 			}
 		case "$sort":
@@ -445,7 +445,7 @@ func (p *updateParser) push(op, path string, v any) error {
 }
 
 func (p *updateParser) pushSort(path, where string, v any) error {
-	if n, ok := asInteger(v); ok && (n == 1 || n == -1) {
+	if n, ok := AsInteger(v); ok && (n == 1 || n == -1) {
 		return nil
 	}
 	d, ok := asDoc(v)
@@ -456,7 +456,7 @@ func (p *updateParser) pushSort(path, where string, v any) error {
 		if err := validatePath(e.Key, where+": $sort", styleStrict); err != nil {
 			return err
 		}
-		if n, ok := asInteger(e.Value); !ok || (n != 1 && n != -1) {
+		if n, ok := AsInteger(e.Value); !ok || (n != 1 && n != -1) {
 			return apperr.Invalid("%s: $sort direction for %q must be 1 or -1", where, e.Key)
 		}
 		p.reads.add(NormalizePath(path) + "." + NormalizePath(e.Key))
@@ -503,7 +503,7 @@ func (p *updateParser) pullAll(op, path string, v any) error {
 }
 
 func (p *updateParser) pop(op, path string, v any) error {
-	if n, ok := asInteger(v); !ok || (n != 1 && n != -1) {
+	if n, ok := AsInteger(v); !ok || (n != 1 && n != -1) {
 		return apperr.Invalid("$pop %s needs 1 or -1", path)
 	}
 	return p.target(op, path)

@@ -93,8 +93,9 @@ func isOperatorDoc(d bson.D) bool {
 	return len(d) > 0 && strings.HasPrefix(d[0].Key, "$")
 }
 
-// asInteger returns v as an int64 when it is a number with an integral value.
-func asInteger(v any) (int64, bool) {
+// AsInteger returns v as an int64 when it is a number with an integral value
+// (a float64 of one included, as JSON clients send them) within int64.
+func AsInteger(v any) (int64, bool) {
 	switch n := v.(type) {
 	case int32:
 		return int64(n), true
@@ -108,7 +109,7 @@ func asInteger(v any) (int64, bool) {
 		}
 		return int64(n), true
 	case float32:
-		return asInteger(float64(n))
+		return AsInteger(float64(n))
 	}
 	return 0, false
 }

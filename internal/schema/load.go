@@ -27,16 +27,17 @@ type Source struct {
 // its position; the Set is usable only when there are none.
 func Parse(srcs []Source) (*Set, []Problem) {
 	l := &loader{set: &Set{Collections: map[string]*Collection{}}}
+	l.Reader = yamlnode.Reader{Errf: l.errf}
 	for _, s := range srcs {
 		l.file = s.File
 		n := yamlnode.Deref(s.Node)
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			continue
 		}
-		if !l.isMap(n, "schemas") {
+		if !l.Mapping(n, "schemas") {
 			continue
 		}
-		l.eachKey(n, func(name string, kn, v *yaml.Node) {
+		l.Each(n, func(name string, kn, v *yaml.Node) {
 			if prev, ok := l.set.Collections[name]; ok {
 				l.errf(kn, "schema for collection %q is already defined at %s:%d:%d", name, prev.Pos.File, prev.Pos.Line, prev.Pos.Col)
 				return
@@ -50,6 +51,7 @@ func Parse(srcs []Source) (*Set, []Problem) {
 }
 
 type loader struct {
+	yamlnode.Reader
 	set   *Set
 	file  string
 	probs []Problem
@@ -59,28 +61,6 @@ func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file, Line: n.Line, 
 
 func (l *loader) errf(n *yaml.Node, format string, args ...any) {
 	l.probs = append(l.probs, Problem{l.pos(n), fmt.Sprintf(format, args...)})
-}
-
-func (l *loader) isMap(n *yaml.Node, what string) bool {
-	if n.Kind != yaml.MappingNode {
-		l.errf(n, "%s must be a mapping", what)
-		return false
-	}
-	return true
-}
-
-func (l *loader) eachKey(n *yaml.Node, f func(k string, kn, v *yaml.Node)) {
-	yamlnode.EachKey(n, l.duplicateKey, f)
-}
-
-func (l *loader) duplicateKey(kn *yaml.Node) { l.errf(kn, "duplicate key %q", kn.Value) }
-
-func (l *loader) boolean(n *yaml.Node, what string) bool {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		l.errf(n, "%s must be true or false", what)
-		return false
-	}
-	return n.Value == "true"
 }
 
 func (l *loader) str(n *yaml.Node, what string) string {
@@ -115,22 +95,15 @@ var fieldNameRe = regexp.MustCompile(`^[^.$\x00][^.\x00]*$`)
 
 func (l *loader) collection(name string, kn, n *yaml.Node) *Collection {
 	c := &Collection{Name: name, Object: Object{Additional: true}, Pos: l.pos(kn)}
-	if !l.isMap(n, "schema "+name) {
+	if !l.Mapping(n, "schema "+name) {
 		return nil
 	}
-	l.eachKey(n, func(k string, kn, v *yaml.Node) {
-		switch k {
-		case "description":
-		case "additional_fields":
-			c.Additional = l.boolean(v, "additional_fields")
-		case "fields":
-			c.Fields = l.fields(v, "")
-		case "indexes":
-			c.Indexes = l.indexes(v)
-		default:
-			l.errf(kn, "unknown key %q in schema %q (known: additional_fields, fields, indexes, description)", k, name)
-		}
-	})
+	l.Keys(n, fmt.Sprintf("schema %q", name),
+		yamlnode.On("additional_fields", func(_, v *yaml.Node) { c.Additional = l.Bool(v, "additional_fields") }),
+		yamlnode.On("fields", func(_, v *yaml.Node) { c.Fields = l.fields(v, "") }),
+		yamlnode.On("indexes", func(_, v *yaml.Node) { c.Indexes = l.indexes(v) }),
+		yamlnode.On("description", nil),
+	)
 	return c
 }
 
@@ -138,11 +111,11 @@ func (l *loader) fields(n *yaml.Node, prefix string) []*Field {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
 	}
-	if !l.isMap(n, "fields") {
+	if !l.Mapping(n, "fields") {
 		return nil
 	}
 	var out []*Field
-	l.eachKey(n, func(name string, kn, v *yaml.Node) {
+	l.Each(n, func(name string, kn, v *yaml.Node) {
 		if !fieldNameRe.MatchString(name) {
 			l.errf(kn, "invalid field name %q (no dots, no leading $)", name)
 			return
@@ -155,49 +128,34 @@ func (l *loader) fields(n *yaml.Node, prefix string) []*Field {
 	return out
 }
 
-const fieldKeys = "type, required, nullable, enum, min, max, min_length, max_length, pattern, format, min_items, max_items, items, fields, additional_fields, default, immutable, computed, ref, description"
-
 // field reads one field spec. prefix is the parent's path ("" at the top).
 func (l *loader) field(name, path string, n *yaml.Node, prefix string) *Field {
 	f := &Field{Name: name, Path: path, Pos: l.pos(n)}
-	if !l.isMap(n, "field "+path) {
+	if !l.Mapping(n, "field "+path) {
 		return nil
 	}
 	inArray := strings.Contains(path, "[]")
 	var enumNode, defNode, fieldsNode, addNode *yaml.Node
-	l.eachKey(n, func(k string, kn, v *yaml.Node) {
-		switch k {
-		case "description":
-		case "type":
+	keep := func(into **yaml.Node) func(_, v *yaml.Node) { return func(_, v *yaml.Node) { *into = v } }
+	count := func(into **int, what string) func(_, v *yaml.Node) {
+		return func(_, v *yaml.Node) { *into = l.count(v, what) }
+	}
+	l.Keys(n, "field "+path,
+		yamlnode.On("type", func(_, v *yaml.Node) {
 			f.Type = l.str(v, "type")
 			if f.Type != "" && !slices.Contains(Types, f.Type) {
 				l.errf(v, "unknown type %q for %s (known: %s)", f.Type, path, strings.Join(Types, ", "))
 				f.Type = TypeAny
 			}
-		case "required":
-			f.Required = l.boolean(v, "required")
-		case "nullable":
-			f.Nullable = l.boolean(v, "nullable")
-		case "immutable":
-			f.Immutable = l.boolean(v, "immutable")
-			if f.Immutable && inArray {
-				l.errf(kn, "%s: immutable is not supported inside array items", path)
-			}
-		case "enum":
-			enumNode = v
-		case "min":
-			f.Min = l.num(v, "min")
-		case "max":
-			f.Max = l.num(v, "max")
-		case "min_length":
-			f.MinLength = l.count(v, "min_length")
-		case "max_length":
-			f.MaxLength = l.count(v, "max_length")
-		case "min_items":
-			f.MinItems = l.count(v, "min_items")
-		case "max_items":
-			f.MaxItems = l.count(v, "max_items")
-		case "pattern":
+		}),
+		yamlnode.On("required", func(_, v *yaml.Node) { f.Required = l.Bool(v, "required") }),
+		yamlnode.On("nullable", func(_, v *yaml.Node) { f.Nullable = l.Bool(v, "nullable") }),
+		yamlnode.On("enum", keep(&enumNode)),
+		yamlnode.On("min", func(_, v *yaml.Node) { f.Min = l.num(v, "min") }),
+		yamlnode.On("max", func(_, v *yaml.Node) { f.Max = l.num(v, "max") }),
+		yamlnode.On("min_length", count(&f.MinLength, "min_length")),
+		yamlnode.On("max_length", count(&f.MaxLength, "max_length")),
+		yamlnode.On("pattern", func(_, v *yaml.Node) {
 			if s := l.str(v, "pattern"); s != "" {
 				re, err := regexp.Compile(s)
 				if err != nil {
@@ -205,43 +163,34 @@ func (l *loader) field(name, path string, n *yaml.Node, prefix string) *Field {
 				}
 				f.Pattern = re
 			}
-		case "format":
+		}),
+		yamlnode.On("format", func(_, v *yaml.Node) {
 			f.Format = l.str(v, "format")
 			if f.Format != "" && !slices.Contains(Formats, f.Format) {
 				l.errf(v, "unknown format %q for %s (known: %s)", f.Format, path, strings.Join(Formats, ", "))
 			}
-		case "items":
-			f.Items = l.field(name, path+".[]", v, path)
-		case "fields":
-			fieldsNode = v
-		case "additional_fields":
-			addNode = v
-		case "default":
+		}),
+		yamlnode.On("min_items", count(&f.MinItems, "min_items")),
+		yamlnode.On("max_items", count(&f.MaxItems, "max_items")),
+		yamlnode.On("items", func(_, v *yaml.Node) { f.Items = l.field(name, path+".[]", v, path) }),
+		yamlnode.On("fields", keep(&fieldsNode)),
+		yamlnode.On("additional_fields", keep(&addNode)),
+		yamlnode.On("default", func(kn, v *yaml.Node) {
 			defNode = v
 			if inArray {
 				l.errf(kn, "%s: default is not supported inside array items", path)
 			}
-		case "computed":
-			f.ComputedSrc = l.str(v, "computed")
-			if prefix != "" {
-				l.errf(kn, "%s: computed fields must be top-level fields", path)
-				return
+		}),
+		yamlnode.On("immutable", func(kn, v *yaml.Node) {
+			f.Immutable = l.Bool(v, "immutable")
+			if f.Immutable && inArray {
+				l.errf(kn, "%s: immutable is not supported inside array items", path)
 			}
-			if f.ComputedSrc != "" {
-				prog, err := expr.Compile(f.ComputedSrc, expr.Env(map[string]any{
-					"resource": map[string]any{}, "doc": map[string]any{}, "now": time.Time{},
-				}))
-				if err != nil {
-					l.errf(v, "%s: computed expression does not compile: %s", path, firstLine(err.Error()))
-				}
-				f.Computed = prog
-			}
-		case "ref":
-			f.Ref = l.ref(v, path)
-		default:
-			l.errf(kn, "unknown key %q in field %s (known: %s)", k, path, fieldKeys)
-		}
-	})
+		}),
+		yamlnode.On("computed", func(kn, v *yaml.Node) { l.computed(f, kn, v, prefix) }),
+		yamlnode.On("ref", func(_, v *yaml.Node) { f.Ref = l.ref(v, path) }),
+		yamlnode.On("description", nil),
+	)
 	if fieldsNode != nil || addNode != nil {
 		if f.Type == "" {
 			f.Type = TypeObject
@@ -254,11 +203,30 @@ func (l *loader) field(name, path string, n *yaml.Node, prefix string) *Field {
 			f.Object.Fields = l.fields(fieldsNode, path)
 		}
 		if addNode != nil {
-			f.Object.Additional = l.boolean(addNode, "additional_fields")
+			f.Object.Additional = l.Bool(addNode, "additional_fields")
 		}
 	}
 	l.checkField(f, n, enumNode, defNode)
 	return f
+}
+
+// computed reads a computed field's expression; only a top-level field
+// may have one.
+func (l *loader) computed(f *Field, kn, v *yaml.Node, prefix string) {
+	f.ComputedSrc = l.str(v, "computed")
+	if prefix != "" {
+		l.errf(kn, "%s: computed fields must be top-level fields", f.Path)
+		return
+	}
+	if f.ComputedSrc != "" {
+		prog, err := expr.Compile(f.ComputedSrc, expr.Env(map[string]any{
+			"resource": map[string]any{}, "doc": map[string]any{}, "now": time.Time{},
+		}))
+		if err != nil {
+			l.errf(v, "%s: computed expression does not compile: %s", f.Path, firstLine(err.Error()))
+		}
+		f.Computed = prog
+	}
 }
 
 func firstLine(s string) string {
@@ -333,16 +301,10 @@ func (l *loader) ref(n *yaml.Node, path string) *Ref {
 	case yaml.ScalarNode:
 		r.Collection = l.str(n, "ref")
 	case yaml.MappingNode:
-		l.eachKey(n, func(k string, kn, v *yaml.Node) {
-			switch k {
-			case "collection":
-				r.Collection = l.str(v, "ref.collection")
-			case "field":
-				r.Field = l.str(v, "ref.field")
-			default:
-				l.errf(kn, "unknown key %q in ref of %s (known: collection, field)", k, path)
-			}
-		})
+		l.Keys(n, "ref of "+path,
+			yamlnode.On("collection", func(_, v *yaml.Node) { r.Collection = l.str(v, "ref.collection") }),
+			yamlnode.On("field", func(_, v *yaml.Node) { r.Field = l.str(v, "ref.field") }),
+		)
 	default:
 		l.errf(n, "%s: ref must be a collection name or {collection, field}", path)
 		return nil
@@ -370,41 +332,17 @@ func (l *loader) indexes(n *yaml.Node) []Index {
 	var out []Index
 	for _, it := range n.Content {
 		it = yamlnode.Deref(it)
-		if !l.isMap(it, "an index") {
+		if !l.Mapping(it, "an index") {
 			continue
 		}
 		ix := Index{Pos: l.pos(it)}
-		hasFields := false
-		l.eachKey(it, func(k string, kn, v *yaml.Node) {
-			switch k {
-			case "fields":
-				hasFields = true
-				if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-					l.errf(v, "index fields must be a non-empty list")
-					return
-				}
-				for _, fn := range v.Content {
-					s := l.str(yamlnode.Deref(fn), "index field")
-					dir := 1
-					if strings.HasPrefix(s, "-") {
-						s, dir = s[1:], -1
-					}
-					if s == "" || strings.HasPrefix(s, "$") || strings.Contains(s, "..") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") {
-						l.errf(fn, "invalid index field %q", fn.Value)
-						continue
-					}
-					ix.Keys = append(ix.Keys, bson.E{Key: s, Value: dir})
-				}
-			case "unique":
-				ix.Unique = l.boolean(v, "unique")
-			case "name":
-				ix.Name = l.str(v, "index name")
-			default:
-				l.errf(kn, "unknown key %q in index (known: fields, unique, name)", k)
-			}
-		})
+		l.Keys(it, "index",
+			yamlnode.On("fields", func(_, v *yaml.Node) { ix.Keys = l.indexKeys(v) }),
+			yamlnode.On("unique", func(_, v *yaml.Node) { ix.Unique = l.Bool(v, "unique") }),
+			yamlnode.On("name", func(_, v *yaml.Node) { ix.Name = l.str(v, "index name") }),
+		)
 		if len(ix.Keys) == 0 {
-			if !hasFields {
+			if !yamlnode.Has(it, "fields") {
 				l.errf(it, "an index needs fields")
 			}
 			continue
@@ -419,6 +357,28 @@ func (l *loader) indexes(n *yaml.Node) []Index {
 		out = append(out, ix)
 	}
 	return out
+}
+
+// indexKeys reads an index's fields: paths, "-" first for descending.
+func (l *loader) indexKeys(v *yaml.Node) bson.D {
+	if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+		l.errf(v, "index fields must be a non-empty list")
+		return nil
+	}
+	var keys bson.D
+	for _, fn := range v.Content {
+		s := l.str(yamlnode.Deref(fn), "index field")
+		dir := 1
+		if strings.HasPrefix(s, "-") {
+			s, dir = s[1:], -1
+		}
+		if s == "" || strings.HasPrefix(s, "$") || strings.Contains(s, "..") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") {
+			l.errf(fn, "invalid index field %q", fn.Value)
+			continue
+		}
+		keys = append(keys, bson.E{Key: s, Value: dir})
+	}
+	return keys
 }
 
 // yamlValue converts a YAML scalar, list or mapping into a BSON value, with

@@ -1,10 +1,13 @@
 package service
 
 import (
+	"context"
 	"hash/maphash"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/policy"
 )
 
 // casLocks serialise this process's compare-and-swap writes per document.
@@ -36,4 +39,23 @@ func lockDoc(coll string, id any) func() {
 	m := &casLocks[h.Sum64()%uint64(len(casLocks))]
 	m.Lock()
 	return m.Unlock
+}
+
+// casWrite is the compare-and-swap every write over a checked document
+// goes through: on a versioned collection the state pre is saved first (as
+// op), then write runs, under the document's lock, with a filter that
+// matches only pre's state of document id within d's scope. A write that
+// matched nothing met a concurrent change between the check and the write:
+// 409 (conflict), never a write on an unchecked document.
+func (r *request) casWrite(ctx context.Context, d *policy.Decision, id any, pre bson.Raw, op string, write func(filter any) (matched bool, err error)) error {
+	if err := r.saveVersion(ctx, pre, op); err != nil {
+		return err
+	}
+	unlock := lockDoc(r.coll, id)
+	matched, err := write(and(idFilter(id), policyFilter(d), casCond(pre)))
+	unlock()
+	if err == nil && !matched {
+		return conflict(ctx)
+	}
+	return err
 }

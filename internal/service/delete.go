@@ -46,14 +46,10 @@ func (r *request) deleteOne(ctx context.Context, d *policy.Decision, id any) (in
 	if err != nil {
 		return 0, err
 	}
-	if err := r.saveVersion(ctx, pre, "delete"); err != nil {
-		return 0, err
-	}
-	unlock := lockDoc(r.coll, id)
-	n, err := r.s.store.DeleteOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)))
-	unlock()
-	if err == nil && n == 0 {
-		return 0, conflict(ctx)
-	}
+	var n int64
+	err = r.casWrite(ctx, d, id, pre, "delete", func(filter any) (matched bool, err error) {
+		n, err = r.s.store.DeleteOne(ctx, r.coll, filter)
+		return n > 0, err
+	})
 	return n, err
 }

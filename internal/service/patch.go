@@ -119,17 +119,13 @@ func (r *request) patchOne(ctx context.Context, d *policy.Decision, pre bson.Raw
 	id := pre.Lookup("_id")
 	next := r.nextStamp(pre)
 	update := withStamps(upd.Doc, next, r.p.ID)
-	if err := r.saveVersion(ctx, pre, "update"); err != nil {
-		return nil, err
-	}
-	unlock := lockDoc(r.coll, id)
-	post, err := r.s.store.UpdateOne(ctx, r.coll, and(idFilter(id), policyFilter(d), casCond(pre)), update)
-	unlock()
+	var post bson.Raw
+	err := r.casWrite(ctx, d, id, pre, "update", func(filter any) (_ bool, err error) {
+		post, err = r.s.store.UpdateOne(ctx, r.coll, filter, update)
+		return post != nil, err
+	})
 	if err != nil {
 		return nil, err
-	}
-	if post == nil {
-		return nil, conflict(ctx)
 	}
 	if !d.Match(post) {
 		r.restore(ctx, id, pre, next)

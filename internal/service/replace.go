@@ -87,17 +87,13 @@ func (r *request) replaceDoc(ctx context.Context, d *policy.Decision, oid any, b
 	if err := r.schemaCheckReplace(ctx, pre, raw, schemaFails); err != nil {
 		return nil, err
 	}
-	if err := r.saveVersion(ctx, pre, op); err != nil {
-		return nil, err
-	}
-	unlock := lockDoc(coll, oid)
-	post, err := s.store.ReplaceOne(ctx, coll, and(idFilter(oid), policyFilter(d), casCond(pre)), raw)
-	unlock()
+	var post bson.Raw
+	err = r.casWrite(ctx, d, oid, pre, op, func(filter any) (_ bool, err error) {
+		post, err = s.store.ReplaceOne(ctx, coll, filter, raw)
+		return post != nil, err
+	})
 	if err != nil {
 		return nil, err
-	}
-	if post == nil {
-		return nil, conflict(ctx)
 	}
 	noteETag(ctx, post)
 	auditDoc(ctx, oid, changedFields(pre, post))

@@ -149,25 +149,22 @@ func Probe(ctx context.Context, client *mongo.Client, database string) (Capabili
 		return caps, err
 	}
 
-	err = RunAdminCommand(ctx, db, bson.D{{Key: "usersInfo", Value: 1}}).Err()
-	if hasCode(err, codeUnauthorized) {
-		// The server has user management but will not let the proxy use it.
-		return caps, nil
-	}
-	if caps.UserManagement, err = answered(err); err != nil {
+	if caps.UserManagement, err = adminAnswered(ctx, db, "usersInfo"); err != nil || !caps.UserManagement {
 		return caps, err
 	}
-	if !caps.UserManagement {
-		return caps, nil
-	}
-	err = RunAdminCommand(ctx, db, bson.D{{Key: "rolesInfo", Value: 1}}).Err()
+	caps.CustomRoles, err = adminAnswered(ctx, db, "rolesInfo")
+	return caps, err
+}
+
+// adminAnswered probes a user or role management command (answered). A
+// server that has it but will not let the proxy run it (Unauthorized) does
+// not have it, as far as the proxy can tell.
+func adminAnswered(ctx context.Context, db *mongo.Database, cmd string) (bool, error) {
+	err := RunAdminCommand(ctx, db, bson.D{{Key: cmd, Value: 1}}).Err()
 	if hasCode(err, codeUnauthorized) {
-		return caps, nil
+		return false, nil
 	}
-	if caps.CustomRoles, err = answered(err); err != nil {
-		return caps, err
-	}
-	return caps, nil
+	return answered(err)
 }
 
 // RunAdminCommand runs a user or role management command (usersInfo,

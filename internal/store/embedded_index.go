@@ -101,16 +101,23 @@ func (x *idIndexer) open(path string) (*sql.DB, error) {
 	if db := x.dbs[path]; db != nil {
 		return db, nil
 	}
-	// mode=rw: a database FerretDB dropped meanwhile is not created again.
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true,
-		RawQuery: "mode=rw&_pragma=busy_timeout(10000)"}
-	db, err := sql.Open("sqlite", u.String())
+	db, err := openSQLite(path, "rw")
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
 	x.dbs[path] = db
 	return db, nil
+}
+
+// openSQLite opens a database file of the embedded FerretDB beside it, mode
+// rw or ro: never rwc, so that a database FerretDB dropped meanwhile is not
+// created again. FerretDB's own writes hold the file's lock for a moment,
+// which is waited for rather than failed on.
+func openSQLite(path, mode string) (*sql.DB, error) {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true,
+		RawQuery: "mode=" + mode + "&_pragma=busy_timeout(10000)"}
+	return sql.Open("sqlite", u.String())
 }
 
 func (x *idIndexer) indexFile(ctx context.Context, path string) error {

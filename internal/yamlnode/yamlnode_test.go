@@ -2,6 +2,7 @@ package yamlnode
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,4 +41,42 @@ func TestErrLine(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, 2, ErrLine(err), err.Error())
 	require.Equal(t, 1, ErrLine(errors.New("no position here")))
+}
+
+func TestReaderKeysDispatchesAndNamesTheKnownKeys(t *testing.T) {
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte("b: true\nnote: x\nzz: 1\nb: false\ns: ~\n"), &doc))
+	root := doc.Content[0]
+
+	var probs []string
+	r := Reader{Errf: func(n *yaml.Node, format string, args ...any) {
+		probs = append(probs, fmt.Sprintf("%d:%d %s", n.Line, n.Column, fmt.Sprintf(format, args...)))
+	}}
+	var b bool
+	var keyLine int
+	r.Keys(root, "thing",
+		On("b", func(kn, v *yaml.Node) { b, keyLine = r.Bool(v, "b"), kn.Line }),
+		On("s", func(_, v *yaml.Node) { r.Str(v, "s") }),
+		On("note", nil),
+	)
+	require.True(t, b, "the first b stays in force")
+	require.Equal(t, 1, keyLine)
+	require.Equal(t, []string{
+		`3:1 unknown key "zz" in thing (known: b, s, note)`,
+		`4:1 duplicate key "b"`,
+		`5:4 s must be a string`,
+	}, probs)
+
+	probs = nil
+	r.Keys(root, "", On("b", nil))
+	require.Contains(t, probs, `2:1 unknown key "note" (known: b)`, "no where: no \"in\"")
+
+	probs = nil
+	require.False(t, r.Bool(root.Content[3], "note"))
+	require.False(t, r.Mapping(root.Content[1], "b"))
+	require.True(t, r.Mapping(root, "root"))
+	require.Equal(t, []string{"2:7 note must be true or false", "1:4 b must be a mapping"}, probs)
+
+	require.True(t, Has(root, "zz"))
+	require.False(t, Has(root, "missing"))
 }
