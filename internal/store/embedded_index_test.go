@@ -105,7 +105,7 @@ func TestEmbeddedIDOrder(t *testing.T) {
 	defer func() { _ = client.Disconnect(ctx) }()
 	order := e.IDOrder("app")
 
-	ids, ok := order.After(ctx, "nothing", bson.ObjectID{}, 10)
+	ids, ok := order.After(ctx, "nothing", bson.ObjectID{}, 10, nil)
 	require.True(t, ok, "a database that does not exist yet has no ids")
 	require.Empty(t, ids)
 
@@ -121,25 +121,25 @@ func TestEmbeddedIDOrder(t *testing.T) {
 	_, err = c.InsertMany(ctx, docs)
 	require.NoError(t, err)
 
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1); return ok },
+	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1, nil); return ok },
 		30*time.Second, 20*time.Millisecond, "indexes never built")
-	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 20)
+	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 20, nil)
 	require.True(t, ok)
 	require.Equal(t, want[:20], ids)
-	ids, ok = order.After(ctx, "c", want[19], 100)
+	ids, ok = order.After(ctx, "c", want[19], 100, nil)
 	require.True(t, ok)
 	require.Equal(t, want[20:], ids)
-	ids, ok = order.After(ctx, "other", bson.ObjectID{}, 5)
+	ids, ok = order.After(ctx, "other", bson.ObjectID{}, 5, nil)
 	require.True(t, ok, "a collection that does not exist has no ids")
 	require.Empty(t, ids)
 
 	_, err = c.InsertOne(ctx, bson.D{{Key: "_id", Value: "a-string"}})
 	require.NoError(t, err)
-	_, ok = order.After(ctx, "c", bson.ObjectID{}, 20)
+	_, ok = order.After(ctx, "c", bson.ObjectID{}, 20, nil)
 	require.False(t, ok, "a string _id sorts before every ObjectId: the order is refused")
 	_, err = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: "a-string"}})
 	require.NoError(t, err)
-	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 3)
+	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 3, nil)
 	require.True(t, ok)
 	require.Equal(t, want[:3], ids)
 }
