@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"strings"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -41,8 +40,11 @@ type IDOrder interface {
 // walkBudget bounds how many _ids one page may look at before falling back.
 const walkBudget = 2000
 
-// walkParallel is how many documents are fetched at once.
-const walkParallel = 4
+// The documents are fetched one after the other, each only while the page
+// still needs one. Fetching four at a time was measured slower, not faster,
+// on the 2-core development machine under load (one client: p50 31-51 ms
+// per page against 9-11 ms one by one, the same CPU; benchmarks/README.md):
+// FerretDB's find is CPU-bound, so concurrent finds only add waiting.
 
 // findByIDOrder returns up to limit+1 documents after pos in _id order that
 // d lets the caller read, or ok false when the walk does not apply or gave
@@ -67,22 +69,18 @@ func (s *Service) findByIDOrder(ctx context.Context, coll string, d *policy.Deci
 	out := make([]bson.Raw, 0, want)
 	for walked := 0; walked < walkBudget; {
 		// Ask for about what the page still needs, twice over for the
-		// documents the policy hides, unless the prefilter already left
-		// them out: every document fetched costs a find.
-		n := 2 * (want - len(out))
-		if anyOf != nil {
-			n = want - len(out)
-		}
-		n = min(max(n, walkParallel), walkBudget-walked)
+		// documents the policy hides: reading _ids costs little, and the
+		// documents are fetched only while the page needs more.
+		n := min(max(2*(want-len(out)), 8), walkBudget-walked)
 		ids, ok := s.idOrder.After(ctx, coll, after, n, anyOf)
 		if !ok {
 			return nil, false, nil
 		}
-		docs, err := s.fetchIDs(ctx, coll, ids)
-		if err != nil {
-			return nil, false, err
-		}
-		for _, doc := range docs {
+		for _, id := range ids {
+			doc, err := s.store.FindOne(ctx, coll, idFilter(id))
+			if err != nil {
+				return nil, false, err
+			}
 			// nil: deleted since its _id was read, like a document deleted
 			// just before a query.
 			if doc != nil && d.Match(doc) {
@@ -178,33 +176,6 @@ func appendEqualities(dst []store.StringEquals, doc bson.Raw) []store.StringEqua
 		}
 	}
 	return dst
-}
-
-// fetchIDs reads the documents with ids by {_id}, a few at a time, in the
-// order of ids (nil for one that is gone).
-func (s *Service) fetchIDs(ctx context.Context, coll string, ids []bson.ObjectID) ([]bson.Raw, error) {
-	docs := make([]bson.Raw, len(ids))
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(walkParallel, len(ids)) {
-		wg.Go(func() {
-			for i := range next {
-				docs[i], errs[i] = s.store.FindOne(ctx, coll, idFilter(ids[i]))
-			}
-		})
-	}
-	for i := range ids {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return docs, nil
 }
 
 // ascendingByID reports the sort {_id: 1}.
