@@ -18,6 +18,7 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // countingStore is the real store, counting the list queries sent to the
@@ -87,12 +88,7 @@ func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	e, err := store.StartEmbedded(ctx, t.TempDir(), nil)
-	require.NoError(t, err)
-	t.Cleanup(e.Close)
-	client, err := store.Connect(ctx, e.URI())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = client.Disconnect(ctx) })
+	e, client := testenv.Embedded(t)
 	db := client.Database("app")
 
 	// The walk skips in SQL the documents whose tenant_id is a string other
@@ -136,7 +132,7 @@ func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 		}
 		docs = append(docs, d)
 	}
-	_, err = db.Collection("docs").InsertMany(ctx, docs)
+	_, err := db.Collection("docs").InsertMany(ctx, docs)
 	require.NoError(t, err)
 	order := e.IDOrder("app")
 	require.Eventually(t, func() bool { _, ok := order.After(ctx, "docs", bson.ObjectID{}, 1, nil); return ok },

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // A get by _id on the embedded backend is an index lookup: FerretDB's own
@@ -97,12 +98,7 @@ func TestEmbeddedGetByIDUsesAnIndex(t *testing.T) {
 func TestEmbeddedIDOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e, err := store.StartEmbedded(ctx, t.TempDir(), nil)
-	require.NoError(t, err)
-	defer e.Close()
-	client, err := store.Connect(ctx, e.URI())
-	require.NoError(t, err)
-	defer func() { _ = client.Disconnect(ctx) }()
+	e, client := testenv.Embedded(t)
 	order := e.IDOrder("app")
 
 	ids, ok := order.After(ctx, "nothing", bson.ObjectID{}, 10, nil)
@@ -118,7 +114,7 @@ func TestEmbeddedIDOrder(t *testing.T) {
 		want = append([]bson.ObjectID{id}, want...)
 		docs = append(docs, bson.D{{Key: "_id", Value: id}})
 	}
-	_, err = c.InsertMany(ctx, docs)
+	_, err := c.InsertMany(ctx, docs)
 	require.NoError(t, err)
 
 	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1, nil); return ok },
@@ -151,12 +147,7 @@ func TestEmbeddedIDOrder(t *testing.T) {
 func TestEmbeddedIDOrderStringEquals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e, err := store.StartEmbedded(ctx, t.TempDir(), nil)
-	require.NoError(t, err)
-	defer e.Close()
-	client, err := store.Connect(ctx, e.URI())
-	require.NoError(t, err)
-	defer func() { _ = client.Disconnect(ctx) }()
+	e, client := testenv.Embedded(t)
 	order := e.IDOrder("app")
 
 	const odd = `<a&"b\é>` // escaped in FerretDB's JSON
@@ -180,7 +171,7 @@ func TestEmbeddedIDOrderStringEquals(t *testing.T) {
 		all = append(all, d)
 		docs = append(docs, stored)
 	}
-	_, err = client.Database("app").Collection("c").InsertMany(ctx, docs)
+	_, err := client.Database("app").Collection("c").InsertMany(ctx, docs)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1, nil); return ok },
 		30*time.Second, 20*time.Millisecond, "indexes never built")
