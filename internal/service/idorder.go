@@ -31,7 +31,7 @@ type IDOrder interface {
 // database as before, so a policy that matches few documents costs at most
 // that many lookups more than it did.
 //
-// Each FerretDB find costs about a millisecond of its CPU (decoding its JSON,
+// Each FerretDB find costs half a millisecond of CPU or more (decoding its JSON,
 // encoding BSON), so the walk asks IDOrder to skip, in SQL, the documents
 // that certainly fail the policy's string equalities (tenant_id == the
 // caller's tenant): with two tenants, half the finds of a page. Decision.Match
@@ -41,10 +41,11 @@ type IDOrder interface {
 const walkBudget = 2000
 
 // The documents are fetched one after the other, each only while the page
-// still needs one. Fetching four at a time was measured slower, not faster,
-// on the 2-core development machine under load (one client: p50 31-51 ms
-// per page against 9-11 ms one by one, the same CPU; benchmarks/README.md):
-// FerretDB's find is CPU-bound, so concurrent finds only add waiting.
+// still needs one. Fetching four at a time was measured no faster on the
+// 2-core development machine under load (benchmarks/README.md): through the
+// proxy about the same latency, in process (BenchmarkListByIDOrder) a p50 of
+// 31-51 ms per page against 9-11 ms one by one, with more CPU. FerretDB's
+// find is CPU-bound: concurrent finds mostly add waiting.
 
 // findByIDOrder returns up to limit+1 documents after pos in _id order that
 // d lets the caller read, or ok false when the walk does not apply or gave
