@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // A get by _id on the embedded backend is an index lookup: FerretDB's own
@@ -97,15 +98,10 @@ func TestEmbeddedGetByIDUsesAnIndex(t *testing.T) {
 func TestEmbeddedIDOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e, err := store.StartEmbedded(ctx, t.TempDir(), nil)
-	require.NoError(t, err)
-	defer e.Close()
-	client, err := store.Connect(ctx, e.URI())
-	require.NoError(t, err)
-	defer func() { _ = client.Disconnect(ctx) }()
+	e, client := testenv.Embedded(t)
 	order := e.IDOrder("app")
 
-	ids, ok := order.After(ctx, "nothing", bson.ObjectID{}, 10)
+	ids, ok := order.After(ctx, "nothing", bson.ObjectID{}, 10, nil)
 	require.True(t, ok, "a database that does not exist yet has no ids")
 	require.Empty(t, ids)
 
@@ -118,28 +114,121 @@ func TestEmbeddedIDOrder(t *testing.T) {
 		want = append([]bson.ObjectID{id}, want...)
 		docs = append(docs, bson.D{{Key: "_id", Value: id}})
 	}
-	_, err = c.InsertMany(ctx, docs)
+	_, err := c.InsertMany(ctx, docs)
 	require.NoError(t, err)
 
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1); return ok },
+	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1, nil); return ok },
 		30*time.Second, 20*time.Millisecond, "indexes never built")
-	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 20)
+	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 20, nil)
 	require.True(t, ok)
 	require.Equal(t, want[:20], ids)
-	ids, ok = order.After(ctx, "c", want[19], 100)
+	ids, ok = order.After(ctx, "c", want[19], 100, nil)
 	require.True(t, ok)
 	require.Equal(t, want[20:], ids)
-	ids, ok = order.After(ctx, "other", bson.ObjectID{}, 5)
+	ids, ok = order.After(ctx, "other", bson.ObjectID{}, 5, nil)
 	require.True(t, ok, "a collection that does not exist has no ids")
 	require.Empty(t, ids)
 
 	_, err = c.InsertOne(ctx, bson.D{{Key: "_id", Value: "a-string"}})
 	require.NoError(t, err)
-	_, ok = order.After(ctx, "c", bson.ObjectID{}, 20)
+	_, ok = order.After(ctx, "c", bson.ObjectID{}, 20, nil)
 	require.False(t, ok, "a string _id sorts before every ObjectId: the order is refused")
 	_, err = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: "a-string"}})
 	require.NoError(t, err)
-	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 3)
+	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 3, nil)
 	require.True(t, ok)
 	require.Equal(t, want[:3], ids)
 }
+
+// With conditions, IDOrder skips exactly the documents whose field is a
+// string other than the value (of every list of conditions), and keeps
+// every other shape (an array, a number, a missing field) for the caller to
+// check; a condition it cannot write in SQL keeps everything.
+func TestEmbeddedIDOrderStringEquals(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, client := testenv.Embedded(t)
+	order := e.IDOrder("app")
+
+	const odd = `<a&"b\é>` // escaped in FerretDB's JSON
+	tenants := []any{"t1", "t2", odd, "T1", bson.A{"t2", "t1"}, bson.A{"t2"}, int32(1), nil, bson.D{{Key: "t1", Value: "t1"}}, "t1 "}
+	type doc struct {
+		id     bson.ObjectID
+		tenant any // absent: missing
+		kind   string
+	}
+	var all []doc
+	var docs []any
+	for i := range 40 {
+		d := doc{id: bson.NewObjectIDFromTimestamp(time.Unix(int64(2_000_000_000+i*1000), 0)), kind: []string{"a", "b", "c"}[i%3]}
+		stored := bson.D{{Key: "_id", Value: d.id}, {Key: "kind", Value: d.kind}}
+		if i%11 != 10 {
+			d.tenant = tenants[i%len(tenants)]
+			stored = append(stored, bson.E{Key: "tenant_id", Value: d.tenant})
+		} else {
+			d.tenant = absent{}
+		}
+		all = append(all, d)
+		docs = append(docs, stored)
+	}
+	_, err := client.Database("app").Collection("c").InsertMany(ctx, docs)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1, nil); return ok },
+		30*time.Second, 20*time.Millisecond, "indexes never built")
+
+	// kept is the model: a string field must equal the value.
+	kept := func(anyOf [][]store.StringEquals) []bson.ObjectID {
+		var out []bson.ObjectID
+		for _, d := range all {
+			for _, conds := range anyOf {
+				ok := true
+				for _, c := range conds {
+					v := map[string]any{"tenant_id": d.tenant, "kind": d.kind}[c.Field]
+					if s, isString := v.(string); isString && s != c.Value {
+						ok = false
+					}
+				}
+				if ok {
+					out = append(out, d.id)
+					break
+				}
+			}
+		}
+		return out
+	}
+	var everything []bson.ObjectID
+	for _, d := range all {
+		everything = append(everything, d.id)
+	}
+	for _, tc := range []struct {
+		name  string
+		anyOf [][]store.StringEquals
+		want  []bson.ObjectID
+	}{
+		{"one tenant", [][]store.StringEquals{{{Field: "tenant_id", Value: "t1"}}}, nil},
+		{"escaped value", [][]store.StringEquals{{{Field: "tenant_id", Value: odd}}}, nil},
+		{"and", [][]store.StringEquals{{{Field: "tenant_id", Value: "t1"}, {Field: "kind", Value: "a"}}}, nil},
+		{"or", [][]store.StringEquals{{{Field: "tenant_id", Value: "t1"}}, {{Field: "kind", Value: "b"}}}, nil},
+		{"a list without conditions", [][]store.StringEquals{{{Field: "tenant_id", Value: "t1"}}, {}}, everything},
+		{"a dotted path", [][]store.StringEquals{{{Field: "tenant_id.x", Value: "t1"}}}, everything},
+		{"FerretDB's own key", [][]store.StringEquals{{{Field: "$s", Value: "t1"}}}, everything},
+		{"a NUL", [][]store.StringEquals{{{Field: "tenant_id", Value: "t1\x00"}}}, everything},
+		{"invalid UTF-8", [][]store.StringEquals{{{Field: "tenant_id", Value: "t1\xff"}}}, everything},
+	} {
+		want := tc.want
+		if want == nil {
+			want = kept(tc.anyOf)
+			require.Less(t, len(want), len(all), tc.name)
+		}
+		got, ok := order.After(ctx, "c", bson.ObjectID{}, 100, tc.anyOf)
+		require.True(t, ok, tc.name)
+		require.Equal(t, want, got, tc.name)
+		// Paged, from the middle: the same ids after it.
+		got, ok = order.After(ctx, "c", want[2], 3, tc.anyOf)
+		require.True(t, ok, tc.name)
+		require.Equal(t, want[3:6], got, tc.name)
+	}
+}
+
+// absent marks a document without the field in TestEmbeddedIDOrderStringEquals.
+type absent struct{}

@@ -8,7 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -88,16 +91,64 @@ func (o *IDOrder) close() {
 // errNoOrder is what After answers with ok false for.
 var errNoOrder = errors.New("no _id order")
 
+// StringEquals is a condition on the documents After lists: the top-level
+// field Field, when it holds a string, holds Value. A document whose Field is
+// missing or of another type (an array, a number, ...) satisfies it: After
+// leaves the exact check (MongoDB's equality, which also matches an array
+// containing Value) to its caller, and only skips what certainly differs.
+type StringEquals struct{ Field, Value string }
+
 // After returns up to n _ids of coll greater than after (all when after is
-// the zero ObjectID), ascending. ok is false when the order is not
-// available: the collection has an _id that is not an ObjectId, its indexes
-// are not built yet, or the file cannot be read.
-func (o *IDOrder) After(ctx context.Context, coll string, after bson.ObjectID, n int) (ids []bson.ObjectID, ok bool) {
-	ids, err := o.after(ctx, coll, after, n)
+// the zero ObjectID), ascending. With anyOf, only the _ids of documents that
+// satisfy every condition of one of its lists (see StringEquals); a list the
+// SQL cannot express is no condition, so the answer only ever grows. ok is
+// false when the order is not available: the collection has an _id that is
+// not an ObjectId, its indexes are not built yet, or the file cannot be read.
+func (o *IDOrder) After(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]StringEquals) (ids []bson.ObjectID, ok bool) {
+	ids, err := o.after(ctx, coll, after, n, anyOf)
 	return ids, err == nil
 }
 
-func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n int) ([]bson.ObjectID, error) {
+// plainField is a field name that can be written in an SQLite JSON path as
+// it is, and never one of FerretDB's own keys ($s).
+var plainField = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// prefilter writes anyOf as an SQL condition on FerretDB's storage format
+// (sjson: each value as JSON, its BSON type in the document's schema under
+// $s.p.<field>.t), or "" when some list has no condition it can write (that
+// list would keep every document).
+//
+// A document is skipped only when the schema says the field is a string and
+// the JSON string (SQLite decodes its escapes) differs from Value: MongoDB's
+// equality with a string never matches another string, and every other type
+// (arrays above all) is left to the caller. Values that are not valid UTF-8
+// or hold NUL are not written: their stored JSON form may not compare byte
+// for byte.
+func prefilter(anyOf [][]StringEquals) (string, []any) {
+	var ors []string
+	var args []any
+	for _, all := range anyOf {
+		var ands []string
+		for _, c := range all {
+			if !plainField.MatchString(c.Field) || !utf8.ValidString(c.Value) || strings.ContainsRune(c.Value, 0) {
+				continue
+			}
+			ands = append(ands, fmt.Sprintf(
+				`(IFNULL(_ferretdb_sjson->>'$."$s".p.%[1]s.t', '') <> 'string' OR _ferretdb_sjson->>'$.%[1]s' = ?)`, c.Field))
+			args = append(args, c.Value)
+		}
+		if len(ands) == 0 {
+			return "", nil
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	if len(ors) == 0 {
+		return "", nil
+	}
+	return "(" + strings.Join(ors, " OR ") + ")", args
+}
+
+func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]StringEquals) ([]bson.ObjectID, error) {
 	db, err := o.conn()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // no such database: nothing in it
@@ -138,9 +189,16 @@ func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n
 	if other != 0 {
 		return nil, errNoOrder
 	}
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf(
-		`SELECT _ferretdb_sjson->>'$._id' FROM %s WHERE _ferretdb_sjson->'$._id' > ? ORDER BY _ferretdb_sjson->'$._id' LIMIT ?`,
-		quoteIdent(table)), `"`+after.Hex()+`"`, n)
+	cond, condArgs := prefilter(anyOf)
+	if cond != "" {
+		cond = " AND " + cond
+	}
+	// SQLite walks the lookup index in order, reading a row only to check
+	// the prefilter: the rows it skips cost no FerretDB find.
+	args := append([]any{`"` + after.Hex() + `"`}, condArgs...)
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf( //nolint:gosec // G201: a quoted table name from FerretDB's catalog, fields checked by plainField
+		`SELECT _ferretdb_sjson->>'$._id' FROM %s WHERE _ferretdb_sjson->'$._id' > ?%s ORDER BY _ferretdb_sjson->'$._id' LIMIT ?`,
+		quoteIdent(table), cond), append(args, n)...)
 	if err != nil {
 		return nil, err
 	}
