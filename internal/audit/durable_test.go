@@ -20,9 +20,9 @@ import (
 func TestWaitReturnsOnceStored(t *testing.T) {
 	t.Parallel()
 	coll := auditColl(t)
-	// A flush interval far longer than the test: while operations run, a
-	// partial batch waits for them; the batch goes out when the last of the
-	// 8 finishes. A Wait that returned before the insert finds nothing.
+	// A flush interval far longer than the test: the first entry goes at
+	// once (no insert runs), the others wait for that insert to return and
+	// go together. A Wait that returned before the insert finds nothing.
 	w := newWriter(t, coll, audit.Options{BatchSize: 100, FlushInterval: time.Hour})
 	ctx := context.Background()
 	var ops []*audit.Op

@@ -86,21 +86,17 @@ func (w *Writer) aborted() bool {
 // whether audit is available again) while nothing is queued.
 const idleFlush = 100 * time.Millisecond
 
-// nextFlush is how long the flush loop may sleep: until the partial batch
-// waiting in the queue is due (FlushInterval after its oldest entry was
-// queued; at once for a full batch), or idleFlush when nothing is queued.
-// Appending the first entry of a batch wakes the loop early.
+// nextFlush is how long the flush loop may sleep: not at all when entries
+// are queued (no insert runs between two drains, so they go at once, see
+// drain), idleFlush when nothing is. Appending the first entry of a batch
+// wakes the loop early.
 func (w *Writer) nextFlush() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	unsent := len(w.queue) - w.sent
-	switch {
-	case unsent == 0:
+	if len(w.queue) == w.sent {
 		return max(w.opts.FlushInterval, idleFlush)
-	case unsent >= w.opts.BatchSize:
-		return 0
 	}
-	return w.partialDueLocked()
+	return 0
 }
 
 // partialDueLocked is how long the partial batch still waits for company:
@@ -176,11 +172,13 @@ type flight struct {
 //
 // This is group commit. Requests wait for their entry, so every insert
 // costs latency as well as the store's work, whatever its size; a batch
-// goes out when it is full, or when a slot is free and either its oldest
-// entry has waited FlushInterval for company or no operation is running
-// that could join it. While every slot is busy entries pile
-// up, so under load batches grow by themselves and the inserts keep pace
-// with the requests; under light load an entry waits FlushInterval plus one
+// goes out when it is full, at once when no insert is running (the entries
+// that arrive meanwhile form the next batch, which goes as soon as this
+// insert returns), or, when another insert runs and a slot is free, once
+// its oldest entry has waited FlushInterval for company or no operation is
+// running that could join it. While every slot is busy entries pile up, so
+// under load batches grow by themselves and the inserts keep pace with the
+// requests, with no timer in the way; under light load an entry waits one
 // insert.
 func (w *Writer) drain(force bool) error {
 	defer w.unsend()
@@ -199,7 +197,7 @@ func (w *Writer) drain(force bool) error {
 		due = 0
 		for failed == nil && running < w.inFlight && !w.aborted() {
 			var batch []Entry
-			batch, due = w.take(force)
+			batch, due = w.take(force || running == 0)
 			if batch == nil {
 				break
 			}
@@ -302,11 +300,11 @@ const minBatch = 16
 
 // take marks the next batch of the queue as being inserted and returns a
 // copy of it: a full batch, or the partial batch once it is due
-// (FlushInterval after its oldest entry was queued; at once when force).
+// (FlushInterval after its oldest entry was queued; at once when now).
 // Otherwise it returns nil and how long until the partial batch is due (0
 // when nothing waits). When the queue is empty the backlog is gone and
 // operations are accepted again.
-func (w *Writer) take(force bool) ([]Entry, time.Duration) {
+func (w *Writer) take(now bool) ([]Entry, time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.queue) == 0 {
@@ -317,7 +315,7 @@ func (w *Writer) take(force bool) ([]Entry, time.Duration) {
 	if n == 0 {
 		return nil, 0
 	}
-	if n < w.batch && !force {
+	if n < w.batch && !now {
 		if due := w.partialDueLocked(); due > 0 {
 			return nil, due
 		}

@@ -28,15 +28,18 @@ func domainHash(use, s string, n int) string {
 	return hex.EncodeToString(sum[:n])
 }
 
+// idSep separates the chain name from the seq in an entry id.
+const idSep = "-"
+
 // entryID is the ID of entry seq of writer. The zero padding makes the
-// lexical order of ids the chain order.
+// lexical order of ids the chain order, which is the order Verify walks.
 func entryID(writer string, seq int64) string {
 	s := strconv.FormatInt(seq, 10)
 	const width = 12
 	if len(s) < width {
 		s = "000000000000"[:width-len(s)] + s
 	}
-	return writer + "-" + s
+	return writer + idSep + s
 }
 
 // HashOf computes the hash e must carry: hex SHA-256 over the canonical

@@ -41,8 +41,8 @@ const (
 	// inserts while they are quick (see adjust).
 	DefaultMaxInFlight = 1
 	// DefaultFlushInterval is short because requests wait for their entry
-	// (Op.Wait): it is latency added to a lone request, and under load
-	// batches fill while inserts run anyway.
+	// (Op.Wait). It only applies while another insert runs (MaxInFlight > 1):
+	// with none running a batch goes at once.
 	DefaultFlushInterval = 2 * time.Millisecond
 	DefaultWriteTimeout  = 5 * time.Second
 	DefaultRetryMin      = 100 * time.Millisecond
@@ -84,10 +84,12 @@ type Options struct {
 	// when 0.
 	MaxWait time.Duration
 	// BatchSize is the most entries written by one InsertMany; a full batch
-	// is written at once, a partial one after FlushInterval.
+	// is written at once, a partial one as soon as no insert runs (or after
+	// FlushInterval on a free slot while another one runs).
 	BatchSize int
-	// FlushInterval is how long a partial batch waits for more entries
-	// before it is written, once an insert slot is free (group commit).
+	// FlushInterval is how long a partial batch waits for more entries on a
+	// free insert slot while another insert runs (group commit); with no
+	// insert running it does not wait.
 	FlushInterval time.Duration
 	// WriteTimeout bounds one InsertMany.
 	WriteTimeout time.Duration

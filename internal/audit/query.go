@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"slices"
@@ -108,18 +109,9 @@ func Query(ctx context.Context, coll Log, f Filter) ([]Entry, *Position, error) 
 			bson.D{{Key: "ts", Value: ts}, {Key: "writer", Value: p.Writer}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: p.Seq}}}},
 		}}})
 	}
-	filter := bson.D{}
-	if len(and) > 0 {
-		filter = bson.D{{Key: "$and", Value: and}}
-	}
-
-	find := store.Find{
-		Sort:  bson.D{{Key: "ts", Value: -1}, {Key: "writer", Value: -1}, {Key: "seq", Value: -1}},
-		Limit: int64(limit) + 1, // one more tells whether there is a next page
-	}
-	entries := make([]Entry, 0, limit+1)
-	if err := coll.FindAll(ctx, filter, find, &entries); err != nil {
-		return nil, nil, store.Translate(err)
+	entries, err := newest(ctx, coll, and, limit+1) // one more tells whether there is a next page
+	if err != nil {
+		return nil, nil, err
 	}
 	var next *Position
 	if len(entries) > limit {
@@ -130,38 +122,84 @@ func Query(ctx context.Context, coll Log, f Filter) ([]Entry, *Position, error) 
 	return entries, next, nil
 }
 
-// Index names, fixed so that EnsureIndexes can find and change its own.
-const (
-	indexChain = "audit_chain"
-	indexTS    = "audit_ts"
-	indexOrder = "audit_order"
-)
+// newest returns the n entries matching and that come first in Query's
+// order: ts, writer, seq, all descending.
+//
+// The collection's one index for this order is on ts alone (EnsureIndexes:
+// a compound index made every insert of the DocumentDB engine two to three
+// times slower). So the page is read sorted by ts, which that index serves
+// without sorting anything, and ts is not unique: the last millisecond read
+// may have more entries than the page took, in any order. Those are read
+// again, all of that millisecond's entries that match, sorted by writer
+// and seq (a top-n sort, bounded by n, whatever the millisecond holds), and
+// the two reads merged. Every entry newer than that millisecond was in the
+// first read, since ts order puts it before them.
+func newest(ctx context.Context, coll Log, and bson.A, n int) ([]Entry, error) {
+	entries := make([]Entry, 0, n)
+	if err := coll.FindAll(ctx, andFilter(and), store.Find{Sort: bson.D{{Key: "ts", Value: -1}}, Limit: int64(n)}, &entries); err != nil {
+		return nil, store.Translate(err)
+	}
+	if len(entries) == n {
+		last := entries[n-1].TS
+		entries = slices.DeleteFunc(entries, func(e Entry) bool { return e.TS.Equal(last) })
+		var ties []Entry
+		same := append(slices.Clip(and), bson.D{{Key: "ts", Value: last}})
+		sort := bson.D{{Key: "writer", Value: -1}, {Key: "seq", Value: -1}}
+		if err := coll.FindAll(ctx, andFilter(same), store.Find{Sort: sort, Limit: int64(n - len(entries))}, &ties); err != nil {
+			return nil, store.Translate(err)
+		}
+		entries = append(entries, ties...)
+	}
+	// Within a millisecond the ts sort left any order.
+	slices.SortStableFunc(entries, func(a, b Entry) int {
+		return cmp.Or(b.TS.Compare(a.TS), cmp.Compare(b.Writer, a.Writer), cmp.Compare(b.Seq, a.Seq))
+	})
+	return entries, nil
+}
 
-// retiredIndexes were created by earlier versions, one per Query filter
-// (collection, actor id, document id). Every index is paid on every insert:
-// on the DocumentDB engine the six indexes of then cut the store's insert
-// rate about tenfold, so that a busy proxy had to refuse requests. Query
-// walks audit_order newest first and applies those filters on the way,
-// which is enough for pages of at most MaxQueryLimit entries; a rare value
-// over a long range costs a longer walk, which from/to narrow.
-var retiredIndexes = []string{"audit_collection", "audit_actor", "audit_doc_ids"}
+func andFilter(and bson.A) bson.D {
+	if len(and) == 0 {
+		return bson.D{}
+	}
+	return bson.D{{Key: "$and", Value: and}}
+}
 
-// EnsureIndexes creates the indexes of the audit collection, only those
-// its reads need, because each one slows every insert:
+// indexTS is the name of the audit collection's index on ts, fixed so that
+// EnsureIndexes can find and change its own.
+const indexTS = "audit_ts"
+
+// retiredIndexes were created by earlier versions. Every index is paid on
+// every insert: on the DocumentDB engine the six indexes of then cut the
+// store's insert rate about tenfold, so that a busy proxy had to refuse
+// requests.
 //
-//   - audit_chain, unique (writer, seq): a chain position cannot be stored
-//     twice, and Verify walks chains in this order;
-//   - audit_order (ts, writer, seq): Query's order and paging, time ranges,
-//     and Expire;
-//   - audit_ts (ts) only when retention > 0: the TTL index through which the
-//     server removes entries older than retention (a TTL index must be on
-//     one field, so audit_order cannot serve).
+//   - audit_collection, audit_actor, audit_doc_ids, one per Query filter:
+//     Query walks the entries newest first and applies those filters on the
+//     way, which is enough for pages of at most MaxQueryLimit entries; a
+//     rare value over a long range costs a longer walk, which from/to
+//     narrow.
+//   - audit_chain, unique (writer, seq): _id is the chain name and the
+//     zero-padded seq (entryID), so the _id index already sorts each chain
+//     in order (Verify walks it) and already refuses a chain position
+//     stored twice; an entry whose _id does not match its writer and seq
+//     fails Verify.
+//   - audit_order (ts, writer, seq): Query's order. On the DocumentDB engine
+//     a compound index costs an insert two to three times what one on ts
+//     alone does, and Query gets the same order from audit_ts (see newest).
+var retiredIndexes = []string{"audit_collection", "audit_actor", "audit_doc_ids", "audit_chain", "audit_order"}
+
+// EnsureIndexes creates the one secondary index of the audit collection,
+// because each index slows every insert: audit_ts on ts, which serves
+// Query's order and paging, time ranges, Expire and, when retention > 0,
+// the server's removal of entries older than retention (a TTL index). _id
+// serves Verify (see retiredIndexes).
 //
-// It is idempotent: it changes the TTL of an existing ts index when
-// retention changed, drops it when retention is 0, and drops the indexes
-// earlier versions created that no read needs (retiredIndexes).
+// It is idempotent: an existing audit_ts whose TTL is not the one wanted
+// (retention changed, or was turned on or off) is dropped and created
+// again, and the indexes earlier versions created that no read needs
+// (retiredIndexes) are dropped.
 //
-// A server without TTL indexes (FerretDB) gets the other indexes and a
+// A server without TTL indexes (FerretDB) gets a plain audit_ts and a
 // KindNotSupported error whose Details name the capability "ttl_index": the
 // caller should then run Expire periodically instead, and may treat the
 // error as a warning.
@@ -187,45 +225,33 @@ func EnsureIndexes(ctx context.Context, coll *store.Collection, retention time.D
 	if err != nil {
 		return store.Translate(err)
 	}
-	have := map[string]bool{}
+	have := false
 	for _, s := range specs {
 		drop := slices.Contains(retiredIndexes, s.Name)
-		if s.Name == indexTS && (ttl == nil || !sameTTL(s.ExpireAfterSeconds, ttl)) {
+		if s.Name == indexTS {
 			// An index's options cannot be changed by creating it again (the
 			// server answers IndexOptionsConflict), so a ts index with
 			// another TTL is dropped first. A moment without it is harmless.
-			drop = true
+			have = sameTTL(s.ExpireAfterSeconds, ttl)
+			drop = !have
 		}
 		if drop {
 			if err := coll.DropIndex(ctx, s.Name); err != nil {
 				return store.Translate(err)
 			}
-			continue
-		}
-		have[s.Name] = true
-	}
-	for _, ix := range []struct {
-		name   string
-		keys   bson.D
-		unique bool
-	}{
-		{indexChain, bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}, true},
-		{indexOrder, bson.D{{Key: "ts", Value: -1}, {Key: "writer", Value: -1}, {Key: "seq", Value: -1}}, false},
-	} {
-		if have[ix.name] {
-			continue
-		}
-		if err := coll.CreateIndex(ctx, store.Index{Name: ix.name, Keys: ix.keys, Unique: ix.unique}); err != nil {
-			return store.Translate(err)
 		}
 	}
-	if ttl == nil || have[indexTS] {
+	if have {
 		return nil
 	}
-	err = coll.CreateIndex(ctx, store.Index{Name: indexTS, Keys: bson.D{{Key: "ts", Value: 1}}, ExpireAfterSeconds: ttl})
-	if err != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported {
-		// No plain ts index instead: audit_order serves time ranges and
-		// Expire.
+	keys := bson.D{{Key: "ts", Value: 1}}
+	err = coll.CreateIndex(ctx, store.Index{Name: indexTS, Keys: keys, ExpireAfterSeconds: ttl})
+	if err != nil && ttl != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported {
+		// The index without the TTL still serves reads; Expire does the
+		// retention.
+		if err := coll.CreateIndex(ctx, store.Index{Name: indexTS, Keys: keys}); err != nil {
+			return store.Translate(err)
+		}
 		return apperr.Wrap(apperr.KindNotSupported, err, "the database backend does not support TTL indexes (audit retention)").
 			WithDetails(map[string]any{"capability": CapTTLIndex})
 	}

@@ -89,7 +89,14 @@ func verify(ctx context.Context, coll Log, tenant *string, from, to time.Time) (
 		res.OK, res.FirstBadID, res.Reason = false, id, fmt.Sprintf(format, args...)
 		return found
 	}
-	err := coll.Each(ctx, filter, store.Find{Sort: bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}}, func(raw bson.Raw) error {
+	// _id order is chain order: an id is the chain's name, "-" and seq in
+	// twelve digits (entryID), so the ids of one chain sort by seq, and
+	// chain names (hex and ".") hold no "-", so they sort together. The _id
+	// index serves this walk, and the collection needs no (writer, seq)
+	// index (see EnsureIndexes). Were a chain's entries ever interleaved
+	// with another's, each would just be checked as a chain start, against
+	// the entry before it.
+	err := coll.Each(ctx, filter, store.Find{Sort: bson.D{{Key: "_id", Value: 1}}}, func(raw bson.Raw) error {
 		res.Checked++
 		var e Entry
 		if err := bson.Unmarshal(raw, &e); err != nil {
@@ -164,10 +171,15 @@ func checkChainStart(ctx context.Context, coll Log, e *Entry) (reason, badID str
 	// link must hold: this is what catches the removal of the first entry
 	// in the range. If it is gone, retention removed it (or it was removed
 	// together with everything before it, which no chain can tell apart).
+	// The chain's ids lie in [writer + "-", e.ID): a range of the _id index.
+	// The writer condition keeps any other chain out of it.
 	var p Entry
 	err = coll.FindOne(ctx,
-		bson.D{{Key: "writer", Value: e.Writer}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: e.Seq}}}},
-		store.Find{Sort: bson.D{{Key: "seq", Value: -1}}}, &p)
+		bson.D{
+			{Key: "_id", Value: bson.D{{Key: "$gte", Value: e.Writer + idSep}, {Key: "$lt", Value: e.ID}}},
+			{Key: "writer", Value: e.Writer},
+		},
+		store.Find{Sort: bson.D{{Key: "_id", Value: -1}}}, &p)
 	if errors.Is(err, store.ErrNoDocuments) {
 		return "", "", nil
 	}

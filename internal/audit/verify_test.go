@@ -83,8 +83,8 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	t.Run("reordered", func(t *testing.T) {
 		t.Parallel()
 		coll, es := chain(t, 10)
-		// Swap the positions of entries 3 and 4 (through a free seq: the
-		// unique (writer, seq) index refuses a duplicate even for a moment).
+		// Swap the positions of entries 3 and 4 (through a free seq, so
+		// that no moment has two entries at one position).
 		for _, step := range []struct {
 			id  string
 			seq int
@@ -175,4 +175,59 @@ func TestVerifySeveralWriters(t *testing.T) {
 	var after audit.Entry
 	require.NoError(t, coll.FindOne(ctx, bson.D{{Key: "writer", Value: audit.ChainOf(w2.ID(), "t1")}, {Key: "seq", Value: 31}}).Decode(&after))
 	require.Equal(t, after.ID, res.FirstBadID)
+}
+
+// Inserts may finish in any order (several in flight, retries), so the order
+// entries arrive in the collection is not chain order; Verify walks chain
+// order whatever the arrival. Here three chains (two tenants and the
+// writer's own) are stored again newest first, interleaved, one insert per
+// entry: a Verify that followed arrival order would see every seq go
+// backwards. Tampering is still caught in that layout.
+func TestVerifyOutOfOrderArrival(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	coll := auditColl(t)
+	w := newWriter(t, coll, audit.Options{Now: stepClock(t0, time.Second)})
+	tenants := []string{"t1", "t2", ""}
+	for i := range 30 {
+		e := entry("update", "orders", i)
+		e.Actor.TenantID = tenants[i%3]
+		require.NoError(t, w.Record(ctx, e))
+	}
+	closeWriter(t, w)
+	es := stored(t, coll)
+	require.Len(t, es, 30)
+	_, err := coll.DeleteMany(ctx, bson.D{})
+	require.NoError(t, err)
+	for i := len(es) - 1; i >= 0; i-- {
+		_, err := coll.InsertOne(ctx, es[i])
+		require.NoError(t, err)
+	}
+	requireIntact(t, coll, 30)
+	res := verifyTenant(t, coll, "t2")
+	require.True(t, res.OK, "%+v", res)
+	require.Equal(t, 10, res.Checked)
+
+	// An entry of t1's chain edited, one of t2's removed: each is named.
+	var t1, t2 []audit.Entry
+	for _, e := range es {
+		switch e.Actor.TenantID {
+		case "t1":
+			t1 = append(t1, e)
+		case "t2":
+			t2 = append(t2, e)
+		}
+	}
+	tamperSet(t, coll, t1[4].ID, bson.D{{Key: "status", Value: 204}})
+	requireBrokenAt(t, verifyTenant(t, coll, "t1"), t1[4].ID)
+	tamperDelete(t, coll, t2[6].ID)
+	requireBrokenAt(t, verifyTenant(t, coll, "t2"), t2[7].ID)
+	require.False(t, verifyAll(t, coll).OK)
+
+	// The first entry of a range is linked to the one before it, found
+	// among the other chains' entries: removing that one is caught too.
+	tamperDelete(t, coll, t2[2].ID)
+	res, err = audit.VerifyTenant(ctx, store.NewCollection(coll), "t2", t2[3].TS, t2[5].TS)
+	require.NoError(t, err)
+	requireBrokenAt(t, res, t2[3].ID)
 }
