@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,11 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
+
+// Quiet is a logger that drops everything, for components under test whose
+// logged failures the test provokes on purpose (its assertions say what
+// matters).
+var Quiet = slog.New(slog.DiscardHandler)
 
 // SyncBuffer collects output written from other goroutines (a server's
 // log, a child process's output) while the test reads it.

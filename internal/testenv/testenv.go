@@ -114,6 +114,27 @@ func Mongo(t testing.TB) (*mongo.Client, *mongo.Database) {
 	return client, db
 }
 
+// DB is Mongo's database alone, for tests that do not need the client.
+func DB(t testing.TB) *mongo.Database {
+	t.Helper()
+	_, db := Mongo(t)
+	return db
+}
+
+// Collection is the collection name in a database of the test's own (see
+// Mongo), for tests that work on one collection.
+func Collection(t testing.TB, name string) *mongo.Collection {
+	t.Helper()
+	return DB(t).Collection(name)
+}
+
+// Store is the database of DB as the store package's handle, for tests of
+// code that reads and writes through store.
+func Store(t testing.TB) *store.Database {
+	t.Helper()
+	return store.NewDatabase(DB(t))
+}
+
 // MongoURI is the test server's URI, for proxies a test starts as separate
 // processes (they share the server the test process runs or points at).
 // Use it with a database from Mongo, so that the test's data is dropped.

@@ -1,7 +1,6 @@
 package testenv_test
 
 import (
-	"context"
 	"net"
 	"slices"
 	"sync"
@@ -18,9 +17,8 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestMongoRoundTrip(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
-	coll := db.Collection("things")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "things")
 
 	_, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}})
 	require.NoError(t, err)
@@ -37,14 +35,14 @@ func TestMongoRoundTrip(t *testing.T) {
 // Parallel tests get separate databases, and each is dropped when its test ends.
 func TestMongoIsolatesAndDrops(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	var mu sync.Mutex
 	var used []string
 	t.Run("group", func(t *testing.T) {
 		for _, name := range []string{"one", "two", "three"} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				_, db := testenv.Mongo(t)
+				db := testenv.DB(t)
 				mu.Lock()
 				used = append(used, db.Name())
 				mu.Unlock()
