@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,7 +20,7 @@ func TestSustainedLoadWaitsInsteadOfRefusing(t *testing.T) {
 	t.Parallel()
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{QueueSize: 40, BatchSize: 8, MaxInFlight: 4, MaxWait: time.Minute})
-	ctx := context.Background()
+	ctx := t.Context()
 	const goroutines, each = 16, 200
 	var refused atomic.Int64
 	var wg sync.WaitGroup
@@ -62,7 +61,7 @@ func TestSustainedLoadWaitsInsteadOfRefusing(t *testing.T) {
 // drains and callers are accepted again.
 func TestWaitersRefusedWhenStoreFails(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	o := newOutage(t)
 	w := o.writer(t, audit.Options{Mode: audit.ModeFailClosed, QueueSize: 4, BatchSize: 2, MaxWait: time.Hour})
 	require.NoError(t, w.Record(ctx, entry("create", "c", 0)))

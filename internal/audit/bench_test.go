@@ -13,6 +13,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // BenchmarkRecord measures what a request pays: Begin + Finish (reserve,
@@ -24,7 +25,7 @@ func BenchmarkRecord(b *testing.B) {
 	base := entry("update", "orders", 1)
 	base.DocIDs = []string{"65f0c0ffee0000000000abcd"}
 	base.ChangedFields = []string{"status", "items.0.qty"}
-	ctx := context.Background()
+	ctx := b.Context()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -58,7 +59,7 @@ func recordOp(ctx context.Context, w *audit.Writer, e audit.Entry, wait bool) er
 // stores a few thousand per second.
 func closeSlow(b *testing.B, w *audit.Writer) {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(b.N)*time.Millisecond)
+	ctx, cancel := context.WithTimeout(b.Context(), time.Minute+time.Duration(b.N)*time.Millisecond)
 	defer cancel()
 	require.NoError(b, w.Close(ctx))
 }
@@ -70,7 +71,7 @@ func BenchmarkRecordStored(b *testing.B) {
 	coll := auditColl(b)
 	w := newWriter(b, coll, audit.Options{QueueSize: max(b.N+1, audit.DefaultQueueSize)})
 	base := entry("update", "orders", 1)
-	ctx := context.Background()
+	ctx := b.Context()
 	start := time.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -91,7 +92,7 @@ func BenchmarkRecordStored(b *testing.B) {
 // counted; the rest of the file is replayed.
 func TestSpillTornLineSkipped(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
 	spill := filepath.Join(t.TempDir(), "spill.ndjson")
 
@@ -100,7 +101,7 @@ func TestSpillTornLineSkipped(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = dead.Disconnect(ctx) }()
 	down, err := audit.NewWriter(audit.Options{Collection: store.NewCollection(dead.Database("x").Collection("x")),
-		Mode: audit.ModeBuffer, SpillPath: spill, Logger: quiet, WriteTimeout: 200 * time.Millisecond})
+		Mode: audit.ModeBuffer, SpillPath: spill, Logger: testenv.Quiet, WriteTimeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	for i := range 3 {
 		require.NoError(t, down.Record(ctx, entry("find", "c", i)))
@@ -138,7 +139,7 @@ func benchmarkRecordDurable(b *testing.B, parallelism int) {
 	coll := auditColl(b)
 	w := newWriter(b, coll, audit.Options{FlushInterval: audit.DefaultFlushInterval})
 	base := entry("update", "orders", 1)
-	ctx := context.Background()
+	ctx := b.Context()
 	inserts := func() float64 { return float64(w.Stats().Inserts) }
 	before := inserts()
 	start := time.Now()

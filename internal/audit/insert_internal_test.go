@@ -1,9 +1,6 @@
 package audit
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,11 +15,10 @@ import (
 // which count as success: no error, no second copy.
 func TestInsertRetryIsIdempotent(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
-	coll := db.Collection("audit")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "audit")
 	require.NoError(t, EnsureIndexes(ctx, store.NewCollection(coll), 0))
-	w, err := NewWriter(Options{Collection: store.NewCollection(coll), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w, err := NewWriter(Options{Collection: store.NewCollection(coll), Logger: testenv.Quiet})
 	require.NoError(t, err)
 	defer func() { _ = w.Close(ctx) }()
 

@@ -53,7 +53,7 @@ func outageOptions(o audit.Options) audit.Options {
 // operations are accepted again.
 func TestFailClosedRefusesWhileDownAndRecovers(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	o := newOutage(t)
 	w := o.writer(t, audit.Options{Mode: audit.ModeFailClosed})
 
@@ -99,7 +99,7 @@ func TestFailClosedRefusesWhileDownAndRecovers(t *testing.T) {
 // order and emptied, and the chain is intact.
 func TestBufferSpillsWhileDownAndReplays(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	o := newOutage(t)
 	spill := filepath.Join(t.TempDir(), "audit", "spill.ndjson")
 	w := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
@@ -144,7 +144,7 @@ func TestBufferSpillsWhileDownAndReplays(t *testing.T) {
 // down) is replayed by the next one at start.
 func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	o := newOutage(t)
 	spill := filepath.Join(t.TempDir(), "spill.ndjson")
 
@@ -167,11 +167,11 @@ func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
 // start replays it.
 func TestFailClosedSavesOnShutdownDeadline(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	o := newOutage(t)
 	spill := filepath.Join(t.TempDir(), "spill.ndjson")
 	o.stop()
-	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: store.NewCollection(o.coll()), SpillPath: spill, Logger: quiet}))
+	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: store.NewCollection(o.coll()), SpillPath: spill, Logger: testenv.Quiet}))
 	require.NoError(t, err)
 	recordCreates(t, w, 0, 5)
 	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
@@ -206,6 +206,6 @@ func readSpill(t *testing.T, path string) []audit.Entry {
 func recordCreates(t testing.TB, w *audit.Writer, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
-		require.NoError(t, w.Record(context.Background(), entry("create", "c", i)))
+		require.NoError(t, w.Record(t.Context(), entry("create", "c", i)))
 	}
 }

@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -20,7 +19,7 @@ import (
 // a millisecond and two writers interleave (the (ts, writer, seq) keyset).
 func TestQueryPagesNewestFirst(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
 	// Both writers' clocks stand still for 4 calls at a time: plenty of ties.
 	clock := func() func() time.Time {
@@ -110,9 +109,8 @@ func ptrTime(t time.Time) *time.Time { return &t }
 
 func TestEnsureIndexes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenvMongo(t)
-	coll := db.Collection("audit")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "audit")
 
 	ttl := func() *int32 {
 		specs, err := coll.Indexes().ListSpecifications(ctx)
@@ -185,9 +183,8 @@ func TestEnsureIndexes(t *testing.T) {
 // to every minute (MongoDB), so the test waits for the condition.
 func TestRetentionThroughTTLIndex(t *testing.T) {
 	testenv.RequireCapability(t, testenv.CapTTLIndex)
-	_, db := testenv.Mongo(t)
-	ctx := context.Background()
-	coll := db.Collection("pm_audit")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "pm_audit")
 	require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), time.Second))
 	// Ten entries an hour apart, from four hours ago: about half are past
 	// the retention, the rest are in the future.

@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -22,7 +21,7 @@ func chain(t *testing.T, n int) (*mongo.Collection, []audit.Entry) {
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{Now: stepClock(t0, time.Second)})
 	for i := range n {
-		require.NoError(t, w.Record(context.Background(), entry("update", "orders", i)))
+		require.NoError(t, w.Record(t.Context(), entry("update", "orders", i)))
 	}
 	closeWriter(t, w)
 	got := stored(t, coll)
@@ -35,7 +34,7 @@ func chain(t *testing.T, n int) (*mongo.Collection, []audit.Entry) {
 // MongoDB, behind the proxy's back, are caught and the first bad one named.
 func TestVerifyCatchesTampering(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 
 	t.Run("edited", func(t *testing.T) {
 		t.Parallel()
@@ -131,7 +130,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 // in the range; one whose beginning expired (retention) too.
 func TestVerifyRanges(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll, es := chain(t, 20)
 
 	res, err := audit.Verify(ctx, store.NewCollection(coll), es[9].TS, es[14].TS)
@@ -153,7 +152,7 @@ func TestVerifyRanges(t *testing.T) {
 // Several proxies side by side: one chain each, in one collection.
 func TestVerifySeveralWriters(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
 	w1 := newWriter(t, coll, audit.Options{})
 	w2 := newWriter(t, coll, audit.Options{})

@@ -24,7 +24,7 @@ func TestBurstOneEntryEach(t *testing.T) {
 	coll := auditColl(t)
 	reg := prometheus.NewRegistry()
 	w := newWriter(t, coll, audit.Options{Registerer: reg})
-	ctx := context.Background()
+	ctx := t.Context()
 
 	const n = 2000
 	var wg sync.WaitGroup
@@ -99,7 +99,7 @@ func TestCloseFlushesEverything(t *testing.T) {
 	t.Parallel()
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{FlushInterval: time.Hour, BatchSize: 1000, QueueSize: 5000})
-	ctx := context.Background()
+	ctx := t.Context()
 	for i := range 300 {
 		require.NoError(t, w.Record(ctx, entry("delete", "c", i)))
 	}
@@ -119,11 +119,11 @@ func TestCloseWaitsForRunningOperations(t *testing.T) {
 	t.Parallel()
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{})
-	op, err := w.Begin(context.Background(), entry("update", "c", 1))
+	op, err := w.Begin(t.Context(), entry("update", "c", 1))
 	require.NoError(t, err)
 	closed := make(chan error)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
 		closed <- w.Close(ctx)
 	}()
@@ -146,7 +146,7 @@ func TestBeginWaitsForRoom(t *testing.T) {
 	t.Parallel()
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{QueueSize: 3, BatchSize: 3, FlushInterval: time.Hour})
-	ctx := context.Background()
+	ctx := t.Context()
 	var ops []*audit.Op
 	for i := range 3 {
 		op, err := w.Begin(ctx, entry("create", "c", i))
@@ -205,9 +205,9 @@ func TestOpThroughContext(t *testing.T) {
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{})
 	base := audit.Entry{RequestID: "req-1", IP: "192.0.2.1", UserAgent: "curl/8", Action: "update", Collection: "orders"}
-	op, err := w.Begin(context.Background(), base)
+	op, err := w.Begin(t.Context(), base)
 	require.NoError(t, err)
-	ctx := audit.NewContext(context.Background(), op)
+	ctx := audit.NewContext(t.Context(), op)
 
 	// What the authenticator, the handler and the service would do.
 	audit.FromContext(ctx).SetActor(&principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"editor"}, Auth: "api_key", KeyID: "k1",
@@ -226,7 +226,7 @@ func TestOpThroughContext(t *testing.T) {
 	op.Finish(500, "INTERNAL") // ignored: the first Finish counts
 
 	// Outside an audited request the Op is nil and every method is a no-op.
-	none := audit.FromContext(context.Background())
+	none := audit.FromContext(t.Context())
 	require.Nil(t, none)
 	none.AddCount(1)
 	none.SetActor(nil)
@@ -255,7 +255,7 @@ func TestCloseUnderLoadLosesNone(t *testing.T) {
 	t.Parallel()
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{BatchSize: 50})
-	ctx := context.Background()
+	ctx := t.Context()
 
 	var (
 		wg       sync.WaitGroup

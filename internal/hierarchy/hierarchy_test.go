@@ -1,7 +1,6 @@
 package hierarchy_test
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -18,7 +17,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestBoundsAndCache(t *testing.T) {
 	_, db := testenv.Mongo(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	docs := []any{bson.D{{Key: "uid", Value: "boss"}}}
 	for _, id := range []string{"a", "b", "c", "d"} {
 		docs = append(docs, bson.D{{Key: "uid", Value: id}, {Key: "mgr", Value: "boss"}})

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"context"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -43,7 +42,7 @@ policies:
 	s, err := Parse(map[string][]byte{"p.yml": []byte(src)})
 	require.NoError(t, err)
 	_, db := testenv.Mongo(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	r := rand.New(rand.NewSource(7))
 	pick := func(vals ...any) any { return vals[r.Intn(len(vals))] }
 	var docs []any

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -20,9 +19,8 @@ import (
 // server that changes its code fails here instead of turning into a 500.
 func TestTranslateClientMistakesFromServer(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
-	coll := db.Collection("mistakes")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "mistakes")
 	_, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "s", Value: "str"}, {Key: "arr", Value: bson.A{1, 2}}})
 	require.NoError(t, err)
 
@@ -107,8 +105,8 @@ func TestTranslateClientMistakesFromServer(t *testing.T) {
 // code 121 on MongoDB, 525074461 on DocumentDB.
 func TestTranslateValidationFailureFromServer(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
+	ctx := t.Context()
+	db := testenv.DB(t)
 	// create, then collMod: DocumentDB accepts a validator given to create
 	// without enforcing it, and enforces one set by collMod.
 	require.NoError(t, db.CreateCollection(ctx, "validated"))

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,7 +19,7 @@ import (
 // ("SCAN <table>").
 func TestEmbeddedGetByIDUsesAnIndex(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	dir := t.TempDir()
 
 	e, err := store.StartEmbedded(ctx, dir, nil)
@@ -96,7 +95,7 @@ func TestEmbeddedGetByIDUsesAnIndex(t *testing.T) {
 // whose place in MongoDB's order the index does not give.
 func TestEmbeddedIDOrder(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	e, err := store.StartEmbedded(ctx, t.TempDir(), nil)
 	require.NoError(t, err)
 	defer e.Close()

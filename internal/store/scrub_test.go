@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -15,9 +14,8 @@ import (
 // fields included) must not carry that text into the translated error, whose
 // cause is logged.
 func TestTranslatedErrorsDoNotQuoteDocuments(t *testing.T) {
-	_, db := testenv.Mongo(t)
-	ctx := context.Background()
-	coll := db.Collection("scrub")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "scrub")
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: "secret-value-42"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 // what `make run` relies on.
 func TestEmbeddedRoundTripAndRestart(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	dir := filepath.Join(t.TempDir(), "not", "yet", "there")
 
 	e, err := store.StartEmbedded(ctx, dir, nil)
@@ -49,7 +49,7 @@ func TestEmbeddedRoundTripAndRestart(t *testing.T) {
 
 func TestConnectFailures(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 
 	_, err := store.Connect(ctx, "not-a-uri")
 	require.Equal(t, apperr.KindInvalid, apperr.KindOf(err), "%v", err)
@@ -67,12 +67,12 @@ func TestConnectFailures(t *testing.T) {
 func TestProbe(t *testing.T) {
 	t.Parallel()
 	client, db := testenv.Mongo(t)
-	caps, err := store.Probe(context.Background(), client, db.Name())
+	caps, err := store.Probe(t.Context(), client, db.Name())
 	require.NoError(t, err)
 	require.Equal(t, testenv.Backend(), caps.Backend)
 	require.NotEmpty(t, caps.Version)
 
-	names, err := db.ListCollectionNames(context.Background(), bson.D{})
+	names, err := db.ListCollectionNames(t.Context(), bson.D{})
 	require.NoError(t, err)
 	require.Empty(t, names, "Probe must not create collections")
 

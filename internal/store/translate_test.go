@@ -34,9 +34,8 @@ func requireKind(t *testing.T, err error, kind apperr.Kind, message string) *app
 
 func TestTranslateDuplicateKeyFromServer(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
-	coll := db.Collection("users")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "users")
 	_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "email", Value: 1}},
 		Options: options.Index().SetUnique(true),
@@ -77,8 +76,8 @@ func TestTranslateDuplicateKeyFromServer(t *testing.T) {
 
 func TestTranslateNotImplementedFromServer(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
+	ctx := t.Context()
+	db := testenv.DB(t)
 	testenv.RequireMissing(t, testenv.CapLookup)
 	_, err := db.Collection("orders").InsertOne(ctx, bson.D{{Key: "n", Value: 1}})
 	require.NoError(t, err)
@@ -95,7 +94,7 @@ func TestTranslateNotImplementedFromServer(t *testing.T) {
 
 func TestTranslateCommandNotFoundFromServer(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	client, _ := testenv.Mongo(t)
 	// No server has this command, so this holds on MongoDB and FerretDB alike.
 	raw := client.Database("admin").RunCommand(ctx, bson.D{{Key: "pmNoSuchCommand", Value: 1}}).Err()
@@ -106,8 +105,8 @@ func TestTranslateCommandNotFoundFromServer(t *testing.T) {
 
 func TestTranslateBadQueryFromServer(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
+	ctx := t.Context()
+	db := testenv.DB(t)
 	_, err := db.Collection("c").InsertOne(ctx, bson.D{{Key: "n", Value: 1}})
 	require.NoError(t, err)
 
@@ -129,12 +128,12 @@ func TestTranslateBadQueryFromServer(t *testing.T) {
 
 func TestTranslateNoDocumentsAndTimeoutFromServer(t *testing.T) {
 	t.Parallel()
-	_, db := testenv.Mongo(t)
+	db := testenv.DB(t)
 
-	raw := db.Collection("empty").FindOne(context.Background(), bson.D{}).Err()
+	raw := db.Collection("empty").FindOne(t.Context(), bson.D{}).Err()
 	requireKind(t, store.Translate(raw), apperr.KindNotFound, "not found")
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Nanosecond)
 	defer cancel()
 	<-ctx.Done()
 	raw = db.Collection("empty").FindOne(ctx, bson.D{}).Err()
@@ -184,7 +183,7 @@ func TestTranslateWithoutServer(t *testing.T) {
 
 func TestTranslateUnreachableServer(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	e, err := store.StartEmbedded(ctx, t.TempDir(), nil)
 	require.NoError(t, err)
 	client, err := store.Connect(ctx, e.URI())

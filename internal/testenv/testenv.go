@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
@@ -133,6 +134,29 @@ func Collection(t testing.TB, name string) *mongo.Collection {
 func Store(t testing.TB) *store.Database {
 	t.Helper()
 	return store.NewDatabase(DB(t))
+}
+
+// ConnectAs connects to the test server's host as the given user (SCRAM-SHA-256
+// against authSource), for tests of credentials the code under test issued.
+// The client is disconnected when the test ends.
+func ConnectAs(t testing.TB, username, password, authSource string) *mongo.Client {
+	t.Helper()
+	host := MongoURI(t)
+	host = strings.TrimPrefix(host[strings.Index(host, "@")+1:], "mongodb://")
+	if i := strings.IndexAny(host, "/?"); i >= 0 {
+		host = host[:i]
+	}
+	c, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + host).SetAuth(options.Credential{
+		Username: username, Password: password, AuthSource: authSource, AuthMechanism: "SCRAM-SHA-256"}))
+	if err != nil {
+		t.Fatalf("testenv: connect as %s: %v", username, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Disconnect(ctx)
+	})
+	return c
 }
 
 // MongoURI is the test server's URI, for proxies a test starts as separate

@@ -1,7 +1,6 @@
 package versions
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +32,7 @@ func newStore(t *testing.T, keep int) *Store {
 }
 
 func TestSaveListGet(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, 0)
 	_, err := s.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
@@ -63,7 +62,7 @@ func TestSaveListGet(t *testing.T) {
 
 // Concurrent saves of one document get distinct, gapless version numbers.
 func TestConcurrentSaves(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, 0)
 	_, err := s.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
@@ -91,7 +90,7 @@ func TestConcurrentSaves(t *testing.T) {
 }
 
 func TestKeepBoundsVersions(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, 2)
 	ttl, err := s.EnsureIndexes(ctx, time.Hour)
 	require.NoError(t, err)
@@ -113,7 +112,7 @@ func TestKeepBoundsVersions(t *testing.T) {
 // every minute (MongoDB), so the test waits for the condition.
 func TestRetentionThroughTTLIndex(t *testing.T) {
 	testenv.RequireCapability(t, testenv.CapTTLIndex)
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, 100)
 	ttl, err := s.EnsureIndexes(ctx, time.Second)
 	require.NoError(t, err)

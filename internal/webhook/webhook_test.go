@@ -67,7 +67,7 @@ func setup(t *testing.T) (*store.Collection, *webhook.Outbox) {
 	t.Helper()
 	_, db := testenv.Mongo(t)
 	coll := store.NewCollection(db.Collection(webhook.Collection))
-	if err := webhook.EnsureIndexes(context.Background(), coll); err != nil {
+	if err := webhook.EnsureIndexes(t.Context(), coll); err != nil {
 		t.Fatal(err)
 	}
 	return coll, webhook.NewOutbox(coll)
@@ -94,7 +94,7 @@ func deliverer(coll *store.Collection, owner string, attempts int) *webhook.Deli
 
 func entry(t *testing.T, coll *store.Collection) webhook.Entry {
 	t.Helper()
-	list, err := webhook.List(context.Background(), coll, "", 10)
+	list, err := webhook.List(t.Context(), coll, "", 10)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("outbox: %v %v", list, err)
 	}
@@ -106,7 +106,7 @@ func TestFailsTimesOutThenDelivers(t *testing.T) {
 	rc := newReceiver(t, func(n int) string {
 		return map[int]string{1: "fail", 2: "hang", 3: "fail"}[n] + map[bool]string{true: "ok"}[n > 3]
 	})
-	ctx := context.Background()
+	ctx := t.Context()
 	oid := bson.NewObjectID()
 	enqueue(ctx, t, ob, "update", oid, rc.srv.URL, "HOOK")
 	d := deliverer(coll, "p1", 10)
@@ -145,7 +145,7 @@ func TestFailsTimesOutThenDelivers(t *testing.T) {
 func TestNeverAnsweringReceiverEndsDead(t *testing.T) {
 	coll, ob := setup(t)
 	rc := newReceiver(t, func(int) string { return "hang" })
-	ctx := context.Background()
+	ctx := t.Context()
 	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "HOOK")
 	d := deliverer(coll, "p1", 3)
 	for i := 0; i < 3; i++ {
@@ -169,7 +169,7 @@ func TestNeverAnsweringReceiverEndsDead(t *testing.T) {
 func TestMissingSecretIsAFailedAttempt(t *testing.T) {
 	coll, ob := setup(t)
 	rc := newReceiver(t, func(int) string { return "ok" })
-	ctx := context.Background()
+	ctx := t.Context()
 	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "UNSET")
 	d := deliverer(coll, "p1", 1)
 	if _, err := d.Step(ctx); err != nil {
@@ -184,7 +184,7 @@ func TestMissingSecretIsAFailedAttempt(t *testing.T) {
 func TestTwoDeliverersDeliverEachEventOnce(t *testing.T) {
 	coll, ob := setup(t)
 	rc := newReceiver(t, func(int) string { return "ok" })
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	const n = 30
 	for i := 0; i < n; i++ {
@@ -199,7 +199,7 @@ func TestTwoDeliverersDeliverEachEventOnce(t *testing.T) {
 	var delivered atomic.Int64
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		list, err := webhook.List(context.Background(), coll, webhook.StateDelivered, n+1)
+		list, err := webhook.List(t.Context(), coll, webhook.StateDelivered, n+1)
 		if err != nil {
 			t.Fatal(err)
 		}

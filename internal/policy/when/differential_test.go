@@ -1,7 +1,6 @@
 package when
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -187,7 +186,7 @@ func genLeaf(r *rand.Rand) string {
 
 func TestDifferentialFilterVsInMemory(t *testing.T) {
 	_, db := testenv.Mongo(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	r := rand.New(rand.NewSource(*diffSeed))
 	ndocs := 1000
 	if testing.Short() || raceEnabled {
@@ -364,10 +363,10 @@ func without(ids []int, excluded map[int]bool) []int {
 
 func findIDs(t *testing.T, coll *mongo.Collection, filter bson.Raw) []int {
 	t.Helper()
-	cur, err := coll.Find(context.Background(), filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	cur, err := coll.Find(t.Context(), filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
 	require.NoError(t, err, filter.String())
 	var out []int
-	for cur.Next(context.Background()) {
+	for cur.Next(t.Context()) {
 		out = append(out, int(cur.Current.Lookup("_id").Int32()))
 	}
 	require.NoError(t, cur.Err())
