@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -19,7 +20,7 @@ import (
 // ("SCAN <table>").
 func TestEmbeddedGetByIDUsesAnIndex(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
+	ctx := context.Background()
 	dir := t.TempDir()
 
 	e, err := store.StartEmbedded(ctx, dir, nil)
@@ -95,7 +96,7 @@ func TestEmbeddedGetByIDUsesAnIndex(t *testing.T) {
 // whose place in MongoDB's order the index does not give.
 func TestEmbeddedIDOrder(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
+	ctx := context.Background()
 	e, err := store.StartEmbedded(ctx, t.TempDir(), nil)
 	require.NoError(t, err)
 	defer e.Close()
