@@ -15,13 +15,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func raw(t *testing.T, d bson.D) bson.Raw {
-	t.Helper()
-	b, err := bson.Marshal(d)
-	require.NoError(t, err)
-	return b
-}
-
 // newStore is a version store on a fresh database keeping keep versions of
 // a document (0: all); the test creates its indexes, whose answer some
 // tests check.
@@ -38,11 +31,11 @@ func TestSaveListGet(t *testing.T) {
 	require.NoError(t, err)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 1; i <= 3; i++ {
-		v, err := s.Save(ctx, "orders", "o1", raw(t, bson.D{{Key: "_id", Value: "o1"}, {Key: "n", Value: int32(i)}}), "update", "u1", at.Add(time.Duration(i)*time.Minute))
+		v, err := s.Save(ctx, "orders", "o1", testenv.Raw(t, bson.D{{Key: "_id", Value: "o1"}, {Key: "n", Value: int32(i)}}), "update", "u1", at.Add(time.Duration(i)*time.Minute))
 		require.NoError(t, err)
 		require.EqualValues(t, i, v)
 	}
-	_, err = s.Save(ctx, "orders", "o2", raw(t, bson.D{{Key: "_id", Value: "o2"}}), "delete", "u2", at)
+	_, err = s.Save(ctx, "orders", "o2", testenv.Raw(t, bson.D{{Key: "_id", Value: "o2"}}), "delete", "u2", at)
 	require.NoError(t, err)
 
 	list, err := s.List(ctx, "orders", "o1", 100)
@@ -72,7 +65,7 @@ func TestConcurrentSaves(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := s.Save(ctx, "c", int32(7), raw(t, bson.D{{Key: "_id", Value: int32(7)}}), "update", "u", time.Now())
+			v, err := s.Save(ctx, "c", int32(7), testenv.Raw(t, bson.D{{Key: "_id", Value: int32(7)}}), "update", "u", time.Now())
 			require.NoError(t, err)
 			got <- v
 		}()
@@ -96,7 +89,7 @@ func TestKeepBoundsVersions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, testenv.Has(t, testenv.CapTTLIndex), ttl, "EnsureIndexes reports a TTL index exactly where the server has them")
 	for i := 0; i < 5; i++ {
-		_, err = s.Save(ctx, "c", "d", raw(t, bson.D{{Key: "_id", Value: "d"}}), "update", "u", time.Now())
+		_, err = s.Save(ctx, "c", "d", testenv.Raw(t, bson.D{{Key: "_id", Value: "d"}}), "update", "u", time.Now())
 		require.NoError(t, err)
 	}
 	list, err := s.List(ctx, "c", "d", 100)
@@ -119,12 +112,12 @@ func TestRetentionThroughTTLIndex(t *testing.T) {
 	require.True(t, ttl)
 	old := time.Now().Add(-time.Hour)
 	for i := 0; i < 3; i++ {
-		_, err = s.Save(ctx, "c", "old", raw(t, bson.D{{Key: "_id", Value: "old"}}), "update", "u", old)
+		_, err = s.Save(ctx, "c", "old", testenv.Raw(t, bson.D{{Key: "_id", Value: "old"}}), "update", "u", old)
 		require.NoError(t, err)
 	}
 	// A version stamped far in the future outlives the test: the pass
 	// removes expired entries only.
-	_, err = s.Save(ctx, "c", "new", raw(t, bson.D{{Key: "_id", Value: "new"}}), "update", "u", time.Now().Add(24*time.Hour))
+	_, err = s.Save(ctx, "c", "new", testenv.Raw(t, bson.D{{Key: "_id", Value: "new"}}), "update", "u", time.Now().Add(24*time.Hour))
 	require.NoError(t, err)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
