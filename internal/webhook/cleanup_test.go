@@ -158,7 +158,7 @@ func TestRedeliverDeadEntry(t *testing.T) {
 		}
 		return "fail"
 	})
-	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "HOOK")
+	enqueue(t, ob, "create", "o1", rc.srv.URL, "HOOK")
 	d := deliverer(coll, "p1", 1)
 	if worked, err := d.Step(ctx); !worked || err != nil {
 		t.Fatalf("step: %v %v", worked, err)
