@@ -3,7 +3,6 @@ package audit_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,17 +24,9 @@ func BenchmarkRecord(b *testing.B) {
 	base := entry("update", "orders", 1)
 	base.DocIDs = []string{"65f0c0ffee0000000000abcd"}
 	base.ChangedFields = []string{"status", "items.0.qty"}
-	ctx := b.Context()
 	b.ReportAllocs()
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := recordOp(ctx, w, base, false); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	recordParallel(b, w, base, false)
 	b.StopTimer()
 	closeSlow(b, w)
 }
@@ -53,6 +44,20 @@ func recordOp(ctx context.Context, w *audit.Writer, e audit.Entry, wait bool) er
 		return nil
 	}
 	return op.Wait(ctx)
+}
+
+// recordParallel runs recordOp from b.RunParallel's goroutines, b.N times
+// in all.
+func recordParallel(b *testing.B, w *audit.Writer, base audit.Entry, wait bool) {
+	ctx := b.Context()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := recordOp(ctx, w, base, wait); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // closeSlow closes w with time to store b.N entries: the embedded FerretDB
@@ -94,7 +99,7 @@ func TestSpillTornLineSkipped(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	coll := auditColl(t)
-	spill := filepath.Join(t.TempDir(), "spill.ndjson")
+	spill := spillPath(t)
 
 	// Entries of an earlier process that died mid-write, with MongoDB down.
 	dead, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/").SetServerSelectionTimeout(100 * time.Millisecond))
@@ -152,14 +157,7 @@ func benchmarkRecordDurable(b *testing.B, parallelism int) {
 		}
 	} else {
 		b.SetParallelism(parallelism)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := recordOp(ctx, w, base, true); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+		recordParallel(b, w, base, true)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "stored/s")

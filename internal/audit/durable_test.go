@@ -3,7 +3,6 @@ package audit_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -85,7 +84,7 @@ func TestWaitBeforeFinish(t *testing.T) {
 func TestWaitBufferModeSpilled(t *testing.T) {
 	t.Parallel()
 	o := newOutage(t)
-	spill := filepath.Join(t.TempDir(), "spill.ndjson")
+	spill := spillPath(t)
 	w := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
 	o.stop()
 	e := entry("delete", "c", 7)

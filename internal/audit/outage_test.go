@@ -145,10 +145,7 @@ func TestBufferSpillsWhileDownAndReplays(t *testing.T) {
 func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	o := newOutage(t)
-	spill := filepath.Join(t.TempDir(), "spill.ndjson")
-
-	o.stop()
+	o, spill := downWithSpill(t)
 	w1 := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
 	for i := range 7 {
 		require.NoError(t, w1.Record(ctx, entry("delete", "c", i)))
@@ -168,9 +165,7 @@ func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
 func TestFailClosedSavesOnShutdownDeadline(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	o := newOutage(t)
-	spill := filepath.Join(t.TempDir(), "spill.ndjson")
-	o.stop()
+	o, spill := downWithSpill(t)
 	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: store.NewCollection(o.coll()), SpillPath: spill, Logger: testenv.Quiet}))
 	require.NoError(t, err)
 	recordCreates(t, w, 0, 5)
@@ -182,6 +177,20 @@ func TestFailClosedSavesOnShutdownDeadline(t *testing.T) {
 	o.start()
 	w2 := o.writer(t, audit.Options{SpillPath: spill})
 	closeAndRequireStored(t, w2, o.coll(), 5)
+}
+
+// downWithSpill is an outage with MongoDB down, and a spill file path for
+// the test.
+func downWithSpill(t *testing.T) (*outage, string) {
+	t.Helper()
+	o := newOutage(t)
+	o.stop()
+	return o, spillPath(t)
+}
+
+// spillPath is a spill file for one test, not created yet.
+func spillPath(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "spill.ndjson")
 }
 
 func readSpill(t *testing.T, path string) []audit.Entry {
