@@ -9,14 +9,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestBoundsAndCache(t *testing.T) {
-	_, db := testenv.Mongo(t)
+	db := testenv.Store(t)
 	ctx := t.Context()
 	docs := []any{bson.D{{Key: "uid", Value: "boss"}}}
 	for _, id := range []string{"a", "b", "c", "d"} {
@@ -24,10 +23,10 @@ func TestBoundsAndCache(t *testing.T) {
 	}
 	// a non-string id is ignored, not an error
 	docs = append(docs, bson.D{{Key: "uid", Value: 7}, {Key: "mgr", Value: "boss"}})
-	if _, err := db.Collection("org").InsertMany(ctx, docs); err != nil {
+	if err := db.Collection("org").InsertMany(ctx, docs, true); err != nil {
 		t.Fatal(err)
 	}
-	r := hierarchy.New(store.NewDatabase(db))
+	r := hierarchy.New(db)
 	cfg := hierarchy.Config{Collection: "org", IDField: "uid", ManagerField: "mgr", MaxDepth: 5, MaxNodes: 10, CacheTTL: time.Hour}
 	v, err := r.Get(ctx, cfg, "boss")
 	if err != nil {

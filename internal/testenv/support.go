@@ -19,10 +19,10 @@ import (
 // matters).
 var Quiet = slog.New(slog.DiscardHandler)
 
-// Raw is d encoded as a BSON document, for tests that feed code raw
-// documents as the database returns them; it fails the test if d cannot
-// be encoded.
-func Raw(t testing.TB, d bson.D) bson.Raw {
+// Raw is d (a bson.D, a map or a struct) encoded as a BSON document, for
+// tests that feed code raw documents as the database returns them; it
+// fails the test if d cannot be encoded.
+func Raw(t testing.TB, d any) bson.Raw {
 	t.Helper()
 	b, err := bson.Marshal(d)
 	if err != nil {
