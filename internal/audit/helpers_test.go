@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -87,11 +86,9 @@ func entry(action, coll string, i int) audit.Entry {
 // stored returns every entry of coll in chain order.
 func stored(t testing.TB, coll *mongo.Collection) []audit.Entry {
 	t.Helper()
-	ctx := t.Context()
-	cur, err := coll.Find(ctx, bson.D{}, optionsSortChain())
-	require.NoError(t, err)
 	var out []audit.Entry
-	require.NoError(t, cur.All(ctx, &out))
+	chainOrder := bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}
+	require.NoError(t, store.NewCollection(coll).FindAll(t.Context(), bson.D{}, store.Find{Sort: chainOrder}, &out))
 	return out
 }
 
@@ -175,8 +172,4 @@ func eventually(t testing.TB, d time.Duration, cond func() bool, msg string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func optionsSortChain() *options.FindOptionsBuilder {
-	return options.Find().SetSort(bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}})
 }

@@ -9,7 +9,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -20,8 +19,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // tests check.
 func newStore(t *testing.T, keep int) *Store {
 	t.Helper()
-	_, db := testenv.Mongo(t)
-	return &Store{Coll: store.NewCollection(db.Collection("pm_versions")), Keep: keep}
+	return &Store{Coll: testenv.Store(t).Collection("pm_versions"), Keep: keep}
 }
 
 func TestSaveListGet(t *testing.T) {
