@@ -4,22 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
-
-func TestMain(m *testing.M) { testenv.Main(m) }
 
 const testPolicy = `
 version: "1"
@@ -57,17 +52,6 @@ func (r *racingStore) ReplaceOne(ctx context.Context, coll string, filter, doc a
 		f()
 	}
 	return r.Documents.ReplaceOne(ctx, coll, filter, doc)
-}
-
-// newService is a service enforcing the policy policyYAML over st, with a
-// cursor codec of a fixed test key.
-func newService(t *testing.T, policyYAML string, st service.Store) *service.Service {
-	t.Helper()
-	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(policyYAML)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return service.New(service.Params{Store: st, Policies: set, Cursors: cursor.NewCodec([]byte(strings.Repeat("s", 32)))})
 }
 
 func setup(t *testing.T) (*service.Service, *racingStore, *store.Database) {
