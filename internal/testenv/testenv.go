@@ -11,11 +11,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,10 +33,6 @@ const (
 	BackendDocumentDB = store.BackendDocumentDB
 	BackendMongoDB    = store.BackendMongoDB
 )
-
-// dirPrefix names the embedded server's data directories; the pid in the
-// name lets a later run remove directories of test processes that are gone.
-const dirPrefix = "pmtest-ferretdb-"
 
 // One server and one client per test process: starting FerretDB takes
 // a moment, and isolation comes from a fresh database per test instead.
@@ -66,8 +59,7 @@ func start() error {
 
 	uri := os.Getenv(EnvMongoURI)
 	if uri == "" {
-		removeStaleDirs()
-		dir, err := os.MkdirTemp("", dirPrefix+strconv.Itoa(os.Getpid())+"-")
+		dir, err := newDataDir()
 		if err != nil {
 			return err
 		}
@@ -221,24 +213,5 @@ func shutdown() {
 	if embedded != nil {
 		embedded.Close()
 		_ = os.RemoveAll(dataDir)
-	}
-}
-
-// removeStaleDirs deletes data directories left by test processes that exited
-// without Main (the usual case: go test ends the process after the tests).
-// Only directories whose process is gone are touched, since packages are
-// tested in parallel processes.
-func removeStaleDirs() {
-	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
-	for _, m := range matches {
-		rest := strings.TrimPrefix(filepath.Base(m), dirPrefix)
-		pidText, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidText)
-		if err != nil || pid <= 0 || pid == os.Getpid() {
-			continue
-		}
-		if syscall.Kill(pid, 0) == syscall.ESRCH {
-			_ = os.RemoveAll(m)
-		}
 	}
 }
