@@ -1,6 +1,7 @@
 package testenv_test
 
 import (
+	"context"
 	"net"
 	"slices"
 	"sync"
@@ -110,4 +111,22 @@ func TestDeclaredGaps(t *testing.T) {
 		t.Skipf("capability gaps are declared only for the engines this project is tested on; backend %s lacks %v", b, missing)
 	}
 	require.Equal(t, testenv.DeclaredGaps(b), missing)
+}
+
+// ConnectAs reaches the test server as a user the test created; the
+// password is checked, so a wrong one is refused.
+func TestConnectAs(t *testing.T) {
+	t.Parallel()
+	testenv.RequireCapability(t, testenv.CapUserManagement)
+	db := testenv.DB(t)
+	ctx := t.Context()
+	user := testenv.UniqueName("pmtest_user_")
+	require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "createUser", Value: user}, {Key: "pwd", Value: "pw-1"},
+		{Key: "roles", Value: bson.A{bson.D{{Key: "role", Value: "readWrite"}, {Key: "db", Value: db.Name()}}}},
+		{Key: "mechanisms", Value: bson.A{"SCRAM-SHA-256"}}}).Err())
+	t.Cleanup(func() { _ = db.RunCommand(context.WithoutCancel(ctx), bson.D{{Key: "dropUser", Value: user}}).Err() })
+
+	_, err := testenv.ConnectAs(t, user, "pw-1", db.Name()).Database(db.Name()).Collection("c").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
+	require.NoError(t, err)
+	require.Error(t, testenv.ConnectAs(t, user, "wrong", db.Name()).Ping(ctx, nil), "a wrong password is refused")
 }
