@@ -49,6 +49,7 @@ func recordOp(ctx context.Context, w *audit.Writer, e audit.Entry, wait bool) er
 // recordParallel runs recordOp from b.RunParallel's goroutines, b.N times
 // in all.
 func recordParallel(b *testing.B, w *audit.Writer, base audit.Entry, wait bool) {
+	b.Helper()
 	ctx := b.Context()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

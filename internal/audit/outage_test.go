@@ -190,6 +190,7 @@ func downWithSpill(t *testing.T) (*outage, string) {
 
 // spillPath is a spill file for one test, not created yet.
 func spillPath(t *testing.T) string {
+	t.Helper()
 	return filepath.Join(t.TempDir(), "spill.ndjson")
 }
 
