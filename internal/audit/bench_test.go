@@ -3,7 +3,6 @@ package audit_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 // BenchmarkRecord measures what a request pays: Begin + Finish (reserve,
@@ -24,17 +24,9 @@ func BenchmarkRecord(b *testing.B) {
 	base := entry("update", "orders", 1)
 	base.DocIDs = []string{"65f0c0ffee0000000000abcd"}
 	base.ChangedFields = []string{"status", "items.0.qty"}
-	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := recordOp(ctx, w, base, false); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	recordParallel(b, w, base, false)
 	b.StopTimer()
 	closeSlow(b, w)
 }
@@ -54,11 +46,26 @@ func recordOp(ctx context.Context, w *audit.Writer, e audit.Entry, wait bool) er
 	return op.Wait(ctx)
 }
 
+// recordParallel runs recordOp from b.RunParallel's goroutines, b.N times
+// in all.
+func recordParallel(b *testing.B, w *audit.Writer, base audit.Entry, wait bool) {
+	b.Helper()
+	ctx := b.Context()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := recordOp(ctx, w, base, wait); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // closeSlow closes w with time to store b.N entries: the embedded FerretDB
 // stores a few thousand per second.
 func closeSlow(b *testing.B, w *audit.Writer) {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(b.N)*time.Millisecond)
+	ctx, cancel := context.WithTimeout(b.Context(), time.Minute+time.Duration(b.N)*time.Millisecond)
 	defer cancel()
 	require.NoError(b, w.Close(ctx))
 }
@@ -70,7 +77,7 @@ func BenchmarkRecordStored(b *testing.B) {
 	coll := auditColl(b)
 	w := newWriter(b, coll, audit.Options{QueueSize: max(b.N+1, audit.DefaultQueueSize)})
 	base := entry("update", "orders", 1)
-	ctx := context.Background()
+	ctx := b.Context()
 	start := time.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -91,16 +98,16 @@ func BenchmarkRecordStored(b *testing.B) {
 // counted; the rest of the file is replayed.
 func TestSpillTornLineSkipped(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
-	spill := filepath.Join(t.TempDir(), "spill.ndjson")
+	spill := spillPath(t)
 
 	// Entries of an earlier process that died mid-write, with MongoDB down.
 	dead, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/").SetServerSelectionTimeout(100 * time.Millisecond))
 	require.NoError(t, err)
 	defer func() { _ = dead.Disconnect(ctx) }()
 	down, err := audit.NewWriter(audit.Options{Collection: store.NewCollection(dead.Database("x").Collection("x")),
-		Mode: audit.ModeBuffer, SpillPath: spill, Logger: quiet, WriteTimeout: 200 * time.Millisecond})
+		Mode: audit.ModeBuffer, SpillPath: spill, Logger: testenv.Quiet, WriteTimeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	for i := range 3 {
 		require.NoError(t, down.Record(ctx, entry("find", "c", i)))
@@ -138,7 +145,7 @@ func benchmarkRecordDurable(b *testing.B, parallelism int) {
 	coll := auditColl(b)
 	w := newWriter(b, coll, audit.Options{FlushInterval: audit.DefaultFlushInterval})
 	base := entry("update", "orders", 1)
-	ctx := context.Background()
+	ctx := b.Context()
 	inserts := func() float64 { return float64(w.Stats().Inserts) }
 	before := inserts()
 	start := time.Now()
@@ -151,14 +158,7 @@ func benchmarkRecordDurable(b *testing.B, parallelism int) {
 		}
 	} else {
 		b.SetParallelism(parallelism)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := recordOp(ctx, w, base, true); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+		recordParallel(b, w, base, true)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "stored/s")

@@ -3,7 +3,6 @@ package audit_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ func TestWaitReturnsOnceStored(t *testing.T) {
 	// once (no insert runs), the others wait for that insert to return and
 	// go together. A Wait that returned before the insert finds nothing.
 	w := newWriter(t, coll, audit.Options{BatchSize: 100, FlushInterval: time.Hour})
-	ctx := context.Background()
+	ctx := t.Context()
 	var ops []*audit.Op
 	for g := range 8 {
 		op, err := w.Begin(ctx, entry("create", "c", g))
@@ -71,13 +70,13 @@ func TestWaitReturnsOnceStored(t *testing.T) {
 func TestWaitBeforeFinish(t *testing.T) {
 	t.Parallel()
 	w := newWriter(t, auditColl(t), audit.Options{})
-	op, err := w.Begin(context.Background(), entry("read", "c", 1))
+	op, err := w.Begin(t.Context(), entry("read", "c", 1))
 	require.NoError(t, err)
-	require.Error(t, op.Wait(context.Background()))
+	require.Error(t, op.Wait(t.Context()))
 	op.Finish(200, "")
-	require.NoError(t, op.Wait(context.Background()))
+	require.NoError(t, op.Wait(t.Context()))
 	var none *audit.Op
-	require.NoError(t, none.Wait(context.Background()))
+	require.NoError(t, none.Wait(t.Context()))
 }
 
 // buffer mode with MongoDB down: Wait returns once the entry is fsynced to
@@ -85,7 +84,7 @@ func TestWaitBeforeFinish(t *testing.T) {
 func TestWaitBufferModeSpilled(t *testing.T) {
 	t.Parallel()
 	o := newOutage(t)
-	spill := filepath.Join(t.TempDir(), "spill.ndjson")
+	spill := spillPath(t)
 	w := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
 	o.stop()
 	e := entry("delete", "c", 7)
@@ -119,13 +118,13 @@ func TestWaitFailClosedGivesUp(t *testing.T) {
 func TestWaitAfterCloseGaveUp(t *testing.T) {
 	t.Parallel()
 	w := newWriter(t, auditColl(t), audit.Options{})
-	op, err := w.Begin(context.Background(), entry("update", "c", 1))
+	op, err := w.Begin(t.Context(), entry("update", "c", 1))
 	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	require.Error(t, w.Close(ctx), "an operation is still running")
 	op.Finish(200, "")
-	require.Error(t, op.Wait(context.Background()))
+	require.Error(t, op.Wait(t.Context()))
 	require.EqualValues(t, 1, w.Stats().Lost)
 	require.EqualValues(t, 1, w.Stats().Unconfirmed)
 }
@@ -134,7 +133,7 @@ func TestWaitAfterCloseGaveUp(t *testing.T) {
 // 200 would, and returns it for Wait.
 func finished(t testing.TB, w *audit.Writer, e audit.Entry) *audit.Op {
 	t.Helper()
-	op, err := w.Begin(context.Background(), e)
+	op, err := w.Begin(t.Context(), e)
 	require.NoError(t, err)
 	op.Finish(200, "")
 	return op

@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"context"
 	"encoding/json"
 	"maps"
 	"reflect"
@@ -181,7 +180,7 @@ func TestRecordNormalizes(t *testing.T) {
 	e.ID, e.Hash, e.Seq, e.Writer = "forged", "forged", 99, "forged" // overwritten by the writer
 	e.Outcome = ""
 	e.Status = 403
-	require.NoError(t, w.Record(context.Background(), e))
+	require.NoError(t, w.Record(t.Context(), e))
 	closeWriter(t, w)
 
 	got := stored(t, coll)

@@ -2,8 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/audit"
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -21,17 +18,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// quiet is the writers' logger in tests: failures are expected in the outage
-// tests, and the assertions say what matters.
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // auditColl returns a fresh audit collection on the test server, with the
 // indexes the product creates.
 func auditColl(t testing.TB) *mongo.Collection {
 	t.Helper()
-	_, db := testenv.Mongo(t)
-	coll := db.Collection("audit")
-	require.NoError(t, audit.EnsureIndexes(context.Background(), store.NewCollection(coll), 0))
+	coll := testenv.Collection(t, "audit")
+	require.NoError(t, audit.EnsureIndexes(t.Context(), store.NewCollection(coll), 0))
 	return coll
 }
 
@@ -44,7 +36,7 @@ func newWriter(t testing.TB, coll *mongo.Collection, opts audit.Options) *audit.
 		opts.FlushInterval = 10 * time.Millisecond
 	}
 	if opts.Logger == nil {
-		opts.Logger = quiet
+		opts.Logger = testenv.Quiet
 	}
 	w, err := audit.NewWriter(opts)
 	require.NoError(t, err)
@@ -58,7 +50,7 @@ func newWriter(t testing.TB, coll *mongo.Collection, opts audit.Options) *audit.
 
 func closeWriter(t testing.TB, w *audit.Writer) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	require.NoError(t, w.Close(ctx))
 }
@@ -94,24 +86,22 @@ func entry(action, coll string, i int) audit.Entry {
 // stored returns every entry of coll in chain order.
 func stored(t testing.TB, coll *mongo.Collection) []audit.Entry {
 	t.Helper()
-	ctx := context.Background()
-	cur, err := coll.Find(ctx, bson.D{}, optionsSortChain())
-	require.NoError(t, err)
 	var out []audit.Entry
-	require.NoError(t, cur.All(ctx, &out))
+	chainOrder := bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}}
+	require.NoError(t, store.NewCollection(coll).FindAll(t.Context(), bson.D{}, store.Find{Sort: chainOrder}, &out))
 	return out
 }
 
 func count(t testing.TB, coll *mongo.Collection) int64 {
 	t.Helper()
-	n, err := coll.CountDocuments(context.Background(), bson.D{})
+	n, err := coll.CountDocuments(t.Context(), bson.D{})
 	require.NoError(t, err)
 	return n
 }
 
 func verifyAll(t testing.TB, coll *mongo.Collection) audit.VerifyResult {
 	t.Helper()
-	res, err := audit.Verify(context.Background(), store.NewCollection(coll), time.Time{}, time.Time{})
+	res, err := audit.Verify(t.Context(), store.NewCollection(coll), time.Time{}, time.Time{})
 	require.NoError(t, err)
 	return res
 }
@@ -138,7 +128,7 @@ func requireIntact(t testing.TB, coll *mongo.Collection, n int) {
 // verifyTenant verifies every entry of tenant's chains.
 func verifyTenant(t testing.TB, coll *mongo.Collection, tenant string) audit.VerifyResult {
 	t.Helper()
-	res, err := audit.VerifyTenant(context.Background(), store.NewCollection(coll), tenant, time.Time{}, time.Time{})
+	res, err := audit.VerifyTenant(t.Context(), store.NewCollection(coll), tenant, time.Time{}, time.Time{})
 	require.NoError(t, err)
 	return res
 }
@@ -156,19 +146,19 @@ func requireBrokenAt(t testing.TB, res audit.VerifyResult, id string) {
 
 func tamperSet(t testing.TB, coll *mongo.Collection, id string, set bson.D) {
 	t.Helper()
-	_, err := coll.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: set}})
+	_, err := coll.UpdateOne(t.Context(), bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: set}})
 	require.NoError(t, err)
 }
 
 func tamperDelete(t testing.TB, coll *mongo.Collection, id string) {
 	t.Helper()
-	_, err := coll.DeleteOne(context.Background(), bson.D{{Key: "_id", Value: id}})
+	_, err := coll.DeleteOne(t.Context(), bson.D{{Key: "_id", Value: id}})
 	require.NoError(t, err)
 }
 
 func tamperReplace(t testing.TB, coll *mongo.Collection, e audit.Entry) {
 	t.Helper()
-	_, err := coll.ReplaceOne(context.Background(), bson.D{{Key: "_id", Value: e.ID}}, e)
+	_, err := coll.ReplaceOne(t.Context(), bson.D{{Key: "_id", Value: e.ID}}, e)
 	require.NoError(t, err)
 }
 
@@ -182,13 +172,4 @@ func eventually(t testing.TB, d time.Duration, cond func() bool, msg string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func optionsSortChain() *options.FindOptionsBuilder {
-	return options.Find().SetSort(bson.D{{Key: "writer", Value: 1}, {Key: "seq", Value: 1}})
-}
-
-func testenvMongo(t testing.TB) (*mongo.Client, *mongo.Database) {
-	t.Helper()
-	return testenv.Mongo(t)
 }

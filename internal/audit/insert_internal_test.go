@@ -1,15 +1,11 @@
 package audit
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -18,11 +14,10 @@ import (
 // which count as success: no error, no second copy.
 func TestInsertRetryIsIdempotent(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
-	coll := db.Collection("audit")
-	require.NoError(t, EnsureIndexes(ctx, store.NewCollection(coll), 0))
-	w, err := NewWriter(Options{Collection: store.NewCollection(coll), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx := t.Context()
+	coll := testenv.Store(t).Collection("audit")
+	require.NoError(t, EnsureIndexes(ctx, coll, 0))
+	w, err := NewWriter(Options{Collection: coll, Logger: testenv.Quiet})
 	require.NoError(t, err)
 	defer func() { _ = w.Close(ctx) }()
 
@@ -36,7 +31,7 @@ func TestInsertRetryIsIdempotent(t *testing.T) {
 	require.NoError(t, w.insert(batch[:2]), "the first attempt stored two")
 	require.NoError(t, w.insert(batch), "the retry of the whole batch")
 	require.NoError(t, w.insert(batch), "and again")
-	n, err := coll.CountDocuments(ctx, bson.D{})
+	n, err := coll.Count(ctx, bson.D{})
 	require.NoError(t, err)
 	require.EqualValues(t, 5, n)
 }

@@ -53,7 +53,7 @@ func outageOptions(o audit.Options) audit.Options {
 // operations are accepted again.
 func TestFailClosedRefusesWhileDownAndRecovers(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	o := newOutage(t)
 	w := o.writer(t, audit.Options{Mode: audit.ModeFailClosed})
 
@@ -99,7 +99,7 @@ func TestFailClosedRefusesWhileDownAndRecovers(t *testing.T) {
 // order and emptied, and the chain is intact.
 func TestBufferSpillsWhileDownAndReplays(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	o := newOutage(t)
 	spill := filepath.Join(t.TempDir(), "audit", "spill.ndjson")
 	w := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
@@ -144,11 +144,8 @@ func TestBufferSpillsWhileDownAndReplays(t *testing.T) {
 // down) is replayed by the next one at start.
 func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	o := newOutage(t)
-	spill := filepath.Join(t.TempDir(), "spill.ndjson")
-
-	o.stop()
+	ctx := t.Context()
+	o, spill := downWithSpill(t)
 	w1 := o.writer(t, audit.Options{Mode: audit.ModeBuffer, SpillPath: spill})
 	for i := range 7 {
 		require.NoError(t, w1.Record(ctx, entry("delete", "c", i)))
@@ -167,11 +164,9 @@ func TestBufferReplaysFileOfEarlierProcess(t *testing.T) {
 // start replays it.
 func TestFailClosedSavesOnShutdownDeadline(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	o := newOutage(t)
-	spill := filepath.Join(t.TempDir(), "spill.ndjson")
-	o.stop()
-	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: store.NewCollection(o.coll()), SpillPath: spill, Logger: quiet}))
+	ctx := t.Context()
+	o, spill := downWithSpill(t)
+	w, err := audit.NewWriter(outageOptions(audit.Options{Collection: store.NewCollection(o.coll()), SpillPath: spill, Logger: testenv.Quiet}))
 	require.NoError(t, err)
 	recordCreates(t, w, 0, 5)
 	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
@@ -182,6 +177,21 @@ func TestFailClosedSavesOnShutdownDeadline(t *testing.T) {
 	o.start()
 	w2 := o.writer(t, audit.Options{SpillPath: spill})
 	closeAndRequireStored(t, w2, o.coll(), 5)
+}
+
+// downWithSpill is an outage with MongoDB down, and a spill file path for
+// the test.
+func downWithSpill(t *testing.T) (*outage, string) {
+	t.Helper()
+	o := newOutage(t)
+	o.stop()
+	return o, spillPath(t)
+}
+
+// spillPath is a spill file for one test, not created yet.
+func spillPath(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "spill.ndjson")
 }
 
 func readSpill(t *testing.T, path string) []audit.Entry {
@@ -206,6 +216,6 @@ func readSpill(t *testing.T, path string) []audit.Entry {
 func recordCreates(t testing.TB, w *audit.Writer, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
-		require.NoError(t, w.Record(context.Background(), entry("create", "c", i)))
+		require.NoError(t, w.Record(t.Context(), entry("create", "c", i)))
 	}
 }

@@ -2,7 +2,6 @@ package audit_test
 
 import (
 	"cmp"
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -22,7 +21,7 @@ import (
 // a millisecond and two writers interleave (the (ts, writer, seq) keyset).
 func TestQueryPagesNewestFirst(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
 	// Both writers' clocks stand still for 4 calls at a time: plenty of ties.
 	clock := func() func() time.Time {
@@ -114,7 +113,7 @@ func TestQueryPagesNewestFirst(t *testing.T) {
 // order, across page ends that fall inside the millisecond.
 func TestQueryPagesWithinOneMillisecond(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
 	still := func() time.Time { return t0 }
 	w1 := newWriter(t, coll, audit.Options{Now: still})
@@ -161,9 +160,8 @@ func ptrTime(t time.Time) *time.Time { return &t }
 
 func TestEnsureIndexes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenvMongo(t)
-	coll := db.Collection("audit")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "audit")
 
 	ttl := func() *int32 {
 		specs, err := coll.Indexes().ListSpecifications(ctx)
@@ -239,9 +237,8 @@ func TestEnsureIndexes(t *testing.T) {
 // to every minute (MongoDB), so the test waits for the condition.
 func TestRetentionThroughTTLIndex(t *testing.T) {
 	testenv.RequireCapability(t, testenv.CapTTLIndex)
-	_, db := testenv.Mongo(t)
-	ctx := context.Background()
-	coll := db.Collection("pm_audit")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "pm_audit")
 	require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), time.Second))
 	// Ten entries an hour apart, from four hours ago: about half are past
 	// the retention, the rest are in the future.

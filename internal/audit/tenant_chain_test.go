@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ func tenantEntry(tenant string, i int) audit.Entry {
 // not change when another tenant's chain is broken.
 func TestChainsPerTenant(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
 	w := newWriter(t, coll, audit.Options{})
 	want := map[string]int{}
@@ -89,7 +88,7 @@ func TestChainsPerTenant(t *testing.T) {
 // with a recomputed hash into t2's chain is refused by t2's verification.
 func TestVerifyTenantFlagsAnEntryFiledInAnotherChain(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
 	chain := audit.ChainOf("feedfacefeedface", "t1")
 	e := tenantEntry("t2", 1)
@@ -107,7 +106,7 @@ func TestVerifyTenantFlagsAnEntryFiledInAnotherChain(t *testing.T) {
 // gaps left by other tenants' entries are not reported, an edited entry is.
 func TestVerifyTenantOnAChainMixingTenants(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	coll := auditColl(t)
 	const writer = "0123456789abcdef" // a chain name without a tenant tag
 	prev := audit.Genesis(writer)

@@ -1,15 +1,12 @@
 package cursor_test
 
 import (
-	"context"
 	"math/rand"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -65,19 +62,10 @@ func genSortDocs(r *rand.Rand, n int, arrays bool) []any {
 	return docs
 }
 
-func fetch(t *testing.T, coll *mongo.Collection, filter any, sort bson.D, limit int64) []bson.Raw {
+func fetch(t *testing.T, coll *store.Collection, filter any, sort bson.D) []bson.Raw {
 	t.Helper()
-	opts := options.Find().SetSort(sort)
-	if limit > 0 {
-		opts.SetLimit(limit)
-	}
-	cur, err := coll.Find(context.Background(), filter, opts)
-	require.NoError(t, err)
 	var out []bson.Raw
-	for cur.Next(context.Background()) {
-		out = append(out, append(bson.Raw(nil), cur.Current...))
-	}
-	require.NoError(t, cur.Err())
+	require.NoError(t, coll.FindAll(t.Context(), filter, store.Find{Sort: sort}, &out))
 	return out
 }
 
@@ -85,13 +73,11 @@ func fetch(t *testing.T, coll *mongo.Collection, filter any, sort bson.D, limit 
 // in a fresh collection (FerretDB v1.24 refuses nested arrays only; arrays
 // of scalars are fine); r is the test's seeded source, so a failure replays
 // with the same data.
-func sortDocsCollection(t *testing.T, r *rand.Rand, n int) (*mongo.Collection, []any) {
+func sortDocsCollection(t *testing.T, r *rand.Rand, n int) (*store.Collection, []any) {
 	t.Helper()
-	_, db := testenv.Mongo(t)
 	docs := genSortDocs(r, n, true)
-	coll := db.Collection("sortdocs")
-	_, err := coll.InsertMany(context.Background(), docs)
-	require.NoError(t, err)
+	coll := testenv.Store(t).Collection("sortdocs")
+	require.NoError(t, coll.InsertMany(t.Context(), docs, true))
 	return coll, docs
 }
 
@@ -114,7 +100,7 @@ func TestSortOrderMatchesServer(t *testing.T) {
 		{{Key: "a", Value: -1}, {Key: "_id", Value: -1}},
 		{{Key: "a", Value: 1}, {Key: "b", Value: -1}, {Key: "_id", Value: 1}},
 	} {
-		got := fetch(t, coll, bson.D{}, sort, 0)
+		got := fetch(t, coll, bson.D{}, sort)
 		require.Len(t, got, len(docs))
 		c := codec()
 		for i := 1; i < len(got); i++ {
@@ -146,7 +132,7 @@ func TestAfterPagesExactly(t *testing.T) {
 				filter = c.After(sort, *last)
 			}
 			var kept []bson.Raw
-			for _, d := range fetch(t, coll, filter, sort, 0) {
+			for _, d := range fetch(t, coll, filter, sort) {
 				if last == nil || cursor.ComparePositions(c.PositionOf(d, sort), *last, sort) > 0 {
 					kept = append(kept, d)
 				}

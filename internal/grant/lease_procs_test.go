@@ -2,7 +2,6 @@ package grant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -52,11 +49,11 @@ const (
 // runLeaseWorker is the body of a worker process: contend for the lease
 // until killed, and record every pass made while holding it, with its start
 // and end (this machine's clock, shared by every worker), in lease_passes.
-// Attempts refused because another holds the lease are counted in
-// lease_standby.
+// Attempts refused because another holds the lease are recorded, one
+// document each, in lease_standby.
 func runLeaseWorker() int {
 	ctx := context.Background()
-	client, err := mongo.Connect(options.Client().ApplyURI(os.Getenv(leaseWorkerURI)))
+	client, err := store.Open(ctx, os.Getenv(leaseWorkerURI))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -64,8 +61,8 @@ func runLeaseWorker() int {
 	db := client.Database(os.Getenv(leaseWorkerDB))
 	id := os.Getenv(leaseWorkerID)
 	r := &Reaper{
-		M:        &Manager{Client: store.NewClient(client), Ledger: store.NewCollection(db.Collection("pm_grants"))},
-		Leases:   store.NewCollection(db.Collection("pm_leases")),
+		M:        &Manager{Client: client, Ledger: db.Collection("pm_grants")},
+		Leases:   db.Collection("pm_leases"),
 		Holder:   id,
 		LeaseTTL: leaseTTL,
 	}
@@ -81,12 +78,11 @@ func runLeaseWorker() int {
 			start := time.Now().UnixNano()
 			time.Sleep(leasePassWork) // the pass's work
 			end := time.Now().UnixNano()
-			if _, err := passes.InsertOne(ctx, bson.D{{Key: "holder", Value: id}, {Key: "start", Value: start}, {Key: "end", Value: end}}); err != nil {
+			if err := passes.InsertOne(ctx, bson.D{{Key: "holder", Value: id}, {Key: "start", Value: start}, {Key: "end", Value: end}}); err != nil {
 				fmt.Fprintln(os.Stderr, "record pass:", err)
 			}
 		default:
-			_, _ = standby.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}},
-				options.UpdateOne().SetUpsert(true))
+			_ = standby.InsertOne(ctx, bson.D{{Key: "holder", Value: id}})
 		}
 		time.Sleep(leasePassEvery)
 	}
@@ -106,9 +102,9 @@ func TestReaperLeaseOneHolderAcrossProcesses(t *testing.T) {
 	// runs there (grants need user management, which it lacks, and custom
 	// roles), so the election is tested where one could run.
 	testenv.RequireCapability(t, testenv.CapUserManagement)
-	_, db := testenv.Mongo(t)
+	db := testenv.Store(t)
 	uri := testenv.MongoURI(t)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	// Three workers, as three proxies.
 	workers := map[string]*exec.Cmd{}
@@ -133,22 +129,14 @@ func TestReaperLeaseOneHolderAcrossProcesses(t *testing.T) {
 	}
 
 	passes := func() []leasePass {
-		cur, err := db.Collection("lease_passes").Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "start", Value: 1}}))
-		require.NoError(t, err)
 		var ps []leasePass
-		require.NoError(t, cur.All(ctx, &ps))
+		require.NoError(t, db.Collection("lease_passes").FindAll(ctx, bson.D{}, store.Find{Sort: bson.D{{Key: "start", Value: 1}}}, &ps))
 		return ps
 	}
 	standby := func(id string) int64 {
-		var doc struct {
-			N int64 `bson:"n"`
-		}
-		err := db.Collection("lease_standby").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return 0
-		}
+		n, err := db.Collection("lease_standby").Count(ctx, bson.D{{Key: "holder", Value: id}})
 		require.NoError(t, err)
-		return doc.N
+		return n
 	}
 	holdersOf := func(ps []leasePass) []string {
 		var hs []string
@@ -187,7 +175,7 @@ func TestReaperLeaseOneHolderAcrossProcesses(t *testing.T) {
 		Holder string    `bson:"holder"`
 		Until  time.Time `bson:"until"`
 	}
-	require.NoError(t, db.Collection("pm_leases").FindOne(ctx, bson.D{}).Decode(&lease))
+	require.NoError(t, db.Collection("pm_leases").FindOne(ctx, bson.D{}, store.Find{}, &lease))
 	require.Equal(t, holder, lease.Holder)
 	var after, since []leasePass
 	testenv.WaitUntil(t, func() bool {

@@ -1,17 +1,14 @@
 package grant
 
 import (
-	"context"
 	"encoding/base64"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -45,9 +42,9 @@ func TestIssueWithoutUserManagementCreatesNothing(t *testing.T) {
 	require.Error(t, err, "the rule names database app only")
 	a, err := Decide(loadRules(t), []string{"analyst"}, Request{Database: "app", Collections: []string{"orders"}, Actions: []string{"find"}, TTL: "1h"})
 	require.NoError(t, err)
-	_, err = m.Issue(context.Background(), "u1", "t1", a)
+	_, err = m.Issue(t.Context(), "u1", "t1", a)
 	require.Equal(t, apperr.KindNotSupported, apperr.KindOf(err))
-	n, err := m.Ledger.Count(context.Background(), bson.D{})
+	n, err := m.Ledger.Count(t.Context(), bson.D{})
 	require.NoError(t, err)
 	require.Zero(t, n, "no ledger entry may be written")
 }
@@ -61,7 +58,7 @@ func TestReaperLeaseIsExclusive(t *testing.T) {
 	leases := store.NewCollection(db.Collection("pm_leases"))
 	a := &Reaper{M: m, Leases: leases, Holder: "proxy-a", LeaseTTL: time.Minute}
 	b := &Reaper{M: m, Leases: leases, Holder: "proxy-b", LeaseTTL: time.Minute}
-	ctx := context.Background()
+	ctx := t.Context()
 	ok, err := a.AcquireLease(ctx)
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -88,7 +85,7 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 	testenv.RequireCapability(t, store.CapUserManagement)
 	testenv.RequireCapability(t, store.CapCustomRoles)
 	m, db := manager(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	s := loadRules(t)
 	_, err := db.Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
 	require.NoError(t, err)
@@ -100,16 +97,7 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 	creds, err := m.Issue(ctx, "u1", "t1", a)
 	require.NoError(t, err)
 
-	uri := os.Getenv(testenv.EnvMongoURI)
-	host := uri[strings.Index(uri, "@")+1:]
-	host = strings.TrimPrefix(host, "mongodb://")
-	if i := strings.IndexAny(host, "/?"); i >= 0 {
-		host = host[:i]
-	}
-	user, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + host).SetAuth(options.Credential{
-		Username: creds.Username, Password: creds.Password, AuthSource: creds.AuthSource, AuthMechanism: "SCRAM-SHA-256"}))
-	require.NoError(t, err)
-	defer func() { _ = user.Disconnect(ctx) }()
+	user := testenv.ConnectAs(t, creds.Username, creds.Password, creds.AuthSource)
 	udb := user.Database(db.Name())
 	require.NoError(t, udb.Collection("orders").FindOne(ctx, bson.D{}).Err(), "find on the granted collection works")
 	_, err = udb.Collection("orders").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
@@ -118,10 +106,7 @@ func TestRealServerGrantLifecycle(t *testing.T) {
 
 	require.NoError(t, m.Revoke(ctx, creds.GrantID))
 	require.NoError(t, m.Revoke(ctx, creds.GrantID), "revoke is idempotent")
-	fresh, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + host).SetAuth(options.Credential{
-		Username: creds.Username, Password: creds.Password, AuthSource: creds.AuthSource, AuthMechanism: "SCRAM-SHA-256"}))
-	require.NoError(t, err)
-	defer func() { _ = fresh.Disconnect(ctx) }()
+	fresh := testenv.ConnectAs(t, creds.Username, creds.Password, creds.AuthSource)
 	require.Error(t, fresh.Database(db.Name()).Collection("orders").FindOne(ctx, bson.D{}).Err(), "revoked credentials stop working")
 
 	// A crash between createRole and createUser: a pending entry and an

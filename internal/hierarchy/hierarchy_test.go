@@ -1,7 +1,6 @@
 package hierarchy_test
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -10,25 +9,24 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/hierarchy"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestBoundsAndCache(t *testing.T) {
-	_, db := testenv.Mongo(t)
-	ctx := context.Background()
+	db := testenv.Store(t)
+	ctx := t.Context()
 	docs := []any{bson.D{{Key: "uid", Value: "boss"}}}
 	for _, id := range []string{"a", "b", "c", "d"} {
 		docs = append(docs, bson.D{{Key: "uid", Value: id}, {Key: "mgr", Value: "boss"}})
 	}
 	// a non-string id is ignored, not an error
 	docs = append(docs, bson.D{{Key: "uid", Value: 7}, {Key: "mgr", Value: "boss"}})
-	if _, err := db.Collection("org").InsertMany(ctx, docs); err != nil {
+	if err := db.Collection("org").InsertMany(ctx, docs, true); err != nil {
 		t.Fatal(err)
 	}
-	r := hierarchy.New(store.NewDatabase(db))
+	r := hierarchy.New(db)
 	cfg := hierarchy.Config{Collection: "org", IDField: "uid", ManagerField: "mgr", MaxDepth: 5, MaxNodes: 10, CacheTTL: time.Hour}
 	v, err := r.Get(ctx, cfg, "boss")
 	if err != nil {

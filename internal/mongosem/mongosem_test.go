@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 func rv(t *testing.T, v any) bson.RawValue {
@@ -17,15 +19,6 @@ func rv(t *testing.T, v any) bson.RawValue {
 		t.Fatal(err)
 	}
 	return bson.RawValue{Type: typ, Value: b}
-}
-
-func doc(t *testing.T, d bson.D) bson.Raw {
-	t.Helper()
-	b, err := bson.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // Facts of MongoDB's value order that the in-memory check and pagination
@@ -94,7 +87,7 @@ func TestMatchPath(t *testing.T) {
 		{"comparison on an element", bson.D{{Key: "a", Value: bson.A{int32(1), int32(10)}}}, []string{"a"}, gt3, false, true},
 	}
 	for _, c := range cases {
-		if got := MatchPath(doc(t, c.doc), c.path, c.pred, c.miss); got != c.want {
+		if got := MatchPath(testenv.Raw(t, c.doc), c.path, c.pred, c.miss); got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 		}
 	}

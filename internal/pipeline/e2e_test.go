@@ -47,8 +47,8 @@ var e2eSecrets = []string{
 
 func e2eDB(t *testing.T) (*mongo.Database, context.Context) {
 	t.Helper()
-	_, db := testenv.Mongo(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	db := testenv.DB(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	_, err := db.Collection("people").InsertMany(ctx, e2ePeople)
 	require.NoError(t, err)
@@ -231,8 +231,8 @@ func TestEndToEndAllowList(t *testing.T) {
 // backend: {} for a collection the caller reads without restriction, and
 // the match-nothing filter for a caller who can never match a rule.
 func TestEndToEndPolicyForms(t *testing.T) {
-	_, db := testenv.Mongo(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	db := testenv.DB(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	for _, c := range []string{"public", "mine"} {
 		_, err := db.Collection(c).InsertMany(ctx, []any{

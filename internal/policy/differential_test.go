@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"context"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -10,10 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/policy/when"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -42,8 +41,7 @@ policies:
 `
 	s, err := Parse(map[string][]byte{"p.yml": []byte(src)})
 	require.NoError(t, err)
-	_, db := testenv.Mongo(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	r := rand.New(rand.NewSource(7))
 	pick := func(vals ...any) any { return vals[r.Intn(len(vals))] }
 	var docs []any
@@ -63,9 +61,8 @@ policies:
 		add("secret", "s")
 		docs = append(docs, d)
 	}
-	coll := db.Collection("things")
-	_, err = coll.InsertMany(ctx, docs)
-	require.NoError(t, err)
+	coll := testenv.Store(t).Collection("things")
+	require.NoError(t, coll.InsertMany(ctx, docs, true))
 
 	callers := []*principal.Principal{
 		{ID: "u1", TenantID: "t1", Roles: []string{"employee"}},
@@ -81,8 +78,7 @@ policies:
 			d := s.Decide(p.Roles, p, "things", a, time.Now())
 			var mem []int
 			for _, doc := range docs {
-				b, _ := bson.Marshal(doc)
-				raw := bson.Raw(b)
+				raw := testenv.Raw(t, doc)
 				if d.Match(raw) {
 					mem = append(mem, int(raw.Lookup("_id").Int32()))
 					require.NotNil(t, d.FieldsFor(raw))
@@ -96,11 +92,10 @@ policies:
 				if d.State == when.Always {
 					filter = bson.D{}
 				}
-				cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-				require.NoError(t, err)
-				for cur.Next(ctx) {
-					got = append(got, int(cur.Current.Lookup("_id").Int32()))
-				}
+				require.NoError(t, coll.Each(ctx, filter, store.Find{Sort: bson.D{{Key: "_id", Value: 1}}}, func(found bson.Raw) error {
+					got = append(got, int(found.Lookup("_id").Int32()))
+					return nil
+				}))
 			}
 			sort.Ints(mem)
 			require.Equal(t, fmt.Sprint(mem), fmt.Sprint(got), "caller %s action %s filter %s", p.ID, a, d.Filter())

@@ -8,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 var testLimits = Limits{MaxDepth: 10, MaxRegexLength: 50, MaxInItems: 5}
@@ -188,7 +189,7 @@ func TestCheckFilterGoValues(t *testing.T) {
 		{"map operator doc", bson.D{{Key: "a", Value: map[string]any{"$where": "x"}}}, apperr.KindInvalid},
 		{"[]any or", bson.D{{Key: "$or", Value: []any{bson.D{{Key: "secret", Value: 1}}}}}, apperr.KindForbidden},
 		{"[]bson.D and", bson.D{{Key: "$and", Value: []bson.D{{{Key: "a", Value: 1}}}}}, ok},
-		{"raw doc", bson.D{{Key: "a", Value: mustRaw(t, bson.D{{Key: "$where", Value: "x"}})}}, apperr.KindInvalid},
+		{"raw doc", bson.D{{Key: "a", Value: testenv.Raw(t, bson.D{{Key: "$where", Value: "x"}})}}, apperr.KindInvalid},
 		{"struct value refused", bson.D{{Key: "a", Value: struct{ X int }{1}}}, apperr.KindInvalid},
 		{"int and float", bson.D{{Key: "a", Value: 1}, {Key: "b", Value: float32(2)}}, ok},
 	}
@@ -197,15 +198,6 @@ func TestCheckFilterGoValues(t *testing.T) {
 			checkErr(t, CheckFilter(tc.f, Limits{}, policyAllows), tc.want, "")
 		})
 	}
-}
-
-func mustRaw(t *testing.T, d bson.D) bson.Raw {
-	t.Helper()
-	b, err := bson.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestNormalizePath(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/permission-mongo/permission-mongo/internal/schema"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 func parse(t *testing.T, src string) (*schema.Set, []schema.Problem) {
@@ -95,15 +96,6 @@ func mustParse(t *testing.T, src string) *schema.Collection {
 	return set.For("c")
 }
 
-func raw(t *testing.T, d bson.D) bson.Raw {
-	t.Helper()
-	b, err := bson.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestValidateTypes(t *testing.T) {
 	c := mustParse(t, `
 c:
@@ -122,13 +114,13 @@ c:
 	good := bson.D{{Key: "s", Value: "x"}, {Key: "n", Value: 1.5}, {Key: "i", Value: 3.0}, {Key: "b", Value: true},
 		{Key: "d", Value: bson.NewDateTimeFromTime(time.Now())}, {Key: "o", Value: bson.D{}}, {Key: "a", Value: bson.A{}},
 		{Key: "id", Value: bson.NewObjectID()}, {Key: "x", Value: nil}, {Key: "nl", Value: nil}}
-	if f := c.Validate(raw(t, good), nil); len(f) != 0 {
+	if f := c.Validate(testenv.Raw(t, good), nil); len(f) != 0 {
 		t.Fatalf("good document refused: %v", f)
 	}
 	bad := bson.D{{Key: "s", Value: 1}, {Key: "n", Value: "1"}, {Key: "i", Value: 1.5}, {Key: "b", Value: "true"},
 		{Key: "d", Value: "2024-01-01"}, {Key: "o", Value: bson.A{}}, {Key: "a", Value: bson.D{}},
 		{Key: "id", Value: "656565656565656565656565"}, {Key: "nl", Value: 1}}
-	f := c.Validate(raw(t, bad), nil)
+	f := c.Validate(testenv.Raw(t, bad), nil)
 	if len(f) != 9 {
 		t.Fatalf("want 9 type failures, got %v", f)
 	}
@@ -137,7 +129,7 @@ c:
 			t.Fatalf("rule %q: %v", x.Rule, x)
 		}
 	}
-	if f := c.Validate(raw(t, bson.D{{Key: "s", Value: nil}}), nil); len(f) != 1 {
+	if f := c.Validate(testenv.Raw(t, bson.D{{Key: "s", Value: nil}}), nil); len(f) != 1 {
 		t.Fatalf("null for a non-nullable string accepted: %v", f)
 	}
 }
@@ -158,7 +150,7 @@ c:
 		{"u", "https://x.org/p?q=1", true}, {"u", "mailto:a@b.org", true}, {"u", "/relative", false}, {"u", "x y", false},
 		{"t", "2024-01-02T03:04:05Z", true}, {"t", "2024-01-02T03:04:05.123+02:00", true}, {"t", "2024-01-02", false},
 	} {
-		f := c.Validate(raw(t, bson.D{{Key: tc.field, Value: tc.val}}), nil)
+		f := c.Validate(testenv.Raw(t, bson.D{{Key: tc.field, Value: tc.val}}), nil)
 		if (len(f) == 0) != tc.ok {
 			t.Errorf("%s=%q: failures %v, want ok=%v", tc.field, tc.val, f, tc.ok)
 		}
@@ -180,20 +172,20 @@ c:
 	if len(fails) != 1 || fails[0].Path != "bad" || fails[0].Rule != schema.RuleComputed {
 		t.Fatalf("fails %v", fails)
 	}
-	r := raw(t, doc)
+	r := testenv.Raw(t, doc)
 	if r.Lookup("a").AsInt64() != 1 || r.Lookup("o", "k").StringValue() != "x" || r.Lookup("t").AsInt64() != 2 || r.Lookup("u").AsInt64() != 3 {
 		t.Fatalf("completed %v (paths %v)", r, paths)
 	}
 	if !slices.Equal(paths, []string{"a", "o.k", "t", "u"}) {
 		t.Fatalf("paths %v: want the defaults, then the computed fields that succeeded, in order", paths)
 	}
-	pre := raw(t, bson.D{{Key: "im", Value: "1"}})
+	pre := testenv.Raw(t, bson.D{{Key: "im", Value: "1"}})
 	for _, post := range []bson.D{{{Key: "im", Value: "2"}}, {}, {{Key: "im", Value: nil}}, {{Key: "im", Value: 1}}} {
-		if f := c.Immutable(pre, raw(t, post)); len(f) != 1 {
+		if f := c.Immutable(pre, testenv.Raw(t, post)); len(f) != 1 {
 			t.Errorf("post %v: %v", post, f)
 		}
 	}
-	if f := c.Immutable(pre, raw(t, bson.D{{Key: "im", Value: "1"}, {Key: "a", Value: 5}})); len(f) != 0 {
+	if f := c.Immutable(pre, testenv.Raw(t, bson.D{{Key: "im", Value: "1"}, {Key: "a", Value: 5}})); len(f) != 0 {
 		t.Errorf("unchanged immutable refused: %v", f)
 	}
 }
@@ -211,22 +203,22 @@ c:
     u: {computed: "resource.t + 1"}
 `)
 	stored := bson.D{{Key: "a", Value: 5}, {Key: "t", Value: 10}, {Key: "u", Value: 3}}
-	set, fails := c.ComputeRaw(raw(t, stored), time.Now())
+	set, fails := c.ComputeRaw(testenv.Raw(t, stored), time.Now())
 	if len(fails) != 1 || fails[0].Path != "bad" || fails[0].Rule != schema.RuleComputed {
 		t.Fatalf("fails %v", fails)
 	}
 	if len(set) != 1 || set[0].Key != "u" {
 		t.Fatalf("set %v: want only u, the one value that changes", set)
 	}
-	if got := raw(t, set).Lookup("u").AsInt64(); got != 11 {
+	if got := testenv.Raw(t, set).Lookup("u").AsInt64(); got != 11 {
 		t.Fatalf("u = %d, want 11 (computed from t)", got)
 	}
 
-	set, fails = c.ComputeRaw(raw(t, bson.D{{Key: "a", Value: 1}}), time.Now())
+	set, fails = c.ComputeRaw(testenv.Raw(t, bson.D{{Key: "a", Value: 1}}), time.Now())
 	if len(fails) != 1 || len(set) != 2 || set[0].Key != "t" || set[1].Key != "u" {
 		t.Fatalf("absent fields: set %v, fails %v", set, fails)
 	}
-	if r := raw(t, set); r.Lookup("t").AsInt64() != 2 || r.Lookup("u").AsInt64() != 3 {
+	if r := testenv.Raw(t, set); r.Lookup("t").AsInt64() != 2 || r.Lookup("u").AsInt64() != 3 {
 		t.Fatalf("set %v: u must see the t computed before it", r)
 	}
 }

@@ -1,20 +1,15 @@
 package service_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -72,18 +67,14 @@ func doc(kv ...any) bson.D {
 // document.
 type plainStore struct{ service.Store }
 
-func importSetup(t *testing.T, plain bool) (*service.Service, *mongo.Database) {
+func importSetup(t *testing.T, plain bool) (*service.Service, *store.Database) {
 	t.Helper()
-	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(importPolicy)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, db := testenv.Mongo(t)
-	var st service.Store = store.NewDocuments(db, 5*time.Second)
+	db := testenv.Store(t)
+	var st service.Store = db.Documents(5 * time.Second)
 	if plain {
 		st = plainStore{st}
 	}
-	return service.New(service.Params{Store: st, Policies: set, Cursors: cursor.NewCodec([]byte(strings.Repeat("s", 32)))}), db
+	return newService(t, importPolicy, st), db
 }
 
 var importer = &principal.Principal{ID: "h", TenantID: "t1", Roles: []string{"hr"}}
@@ -108,7 +99,7 @@ func TestImportChecksEachLineAndWritesInChunks(t *testing.T) {
 				{Line: 10, Doc: doc("_id", "g")},                      // next chunk
 				{Line: 11, Doc: doc("_id", "e", "name", "dup again")}, // duplicate, other chunk
 			}}
-			res, err := svc.Import(context.Background(), importer, "staff", src, service.ImportOptions{Chunk: 2})
+			res, err := svc.Import(t.Context(), importer, "staff", src, service.ImportOptions{Chunk: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,12 +116,12 @@ func TestImportChecksEachLineAndWritesInChunks(t *testing.T) {
 					t.Fatalf("line %d: %v (kind %v)", f.Line, f.Err, apperr.KindOf(f.Err))
 				}
 			}
-			n, _ := db.Collection("staff").CountDocuments(context.Background(), bson.D{})
+			n, _ := db.Collection("staff").Count(t.Context(), bson.D{})
 			if n != 3 {
 				t.Fatalf("%d documents stored", n)
 			}
 			var a bson.M
-			if err := db.Collection("staff").FindOne(context.Background(), bson.D{{Key: "_id", Value: "a"}}).Decode(&a); err != nil {
+			if err := db.Collection("staff").FindOne(t.Context(), bson.D{{Key: "_id", Value: "a"}}, store.Find{}, &a); err != nil {
 				t.Fatal(err)
 			}
 			if a["tenant_id"] != "t1" || a["created_by"] != "h" || a["name"] != "A" || a["created_at"] == nil {
@@ -146,7 +137,7 @@ func TestImportFailureListIsCapped(t *testing.T) {
 	for i := 1; i <= 7; i++ {
 		src.list = append(src.list, service.ImportItem{Line: int64(i), Err: apperr.Invalid("bad")})
 	}
-	res, err := svc.Import(context.Background(), importer, "staff", src, service.ImportOptions{MaxFailures: 3})
+	res, err := svc.Import(t.Context(), importer, "staff", src, service.ImportOptions{MaxFailures: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +150,7 @@ func TestImportNeedsCreateBeforeReading(t *testing.T) {
 	svc, _ := importSetup(t, false)
 	src := &items{list: []service.ImportItem{{Line: 1, Doc: doc("x", 1)}}}
 	reader := &principal.Principal{ID: "r", TenantID: "t1", Roles: []string{"reader"}}
-	_, err := svc.Import(context.Background(), reader, "staff", src, service.ImportOptions{})
+	_, err := svc.Import(t.Context(), reader, "staff", src, service.ImportOptions{})
 	if apperr.KindOf(err) != apperr.KindForbidden || src.reads != 0 {
 		t.Fatalf("err %v, %d reads", err, src.reads)
 	}
@@ -173,11 +164,11 @@ func TestImportStopsWhenTheSourceFails(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		src.list = append(src.list, service.ImportItem{Line: int64(i), Doc: doc("n", i)})
 	}
-	res, err := svc.Import(context.Background(), importer, "staff", src, service.ImportOptions{Chunk: 3})
+	res, err := svc.Import(t.Context(), importer, "staff", src, service.ImportOptions{Chunk: 3})
 	if err == nil || res == nil || res.Inserted != 3 || res.LastLine != 5 {
 		t.Fatalf("res %+v, err %v", res, err)
 	}
-	n, _ := db.Collection("staff").CountDocuments(context.Background(), bson.D{})
+	n, _ := db.Collection("staff").Count(t.Context(), bson.D{})
 	if n != 3 {
 		t.Fatalf("%d documents stored, want the 3 reported", n)
 	}
@@ -188,7 +179,7 @@ func TestImportStopsWhenTheSourceFails(t *testing.T) {
 // is capped and when the import stops early.
 func TestImportFailuresInLineOrder(t *testing.T) {
 	svc, _ := importSetup(t, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	if res, err := svc.Import(ctx, importer, "staff", &items{list: []service.ImportItem{{Line: 1, Doc: doc("_id", "a")}}}, service.ImportOptions{}); err != nil || res.Inserted != 1 {
 		t.Fatalf("seed: %+v %v", res, err)
 	}

@@ -4,23 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/cursor"
-	"github.com/permission-mongo/permission-mongo/internal/policy"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 	"github.com/permission-mongo/permission-mongo/internal/service"
 	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
-
-func TestMain(m *testing.M) { testenv.Main(m) }
 
 const testPolicy = `
 version: "1"
@@ -60,16 +54,11 @@ func (r *racingStore) ReplaceOne(ctx context.Context, coll string, filter, doc a
 	return r.Documents.ReplaceOne(ctx, coll, filter, doc)
 }
 
-func setup(t *testing.T) (*service.Service, *racingStore, *mongo.Database) {
+func setup(t *testing.T) (*service.Service, *racingStore, *store.Database) {
 	t.Helper()
-	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(testPolicy)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, db := testenv.Mongo(t)
-	rs := &racingStore{Documents: store.NewDocuments(db, 5*time.Second)}
-	svc := service.New(service.Params{Store: rs, Policies: set, Cursors: cursor.NewCodec([]byte(strings.Repeat("s", 32)))})
-	return svc, rs, db
+	db := testenv.Store(t)
+	rs := &racingStore{Documents: db.Documents(5 * time.Second)}
+	return newService(t, testPolicy, rs), rs, db
 }
 
 var hr = &principal.Principal{ID: "h", TenantID: "t1", Roles: []string{"hr"}}
@@ -79,7 +68,7 @@ func kind(err error) apperr.Kind { return apperr.KindOf(err) }
 // createA creates staff document "a" as hr.
 func createA(t *testing.T, svc *service.Service) {
 	t.Helper()
-	if _, err := svc.Create(context.Background(), hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
+	if _, err := svc.Create(t.Context(), hr, "staff", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -87,11 +76,11 @@ func createA(t *testing.T, svc *service.Service) {
 // concurrentWrite arms rs to write field, and an updated_at an hour ahead,
 // into staff document "a" right before the service's next write: the
 // change its compare-and-swap must notice.
-func concurrentWrite(t *testing.T, rs *racingStore, db *mongo.Database, field bson.E) {
+func concurrentWrite(t *testing.T, rs *racingStore, db *store.Database, field bson.E) {
 	t.Helper()
 	rs.before = func() {
 		rs.before = nil
-		_, err := db.Collection("staff").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: "a"}},
+		_, err := db.Collection("staff").UpdateOne(t.Context(), bson.D{{Key: "_id", Value: "a"}},
 			bson.D{{Key: "$set", Value: bson.D{field, {Key: "updated_at", Value: bson.NewDateTimeFromTime(time.Now().Add(time.Hour))}}}})
 		if err != nil {
 			t.Error(err)
@@ -101,7 +90,7 @@ func concurrentWrite(t *testing.T, rs *racingStore, db *mongo.Database, field bs
 
 func TestPatchConcurrentChangeIsConflict(t *testing.T) {
 	svc, rs, db := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	createA(t, svc)
 	concurrentWrite(t, rs, db, bson.E{Key: "n", Value: 99})
 	_, err := svc.Patch(ctx, hr, "staff", "a", bson.D{{Key: "n", Value: 2}})
@@ -109,7 +98,7 @@ func TestPatchConcurrentChangeIsConflict(t *testing.T) {
 		t.Fatalf("err = %v, want conflict", err)
 	}
 	var m bson.M
-	_ = db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Decode(&m)
+	_ = db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}, store.Find{}, &m)
 	if m["n"] != int32(99) {
 		t.Fatalf("concurrent write lost: %v", m)
 	}
@@ -117,7 +106,7 @@ func TestPatchConcurrentChangeIsConflict(t *testing.T) {
 
 func TestReplaceConcurrentChangeIsConflict(t *testing.T) {
 	svc, rs, db := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	createA(t, svc)
 	concurrentWrite(t, rs, db, bson.E{Key: "salary", Value: 5})
 	_, err := svc.Replace(ctx, hr, "staff", "a", bson.D{{Key: "tenant_id", Value: "t1"}, {Key: "n", Value: 2}})
@@ -128,15 +117,15 @@ func TestReplaceConcurrentChangeIsConflict(t *testing.T) {
 
 func TestRefusedUpdateIsUndone(t *testing.T) {
 	svc, _, db := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	createA(t, svc)
-	var before bson.Raw
-	before, _ = db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Raw()
+	var before, after bson.Raw
+	_ = db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}, store.Find{}, &before)
 	_, err := svc.Patch(ctx, hr, "staff", "a", bson.D{{Key: "$set", Value: bson.D{{Key: "tenant_id", Value: "t2"}, {Key: "n", Value: 5}}}})
 	if kind(err) != apperr.KindForbidden {
 		t.Fatalf("err = %v, want forbidden", err)
 	}
-	after, _ := db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}).Raw()
+	_ = db.Collection("staff").FindOne(ctx, bson.D{{Key: "_id", Value: "a"}}, store.Find{}, &after)
 	if !bytes.Equal(before, after) {
 		t.Fatalf("not restored:\n%v\n%v", before, after)
 	}
@@ -144,7 +133,7 @@ func TestRefusedUpdateIsUndone(t *testing.T) {
 
 func TestDecisionsAndIDs(t *testing.T) {
 	svc, _, _ := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	nobody := &principal.Principal{ID: "x", TenantID: "t1", Roles: []string{"nobody"}}
 	if _, err := svc.Get(ctx, nobody, "staff", "a", nil); kind(err) != apperr.KindForbidden {
 		t.Fatalf("ungranted get: %v", err)

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -16,11 +15,11 @@ import (
 // behave as the driver calls they replace, on whichever engine runs.
 func TestCollectionHandle(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
-	c := store.NewDatabase(db).Collection("handle")
+	ctx := t.Context()
+	db := testenv.Store(t)
+	c := db.Collection("handle")
 
-	caps, err := store.NewDatabase(db).Probe(ctx)
+	caps, err := db.Probe(ctx)
 	require.NoError(t, err)
 	require.Equal(t, testenv.Backend(), caps.Backend)
 

@@ -19,16 +19,12 @@ import (
 // what `make run` relies on.
 func TestEmbeddedRoundTripAndRestart(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	dir := filepath.Join(t.TempDir(), "not", "yet", "there")
 
-	e, err := store.StartEmbedded(ctx, dir, nil)
-	require.NoError(t, err)
-	client, err := store.Connect(ctx, e.URI())
-	require.NoError(t, err)
-	_, err = client.Database("app").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "kept"}})
-	require.NoError(t, err)
-	require.NoError(t, client.Disconnect(ctx))
+	e, client := startEmbedded(t, dir)
+	require.NoError(t, client.Database("app").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "kept"}}))
+	require.NoError(t, client.Close(ctx))
 	e.Close()
 	e.Close() // idempotent
 
@@ -36,20 +32,28 @@ func TestEmbeddedRoundTripAndRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, entries, "no SQLite files written under the data directory")
 
-	e, err = store.StartEmbedded(ctx, dir, nil)
-	require.NoError(t, err)
-	defer e.Close()
-	client, err = store.Connect(ctx, e.URI())
-	require.NoError(t, err)
-	defer func() { _ = client.Disconnect(ctx) }()
+	_, client = startEmbedded(t, dir)
 	var got bson.M
-	require.NoError(t, client.Database("app").Collection("c").FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Decode(&got))
+	require.NoError(t, client.Database("app").Collection("c").FindOne(ctx, bson.D{{Key: "_id", Value: 1}}, store.Find{}, &got))
 	require.Equal(t, "kept", got["v"])
+}
+
+// startEmbedded starts an embedded server on dir and opens a client to it;
+// both are closed when the test ends, if the test has not closed them.
+func startEmbedded(t *testing.T, dir string) (*store.Embedded, *store.Client) {
+	t.Helper()
+	e, err := store.StartEmbedded(t.Context(), dir, nil)
+	require.NoError(t, err)
+	t.Cleanup(e.Close)
+	client, err := store.Open(t.Context(), e.URI())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+	return e, client
 }
 
 func TestConnectFailures(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 
 	_, err := store.Connect(ctx, "not-a-uri")
 	require.Equal(t, apperr.KindInvalid, apperr.KindOf(err), "%v", err)
@@ -67,12 +71,12 @@ func TestConnectFailures(t *testing.T) {
 func TestProbe(t *testing.T) {
 	t.Parallel()
 	client, db := testenv.Mongo(t)
-	caps, err := store.Probe(context.Background(), client, db.Name())
+	caps, err := store.Probe(t.Context(), client, db.Name())
 	require.NoError(t, err)
 	require.Equal(t, testenv.Backend(), caps.Backend)
 	require.NotEmpty(t, caps.Version)
 
-	names, err := db.ListCollectionNames(context.Background(), bson.D{})
+	names, err := db.ListCollectionNames(t.Context(), bson.D{})
 	require.NoError(t, err)
 	require.Empty(t, names, "Probe must not create collections")
 

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"sync"
@@ -29,8 +28,6 @@ type Outage struct {
 	Client *mongo.Client
 }
 
-var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // NewOutage starts the server and connects Client to it.
 func NewOutage(t testing.TB) *Outage {
 	t.Helper()
@@ -55,7 +52,7 @@ func NewOutage(t testing.TB) *Outage {
 
 // Start (re)starts the server on its data directory.
 func (o *Outage) Start() {
-	e, err := store.StartEmbedded(context.Background(), o.dir, quietLogger)
+	e, err := store.StartEmbedded(context.Background(), o.dir, Quiet)
 	if err != nil {
 		o.t.Fatalf("start the embedded server: %v", err)
 	}

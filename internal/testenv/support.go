@@ -3,13 +3,33 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/permission-mongo/permission-mongo/internal/auth"
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
+
+// Quiet is a logger that drops everything, for components under test whose
+// logged failures the test provokes on purpose (its assertions say what
+// matters).
+var Quiet = slog.New(slog.DiscardHandler)
+
+// Raw is d (a bson.D, a map or a struct) encoded as a BSON document, for
+// tests that feed code raw documents as the database returns them; it
+// fails the test if d cannot be encoded.
+func Raw(t testing.TB, d any) bson.Raw {
+	t.Helper()
+	b, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatalf("testenv: encode %v: %v", d, err)
+	}
+	return b
+}
 
 // SyncBuffer collects output written from other goroutines (a server's
 // log, a child process's output) while the test reads it.

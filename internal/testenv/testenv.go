@@ -11,15 +11,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
@@ -35,10 +33,6 @@ const (
 	BackendDocumentDB = store.BackendDocumentDB
 	BackendMongoDB    = store.BackendMongoDB
 )
-
-// dirPrefix names the embedded server's data directories; the pid in the
-// name lets a later run remove directories of test processes that are gone.
-const dirPrefix = "pmtest-ferretdb-"
 
 // One server and one client per test process: starting FerretDB takes
 // a moment, and isolation comes from a fresh database per test instead.
@@ -65,8 +59,7 @@ func start() error {
 
 	uri := os.Getenv(EnvMongoURI)
 	if uri == "" {
-		removeStaleDirs()
-		dir, err := os.MkdirTemp("", dirPrefix+strconv.Itoa(os.Getpid())+"-")
+		dir, err := newDataDir()
 		if err != nil {
 			return err
 		}
@@ -112,6 +105,50 @@ func Mongo(t testing.TB) (*mongo.Client, *mongo.Database) {
 		}
 	})
 	return client, db
+}
+
+// DB is Mongo's database alone, for tests that do not need the client.
+func DB(t testing.TB) *mongo.Database {
+	t.Helper()
+	_, db := Mongo(t)
+	return db
+}
+
+// Collection is the collection name in a database of the test's own (see
+// Mongo), for tests that work on one collection.
+func Collection(t testing.TB, name string) *mongo.Collection {
+	t.Helper()
+	return DB(t).Collection(name)
+}
+
+// Store is the database of DB as the store package's handle, for tests of
+// code that reads and writes through store.
+func Store(t testing.TB) *store.Database {
+	t.Helper()
+	return store.NewDatabase(DB(t))
+}
+
+// ConnectAs connects to the test server's host as the given user (SCRAM-SHA-256
+// against authSource), for tests of credentials the code under test issued.
+// The client is disconnected when the test ends.
+func ConnectAs(t testing.TB, username, password, authSource string) *mongo.Client {
+	t.Helper()
+	host := MongoURI(t)
+	host = strings.TrimPrefix(host[strings.Index(host, "@")+1:], "mongodb://")
+	if i := strings.IndexAny(host, "/?"); i >= 0 {
+		host = host[:i]
+	}
+	c, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + host).SetAuth(options.Credential{
+		Username: username, Password: password, AuthSource: authSource, AuthMechanism: "SCRAM-SHA-256"}))
+	if err != nil {
+		t.Fatalf("testenv: connect as %s: %v", username, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Disconnect(ctx)
+	})
+	return c
 }
 
 // MongoURI is the test server's URI, for proxies a test starts as separate
@@ -176,24 +213,5 @@ func shutdown() {
 	if embedded != nil {
 		embedded.Close()
 		_ = os.RemoveAll(dataDir)
-	}
-}
-
-// removeStaleDirs deletes data directories left by test processes that exited
-// without Main (the usual case: go test ends the process after the tests).
-// Only directories whose process is gone are touched, since packages are
-// tested in parallel processes.
-func removeStaleDirs() {
-	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
-	for _, m := range matches {
-		rest := strings.TrimPrefix(filepath.Base(m), dirPrefix)
-		pidText, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidText)
-		if err != nil || pid <= 0 || pid == os.Getpid() {
-			continue
-		}
-		if syscall.Kill(pid, 0) == syscall.ESRCH {
-			_ = os.RemoveAll(m)
-		}
 	}
 }

@@ -18,9 +18,8 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestMongoRoundTrip(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	_, db := testenv.Mongo(t)
-	coll := db.Collection("things")
+	ctx := t.Context()
+	coll := testenv.Collection(t, "things")
 
 	_, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: 1}})
 	require.NoError(t, err)
@@ -37,14 +36,14 @@ func TestMongoRoundTrip(t *testing.T) {
 // Parallel tests get separate databases, and each is dropped when its test ends.
 func TestMongoIsolatesAndDrops(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	var mu sync.Mutex
 	var used []string
 	t.Run("group", func(t *testing.T) {
 		for _, name := range []string{"one", "two", "three"} {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				_, db := testenv.Mongo(t)
+				db := testenv.DB(t)
 				mu.Lock()
 				used = append(used, db.Name())
 				mu.Unlock()
@@ -112,4 +111,22 @@ func TestDeclaredGaps(t *testing.T) {
 		t.Skipf("capability gaps are declared only for the engines this project is tested on; backend %s lacks %v", b, missing)
 	}
 	require.Equal(t, testenv.DeclaredGaps(b), missing)
+}
+
+// ConnectAs reaches the test server as a user the test created; the
+// password is checked, so a wrong one is refused.
+func TestConnectAs(t *testing.T) {
+	t.Parallel()
+	testenv.RequireCapability(t, testenv.CapUserManagement)
+	db := testenv.DB(t)
+	ctx := t.Context()
+	user := testenv.UniqueName("pmtest_user_")
+	require.NoError(t, db.RunCommand(ctx, bson.D{{Key: "createUser", Value: user}, {Key: "pwd", Value: "pw-1"},
+		{Key: "roles", Value: bson.A{bson.D{{Key: "role", Value: "readWrite"}, {Key: "db", Value: db.Name()}}}},
+		{Key: "mechanisms", Value: bson.A{"SCRAM-SHA-256"}}}).Err())
+	t.Cleanup(func() { _ = db.RunCommand(context.WithoutCancel(ctx), bson.D{{Key: "dropUser", Value: user}}).Err() })
+
+	_, err := testenv.ConnectAs(t, user, "pw-1", db.Name()).Database(db.Name()).Collection("c").InsertOne(ctx, bson.D{{Key: "x", Value: 1}})
+	require.NoError(t, err)
+	require.Error(t, testenv.ConnectAs(t, user, "wrong", db.Name()).Ping(ctx, nil), "a wrong password is refused")
 }

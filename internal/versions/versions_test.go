@@ -1,7 +1,6 @@
 package versions
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -10,40 +9,31 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
-	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-func raw(t *testing.T, d bson.D) bson.Raw {
-	t.Helper()
-	b, err := bson.Marshal(d)
-	require.NoError(t, err)
-	return b
-}
 
 // newStore is a version store on a fresh database keeping keep versions of
 // a document (0: all); the test creates its indexes, whose answer some
 // tests check.
 func newStore(t *testing.T, keep int) *Store {
 	t.Helper()
-	_, db := testenv.Mongo(t)
-	return &Store{Coll: store.NewCollection(db.Collection("pm_versions")), Keep: keep}
+	return &Store{Coll: testenv.Store(t).Collection("pm_versions"), Keep: keep}
 }
 
 func TestSaveListGet(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, 0)
 	_, err := s.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 1; i <= 3; i++ {
-		v, err := s.Save(ctx, "orders", "o1", raw(t, bson.D{{Key: "_id", Value: "o1"}, {Key: "n", Value: int32(i)}}), "update", "u1", at.Add(time.Duration(i)*time.Minute))
+		v, err := s.Save(ctx, "orders", "o1", testenv.Raw(t, bson.D{{Key: "_id", Value: "o1"}, {Key: "n", Value: int32(i)}}), "update", "u1", at.Add(time.Duration(i)*time.Minute))
 		require.NoError(t, err)
 		require.EqualValues(t, i, v)
 	}
-	_, err = s.Save(ctx, "orders", "o2", raw(t, bson.D{{Key: "_id", Value: "o2"}}), "delete", "u2", at)
+	_, err = s.Save(ctx, "orders", "o2", testenv.Raw(t, bson.D{{Key: "_id", Value: "o2"}}), "delete", "u2", at)
 	require.NoError(t, err)
 
 	list, err := s.List(ctx, "orders", "o1", 100)
@@ -63,7 +53,7 @@ func TestSaveListGet(t *testing.T) {
 
 // Concurrent saves of one document get distinct, gapless version numbers.
 func TestConcurrentSaves(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, 0)
 	_, err := s.EnsureIndexes(ctx, 0)
 	require.NoError(t, err)
@@ -73,7 +63,7 @@ func TestConcurrentSaves(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := s.Save(ctx, "c", int32(7), raw(t, bson.D{{Key: "_id", Value: int32(7)}}), "update", "u", time.Now())
+			v, err := s.Save(ctx, "c", int32(7), testenv.Raw(t, bson.D{{Key: "_id", Value: int32(7)}}), "update", "u", time.Now())
 			require.NoError(t, err)
 			got <- v
 		}()
@@ -91,13 +81,13 @@ func TestConcurrentSaves(t *testing.T) {
 }
 
 func TestKeepBoundsVersions(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, 2)
 	ttl, err := s.EnsureIndexes(ctx, time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, testenv.Has(t, testenv.CapTTLIndex), ttl, "EnsureIndexes reports a TTL index exactly where the server has them")
 	for i := 0; i < 5; i++ {
-		_, err = s.Save(ctx, "c", "d", raw(t, bson.D{{Key: "_id", Value: "d"}}), "update", "u", time.Now())
+		_, err = s.Save(ctx, "c", "d", testenv.Raw(t, bson.D{{Key: "_id", Value: "d"}}), "update", "u", time.Now())
 		require.NoError(t, err)
 	}
 	list, err := s.List(ctx, "c", "d", 100)
@@ -113,19 +103,19 @@ func TestKeepBoundsVersions(t *testing.T) {
 // every minute (MongoDB), so the test waits for the condition.
 func TestRetentionThroughTTLIndex(t *testing.T) {
 	testenv.RequireCapability(t, testenv.CapTTLIndex)
-	ctx := context.Background()
+	ctx := t.Context()
 	s := newStore(t, 100)
 	ttl, err := s.EnsureIndexes(ctx, time.Second)
 	require.NoError(t, err)
 	require.True(t, ttl)
 	old := time.Now().Add(-time.Hour)
 	for i := 0; i < 3; i++ {
-		_, err = s.Save(ctx, "c", "old", raw(t, bson.D{{Key: "_id", Value: "old"}}), "update", "u", old)
+		_, err = s.Save(ctx, "c", "old", testenv.Raw(t, bson.D{{Key: "_id", Value: "old"}}), "update", "u", old)
 		require.NoError(t, err)
 	}
 	// A version stamped far in the future outlives the test: the pass
 	// removes expired entries only.
-	_, err = s.Save(ctx, "c", "new", raw(t, bson.D{{Key: "_id", Value: "new"}}), "update", "u", time.Now().Add(24*time.Hour))
+	_, err = s.Save(ctx, "c", "new", testenv.Raw(t, bson.D{{Key: "_id", Value: "new"}}), "update", "u", time.Now().Add(24*time.Hour))
 	require.NoError(t, err)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {

@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 // writer, in the change's tenant's chain, with the failure's code.
 func TestAttemptsWrittenToAuditChain(t *testing.T) {
 	coll, ob := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

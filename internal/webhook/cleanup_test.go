@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 // outboxIDs is the ids of coll's entries in state (all when "").
 func outboxIDs(t *testing.T, coll *store.Collection) map[string]string {
 	t.Helper()
-	list, err := webhook.List(context.Background(), coll, "", 100)
+	list, err := webhook.List(t.Context(), coll, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +31,7 @@ func claimIDs(t *testing.T, coll *store.Collection) map[string]bool {
 	var docs []struct {
 		ID string `bson:"_id"`
 	}
-	if err := webhook.ClaimsOf(coll).FindAll(context.Background(), bson.D{}, store.Find{}, &docs); err != nil {
+	if err := webhook.ClaimsOf(coll).FindAll(t.Context(), bson.D{}, store.Find{}, &docs); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]bool{}
@@ -47,7 +46,7 @@ func claimIDs(t *testing.T, coll *store.Collection) map[string]bool {
 // ones and dead letters of any age stay.
 func TestSweepRemovesOldDeliveredEntriesAndClaimsOnly(t *testing.T) {
 	coll, _ := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	old, recent := now.Add(-48*time.Hour), now.Add(-time.Minute)
 	ins := func(doc, state string, deliveredAt *time.Time) {
@@ -96,7 +95,7 @@ func TestSweepRemovesOldDeliveredEntriesAndClaimsOnly(t *testing.T) {
 // 0); where it has none, EnsureRetention says so and creates nothing.
 func TestRetentionTTLIndexes(t *testing.T) {
 	coll, _ := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	ttlOf := func(c *store.Collection, name string) (int32, bool) {
 		specs, err := c.Indexes(ctx)
 		if err != nil {
@@ -151,7 +150,7 @@ func TestRetentionTTLIndexes(t *testing.T) {
 // keys start again from attempt 0 in the same lease window.
 func TestRedeliverDeadEntry(t *testing.T) {
 	coll, ob := setup(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	up := false
 	rc := newReceiver(t, func(int) string {
 		if up {
@@ -159,7 +158,7 @@ func TestRedeliverDeadEntry(t *testing.T) {
 		}
 		return "fail"
 	})
-	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "HOOK")
+	enqueue(t, ob, "create", "o1", rc.srv.URL, "HOOK")
 	d := deliverer(coll, "p1", 1)
 	if worked, err := d.Step(ctx); !worked || err != nil {
 		t.Fatalf("step: %v %v", worked, err)

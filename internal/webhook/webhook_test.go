@@ -65,9 +65,8 @@ func newReceiver(t *testing.T, plan func(n int) string) *receiver {
 
 func setup(t *testing.T) (*store.Collection, *webhook.Outbox) {
 	t.Helper()
-	_, db := testenv.Mongo(t)
-	coll := store.NewCollection(db.Collection(webhook.Collection))
-	if err := webhook.EnsureIndexes(context.Background(), coll); err != nil {
+	coll := testenv.Store(t).Collection(webhook.Collection)
+	if err := webhook.EnsureIndexes(t.Context(), coll); err != nil {
 		t.Fatal(err)
 	}
 	return coll, webhook.NewOutbox(coll)
@@ -75,11 +74,21 @@ func setup(t *testing.T) (*store.Collection, *webhook.Outbox) {
 
 // enqueue puts one event on orders by u1 into the outbox for a single
 // receiver, as a committed write does; tests vary only what they check.
-func enqueue(ctx context.Context, t *testing.T, ob *webhook.Outbox, event string, id any, url, secretEnv string) {
+func enqueue(t *testing.T, ob *webhook.Outbox, event string, id any, url, secretEnv string) {
 	t.Helper()
-	if err := ob.Enqueue(ctx, event, "orders", id, "u1", time.Now(), []webhook.Target{{URL: url, SecretEnv: secretEnv}}); err != nil {
+	if err := ob.Enqueue(t.Context(), event, "orders", id, "u1", time.Now(), []webhook.Target{{URL: url, SecretEnv: secretEnv}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// oneEvent is an outbox holding one create event of o1 for a receiver that
+// answers by plan, with the secret named secretEnv.
+func oneEvent(t *testing.T, plan func(n int) string, secretEnv string) (*store.Collection, *receiver) {
+	t.Helper()
+	coll, ob := setup(t)
+	rc := newReceiver(t, plan)
+	enqueue(t, ob, "create", "o1", rc.srv.URL, secretEnv)
+	return coll, rc
 }
 
 func deliverer(coll *store.Collection, owner string, attempts int) *webhook.Deliverer {
@@ -94,7 +103,7 @@ func deliverer(coll *store.Collection, owner string, attempts int) *webhook.Deli
 
 func entry(t *testing.T, coll *store.Collection) webhook.Entry {
 	t.Helper()
-	list, err := webhook.List(context.Background(), coll, "", 10)
+	list, err := webhook.List(t.Context(), coll, "", 10)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("outbox: %v %v", list, err)
 	}
@@ -106,9 +115,9 @@ func TestFailsTimesOutThenDelivers(t *testing.T) {
 	rc := newReceiver(t, func(n int) string {
 		return map[int]string{1: "fail", 2: "hang", 3: "fail"}[n] + map[bool]string{true: "ok"}[n > 3]
 	})
-	ctx := context.Background()
+	ctx := t.Context()
 	oid := bson.NewObjectID()
-	enqueue(ctx, t, ob, "update", oid, rc.srv.URL, "HOOK")
+	enqueue(t, ob, "update", oid, rc.srv.URL, "HOOK")
 	d := deliverer(coll, "p1", 10)
 	for i := 0; i < 4; i++ {
 		worked, err := d.Step(ctx)
@@ -143,10 +152,8 @@ func TestFailsTimesOutThenDelivers(t *testing.T) {
 }
 
 func TestNeverAnsweringReceiverEndsDead(t *testing.T) {
-	coll, ob := setup(t)
-	rc := newReceiver(t, func(int) string { return "hang" })
-	ctx := context.Background()
-	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "HOOK")
+	coll, _ := oneEvent(t, func(int) string { return "hang" }, "HOOK")
+	ctx := t.Context()
 	d := deliverer(coll, "p1", 3)
 	for i := 0; i < 3; i++ {
 		if _, err := d.Step(ctx); err != nil {
@@ -167,10 +174,8 @@ func TestNeverAnsweringReceiverEndsDead(t *testing.T) {
 }
 
 func TestMissingSecretIsAFailedAttempt(t *testing.T) {
-	coll, ob := setup(t)
-	rc := newReceiver(t, func(int) string { return "ok" })
-	ctx := context.Background()
-	enqueue(ctx, t, ob, "create", "o1", rc.srv.URL, "UNSET")
+	coll, rc := oneEvent(t, func(int) string { return "ok" }, "UNSET")
+	ctx := t.Context()
 	d := deliverer(coll, "p1", 1)
 	if _, err := d.Step(ctx); err != nil {
 		t.Fatal(err)
@@ -184,11 +189,11 @@ func TestMissingSecretIsAFailedAttempt(t *testing.T) {
 func TestTwoDeliverersDeliverEachEventOnce(t *testing.T) {
 	coll, ob := setup(t)
 	rc := newReceiver(t, func(int) string { return "ok" })
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	const n = 30
 	for i := 0; i < n; i++ {
-		enqueue(ctx, t, ob, "create", i, rc.srv.URL, "HOOK")
+		enqueue(t, ob, "create", i, rc.srv.URL, "HOOK")
 	}
 	var wg sync.WaitGroup
 	for _, owner := range []string{"p1", "p2"} {
@@ -199,7 +204,7 @@ func TestTwoDeliverersDeliverEachEventOnce(t *testing.T) {
 	var delivered atomic.Int64
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		list, err := webhook.List(context.Background(), coll, webhook.StateDelivered, n+1)
+		list, err := webhook.List(t.Context(), coll, webhook.StateDelivered, n+1)
 		if err != nil {
 			t.Fatal(err)
 		}

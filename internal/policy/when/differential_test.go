@@ -1,7 +1,6 @@
 package when
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -13,9 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
 )
 
@@ -186,25 +184,21 @@ func genLeaf(r *rand.Rand) string {
 }
 
 func TestDifferentialFilterVsInMemory(t *testing.T) {
-	_, db := testenv.Mongo(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	r := rand.New(rand.NewSource(*diffSeed))
 	ndocs := 1000
 	if testing.Short() || raceEnabled {
 		ndocs = 200
 	}
 	docs := genDocs(r, ndocs)
-	coll := db.Collection("diff")
+	coll := testenv.Store(t).Collection("diff")
 	for i := 0; i < len(docs); i += 500 {
 		end := min(i+500, len(docs))
-		_, err := coll.InsertMany(ctx, docs[i:end])
-		require.NoError(t, err)
+		require.NoError(t, coll.InsertMany(ctx, docs[i:end], true))
 	}
 	raws := make([]bson.Raw, len(docs))
 	for i, d := range docs {
-		b, err := bson.Marshal(d)
-		require.NoError(t, err)
-		raws[i] = b
+		raws[i] = testenv.Raw(t, d)
 	}
 
 	exprs := append([]string{}, diffExprs...)
@@ -362,15 +356,14 @@ func without(ids []int, excluded map[int]bool) []int {
 	return out
 }
 
-func findIDs(t *testing.T, coll *mongo.Collection, filter bson.Raw) []int {
+func findIDs(t *testing.T, coll *store.Collection, filter bson.Raw) []int {
 	t.Helper()
-	cur, err := coll.Find(context.Background(), filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	require.NoError(t, err, filter.String())
 	var out []int
-	for cur.Next(context.Background()) {
-		out = append(out, int(cur.Current.Lookup("_id").Int32()))
-	}
-	require.NoError(t, cur.Err())
+	err := coll.Each(t.Context(), filter, store.Find{Projection: bson.D{{Key: "_id", Value: 1}}}, func(d bson.Raw) error {
+		out = append(out, int(d.Lookup("_id").Int32()))
+		return nil
+	})
+	require.NoError(t, err, filter.String())
 	sort.Ints(out)
 	return out
 }
