@@ -126,3 +126,32 @@ func TestAndLeavesUnencodableOperandsToTheDriver(t *testing.T) {
 		t.Fatal("the unencodable operand was dropped")
 	}
 }
+
+// BenchmarkAndFilter: building the filter of a get by id and encoding it as
+// the driver does (bson.Marshal through the default registry), the bson.D of
+// before against the raw document of now.
+func BenchmarkAndFilter(b *testing.B) {
+	oid := bson.NewObjectID()
+	pf, err := bson.Marshal(bson.D{{Key: "tenant_id", Value: "t1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	policy := bson.Raw(pf)
+	b.Run("bson.D", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			f := bson.D{{Key: "$and", Value: bson.A{bson.D{{Key: "_id", Value: oid}}, policy}}}
+			if _, err := bson.Marshal(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := bson.Marshal(and(idFilter(oid), policy)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
