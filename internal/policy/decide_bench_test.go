@@ -48,7 +48,8 @@ func BenchmarkDecideFilter3Roles(b *testing.B) {
 
 // BenchmarkShowDocument: what a read does per document it shows, the field
 // rules of the matched roles found (FieldsFor) and applied (deny ssn, mask
-// email) to one stored employee.
+// email) to one stored employee: "page" with one decision for many
+// documents, "get" with a decision per document.
 func BenchmarkShowDocument(b *testing.B) {
 	s, err := Parse(map[string][]byte{"bench.yml": []byte(benchPolicy)})
 	if err != nil {
@@ -61,10 +62,24 @@ func BenchmarkShowDocument(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := s.Decide(p.Roles, p, "employees", Read, time.Now())
+	now := time.Now()
+	d := s.Decide(p.Roles, p, "employees", Read, now)
+	b.Run("page", func(b *testing.B) { showDocument(b, d, doc) })
+	// A GET: the decision is made for the request, then the one document
+	// is shown.
+	b.Run("get", func(b *testing.B) {
+		showDocument(b, nil, doc, func() *Decision { return s.Decide(p.Roles, p, "employees", Read, now) })
+	})
+}
+
+// showDocument shows doc b.N times through d, or through a new decision of
+// decide each time.
+func showDocument(b *testing.B, d *Decision, doc bson.Raw, decide ...func() *Decision) {
 	b.ReportAllocs()
-	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if len(decide) > 0 {
+			d = decide[0]()
+		}
 		v := d.FieldsFor(doc)
 		if v == nil {
 			b.Fatal("the document is not shown")

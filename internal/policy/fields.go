@@ -101,6 +101,9 @@ func (f *FieldRules) writeDenied(p string) bool {
 type View struct {
 	rules []*FieldRules
 	masks map[string]Masker
+	// rulesBuf backs rules: a view combines the rules of one or two roles
+	// far more often than more.
+	rulesBuf [2]*FieldRules
 }
 
 // Vis is the combined visibility of path p.
