@@ -75,6 +75,7 @@ func BenchmarkShowDocument(b *testing.B) {
 // showDocument shows doc b.N times through d, or through a new decision of
 // decide each time.
 func showDocument(b *testing.B, d *Decision, doc bson.Raw, decide ...func() *Decision) {
+	b.Helper()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if len(decide) > 0 {

@@ -154,12 +154,12 @@ func (v *View) applyDoc(dst []byte, doc bson.Raw, prefix string) ([]byte, error)
 	if !ok {
 		return nil, bsoncore.NewInsufficientBytesError(doc, rem)
 	}
-	length -= 4
+	left := int(length) - 4
 	idx, dst := bsoncore.AppendDocumentStart(dst)
-	for length > 1 {
+	for left > 1 {
 		var elem bsoncore.Element
 		elem, rem, ok = bsoncore.ReadElement(rem)
-		length -= int32(len(elem))
+		left -= len(elem)
 		if !ok {
 			return nil, bsoncore.NewInsufficientBytesError(doc, rem)
 		}
