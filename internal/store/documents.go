@@ -102,13 +102,35 @@ func (d *Documents) Find(ctx context.Context, coll string, filter any, sort bson
 		return nil, Translate(err)
 	}
 	defer cur.Close(ctx)
-	var out []bson.Raw
+	// cur.Current is reused by the next call, so each document is copied:
+	// into one buffer for the whole page rather than one allocation each.
+	// Each document's capacity ends where it does, so that appending to one
+	// cannot write over the next.
+	var buf []byte
+	var ends []int
 	for cur.Next(ctx) {
-		// cur.Current is reused by the next call; copy it.
-		out = append(out, append(bson.Raw(nil), cur.Current...))
+		if buf == nil {
+			// Sized for a page of documents like the first, with a quarter
+			// to spare for longer ones (up to 64 documents and 1 MiB;
+			// append grows it past that).
+			n := int(min(max(limit, 1), 64))
+			buf = make([]byte, 0, min(n*len(cur.Current)*5/4, 1<<20))
+			ends = make([]int, 0, n)
+		}
+		buf = append(buf, cur.Current...)
+		ends = append(ends, len(buf))
 	}
 	if err := cur.Err(); err != nil {
 		return nil, Translate(err)
+	}
+	var out []bson.Raw
+	if len(ends) > 0 {
+		out = make([]bson.Raw, len(ends))
+	}
+	start := 0
+	for i, end := range ends {
+		out[i] = bson.Raw(buf[start:end:end])
+		start = end
 	}
 	return out, nil
 }
