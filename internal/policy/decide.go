@@ -34,6 +34,10 @@ type Decision struct {
 	rules  []*Rule       // granting rules whose state is not Never
 	states []when.State  // state of each of rules
 	views  map[int]*View // combined field rules per set of matched rules
+	// first is the first view built (for the set of rules firstSet), kept
+	// out of views.
+	first    *View
+	firstSet int
 
 	// Backing arrays: most callers match a handful of rules, and a decision
 	// is made on every request.
@@ -196,14 +200,25 @@ func (d *Decision) FieldsFor(doc bson.Raw) *View {
 }
 
 func (d *Decision) view(m int) *View {
+	// Most reads see one set of matched rules (a single document, or a page
+	// whose documents all match alike): the first view is kept apart, and
+	// the map is made only for a second set.
+	if d.first != nil && d.firstSet == m {
+		return d.first
+	}
 	if v, ok := d.views[m]; ok {
 		return v
 	}
 	v := &View{masks: d.set.Masks}
+	v.rules = v.rulesBuf[:0]
 	for i, r := range d.rules {
 		if m&(1<<i) != 0 {
 			v.rules = append(v.rules, &r.Fields)
 		}
+	}
+	if d.first == nil {
+		d.first, d.firstSet = v, m
+		return v
 	}
 	if d.views == nil {
 		d.views = map[int]*View{}

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/permission-mongo/permission-mongo/internal/principal"
 )
 
@@ -40,6 +42,51 @@ func BenchmarkDecideFilter3Roles(b *testing.B) {
 		f := d.AppendFilter(buf[:0])
 		if len(f) == 0 {
 			b.Fatal("no filter")
+		}
+	}
+}
+
+// BenchmarkShowDocument: what a read does per document it shows, the field
+// rules of the matched roles found (FieldsFor) and applied (deny ssn, mask
+// email) to one stored employee: "page" with one decision for many
+// documents, "get" with a decision per document.
+func BenchmarkShowDocument(b *testing.B) {
+	s, err := Parse(map[string][]byte{"bench.yml": []byte(benchPolicy)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"employee"}}
+	doc, err := bson.Marshal(bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "tenant_id", Value: "t1"},
+		{Key: "owner", Value: "u1"}, {Key: "name", Value: "Employee 1"}, {Key: "email", Value: "e1@example.com"},
+		{Key: "ssn", Value: "123-45-6789"}, {Key: "public", Value: true}, {Key: "salary", Value: int32(50001)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	d := s.Decide(p.Roles, p, "employees", Read, now)
+	b.Run("page", func(b *testing.B) { showDocument(b, d, doc) })
+	// A GET: the decision is made for the request, then the one document
+	// is shown.
+	b.Run("get", func(b *testing.B) {
+		showDocument(b, nil, doc, func() *Decision { return s.Decide(p.Roles, p, "employees", Read, now) })
+	})
+}
+
+// showDocument shows doc b.N times through d, or through a new decision of
+// decide each time.
+func showDocument(b *testing.B, d *Decision, doc bson.Raw, decide ...func() *Decision) {
+	b.Helper()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if len(decide) > 0 {
+			d = decide[0]()
+		}
+		v := d.FieldsFor(doc)
+		if v == nil {
+			b.Fatal("the document is not shown")
+		}
+		if _, err := v.Apply(doc); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

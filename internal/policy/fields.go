@@ -101,6 +101,9 @@ func (f *FieldRules) writeDenied(p string) bool {
 type View struct {
 	rules []*FieldRules
 	masks map[string]Masker
+	// rulesBuf backs rules: a view combines the rules of one or two roles
+	// far more often than more.
+	rulesBuf [2]*FieldRules
 }
 
 // Vis is the combined visibility of path p.
@@ -138,17 +141,32 @@ func (v *View) Apply(doc bson.Raw) (bson.Raw, error) {
 	if v.AllVisible() {
 		return doc, nil
 	}
-	out, err := v.applyDoc(nil, doc, "")
+	// What is shown is rarely longer than the stored document: sized for
+	// it, the copy is one allocation instead of one per doubling.
+	out, err := v.applyDoc(make([]byte, 0, len(doc)), doc, "")
 	return bson.Raw(out), err
 }
 
 func (v *View) applyDoc(dst []byte, doc bson.Raw, prefix string) ([]byte, error) {
-	elems, err := doc.Elements()
-	if err != nil {
-		return nil, err
+	// The checks of doc.Elements(), without building the slice of elements
+	// it returns (a third of this function's time, per document shown).
+	length, rem, ok := bsoncore.ReadLength(doc)
+	if !ok {
+		return nil, bsoncore.NewInsufficientBytesError(doc, rem)
 	}
+	left := int(length) - 4
 	idx, dst := bsoncore.AppendDocumentStart(dst)
-	for _, e := range elems {
+	for left > 1 {
+		var elem bsoncore.Element
+		elem, rem, ok = bsoncore.ReadElement(rem)
+		left -= len(elem)
+		if !ok {
+			return nil, bsoncore.NewInsufficientBytesError(doc, rem)
+		}
+		if err := elem.Validate(); err != nil {
+			return nil, err
+		}
+		e := bson.RawElement(elem)
 		key := e.Key()
 		p := fieldpath.Join(prefix, key)
 		vis, mask := v.vis(p, false)
@@ -162,6 +180,7 @@ func (v *View) applyDoc(dst []byte, doc bson.Raw, prefix string) ([]byte, error)
 		case Masked:
 			dst = v.appendMasked(dst, key, v.masks[mask], val)
 		case Partial:
+			var err error
 			dst, err = v.appendPartial(dst, key, p, val)
 			if err != nil {
 				return nil, err

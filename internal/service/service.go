@@ -23,11 +23,13 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 	"github.com/permission-mongo/permission-mongo/internal/audit"
@@ -320,12 +322,39 @@ func ParseID(s string) (any, error) {
 	return s, nil
 }
 
-func idFilter(id any) bson.D { return bson.D{{Key: "_id", Value: id}} }
+// idFilter is {_id: id}. The ids of the HTTP API (ParseID: ObjectId or
+// string) are written straight as raw BSON, the same bytes the driver's
+// reflection codecs would produce for the bson.D; any other _id type keeps
+// the bson.D.
+func idFilter(id any) any {
+	switch v := id.(type) {
+	case bson.ObjectID:
+		idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, 22))
+		dst = bsoncore.AppendObjectIDElement(dst, "_id", v)
+		dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+		return bson.Raw(dst)
+	case string:
+		idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, 15+len(v)))
+		dst = bsoncore.AppendStringElement(dst, "_id", v)
+		dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+		return bson.Raw(dst)
+	}
+	return bson.D{{Key: "_id", Value: id}}
+}
 
 // and joins filters with $and, leaving out empty ones. The policy filter is
 // always a separate operand: a client key can never replace or widen it.
+//
+// Two or more operands are joined as one raw document (the policy filter is
+// raw already, an id filter usually is), so that the driver copies it instead
+// of walking a bson.D of interfaces through its reflection codecs on every
+// request. The bytes are those the driver writes for
+// bson.D{{"$and", bson.A{ops...}}} (TestAndMatchesDriverEncoding); an operand
+// the encoder refuses leaves the bson.D to the driver, which reports the
+// error as before.
 func and(parts ...any) any {
-	var ops bson.A
+	var buf [4]any
+	ops := buf[:0]
 	for _, p := range parts {
 		switch f := p.(type) {
 		case nil:
@@ -347,8 +376,49 @@ func and(parts ...any) any {
 	case 1:
 		return ops[0]
 	}
-	return bson.D{{Key: "$and", Value: ops}}
+	if raw, ok := andRaw(ops); ok {
+		return raw
+	}
+	return bson.D{{Key: "$and", Value: bson.A(append([]any(nil), ops...))}}
 }
+
+// andRaw is {$and: ops} as raw BSON; false when an operand cannot be encoded.
+func andRaw(ops []any) (bson.Raw, bool) {
+	size := 32
+	for _, op := range ops {
+		if r, ok := op.(bson.Raw); ok {
+			size += len(r) + 4
+		} else {
+			size += 64
+		}
+	}
+	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, size))
+	aidx, dst := bsoncore.AppendArrayElementStart(dst, "$and")
+	for i, op := range ops {
+		doc, ok := op.(bson.Raw)
+		if !ok {
+			b, err := bson.Marshal(op)
+			if err != nil {
+				return nil, false
+			}
+			doc = b
+		}
+		dst = bsoncore.AppendDocumentElement(dst, arrayKey(i), doc)
+	}
+	dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return bson.Raw(dst), true
+}
+
+// arrayKey is the BSON array key of index i.
+func arrayKey(i int) string {
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return strconv.Itoa(i)
+}
+
+const digits = "0123456789"
 
 // policyFilter is the decision's filter, nil when nothing needs injecting.
 func policyFilter(d *policy.Decision) any {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -19,6 +21,31 @@ import (
 type Documents struct {
 	db *mongo.Database
 	deadline
+
+	// colls keeps the handles of the collections used so far: the driver's
+	// Database.Collection builds a new handle (read and write concerns,
+	// server selectors, seven allocations) on every call, i.e. on every
+	// request. At most maxCachedCollections are kept, so that clients naming
+	// ever new collections cannot grow it without bound; past that, handles
+	// are built per call as before.
+	colls  sync.Map // name → *mongo.Collection
+	cached atomic.Int32
+}
+
+const maxCachedCollections = 1024
+
+// coll is the handle of the collection name.
+func (d *Documents) coll(name string) *mongo.Collection {
+	if c, ok := d.colls.Load(name); ok {
+		return c.(*mongo.Collection)
+	}
+	c := d.db.Collection(name)
+	if d.cached.Load() < maxCachedCollections {
+		if _, loaded := d.colls.LoadOrStore(name, c); !loaded {
+			d.cached.Add(1)
+		}
+	}
+	return c
 }
 
 // NewDocuments returns the document store for db. timeout <= 0 means 10s.
@@ -59,7 +86,7 @@ func oneOrNil(res *mongo.SingleResult) (bson.Raw, error) {
 func (d *Documents) FindOne(ctx context.Context, coll string, filter any) (bson.Raw, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	return oneOrNil(d.db.Collection(coll).FindOne(ctx, filter))
+	return oneOrNil(d.coll(coll).FindOne(ctx, filter))
 }
 
 // Find returns at most limit documents matching filter in sort order.
@@ -70,18 +97,40 @@ func (d *Documents) Find(ctx context.Context, coll string, filter any, sort bson
 	if len(sort) > 0 {
 		opts.SetSort(sort)
 	}
-	cur, err := d.db.Collection(coll).Find(ctx, filter, opts)
+	cur, err := d.coll(coll).Find(ctx, filter, opts)
 	if err != nil {
 		return nil, Translate(err)
 	}
 	defer cur.Close(ctx)
-	var out []bson.Raw
+	// cur.Current is reused by the next call, so each document is copied:
+	// into one buffer for the whole page rather than one allocation each.
+	// Each document's capacity ends where it does, so that appending to one
+	// cannot write over the next.
+	var buf []byte
+	var ends []int
 	for cur.Next(ctx) {
-		// cur.Current is reused by the next call; copy it.
-		out = append(out, append(bson.Raw(nil), cur.Current...))
+		if buf == nil {
+			// Sized for a page of documents like the first, with a quarter
+			// to spare for longer ones (up to 64 documents and 1 MiB;
+			// append grows it past that).
+			n := int(min(max(limit, 1), 64))
+			buf = make([]byte, 0, min(n*len(cur.Current)*5/4, 1<<20))
+			ends = make([]int, 0, n)
+		}
+		buf = append(buf, cur.Current...)
+		ends = append(ends, len(buf))
 	}
 	if err := cur.Err(); err != nil {
 		return nil, Translate(err)
+	}
+	var out []bson.Raw
+	if len(ends) > 0 {
+		out = make([]bson.Raw, len(ends))
+	}
+	start := 0
+	for i, end := range ends {
+		out[i] = bson.Raw(buf[start:end:end])
+		start = end
 	}
 	return out, nil
 }
@@ -90,7 +139,7 @@ func (d *Documents) Find(ctx context.Context, coll string, filter any, sort bson
 func (d *Documents) Count(ctx context.Context, coll string, filter any) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	n, err := d.db.Collection(coll).CountDocuments(ctx, filter)
+	n, err := d.coll(coll).CountDocuments(ctx, filter)
 	return n, Translate(err)
 }
 
@@ -98,7 +147,7 @@ func (d *Documents) Count(ctx context.Context, coll string, filter any) (int64, 
 func (d *Documents) Insert(ctx context.Context, coll string, doc any) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	_, err := d.db.Collection(coll).InsertOne(ctx, doc)
+	_, err := d.coll(coll).InsertOne(ctx, doc)
 	return Translate(err)
 }
 
@@ -109,7 +158,7 @@ func (d *Documents) UpdateOne(ctx context.Context, coll string, filter, update a
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	opts := options.FindOneAndUpdate().SetReturnDocument(options.After).SetUpsert(false)
-	return oneOrNil(d.db.Collection(coll).FindOneAndUpdate(ctx, filter, update, opts))
+	return oneOrNil(d.coll(coll).FindOneAndUpdate(ctx, filter, update, opts))
 }
 
 // ReplaceOne replaces the document matching filter with doc and returns the
@@ -118,7 +167,7 @@ func (d *Documents) ReplaceOne(ctx context.Context, coll string, filter, doc any
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	opts := options.FindOneAndReplace().SetReturnDocument(options.After).SetUpsert(false)
-	return oneOrNil(d.db.Collection(coll).FindOneAndReplace(ctx, filter, doc, opts))
+	return oneOrNil(d.coll(coll).FindOneAndReplace(ctx, filter, doc, opts))
 }
 
 // DeleteOne deletes the document matching filter and reports how many were
@@ -126,7 +175,7 @@ func (d *Documents) ReplaceOne(ctx context.Context, coll string, filter, doc any
 func (d *Documents) DeleteOne(ctx context.Context, coll string, filter any) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	return deletedCount(d.db.Collection(coll).DeleteOne(ctx, filter))
+	return deletedCount(d.coll(coll).DeleteOne(ctx, filter))
 }
 
 // deletedCount is how many documents a delete removed.
@@ -149,7 +198,7 @@ func (d *Documents) Ping(ctx context.Context) error {
 func (d *Documents) DeleteMany(ctx context.Context, coll string, filter any) (int64, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	return deletedCount(d.db.Collection(coll).DeleteMany(ctx, filter))
+	return deletedCount(d.coll(coll).DeleteMany(ctx, filter))
 }
 
 // Aggregate runs pipeline on coll and returns every result document. The
@@ -159,7 +208,7 @@ func (d *Documents) DeleteMany(ctx context.Context, coll string, filter any) (in
 func (d *Documents) Aggregate(ctx context.Context, coll string, pipeline any, capability string) ([]bson.Raw, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	cur, err := d.db.Collection(coll).Aggregate(ctx, pipeline)
+	cur, err := d.coll(coll).Aggregate(ctx, pipeline)
 	if err != nil {
 		return nil, TranslateFor(err, capability)
 	}

@@ -23,7 +23,7 @@ func (d *Documents) InsertUnordered(ctx context.Context, coll string, docs []bso
 	}
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	_, err = d.db.Collection(coll).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	_, err = d.coll(coll).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
 		return nil, nil
 	}
