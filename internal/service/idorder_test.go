@@ -33,8 +33,14 @@ type countingStore struct {
 }
 
 func (c *countingStore) FindOne(ctx context.Context, coll string, filter any) (bson.Raw, error) {
-	if f, ok := filter.(bson.D); ok && len(f) == 1 && f[0].Key == "_id" {
-		if id, ok := f[0].Value.(bson.ObjectID); ok {
+	// The service sends {_id} as raw BSON (idFilter); read it as the
+	// server would, so a change of form cannot hide the fetches.
+	raw, err := bson.Marshal(filter)
+	if err != nil {
+		return nil, err
+	}
+	if elems, err := bson.Raw(raw).Elements(); err == nil && len(elems) == 1 && elems[0].Key() == "_id" {
+		if id, ok := elems[0].Value().ObjectIDOK(); ok {
 			c.mu.Lock()
 			c.fetched = append(c.fetched, id)
 			c.mu.Unlock()
