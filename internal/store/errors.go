@@ -42,7 +42,7 @@ const (
 
 // Server codes for client mistakes, found by provoking each mistake on the
 // embedded FerretDB v1.24 and on FerretDB v2 + DocumentDB (the tests in
-// client_errors_test.go do it again on whichever engine they run on). All
+// translate_test.go do it again on whichever engine they run on). All
 // become 400, never 500: the request, not the server, was wrong.
 const (
 	// CodePathNotViable: an update path runs through a scalar ($set "s.x" or
