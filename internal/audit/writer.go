@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 )
@@ -29,7 +30,9 @@ type Writer struct {
 	seq      int64     // of the last entry of the own chain (no tenant; see tenants)
 	lastHash string    // of the last entry of the own chain
 	lastTS   time.Time // of the last entry recorded; ts never goes back within a chain
-	queue    []Entry   // hashed, not yet stored; oldest first
+	// queue holds the entries hashed and not yet stored, oldest first, as
+	// the documents to insert (encodeEntry).
+	queue []bson.Raw
 	sent     int       // queue[:sent] is being inserted by the flush loop
 	// unsentSince is when the oldest entry of queue[sent:] was queued (the
 	// zero time: send it now); a partial batch waits for company until it
@@ -453,7 +456,7 @@ func (w *Writer) appendLocked(e Entry) int64 {
 	if unsent == 0 {
 		w.unsentSince = time.Now()
 	}
-	w.queue = append(w.queue, e)
+	w.queue = append(w.queue, encodeEntry(&e))
 	w.appended++
 	w.stats.queueDepth.Store(int64(len(w.queue)))
 	// The flush loop sleeps while nothing is queued: wake it for the first
