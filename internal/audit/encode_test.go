@@ -51,9 +51,11 @@ func TestEncodeEntryMatchesDriver(t *testing.T) {
 	t.Parallel()
 	full := fullEntry()
 	cases := map[string]func(e *Entry){
-		"every field":      func(*Entry) {},
-		"zero":             func(e *Entry) { *e = Entry{} },
-		"optional omitted": func(e *Entry) { *e = Entry{ID: e.ID, TS: e.TS, Action: "read", Outcome: OutcomeAllowed, Status: 200, Writer: e.Writer, Seq: 1, PrevHash: e.PrevHash, Hash: e.Hash} },
+		"every field": func(*Entry) {},
+		"zero":        func(e *Entry) { *e = Entry{} },
+		"optional omitted": func(e *Entry) {
+			*e = Entry{ID: e.ID, TS: e.TS, Action: "read", Outcome: OutcomeAllowed, Status: 200, Writer: e.Writer, Seq: 1, PrevHash: e.PrevHash, Hash: e.Hash}
+		},
 		"empty lists": func(e *Entry) {
 			e.Actor.Roles, e.DocIDs, e.ChangedFields = []string{}, []string{}, []string{}
 		},
@@ -104,8 +106,8 @@ func TestQueuedEntryIsDriverEncodingOfHashedEntry(t *testing.T) {
 		{Action: "read", Status: 200},
 		{
 			RequestID: "r\xff\xfe", UserAgent: string(bytes.Repeat([]byte("a\xff"), 600)),
-			Actor:         Actor{ID: "u\xc3", TenantID: "tenant\x00one", Roles: []string{"b\xff", "a"}, Auth: "api_key", KeyID: "k"},
-			Action:        "update", Collection: "orders", DocIDs: []string{"1", "\xe2\x82"},
+			Actor:  Actor{ID: "u\xc3", TenantID: "tenant\x00one", Roles: []string{"b\xff", "a"}, Auth: "api_key", KeyID: "k"},
+			Action: "update", Collection: "orders", DocIDs: []string{"1", "\xe2\x82"},
 			ChangedFields: []string{"z", "a", "z", "m\xff"}, Count: 1, Failed: 2, Status: 207, ErrorCode: "PARTIAL",
 			IP: "10.0.0.1", LatencyMS: math.NaN(),
 		},

@@ -33,7 +33,7 @@ type Writer struct {
 	// queue holds the entries hashed and not yet stored, oldest first, as
 	// the documents to insert (encodeEntry).
 	queue []bson.Raw
-	sent     int       // queue[:sent] is being inserted by the flush loop
+	sent  int // queue[:sent] is being inserted by the flush loop
 	// unsentSince is when the oldest entry of queue[sent:] was queued (the
 	// zero time: send it now); a partial batch waits for company until it
 	// is FlushInterval old.
