@@ -349,7 +349,7 @@ func (w *Writer) insert(batch []bson.Raw) error {
 	defer cancel()
 	start := time.Now()
 	w.stats.inserts.Add(1)
-	err := w.opts.Collection.InsertMany(ctx, batch, false)
+	err := w.opts.Collection.InsertRaw(ctx, batch, false)
 	if err != nil && store.OnlyDuplicates(err) {
 		err = nil
 	}
