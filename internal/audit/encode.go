@@ -19,7 +19,7 @@ import (
 // bytes hold its final ID, Seq, PrevHash and Hash.
 func encodeEntry(e *Entry) bson.Raw {
 	a := &e.Actor
-	n := 160 + len(e.ID) + len(e.RequestID) + len(a.ID) + len(a.TenantID) + len(a.Auth) + len(a.KeyID) +
+	n := 384 + len(e.ID) + len(e.RequestID) + len(a.ID) + len(a.TenantID) + len(a.Auth) + len(a.KeyID) +
 		len(e.Action) + len(e.Collection) + len(e.Outcome) + len(e.ErrorCode) + len(e.IP) + len(e.UserAgent) +
 		len(e.Writer) + len(e.PrevHash) + len(e.Hash) +
 		listSize(a.Roles) + listSize(e.DocIDs) + listSize(e.ChangedFields)
