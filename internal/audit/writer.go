@@ -104,10 +104,10 @@ type Stats struct {
 	// Waited: operations that found the queue full and waited for room
 	// (back-pressure); they count in Refused too when the wait failed.
 	Waited int64
-	// Inserts: InsertMany attempts (Written / Inserts is how well batches
+	// Inserts: batch insert attempts (Written / Inserts is how well batches
 	// fill).
 	Inserts int64
-	// WriteErrors: failed InsertMany attempts.
+	// WriteErrors: failed batch insert attempts.
 	WriteErrors int64
 	// Unconfirmed: operations answered although their entry was not yet
 	// durable when Op.Wait gave up (MongoDB failing for longer than
