@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"math"
 	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -105,8 +106,8 @@ func optList(b []byte, key string, l []string) []byte {
 // appendInt appends a Go int as the driver does: int32 when it fits, int64
 // otherwise.
 func appendInt(b []byte, key string, v int) []byte {
-	if int(int32(v)) == v {
-		return bsoncore.AppendInt32Element(b, key, int32(v))
+	if v >= math.MinInt32 && v <= math.MaxInt32 {
+		return bsoncore.AppendInt32Element(b, key, int32(v)) //nolint:gosec // in range, checked above
 	}
 	return bsoncore.AppendInt64Element(b, key, int64(v))
 }
