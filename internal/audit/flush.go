@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
@@ -196,7 +198,7 @@ func (w *Writer) drain(force bool) error {
 	for {
 		due = 0
 		for failed == nil && running < w.inFlight && !w.aborted() {
-			var batch []Entry
+			var batch []bson.Raw
 			batch, due = w.take(force || running == 0)
 			if batch == nil {
 				break
@@ -304,7 +306,7 @@ const minBatch = 16
 // Otherwise it returns nil and how long until the partial batch is due (0
 // when nothing waits). When the queue is empty the backlog is gone and
 // operations are accepted again.
-func (w *Writer) take(now bool) ([]Entry, time.Duration) {
+func (w *Writer) take(now bool) ([]bson.Raw, time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.queue) == 0 {
@@ -320,7 +322,7 @@ func (w *Writer) take(now bool) ([]Entry, time.Duration) {
 			return nil, due
 		}
 	}
-	batch := append([]Entry(nil), w.queue[w.sent:w.sent+n]...)
+	batch := append([]bson.Raw(nil), w.queue[w.sent:w.sent+n]...)
 	w.sent += n
 	if w.sent < len(w.queue) {
 		// The rest came in while this batch filled: count its wait from now.
@@ -338,22 +340,23 @@ func (w *Writer) unsend() {
 	w.mu.Unlock()
 }
 
-// insert writes batch, unordered. Entry ids are deterministic, so a
-// duplicate-key error means that entry was stored by an earlier attempt
-// whose answer was lost: retries are idempotent and count as success.
-func (w *Writer) insert(batch []Entry) error {
+// insert writes batch (encoded entries), unordered. Entry ids are
+// deterministic, so a duplicate-key error means that entry was stored by an
+// earlier attempt whose answer was lost: retries are idempotent and count as
+// success.
+func (w *Writer) insert(batch []bson.Raw) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.WriteTimeout)
 	defer cancel()
 	start := time.Now()
 	w.stats.inserts.Add(1)
-	err := w.opts.Collection.InsertMany(ctx, batch, false)
+	err := w.opts.Collection.InsertRaw(ctx, batch, false)
 	if err != nil && store.OnlyDuplicates(err) {
 		err = nil
 	}
 	w.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		w.stats.writeErrors.Add(1)
-		w.log.Warn("audit batch not written", "entries", len(batch), "first_id", batch[0].ID, "error", store.Translate(err), "cause", err)
+		w.log.Warn("audit batch not written", "entries", len(batch), "first_id", rawID(batch[0]), "error", store.Translate(err), "cause", err)
 		return err
 	}
 	w.stats.written.Add(int64(len(batch)))
@@ -373,6 +376,12 @@ func (w *Writer) pop(n int) {
 	w.stats.queueDepth.Store(int64(k))
 	w.wakeWaitersLocked()
 	w.advanceDurableLocked(n)
+}
+
+// rawID is the _id of an encoded entry, for logs.
+func rawID(doc bson.Raw) string {
+	id, _ := doc.Lookup("_id").StringValueOK()
+	return id
 }
 
 func (w *Writer) queueLen() int {
@@ -406,7 +415,7 @@ func (w *Writer) setAvailableLocked() {
 func (w *Writer) spillQueue() bool {
 	for {
 		w.mu.Lock()
-		batch := append([]Entry(nil), w.queue[:min(len(w.queue), w.opts.BatchSize)]...)
+		batch := append([]bson.Raw(nil), w.queue[:min(len(w.queue), w.opts.BatchSize)]...)
 		w.mu.Unlock()
 		if len(batch) == 0 {
 			w.mu.Lock()
@@ -434,7 +443,7 @@ func (w *Writer) saveQueue() {
 	}
 	for {
 		w.mu.Lock()
-		batch := append([]Entry(nil), w.queue[:min(len(w.queue), w.opts.BatchSize)]...)
+		batch := append([]bson.Raw(nil), w.queue[:min(len(w.queue), w.opts.BatchSize)]...)
 		w.mu.Unlock()
 		if len(batch) == 0 {
 			return
@@ -467,7 +476,11 @@ func (w *Writer) replay() error {
 			return err
 		}
 		if len(batch) > 0 {
-			if err := w.insert(batch); err != nil {
+			docs := make([]bson.Raw, len(batch))
+			for i := range batch {
+				docs[i] = encodeEntry(&batch[i])
+			}
+			if err := w.insert(docs); err != nil {
 				return err
 			}
 			w.stats.replayed.Add(int64(len(batch)))

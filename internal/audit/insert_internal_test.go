@@ -25,7 +25,7 @@ func TestInsertRetryIsIdempotent(t *testing.T) {
 	for i := range 5 {
 		w.appendLocked(Entry{Action: "find", Status: 200, RequestID: string(rune('a' + i))})
 	}
-	batch := append([]Entry(nil), w.queue...)
+	batch := append([]bson.Raw(nil), w.queue...)
 	w.mu.Unlock()
 
 	require.NoError(t, w.insert(batch[:2]), "the first attempt stored two")

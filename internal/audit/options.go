@@ -83,7 +83,7 @@ type Options struct {
 	// up, and the operation is refused. It bounds Op.Wait too. 2×WriteTimeout
 	// when 0.
 	MaxWait time.Duration
-	// BatchSize is the most entries written by one InsertMany; a full batch
+	// BatchSize is the most entries written by one insert; a full batch
 	// is written at once, a partial one as soon as no insert runs (or after
 	// FlushInterval on a free slot while another one runs).
 	BatchSize int
@@ -91,7 +91,7 @@ type Options struct {
 	// free insert slot while another insert runs (group commit); with no
 	// insert running it does not wait.
 	FlushInterval time.Duration
-	// WriteTimeout bounds one InsertMany.
+	// WriteTimeout bounds one batch insert.
 	WriteTimeout time.Duration
 	// RetryMin and RetryMax bound the exponential backoff between attempts
 	// while MongoDB fails.

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // errSpillFull is returned when the spill file would grow past its bound.
@@ -50,13 +52,19 @@ func (s *spillFile) pending() bool { return s.size > s.off }
 
 func (s *spillFile) pendingBytes() int64 { return s.size - s.off }
 
-// append writes entries as lines and fsyncs: when it returns nil they
-// survive a crash of the process or the machine.
-func (s *spillFile) append(entries []Entry) error {
+// append writes entries (as queued: encoded, see encodeEntry) as lines of
+// JSON and fsyncs: when it returns nil they survive a crash of the process or
+// the machine. The file keeps the layout it had when the queue held Entry
+// values, so a file left by an older version replays.
+func (s *spillFile) append(entries []bson.Raw) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	for i := range entries {
-		if err := enc.Encode(&entries[i]); err != nil { // Encode adds the '\n'
+	for _, doc := range entries {
+		var e Entry
+		if err := bson.Unmarshal(doc, &e); err != nil {
+			return fmt.Errorf("audit: decode spilled entry: %w", err)
+		}
+		if err := enc.Encode(&e); err != nil { // Encode adds the '\n'
 			return fmt.Errorf("audit: encode spilled entry: %w", err)
 		}
 	}

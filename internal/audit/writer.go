@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 )
@@ -29,8 +30,10 @@ type Writer struct {
 	seq      int64     // of the last entry of the own chain (no tenant; see tenants)
 	lastHash string    // of the last entry of the own chain
 	lastTS   time.Time // of the last entry recorded; ts never goes back within a chain
-	queue    []Entry   // hashed, not yet stored; oldest first
-	sent     int       // queue[:sent] is being inserted by the flush loop
+	// queue holds the entries hashed and not yet stored, oldest first, as
+	// the documents to insert (encodeEntry).
+	queue []bson.Raw
+	sent  int // queue[:sent] is being inserted by the flush loop
 	// unsentSince is when the oldest entry of queue[sent:] was queued (the
 	// zero time: send it now); a partial batch waits for company until it
 	// is FlushInterval old.
@@ -38,11 +41,14 @@ type Writer struct {
 	// appended counts the entries ever queued and durable those stored in
 	// MongoDB or fsynced to the spill file. Entries leave the queue oldest
 	// first, so the entry queued as number n is durable once durable >= n:
-	// that is what Op.Wait waits for. durableCh, when not nil, is closed
-	// (and reset) whenever durable grows or the flush loop stops.
+	// that is what Op.Wait waits for.
 	appended, durable int64
-	durableCh         chan struct{}
-	reserved          int // operations begun and not finished
+	// durableWaiters are the operations waiting for their entry, each
+	// woken alone once durable reaches its ticket (or the writer stops):
+	// one channel shared by all and closed at every stored batch woke
+	// those whose batch was still in flight too, only to sleep again.
+	durableWaiters []durableWaiter
+	reserved       int // operations begun and not finished
 	// capacity is the queue's bound (reserved operations included): the
 	// fixed QueueSize, or the one derived from rate, the store's measured
 	// throughput in entries per second.
@@ -101,10 +107,10 @@ type Stats struct {
 	// Waited: operations that found the queue full and waited for room
 	// (back-pressure); they count in Refused too when the wait failed.
 	Waited int64
-	// Inserts: InsertMany attempts (Written / Inserts is how well batches
+	// Inserts: batch insert attempts (Written / Inserts is how well batches
 	// fill).
 	Inserts int64
-	// WriteErrors: failed InsertMany attempts.
+	// WriteErrors: failed batch insert attempts.
 	WriteErrors int64
 	// Unconfirmed: operations answered although their entry was not yet
 	// durable when Op.Wait gave up (MongoDB failing for longer than
@@ -369,26 +375,59 @@ func (w *Writer) waitDurable(ctx context.Context, t int64) error {
 	if t == 0 {
 		return errNotStored
 	}
-	var timeout <-chan time.Time
+	w.mu.Lock()
+	switch {
+	case w.durable >= t:
+		w.mu.Unlock()
+		return nil
+	case w.stopped:
+		w.mu.Unlock()
+		return errNotStored
+	}
+	ch := make(chan struct{})
+	w.durableWaiters = append(w.durableWaiters, durableWaiter{t: t, ch: ch})
+	w.mu.Unlock()
+
+	tm := time.NewTimer(w.opts.MaxWait)
+	defer tm.Stop()
+	var err error
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		err = context.Cause(ctx)
+	case <-tm.C:
+		err = fmt.Errorf("audit entry not durable after %s: the audit store does not answer", w.opts.MaxWait)
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for w.durable < t {
-		if w.stopped {
-			return errNotStored
-		}
-		if timeout == nil {
-			tm := time.NewTimer(w.opts.MaxWait)
-			defer tm.Stop()
-			timeout = tm.C
-		}
-		switch err := w.awaitLocked(ctx, &w.durableCh, timeout); {
-		case errors.Is(err, errTimedOut):
-			return fmt.Errorf("audit entry not durable after %s: the audit store does not answer", w.opts.MaxWait)
-		case err != nil:
-			return err
+	switch {
+	case w.durable >= t:
+		return nil
+	case err != nil:
+		w.dropDurableWaiterLocked(ch)
+		return err
+	default: // woken without being durable: the writer stopped
+		return errNotStored
+	}
+}
+
+// durableWaiter is one operation waiting for the entry with ticket t.
+type durableWaiter struct {
+	t  int64
+	ch chan struct{}
+}
+
+// dropDurableWaiterLocked forgets a waiter that gave up. w.mu is held.
+func (w *Writer) dropDurableWaiterLocked(ch chan struct{}) {
+	for i, d := range w.durableWaiters {
+		if d.ch == ch {
+			last := len(w.durableWaiters) - 1
+			w.durableWaiters[i] = w.durableWaiters[last]
+			w.durableWaiters[last] = durableWaiter{}
+			w.durableWaiters = w.durableWaiters[:last]
+			return
 		}
 	}
-	return nil
 }
 
 // errTimedOut is awaitLocked's answer when its timeout fired first.
@@ -422,11 +461,20 @@ func (w *Writer) advanceDurableLocked(n int) {
 	w.wakeDurableLocked()
 }
 
+// wakeDurableLocked wakes the operations whose entry is durable, and all of
+// them once the writer stopped. w.mu is held.
 func (w *Writer) wakeDurableLocked() {
-	if w.durableCh != nil {
-		close(w.durableCh)
-		w.durableCh = nil
+	k := 0
+	for _, d := range w.durableWaiters {
+		if d.t <= w.durable || w.stopped {
+			close(d.ch)
+			continue
+		}
+		w.durableWaiters[k] = d
+		k++
 	}
+	clear(w.durableWaiters[k:])
+	w.durableWaiters = w.durableWaiters[:k]
 }
 
 // appendLocked chains e and queues it, and returns its ticket (see
@@ -453,7 +501,7 @@ func (w *Writer) appendLocked(e Entry) int64 {
 	if unsent == 0 {
 		w.unsentSince = time.Now()
 	}
-	w.queue = append(w.queue, e)
+	w.queue = append(w.queue, encodeEntry(&e))
 	w.appended++
 	w.stats.queueDepth.Store(int64(len(w.queue)))
 	// The flush loop sleeps while nothing is queued: wake it for the first

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+// maxRawInsertBytes bounds the documents of one insert command sent by
+// InsertRaw: far below the 16 MiB a command may hold, whatever its other
+// fields.
+const maxRawInsertBytes = 8 << 20
+
+// InsertRaw stores docs, documents already encoded, as InsertMany does, and
+// fails the same way (a mongo.BulkWriteException for refused documents, so
+// OnlyDuplicates applies). It sends the insert command itself, built as
+// bytes with docs copied in whole: InsertMany walks every document element
+// by element to re-encode it and decodes each _id back, which for small,
+// many documents (audit entries) costs as much as encoding them from structs.
+// docs must each have an _id: none is added. The command names no write
+// concern, so the server's default applies (this store sets none on its
+// clients either; a "w" in the connection string is not applied here).
+//
+// Past maxRawInsertBytes the documents go in several commands, in order; when
+// unordered, every command is sent whatever the write errors of the ones
+// before, as InsertMany does, and the error holds them all.
+func (c *Collection) InsertRaw(ctx context.Context, docs []bson.Raw, ordered bool) error {
+	var all mongo.BulkWriteException
+	for base := 0; base < len(docs); {
+		n, size := 0, 0
+		for base+n < len(docs) && (n == 0 || size+len(docs[base+n]) <= maxRawInsertBytes) {
+			size += len(docs[base+n])
+			n++
+		}
+		err := c.insertRaw(ctx, docs[base:base+n], ordered, size)
+		bwe, ok := err.(mongo.BulkWriteException) //nolint:errorlint // insertRaw returns it unwrapped
+		switch {
+		case err == nil:
+		case !ok || ordered:
+			return err
+		default:
+			for _, we := range bwe.WriteErrors {
+				we.Index += base
+				all.WriteErrors = append(all.WriteErrors, we)
+			}
+			if bwe.WriteConcernError != nil {
+				all.WriteConcernError = bwe.WriteConcernError
+			}
+		}
+		base += n
+	}
+	if len(all.WriteErrors) > 0 || all.WriteConcernError != nil {
+		return all
+	}
+	return nil
+}
+
+func (c *Collection) insertRaw(ctx context.Context, docs []bson.Raw, ordered bool, size int) error {
+	idx, cmd := bsoncore.AppendDocumentStart(make([]byte, 0, size+16*len(docs)+128))
+	cmd = bsoncore.AppendStringElement(cmd, "insert", c.c.Name())
+	var arr int32
+	arr, cmd = bsoncore.AppendArrayElementStart(cmd, "documents")
+	for i, d := range docs {
+		cmd = append(cmd, byte(bsoncore.TypeEmbeddedDocument))
+		cmd = appendIndex(cmd, i)
+		cmd = append(cmd, 0)
+		cmd = append(cmd, d...)
+	}
+	cmd, _ = bsoncore.AppendArrayEnd(cmd, arr)
+	cmd = bsoncore.AppendBooleanElement(cmd, "ordered", ordered)
+	cmd, _ = bsoncore.AppendDocumentEnd(cmd, idx)
+
+	err := c.c.Database().RunCommand(ctx, bson.Raw(cmd)).Err()
+	var we mongo.WriteException
+	if !errors.As(err, &we) {
+		return err
+	}
+	// RunCommand reports the write errors of an insert (which come with
+	// ok: 1) as a WriteException; InsertMany as a BulkWriteException.
+	bwe := mongo.BulkWriteException{WriteConcernError: we.WriteConcernError, Labels: we.Labels}
+	for _, e := range we.WriteErrors {
+		bwe.WriteErrors = append(bwe.WriteErrors, mongo.BulkWriteError{WriteError: e})
+	}
+	return bwe
+}
+
+// appendIndex appends i in decimal: an array key.
+func appendIndex(b []byte, i int) []byte {
+	if i >= 10 {
+		b = appendIndex(b, i/10)
+	}
+	return append(b, byte('0'+i%10))
+}

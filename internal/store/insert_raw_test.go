@@ -1,0 +1,73 @@
+package store_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/store"
+	"github.com/permission-mongo/permission-mongo/internal/testenv"
+)
+
+func rawDoc(t *testing.T, d bson.D) bson.Raw {
+	t.Helper()
+	b, err := bson.Marshal(d)
+	require.NoError(t, err)
+	return b
+}
+
+// InsertRaw stores the documents as they are, and fails as InsertMany does:
+// unordered, duplicates do not stop the others and OnlyDuplicates says so;
+// ordered, the insert stops at the first refused document.
+func TestInsertRaw(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := testenv.Store(t).Collection("raw")
+
+	docs := []bson.Raw{
+		rawDoc(t, bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: int32(1)}, {Key: "s", Value: "x\x00y"}, {Key: "l", Value: bson.A{"p", "q"}}}),
+		rawDoc(t, bson.D{{Key: "_id", Value: "b"}, {Key: "sub", Value: bson.D{{Key: "k", Value: int64(2)}}}}),
+	}
+	require.NoError(t, c.InsertRaw(ctx, docs, false))
+	for _, d := range docs {
+		var got bson.Raw
+		require.NoError(t, c.FindOne(ctx, bson.D{{Key: "_id", Value: d.Lookup("_id").StringValue()}}, store.Find{}, &got))
+		require.Equal(t, d, got, "stored as sent")
+	}
+
+	c2 := rawDoc(t, bson.D{{Key: "_id", Value: "c"}})
+	err := c.InsertRaw(ctx, []bson.Raw{docs[0], c2, docs[1]}, false)
+	require.Error(t, err)
+	require.True(t, store.OnlyDuplicates(err), "%v", err)
+	n, err := c.Count(ctx, bson.D{})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "the new document went in")
+
+	err = c.InsertRaw(ctx, []bson.Raw{rawDoc(t, bson.D{{Key: "_id", Value: "d"}}), docs[0], rawDoc(t, bson.D{{Key: "_id", Value: "e"}})}, true)
+	require.True(t, store.IsDuplicateKey(err), "%v", err)
+	n, err = c.Count(ctx, bson.D{})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, n, "ordered: stopped at the duplicate, after d")
+}
+
+// More than one command's worth of documents goes in several commands, and
+// an unordered insert sends them all, whatever the duplicates of the first.
+func TestInsertRawSplitsLargeBatches(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := testenv.Store(t).Collection("rawbig")
+	pad := strings.Repeat("x", 3<<20)
+	var docs []bson.Raw
+	for i := range 4 { // 12 MiB: two commands
+		docs = append(docs, rawDoc(t, bson.D{{Key: "_id", Value: strconv.Itoa(i)}, {Key: "pad", Value: pad}}))
+	}
+	require.NoError(t, c.InsertRaw(ctx, docs[:1], false))
+	err := c.InsertRaw(ctx, docs, false)
+	require.True(t, store.OnlyDuplicates(err), "%v", err)
+	n, err := c.Count(ctx, bson.D{})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, n)
+}
