@@ -46,7 +46,10 @@ func (c *Client) Probe(ctx context.Context, database string) (Capabilities, erro
 }
 
 // Close disconnects, waiting for operations in progress until ctx ends.
-func (c *Client) Close(ctx context.Context) error { return c.c.Disconnect(ctx) }
+func (c *Client) Close(ctx context.Context) error {
+	forgetWriteConcern(c.c)
+	return c.c.Disconnect(ctx)
+}
 
 // Database is one database of the server.
 type Database struct{ db *mongo.Database }

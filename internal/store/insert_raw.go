@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
@@ -20,9 +22,10 @@ const maxRawInsertBytes = 8 << 20
 // bytes with docs copied in whole: InsertMany walks every document element
 // by element to re-encode it and decodes each _id back, which for small,
 // many documents (audit entries) costs as much as encoding them from structs.
-// docs must each have an _id: none is added. The command names no write
-// concern, so the server's default applies (this store sets none on its
-// clients either; a "w" in the connection string is not applied here).
+// docs must each have an _id: none is added. The command carries the write
+// concern of the connection string the client was opened with (Connect),
+// as InsertMany would: a command sent with RunCommand gets none from the
+// client, and an audit entry must be as durable as the operator asked.
 //
 // Past maxRawInsertBytes the documents go in several commands, in order; when
 // unordered, every command is sent whatever the write errors of the ones
@@ -71,6 +74,7 @@ func (c *Collection) insertRaw(ctx context.Context, docs []bson.Raw, ordered boo
 	}
 	cmd, _ = bsoncore.AppendArrayEnd(cmd, arr)
 	cmd = bsoncore.AppendBooleanElement(cmd, "ordered", ordered)
+	cmd = appendWriteConcern(cmd, writeConcernOf(c.c.Database().Client()))
 	cmd, _ = bsoncore.AppendDocumentEnd(cmd, idx)
 
 	err := c.c.Database().RunCommand(ctx, bson.Raw(cmd)).Err()
@@ -93,4 +97,44 @@ func appendIndex(b []byte, i int) []byte {
 		b = appendIndex(b, i/10)
 	}
 	return append(b, byte('0'+i%10))
+}
+
+// writeConcerns holds the write concern of each client Connect opened with
+// one in its connection string: the driver keeps it to itself, and
+// InsertRaw's command must name it.
+var writeConcerns sync.Map // *mongo.Client -> *writeconcern.WriteConcern
+
+func rememberWriteConcern(c *mongo.Client, wc *writeconcern.WriteConcern) {
+	if wc != nil {
+		writeConcerns.Store(c, wc)
+	}
+}
+
+func forgetWriteConcern(c *mongo.Client) { writeConcerns.Delete(c) }
+
+func writeConcernOf(c *mongo.Client) *writeconcern.WriteConcern {
+	if wc, ok := writeConcerns.Load(c); ok {
+		return wc.(*writeconcern.WriteConcern) //nolint:forcetypeassert // only rememberWriteConcern stores
+	}
+	return nil
+}
+
+// appendWriteConcern appends {writeConcern: {w, j}} for wc, nothing for nil
+// or an empty one (the server's default then applies, as for InsertMany).
+func appendWriteConcern(cmd []byte, wc *writeconcern.WriteConcern) []byte {
+	if wc == nil || (wc.W == nil && wc.Journal == nil) {
+		return cmd
+	}
+	idx, cmd := bsoncore.AppendDocumentElementStart(cmd, "writeConcern")
+	switch w := wc.W.(type) {
+	case int:
+		cmd = bsoncore.AppendInt32Element(cmd, "w", int32(w)) //nolint:gosec // the driver refuses w outside int32 when it parses the URI
+	case string:
+		cmd = bsoncore.AppendStringElement(cmd, "w", w)
+	}
+	if wc.Journal != nil {
+		cmd = bsoncore.AppendBooleanElement(cmd, "j", *wc.Journal)
+	}
+	cmd, _ = bsoncore.AppendDocumentEnd(cmd, idx)
+	return cmd
 }

@@ -1,12 +1,14 @@
 package store_test
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -70,4 +72,43 @@ func TestInsertRawSplitsLargeBatches(t *testing.T) {
 	n, err := c.Count(ctx, bson.D{})
 	require.NoError(t, err)
 	require.EqualValues(t, 4, n)
+}
+
+// InsertRaw sends its command with RunCommand, which applies no write
+// concern of the client's: the one in the connection string must be named in
+// the command, or w=majority would silently become the server's default for
+// audit entries.
+func TestInsertRawCarriesTheURIWriteConcern(t *testing.T) {
+	t.Parallel()
+	uri := testenv.MongoURI(t)
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	client, err := store.Open(t.Context(), uri+sep+"w=majority&journal=true")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close(context.Background()) })
+
+	wc, ok := store.WriteConcernOf(client).(*writeconcern.WriteConcern)
+	require.True(t, ok, "the connection string's write concern was not kept")
+	cmd := store.AppendWriteConcern(nil, wc)
+	doc := bson.Raw(append(append([]byte{byte(len(cmd) + 5), 0, 0, 0}, cmd...), 0))
+	require.Equal(t, `{"writeConcern": {"w": "majority","j": true}}`, doc.String())
+
+	numbered := store.AppendWriteConcern(nil, &writeconcern.WriteConcern{W: 2})
+	doc = bson.Raw(append(append([]byte{byte(len(numbered) + 5), 0, 0, 0}, numbered...), 0))
+	require.Equal(t, `{"writeConcern": {"w": {"$numberInt":"2"}}}`, doc.String())
+	require.Empty(t, store.AppendWriteConcern(nil, nil), "no write concern: the server's default")
+
+	// The server takes the command with it (both engines here are
+	// standalone: majority is the one node). The database is the test's
+	// own, dropped by testenv.
+	c := client.Database(testenv.DB(t).Name()).Collection("raw")
+	require.NoError(t, c.InsertRaw(t.Context(), []bson.Raw{rawDoc(t, bson.D{{Key: "_id", Value: 1}})}, true))
+	n, err := c.Count(t.Context(), bson.D{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+
+	require.NoError(t, client.Close(t.Context()))
+	require.Nil(t, store.WriteConcernOf(client), "a closed client's write concern is forgotten")
 }

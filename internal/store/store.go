@@ -54,6 +54,7 @@ func Connect(ctx context.Context, uri string) (*mongo.Client, error) {
 	if err != nil {
 		return nil, apperr.Wrap(apperr.KindInvalid, err, "invalid MongoDB connection options")
 	}
+	rememberWriteConcern(client, opts.WriteConcern)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, pingTimeout)
@@ -64,6 +65,7 @@ func Connect(ctx context.Context, uri string) (*mongo.Client, error) {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		_ = client.Disconnect(dctx)
+		forgetWriteConcern(client)
 		return nil, apperr.Wrap(apperr.KindUnavailable, err, "database unavailable")
 	}
 	return client, nil

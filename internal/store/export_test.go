@@ -1,0 +1,7 @@
+package store
+
+// Internals the external tests of this package look at.
+var AppendWriteConcern = appendWriteConcern
+
+// WriteConcernOf is the write concern InsertRaw names for c's commands.
+func WriteConcernOf(c *Client) any { return writeConcernOf(c.c) }
