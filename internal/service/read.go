@@ -137,7 +137,16 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 			WithDetails(map[string]any{"max_limit": s.limits.MaxLimit})
 	}
 
-	binding := cursor.Binding{Caller: callerKey(r.set, coll, p), Collection: coll, Sort: sort}
+	// The caller's key is computed only when a cursor is read or issued
+	// (withCaller): most lists fit on one page, and the key costs a JSON
+	// encoding of the principal.
+	binding := cursor.Binding{Collection: coll, Sort: sort}
+	withCaller := func() cursor.Binding {
+		if binding.Caller == "" { // never a key: callerKey is JSON or a random marker
+			binding.Caller = callerKey(r.set, coll, p)
+		}
+		return binding
+	}
 	if len(req.Filter) > 0 {
 		if binding.Filter, err = bson.Marshal(req.Filter); err != nil {
 			return nil, apperr.Invalid("filter cannot be encoded")
@@ -146,7 +155,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 	var after any
 	var pos *cursor.Position
 	if req.Cursor != "" {
-		p, err := s.cursors.Decode(req.Cursor, binding)
+		p, err := s.cursors.Decode(req.Cursor, withCaller())
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +194,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 		// The position comes from the stored document, not from the view:
 		// sort fields are readable unmasked (checkSort), so nothing hidden
 		// goes into the cursor.
-		if page.Cursor, err = s.cursors.Encode(binding, s.cursors.PositionOf(docs[len(docs)-1], sort)); err != nil {
+		if page.Cursor, err = s.cursors.Encode(withCaller(), s.cursors.PositionOf(docs[len(docs)-1], sort)); err != nil {
 			return nil, err
 		}
 	}
