@@ -122,3 +122,32 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPositions: the position of each document of a page after a
+// cursor, one PositionOf per document or one Keyer for the page.
+func BenchmarkPositions(b *testing.B) {
+	c := NewCodec([]byte(strings.Repeat("k", 32)))
+	sort := bson.D{{Key: "name", Value: 1}, {Key: "_id", Value: 1}}
+	var docs []bson.Raw
+	for i := range 21 {
+		d, _ := bson.Marshal(bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "name", Value: strconv.Itoa(i)}, {Key: "n", Value: i}})
+		docs = append(docs, d)
+	}
+	b.Run("PositionOf", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, d := range docs {
+				_ = c.PositionOf(d, sort)
+			}
+		}
+	})
+	b.Run("Keyer", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			k := c.Keyer(sort)
+			for _, d := range docs {
+				_ = k.Of(d)
+			}
+		}
+	})
+}

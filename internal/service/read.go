@@ -224,6 +224,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 func (s *Service) fetchAfter(ctx context.Context, coll string, filter any, sort bson.D, limit int, pos *cursor.Position) ([]bson.Raw, error) {
 	want := limit + 1
 	n := want
+	var keys *cursor.Keyer
 	for attempt := 0; ; attempt++ {
 		docs, err := s.store.Find(ctx, coll, filter, sort, int64(n))
 		if err != nil {
@@ -232,9 +233,12 @@ func (s *Service) fetchAfter(ctx context.Context, coll string, filter any, sort 
 		if pos == nil {
 			return docs, nil
 		}
+		if keys == nil {
+			keys = s.cursors.Keyer(sort)
+		}
 		kept := docs[:0:0]
 		for _, doc := range docs {
-			if cursor.ComparePositions(s.cursors.PositionOf(doc, sort), *pos, sort) > 0 {
+			if cursor.ComparePositions(keys.Of(doc), *pos, sort) > 0 {
 				kept = append(kept, doc)
 			}
 		}
