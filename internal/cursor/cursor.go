@@ -124,12 +124,50 @@ func (c *Codec) now() time.Time {
 	return time.Now()
 }
 
-// token is the signed payload.
+// token is the signed payload: the BSON document {v: int32 version, e:
+// int64 expiry in Unix seconds, p: position document {"0": v0, "1": v1, ...}
+// where a missing key means "field missing", n: int32 number of sort keys},
+// written by appendToken and read by parseToken.
 type token struct {
-	V   int32    `bson:"v"`
-	Exp int64    `bson:"e"`
-	Pos bson.Raw `bson:"p"` // document {"0": v0, "1": v1, ...}; a missing key means "field missing"
-	N   int32    `bson:"n"` // number of sort keys
+	V   int32
+	Exp int64
+	Pos bson.Raw
+	N   int32
+}
+
+// parseToken reads a token, each field of the type appendToken writes (the
+// driver's reflection cost a dozen allocations per next page).
+func parseToken(payload []byte) (token, error) {
+	doc := bson.Raw(payload)
+	if err := doc.Validate(); err != nil {
+		return token{}, err
+	}
+	field := func(key string, typ bson.Type) (bson.RawValue, error) {
+		v, err := doc.LookupErr(key)
+		if err != nil || v.Type != typ {
+			return v, fmt.Errorf("token field %q missing or not %s", key, typ)
+		}
+		return v, nil
+	}
+	var t token
+	v, err := field("v", bson.TypeInt32)
+	if err != nil {
+		return t, err
+	}
+	t.V = v.Int32()
+	if v, err = field("e", bson.TypeInt64); err != nil {
+		return t, err
+	}
+	t.Exp = v.Int64()
+	if v, err = field("p", bson.TypeEmbeddedDocument); err != nil {
+		return t, err
+	}
+	t.Pos = v.Document()
+	if v, err = field("n", bson.TypeInt32); err != nil {
+		return t, err
+	}
+	t.N = v.Int32()
+	return t, nil
 }
 
 // Encode returns the cursor for position p (one value per sort key, see
@@ -220,8 +258,8 @@ func (c *Codec) Decode(s string, b Binding) (Position, error) {
 		return Position{}, errInvalid(errors.New("bad mac"))
 	}
 	// Only signed bytes are parsed from here on.
-	var t token
-	if err := bson.Unmarshal(payload, &t); err != nil {
+	t, err := parseToken(payload)
+	if err != nil {
 		return Position{}, errInvalid(err)
 	}
 	if t.V != version {

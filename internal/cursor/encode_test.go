@@ -10,7 +10,17 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/permission-mongo/permission-mongo/internal/apperr"
 )
+
+// marshalToken is the token as the driver's struct codec wrote it.
+type marshalToken struct {
+	V   int32    `bson:"v"`
+	Exp int64    `bson:"e"`
+	Pos bson.Raw `bson:"p"`
+	N   int32    `bson:"n"`
+}
 
 // marshalEncode is Encode as it was written with bson.Marshal (token,
 // position and sort through the driver): the reference the raw encoder must
@@ -28,7 +38,7 @@ func marshalEncode(t *testing.T, c *Codec, b Binding, p Position) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := bson.Marshal(token{V: version, Exp: c.now().Add(DefaultTTL).Unix(), Pos: posRaw, N: int32(len(p.Values))})
+	payload, err := bson.Marshal(marshalToken{V: version, Exp: c.now().Add(DefaultTTL).Unix(), Pos: posRaw, N: int32(len(p.Values))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +104,14 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 				if want := marshalEncode(t, c, bind, p); got != want {
 					t.Fatalf("sort %d (%v): raw encoding\n%s\ndiffers from the driver's\n%s", i, sort, got, want)
 				}
-				if _, err := c.Decode(got, bind); err != nil {
+				back, err := c.Decode(got, bind)
+				if err != nil {
 					t.Fatalf("sort %d: own cursor refused: %v", i, err)
+				}
+				for j := range p.Values {
+					if back.Missing[j] != p.Missing[j] || (!p.Missing[j] && !p.Values[j].Equal(back.Values[j])) {
+						t.Fatalf("sort %d, key %d: decoded %v (missing %v), encoded %v (missing %v)", i, j, back.Values[j], back.Missing[j], p.Values[j], p.Missing[j])
+					}
 				}
 			}
 		}
@@ -150,4 +166,50 @@ func BenchmarkPositions(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A payload signed with the codec's key but not of the token's layout (as
+// no Encode writes it) is refused, not read with zero values or defaults.
+func TestDecodeRefusesSignedMalformedTokens(t *testing.T) {
+	c := NewCodec([]byte(strings.Repeat("k", 32)))
+	b := testBinding()
+	exp := time.Now().Add(time.Hour).Unix()
+	pos, _ := bson.Marshal(bson.D{{Key: "1", Value: "z"}})
+	sign := func(payload []byte) string {
+		return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(c.mac(b, payload))
+	}
+	good, _ := bson.Marshal(bson.D{{Key: "v", Value: int32(version)}, {Key: "e", Value: exp}, {Key: "p", Value: bson.Raw(pos)}, {Key: "n", Value: int32(2)}})
+	got, err := c.Decode(sign(good), b)
+	if err != nil || !got.Missing[0] || got.Values[1].StringValue() != "z" {
+		t.Fatalf("well-formed token: %+v %v", got, err)
+	}
+	for name, d := range map[string]bson.D{
+		"version as int64": {{Key: "v", Value: int64(version)}, {Key: "e", Value: exp}, {Key: "p", Value: bson.Raw(pos)}, {Key: "n", Value: int32(2)}},
+		"expiry as double": {{Key: "v", Value: int32(version)}, {Key: "e", Value: float64(exp)}, {Key: "p", Value: bson.Raw(pos)}, {Key: "n", Value: int32(2)}},
+		"position array":   {{Key: "v", Value: int32(version)}, {Key: "e", Value: exp}, {Key: "p", Value: bson.A{"z"}}, {Key: "n", Value: int32(2)}},
+		"no count":         {{Key: "v", Value: int32(version)}, {Key: "e", Value: exp}, {Key: "p", Value: bson.Raw(pos)}},
+		"no version":       {{Key: "e", Value: exp}, {Key: "p", Value: bson.Raw(pos)}, {Key: "n", Value: int32(2)}},
+	} {
+		payload, _ := bson.Marshal(d)
+		if _, err := c.Decode(sign(payload), b); apperr.KindOf(err) != apperr.KindInvalidCursor {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	if _, err := c.Decode(sign(good[:len(good)-3]), b); apperr.KindOf(err) != apperr.KindInvalidCursor {
+		t.Errorf("truncated: err = %v", err)
+	}
+}
+
+// BenchmarkDecode: verify and read the cursor of a next page.
+func BenchmarkDecode(b *testing.B) {
+	c := NewCodec([]byte(strings.Repeat("k", 32)))
+	bind := Binding{Caller: "u\x00t", Collection: "employees", Sort: bson.D{{Key: "_id", Value: 1}}}
+	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "name", Value: "x"}})
+	s, _ := c.Encode(bind, c.PositionOf(doc, bind.Sort))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Decode(s, bind); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
