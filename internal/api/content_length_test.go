@@ -9,7 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Lists, documents and errors go out with a Content-Length equal to the
+// Lists, documents, the audit log and errors go out with a Content-Length equal to the
 // body (not chunked), with the audit writer holding the response until its
 // entry is stored, as pm serve runs.
 func TestResponsesCarryContentLength(t *testing.T) {
@@ -37,4 +37,7 @@ func TestResponsesCarryContentLength(t *testing.T) {
 	check(e.do("GET", "/collections/docs?limit=25&cursor="+cur, key, nil), 200)
 	check(e.do("GET", "/collections/docs/"+first.Hex(), key, nil), 200)
 	check(e.do("GET", "/collections/docs?limit=0", key, nil), 400)
+	log := e.do("GET", "/audit", e.user("a1", "t1", "auditor"), nil)
+	check(log, 200)
+	require.Greater(t, len(log.Body), 2048, "the audit page must be larger than net/http's chunking threshold")
 }
