@@ -142,6 +142,7 @@ func BenchmarkGetByID(b *testing.B) {
 // page20 is the driver's side of a list: 20 documents matching filter in
 // _id order, decoded.
 func (f *fixture) page20(ctx context.Context, b *testing.B, filter bson.D) {
+	b.Helper()
 	cur, err := f.coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(20))
 	if err != nil {
 		b.Fatal(err)
