@@ -7,6 +7,7 @@ package benchmarks
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -138,23 +139,54 @@ func BenchmarkGetByID(b *testing.B) {
 	})
 }
 
+// page20 is the driver's side of a list: 20 documents matching filter in
+// _id order, decoded.
+func (f *fixture) page20(ctx context.Context, b *testing.B, filter bson.D) {
+	b.Helper()
+	cur, err := f.coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var docs []bson.Raw
+	if err := cur.All(ctx, &docs); err != nil || len(docs) != 20 {
+		b.Fatal(err, len(docs))
+	}
+}
+
 // BenchmarkList20: the first page of 20 documents sorted by _id.
 func BenchmarkList20(b *testing.B) {
 	f := setup(b)
 	ctx := context.Background()
 	b.Run("direct", func(b *testing.B) {
-		run(b, func(int) {
-			cur, err := f.coll.Find(ctx, bson.D{{Key: "tenant_id", Value: "t1"}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(20))
-			if err != nil {
-				b.Fatal(err)
-			}
-			var docs []bson.Raw
-			if err := cur.All(ctx, &docs); err != nil || len(docs) != 20 {
-				b.Fatal(err, len(docs))
-			}
-		})
+		run(b, func(int) { f.page20(ctx, b, bson.D{{Key: "tenant_id", Value: "t1"}}) })
 	})
 	b.Run("proxy", func(b *testing.B) {
 		run(b, func(int) { f.get(b, "/collections/employees?limit=20") })
+	})
+}
+
+// BenchmarkListNext: the second page of 20, after the first page's last
+// document. "direct" asks for _id after it, as a client paging by hand
+// would; "proxy" sends the first page's cursor (decoded, verified and
+// turned into the keyset filter on every request).
+func BenchmarkListNext(b *testing.B) {
+	f := setup(b)
+	ctx := context.Background()
+	var first struct {
+		Pagination struct{ Cursor string } `json:"pagination"`
+	}
+	body := call(b, f.calls, http.MethodGet, f.srv.URL+"/collections/employees?limit=20", f.key, "", nil, 200)
+	if err := json.Unmarshal(body, &first); err != nil || first.Pagination.Cursor == "" {
+		b.Fatalf("first page: %v %.200s", err, body)
+	}
+	// The ids the hr caller sees are f.ids, in insertion (= _id) order.
+	last, _ := bson.ObjectIDFromHex(f.ids[19])
+	b.Run("direct", func(b *testing.B) {
+		run(b, func(int) {
+			f.page20(ctx, b, bson.D{{Key: "tenant_id", Value: "t1"}, {Key: "_id", Value: bson.D{{Key: "$gt", Value: last}}}})
+		})
+	})
+	b.Run("proxy", func(b *testing.B) {
+		run(b, func(int) { f.get(b, "/collections/employees?limit=20&cursor="+first.Pagination.Cursor) })
 	})
 }

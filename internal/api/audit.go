@@ -191,7 +191,7 @@ func (s *Server) auditLog(c *echo.Context) error {
 	if err != nil {
 		return apperr.Wrap(apperr.KindInternal, err, "cannot encode response")
 	}
-	return c.JSONBlob(http.StatusOK, b)
+	return sendJSON(c, http.StatusOK, b)
 }
 
 // auditVerify: GET /audit/verify?from=&to= → {data: {ok, checked, first_bad_id?}}.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"net/url"
@@ -33,7 +32,7 @@ func writeData(c *echo.Context, status int, v any) error {
 	if err != nil {
 		return apperr.Wrap(apperr.KindInternal, err, "cannot encode response")
 	}
-	return c.JSONBlob(status, b)
+	return sendJSON(c, status, b)
 }
 
 // writeDoc writes {"data": <document>}. The document's JSON is placed as
@@ -42,70 +41,86 @@ func writeData(c *echo.Context, status int, v any) error {
 // benchmarks/README.md).
 func writeDoc(c *echo.Context, status int, doc bson.Raw) error {
 	// The JSON of a document is usually a little longer than its BSON.
-	b := make([]byte, 0, len(doc)+len(doc)/2+len(`{"data":}`))
+	b := make([]byte, 0, jsonSize(doc)+len(`{"data":}`))
 	b = append(b, `{"data":`...)
 	b, err := appendExtJSON(b, doc)
 	if err != nil {
 		return err
 	}
 	b = append(b, '}')
-	return c.JSONBlob(status, b)
+	return sendJSON(c, status, b)
 }
 
-// appendDocs writes the documents as a JSON array.
-func appendDocs(buf *bytes.Buffer, docs []bson.Raw) error {
+// jsonSize guesses the length of the JSON of docs, to size a response's
+// buffer once: the JSON of a document is usually a little longer than its
+// BSON.
+func jsonSize(docs ...bson.Raw) int {
 	n := 0
 	for _, d := range docs {
-		n += len(d) + len(d)/2
+		n += len(d) + len(d)/2 + 1
 	}
-	buf.Grow(n + 64)
-	buf.WriteByte('[')
+	return n
+}
+
+// appendDocs appends the documents as a JSON array.
+func appendDocs(b []byte, docs []bson.Raw) ([]byte, error) {
+	b = append(b, '[')
 	for i, d := range docs {
 		if i > 0 {
-			buf.WriteByte(',')
+			b = append(b, ',')
 		}
-		b, err := appendExtJSON(buf.AvailableBuffer(), d)
-		if err != nil {
-			return err
+		var err error
+		if b, err = appendExtJSON(b, d); err != nil {
+			return nil, err
 		}
-		buf.Write(b)
 	}
-	buf.WriteByte(']')
-	return nil
+	return append(b, ']'), nil
 }
 
 // writeDocs writes {"data": [...]}.
 func writeDocs(c *echo.Context, docs []bson.Raw) error {
-	var buf bytes.Buffer
-	buf.WriteString(`{"data":`)
-	if err := appendDocs(&buf, docs); err != nil {
+	b := make([]byte, 0, jsonSize(docs...)+64)
+	b = append(b, `{"data":`...)
+	b, err := appendDocs(b, docs)
+	if err != nil {
 		return err
 	}
-	buf.WriteByte('}')
-	return c.JSONBlob(200, buf.Bytes())
+	return sendJSON(c, 200, append(b, '}'))
 }
 
 // writeList writes {"data": [...], "pagination": {cursor, has_more}}.
-// total, when not nil, is added as pagination.total (?count=true).
+// total, when not nil, is added as pagination.total (?count=true). The
+// pagination object is written as encoding/json writes the map
+// {cursor, has_more, total} (keys sorted), without going through it
+// (TestWriteListAnswersLikeEncodingJSON).
 func writeList(c *echo.Context, docs []bson.Raw, cursor string, hasMore bool, total *int64) error {
-	var buf bytes.Buffer
-	buf.WriteString(`{"data":`)
-	if err := appendDocs(&buf, docs); err != nil {
+	b := make([]byte, 0, jsonSize(docs...)+len(cursor)+96)
+	b = append(b, `{"data":`...)
+	b, err := appendDocs(b, docs)
+	if err != nil {
 		return err
 	}
-	buf.WriteString(`,"pagination":`)
-	var cur any
+	b = append(b, `,"pagination":{"cursor":`...)
 	if hasMore {
-		cur = cursor
+		b = appendJSONString(b, []byte(cursor))
+	} else {
+		b = append(b, "null"...)
 	}
-	pg := map[string]any{"cursor": cur, "has_more": hasMore}
+	b = append(b, `,"has_more":`...)
+	b = strconv.AppendBool(b, hasMore)
 	if total != nil {
-		pg["total"] = *total
+		b = append(b, `,"total":`...)
+		b = strconv.AppendInt(b, *total, 10)
 	}
-	p, _ := json.Marshal(pg)
-	buf.Write(p)
-	buf.WriteByte('}')
-	return c.JSONBlob(200, buf.Bytes())
+	return sendJSON(c, 200, append(b, '}', '}'))
+}
+
+// sendJSON writes a complete JSON response with its Content-Length: without
+// it net/http sends any body over 2 KiB chunked, with a closing chunk of its
+// own.
+func sendJSON(c *echo.Context, status int, b []byte) error {
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+	return c.JSONBlob(status, b)
 }
 
 // bodyObject is the body of an endpoint that takes a JSON object with only

@@ -103,5 +103,5 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		b = []byte(`{"error":{"code":"INTERNAL","message":"internal error"}}`)
 		status = http.StatusInternalServerError
 	}
-	_ = c.JSONBlob(status, b)
+	_ = sendJSON(c, status, b) // its own length, whatever a handler set before failing
 }

@@ -21,11 +21,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/permission-mongo/permission-mongo/internal/apperr"
 )
@@ -61,9 +64,40 @@ func (b Binding) hash() []byte {
 		h.Write(n[:])
 		h.Write(part)
 	}
-	sortBytes, _ := bson.Marshal(b.Sort)
-	h.Write(sortBytes)
+	var buf [128]byte
+	h.Write(appendSort(buf[:0], b.Sort))
 	return h.Sum(nil)
+}
+
+// appendSort appends the sort as bson.Marshal encodes it. The directions
+// the query parser produces (Go ints of ±1) are written directly; anything
+// else goes through the driver, whose bytes these must equal (the MAC of
+// every cursor issued before depends on them).
+func appendSort(dst []byte, sort bson.D) []byte {
+	start := len(dst)
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	for _, e := range sort {
+		var v int64
+		switch x := e.Value.(type) {
+		case int:
+			v = int64(x)
+		case int32:
+			v = int64(x)
+		default:
+			return marshalSort(dst[:start], sort)
+		}
+		if v < math.MinInt32 || v > math.MaxInt32 || strings.IndexByte(e.Key, 0) >= 0 {
+			return marshalSort(dst[:start], sort)
+		}
+		dst = bsoncore.AppendInt32Element(dst, e.Key, int32(v))
+	}
+	dst, _ = bsoncore.AppendDocumentEnd(dst, idx)
+	return dst
+}
+
+func marshalSort(dst []byte, sort bson.D) []byte {
+	b, _ := bson.Marshal(sort) // on error nothing, as before: such a sort is refused upstream
+	return append(dst, b...)
 }
 
 // Codec signs and verifies cursors. It is safe for concurrent use.
@@ -90,45 +124,113 @@ func (c *Codec) now() time.Time {
 	return time.Now()
 }
 
-// token is the signed payload.
+// token is the signed payload: the BSON document {v: int32 version, e:
+// int64 expiry in Unix seconds, p: position document {"0": v0, "1": v1, ...}
+// where a missing key means "field missing", n: int32 number of sort keys},
+// written by appendToken and read by parseToken.
 type token struct {
-	V   int32    `bson:"v"`
-	Exp int64    `bson:"e"`
-	Pos bson.Raw `bson:"p"` // document {"0": v0, "1": v1, ...}; a missing key means "field missing"
-	N   int32    `bson:"n"` // number of sort keys
+	V   int32
+	Exp int64
+	Pos bson.Raw
+	N   int32
+}
+
+// parseToken reads a token, each field of the type appendToken writes (the
+// driver's reflection cost a dozen allocations per next page).
+func parseToken(payload []byte) (token, error) {
+	doc := bson.Raw(payload)
+	if err := doc.Validate(); err != nil {
+		return token{}, err
+	}
+	field := func(key string, typ bson.Type) (bson.RawValue, error) {
+		v, err := doc.LookupErr(key)
+		if err != nil || v.Type != typ {
+			return v, fmt.Errorf("token field %q missing or not %s", key, typ)
+		}
+		return v, nil
+	}
+	var t token
+	v, err := field("v", bson.TypeInt32)
+	if err != nil {
+		return t, err
+	}
+	t.V = v.Int32()
+	if v, err = field("e", bson.TypeInt64); err != nil {
+		return t, err
+	}
+	t.Exp = v.Int64()
+	if v, err = field("p", bson.TypeEmbeddedDocument); err != nil {
+		return t, err
+	}
+	t.Pos = v.Document()
+	if v, err = field("n", bson.TypeInt32); err != nil {
+		return t, err
+	}
+	t.N = v.Int32()
+	return t, nil
 }
 
 // Encode returns the cursor for position p (one value per sort key, see
 // PositionOf).
+//
+// The payload is written as raw BSON, byte for byte what bson.Marshal of a
+// token writes (TestEncodeMatchesMarshal): the driver's reflection cost more
+// than the rest of a list's cursor.
 func (c *Codec) Encode(b Binding, p Position) (string, error) {
-	pos := bson.D{}
-	for i, v := range p.Values {
-		if p.Missing[i] {
-			continue
-		}
-		pos = append(pos, bson.E{Key: strconv.Itoa(i), Value: v})
-	}
-	posRaw, err := bson.Marshal(pos)
-	if err != nil {
-		return "", apperr.Wrap(apperr.KindInternal, err, "cannot encode cursor")
-	}
 	ttl := c.TTL
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	payload, err := bson.Marshal(token{V: version, Exp: c.now().Add(ttl).Unix(), Pos: posRaw, N: int32(len(p.Values))})
+	var buf [256]byte
+	payload, err := appendToken(buf[:0], c.now().Add(ttl).Unix(), p)
 	if err != nil {
 		return "", apperr.Wrap(apperr.KindInternal, err, "cannot encode cursor")
 	}
-	mac := c.mac(b, payload)
-	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(mac), nil
+	var macBuf [sha256.Size]byte
+	mac := c.appendMAC(macBuf[:0], b, payload)
+	enc := base64.RawURLEncoding
+	out := make([]byte, 0, enc.EncodedLen(len(payload))+1+enc.EncodedLen(len(mac)))
+	out = enc.AppendEncode(out, payload)
+	out = append(out, '.')
+	out = enc.AppendEncode(out, mac)
+	return string(out), nil
+}
+
+// appendToken appends the token {v, e, p, n} for position p expiring at exp
+// (Unix seconds).
+func appendToken(dst []byte, exp int64, p Position) ([]byte, error) {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
+	dst = bsoncore.AppendInt32Element(dst, "v", version)
+	dst = bsoncore.AppendInt64Element(dst, "e", exp)
+	pidx, dst := bsoncore.AppendDocumentElementStart(dst, "p")
+	var key [20]byte
+	for i, v := range p.Values {
+		if p.Missing[i] {
+			continue
+		}
+		if !v.Type.IsValid() {
+			return nil, fmt.Errorf("sort value %d has invalid BSON type %#x", i, byte(v.Type))
+		}
+		dst = bsoncore.AppendHeader(dst, bsoncore.Type(v.Type), string(strconv.AppendInt(key[:0], int64(i), 10)))
+		dst = append(dst, v.Value...)
+	}
+	dst, err := bsoncore.AppendDocumentEnd(dst, pidx)
+	if err != nil {
+		return nil, err
+	}
+	dst = bsoncore.AppendInt32Element(dst, "n", int32(len(p.Values)))
+	return bsoncore.AppendDocumentEnd(dst, idx)
 }
 
 func (c *Codec) mac(b Binding, payload []byte) []byte {
+	return c.appendMAC(nil, b, payload)
+}
+
+func (c *Codec) appendMAC(dst []byte, b Binding, payload []byte) []byte {
 	m := hmac.New(sha256.New, c.key)
 	m.Write(b.hash())
 	m.Write(payload)
-	return m.Sum(nil)
+	return m.Sum(dst)
 }
 
 // errInvalid is the one answer to every bad cursor: saying which check failed
@@ -156,8 +258,8 @@ func (c *Codec) Decode(s string, b Binding) (Position, error) {
 		return Position{}, errInvalid(errors.New("bad mac"))
 	}
 	// Only signed bytes are parsed from here on.
-	var t token
-	if err := bson.Unmarshal(payload, &t); err != nil {
+	t, err := parseToken(payload)
+	if err != nil {
 		return Position{}, errInvalid(err)
 	}
 	if t.V != version {

@@ -30,14 +30,53 @@ type Position struct {
 func PositionOf(doc bson.Raw, sort bson.D) Position {
 	p := Position{Values: make([]bson.RawValue, len(sort)), Missing: make([]bool, len(sort))}
 	for i, k := range sort {
-		v, ok := sortKey(doc, strings.Split(k.Key, "."), direction(k.Value) < 0)
-		if !ok || v.Type == bson.TypeNull {
-			p.Missing[i] = true
-			continue
-		}
-		p.Values[i] = v
+		positionAt(p, i, doc, strings.Split(k.Key, "."), direction(k.Value) < 0)
 	}
 	return p
+}
+
+// positionAt sets p's key i: doc's value on path.
+func positionAt(p Position, i int, doc bson.Raw, path []string, desc bool) {
+	w := keyWalk{desc: desc}
+	w.walk(doc, path)
+	if !w.found || w.best.Type == bson.TypeNull {
+		p.Values[i], p.Missing[i] = bson.RawValue{}, true
+		return
+	}
+	p.Values[i], p.Missing[i] = w.best, false
+}
+
+// A Keyer takes the positions of many documents under one sort, as fetchAfter
+// does for every document of a page after a cursor: the sort's paths are
+// split once, and one Position is reused.
+type Keyer struct {
+	paths [][]string
+	desc  []bool
+	// emptyAsNull is the codec's Order.EmptyArrayAsNull.
+	emptyAsNull bool
+	p           Position
+}
+
+// Keyer returns a Keyer for sort in the codec's Order.
+func (c *Codec) Keyer(sort bson.D) *Keyer {
+	k := &Keyer{paths: make([][]string, len(sort)), desc: make([]bool, len(sort)), emptyAsNull: c.EmptyArrayAsNull,
+		p: Position{Values: make([]bson.RawValue, len(sort)), Missing: make([]bool, len(sort))}}
+	for i, e := range sort {
+		k.paths[i], k.desc[i] = strings.Split(e.Key, "."), direction(e.Value) < 0
+	}
+	return k
+}
+
+// Of is Codec.PositionOf(doc, sort); the Position it returns is valid until
+// the next call (copy it to keep it).
+func (k *Keyer) Of(doc bson.Raw) Position {
+	for i, path := range k.paths {
+		positionAt(k.p, i, doc, path, k.desc[i])
+	}
+	if k.emptyAsNull {
+		emptyAsNull(k.p)
+	}
+	return k.p
 }
 
 var nullValue = bson.RawValue{Type: bson.TypeNull}
@@ -47,65 +86,66 @@ var emptyArrayKey = bson.RawValue{Type: bson.TypeUndefined}
 
 func isEmptyArrayKey(v bson.RawValue) bool { return v.Type == bson.TypeUndefined }
 
-// sortKey returns the value doc sorts by on path.
-func sortKey(doc bson.Raw, path []string, desc bool) (bson.RawValue, bool) {
-	var best bson.RawValue
-	found := false
-	consider := func(v bson.RawValue) {
-		if v.Type == bson.TypeNull || (v.Type == bson.TypeUndefined && v.Value != nil) {
-			v = nullValue // a stored undefined sorts like null; the empty-array key has no bytes
-		}
-		if !found {
-			best, found = v, true
-			return
-		}
-		c := mongosem.Compare(v, best)
-		if (desc && c > 0) || (!desc && c < 0) {
-			best = v
-		}
+// keyWalk finds the value a document sorts by on a path (a method set
+// rather than closures, which cost two allocations per document).
+type keyWalk struct {
+	best  bson.RawValue
+	found bool
+	desc  bool
+}
+
+func (w *keyWalk) consider(v bson.RawValue) {
+	if v.Type == bson.TypeNull || (v.Type == bson.TypeUndefined && v.Value != nil) {
+		v = nullValue // a stored undefined sorts like null; the empty-array key has no bytes
 	}
-	var walk func(d bson.Raw, p []string)
-	walk = func(d bson.Raw, p []string) {
-		v, err := d.LookupErr(p[0])
-		if err != nil {
-			consider(nullValue)
-			return
-		}
-		if len(p) == 1 {
-			if v.Type != bson.TypeArray {
-				consider(v)
-				return
-			}
-			vals, _ := v.Array().Values()
-			if len(vals) == 0 {
-				consider(emptyArrayKey)
-			}
-			for _, e := range vals {
-				consider(e)
-			}
-			return
-		}
-		switch v.Type {
-		case bson.TypeEmbeddedDocument:
-			walk(v.Document(), p[1:])
-		case bson.TypeArray:
-			vals, _ := v.Array().Values()
-			docs := 0
-			for _, e := range vals {
-				if e.Type == bson.TypeEmbeddedDocument {
-					docs++
-					walk(e.Document(), p[1:])
-				}
-			}
-			if docs == 0 {
-				consider(nullValue)
-			}
-		default:
-			consider(nullValue)
-		}
+	if !w.found {
+		w.best, w.found = v, true
+		return
 	}
-	walk(doc, path)
-	return best, found
+	c := mongosem.Compare(v, w.best)
+	if (w.desc && c > 0) || (!w.desc && c < 0) {
+		w.best = v
+	}
+}
+
+func (w *keyWalk) walk(d bson.Raw, p []string) {
+	v, err := d.LookupErr(p[0])
+	if err != nil {
+		w.consider(nullValue)
+		return
+	}
+	if len(p) == 1 {
+		if v.Type != bson.TypeArray {
+			w.consider(v)
+			return
+		}
+		vals, _ := v.Array().Values()
+		if len(vals) == 0 {
+			w.consider(emptyArrayKey)
+		}
+		for _, e := range vals {
+			w.consider(e)
+		}
+		return
+	}
+	switch v.Type {
+	case bson.TypeEmbeddedDocument:
+		w.walk(v.Document(), p[1:])
+	case bson.TypeArray:
+		vals, _ := v.Array().Values()
+		docs := 0
+		for _, e := range vals {
+			if e.Type == bson.TypeEmbeddedDocument {
+				docs++
+				w.walk(e.Document(), p[1:])
+			}
+		}
+		if docs == 0 {
+			w.consider(nullValue)
+		}
+	default:
+		w.consider(nullValue)
+	}
 }
 
 // ComparePositions orders two positions under sort (directions applied):
@@ -291,11 +331,7 @@ func (c *Codec) After(sort bson.D, p Position) bson.D { return after(sort, p, c.
 func (c *Codec) PositionOf(doc bson.Raw, sort bson.D) Position {
 	p := PositionOf(doc, sort)
 	if c.EmptyArrayAsNull {
-		for i, v := range p.Values {
-			if !p.Missing[i] && isEmptyArrayKey(v) {
-				p.Values[i], p.Missing[i] = bson.RawValue{}, true
-			}
-		}
+		emptyAsNull(p)
 	}
 	return p
 }
@@ -329,4 +365,14 @@ func OrderOf(backend string) Order {
 		return Order{EmptyArrayAsNull: true}
 	}
 	return Order{}
+}
+
+// emptyAsNull makes p's empty-array keys missing, for a backend that sorts
+// an empty array like null (Order.EmptyArrayAsNull).
+func emptyAsNull(p Position) {
+	for i, v := range p.Values {
+		if !p.Missing[i] && isEmptyArrayKey(v) {
+			p.Values[i], p.Missing[i] = bson.RawValue{}, true
+		}
+	}
 }

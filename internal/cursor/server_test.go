@@ -161,3 +161,34 @@ func TestOrderOfBackendNames(t *testing.T) {
 	require.True(t, cursor.OrderOf(store.BackendDocumentDB).EmptyArrayAsNull)
 	require.Equal(t, cursor.Order{}, cursor.OrderOf(store.BackendMongoDB))
 }
+
+// A Keyer gives every document the position Codec.PositionOf gives it, in
+// either order of the backends, one document after another (its Position is
+// reused).
+func TestKeyerMatchesPositionOf(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	var docs []bson.Raw
+	for _, d := range genSortDocs(r, 400, true) {
+		raw, err := bson.Marshal(d)
+		require.NoError(t, err)
+		docs = append(docs, raw)
+	}
+	nested, err := bson.Marshal(bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: bson.A{bson.D{{Key: "x", Value: 3}}, bson.D{{Key: "x", Value: bson.A{}}}, bson.D{{Key: "x", Value: 1}}}}})
+	require.NoError(t, err)
+	docs = append(docs, nested)
+	for _, emptyAsNull := range []bool{false, true} {
+		c := cursor.NewCodec([]byte("0123456789abcdef0123456789abcdef"))
+		c.EmptyArrayAsNull = emptyAsNull
+		for _, sort := range []bson.D{
+			{{Key: "_id", Value: 1}},
+			{{Key: "a", Value: 1}, {Key: "_id", Value: 1}},
+			{{Key: "a", Value: -1}, {Key: "b", Value: 1}, {Key: "_id", Value: -1}},
+			{{Key: "a.x", Value: 1}, {Key: "b.x", Value: -1}, {Key: "_id", Value: 1}},
+		} {
+			k := c.Keyer(sort)
+			for _, d := range docs {
+				require.Equal(t, c.PositionOf(d, sort), k.Of(d), "sort %v, empty array as null %v, document %s", sort, emptyAsNull, d)
+			}
+		}
+	}
+}

@@ -137,7 +137,16 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 			WithDetails(map[string]any{"max_limit": s.limits.MaxLimit})
 	}
 
-	binding := cursor.Binding{Caller: callerKey(r.set, coll, p), Collection: coll, Sort: sort}
+	// The caller's key is computed only when a cursor is read or issued
+	// (withCaller): most lists fit on one page, and the key costs a JSON
+	// encoding of the principal.
+	binding := cursor.Binding{Collection: coll, Sort: sort}
+	withCaller := func() cursor.Binding {
+		if binding.Caller == "" { // never a key: callerKey is JSON or a random marker
+			binding.Caller = callerKey(r.set, coll, p)
+		}
+		return binding
+	}
 	if len(req.Filter) > 0 {
 		if binding.Filter, err = bson.Marshal(req.Filter); err != nil {
 			return nil, apperr.Invalid("filter cannot be encoded")
@@ -146,7 +155,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 	var after any
 	var pos *cursor.Position
 	if req.Cursor != "" {
-		p, err := s.cursors.Decode(req.Cursor, binding)
+		p, err := s.cursors.Decode(req.Cursor, withCaller())
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +194,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 		// The position comes from the stored document, not from the view:
 		// sort fields are readable unmasked (checkSort), so nothing hidden
 		// goes into the cursor.
-		if page.Cursor, err = s.cursors.Encode(binding, s.cursors.PositionOf(docs[len(docs)-1], sort)); err != nil {
+		if page.Cursor, err = s.cursors.Encode(withCaller(), s.cursors.PositionOf(docs[len(docs)-1], sort)); err != nil {
 			return nil, err
 		}
 	}
@@ -215,6 +224,7 @@ func (s *Service) Find(ctx context.Context, p *principal.Principal, coll string,
 func (s *Service) fetchAfter(ctx context.Context, coll string, filter any, sort bson.D, limit int, pos *cursor.Position) ([]bson.Raw, error) {
 	want := limit + 1
 	n := want
+	var keys *cursor.Keyer
 	for attempt := 0; ; attempt++ {
 		docs, err := s.store.Find(ctx, coll, filter, sort, int64(n))
 		if err != nil {
@@ -223,9 +233,12 @@ func (s *Service) fetchAfter(ctx context.Context, coll string, filter any, sort 
 		if pos == nil {
 			return docs, nil
 		}
+		if keys == nil {
+			keys = s.cursors.Keyer(sort)
+		}
 		kept := docs[:0:0]
 		for _, doc := range docs {
-			if cursor.ComparePositions(s.cursors.PositionOf(doc, sort), *pos, sort) > 0 {
+			if cursor.ComparePositions(keys.Of(doc), *pos, sort) > 0 {
 				kept = append(kept, doc)
 			}
 		}

@@ -396,6 +396,13 @@ func andRaw(ops []any) (bson.Raw, bool) {
 	aidx, dst := bsoncore.AppendArrayElementStart(dst, "$and")
 	for i, op := range ops {
 		doc, ok := op.(bson.Raw)
+		if d, isD := op.(bson.D); isD {
+			// Written without the driver when its values allow (rawdoc.go).
+			if out, done := appendValue(dst, arrayKey(i), d); done {
+				dst = out
+				continue
+			}
+		}
 		if !ok {
 			b, err := bson.Marshal(op)
 			if err != nil {
