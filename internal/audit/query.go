@@ -197,7 +197,7 @@ var retiredIndexes = []string{"audit_collection", "audit_actor", "audit_doc_ids"
 // It is idempotent: an existing audit_ts whose TTL is not the one wanted
 // (retention changed, or was turned on or off) is dropped and created
 // again, and the indexes earlier versions created that no read needs
-// (retiredIndexes) are dropped.
+// (retiredIndexes) are dropped where the server lets them go.
 //
 // A server without TTL indexes (FerretDB) gets a plain audit_ts and a
 // KindNotSupported error whose Details name the capability "ttl_index": the
@@ -236,7 +236,16 @@ func EnsureIndexes(ctx context.Context, coll *store.Collection, retention time.D
 			drop = !have
 		}
 		if drop {
-			if err := coll.DropIndex(ctx, s.Name); err != nil {
+			err := coll.DropIndex(ctx, s.Name)
+			if err != nil && s.Name != indexTS {
+				// A retired index the server will not drop (MongoDB refuses
+				// to drop the index of a shard key: docs/scaling.md once
+				// advised sharding on {writer, seq}) is left in place. It
+				// only slows inserts, and refusing to start over it would
+				// turn an upgrade into an outage.
+				continue
+			}
+			if err != nil {
 				return store.Translate(err)
 			}
 		}

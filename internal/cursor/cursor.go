@@ -74,6 +74,9 @@ func (b Binding) hash() []byte {
 // else goes through the driver, whose bytes these must equal (the MAC of
 // every cursor issued before depends on them).
 func appendSort(dst []byte, sort bson.D) []byte {
+	if sort == nil {
+		return marshalSort(dst, sort) // the driver refuses a nil bson.D: no bytes
+	}
 	start := len(dst)
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	for _, e := range sort {

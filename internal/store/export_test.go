@@ -1,7 +1,10 @@
 package store
 
 // Internals the external tests of this package look at.
-var AppendWriteConcern = appendWriteConcern
+var (
+	AppendWriteConcern = appendWriteConcern
+	RetryableInsert    = retryableInsert
+)
 
 // WriteConcernOf is the write concern InsertRaw names for c's commands.
 func WriteConcernOf(c *Client) any { return writeConcernOf(c.c) }

@@ -27,6 +27,11 @@ const maxRawInsertBytes = 8 << 20
 // as InsertMany would: a command sent with RunCommand gets none from the
 // client, and an audit entry must be as durable as the operator asked.
 //
+// Unordered, a command that fails because the server was unreachable or
+// stepping down is sent once more (retryableInsert), as the driver retries
+// InsertMany; ordered, it is not, since a retry would stop at the first
+// document the failed attempt did store.
+//
 // Past maxRawInsertBytes the documents go in several commands, in order; when
 // unordered, every command is sent whatever the write errors of the ones
 // before, as InsertMany does, and the error holds them all.
@@ -39,6 +44,13 @@ func (c *Collection) InsertRaw(ctx context.Context, docs []bson.Raw, ordered boo
 			n++
 		}
 		err := c.insertRaw(ctx, docs[base:base+n], ordered, size)
+		if err != nil && !ordered && retryableInsert(err) {
+			// Once, as the driver's retryable writes would have for
+			// InsertMany (RunCommand never retries). Unordered, a document
+			// the first attempt stored comes back as a duplicate, which
+			// OnlyDuplicates counts as stored.
+			err = c.insertRaw(ctx, docs[base:base+n], ordered, size)
+		}
 		bwe, ok := err.(mongo.BulkWriteException) //nolint:errorlint // insertRaw returns it unwrapped
 		switch {
 		case err == nil:
@@ -89,6 +101,17 @@ func (c *Collection) insertRaw(ctx context.Context, docs []bson.Raw, ordered boo
 		bwe.WriteErrors = append(bwe.WriteErrors, mongo.BulkWriteError{WriteError: e})
 	}
 	return bwe
+}
+
+// retryableInsert reports whether an insert that failed with err may be
+// sent again at once: the server was unreachable or stepping down, or it
+// labelled the error retryable.
+func retryableInsert(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) && se.HasErrorLabel("RetryableWriteError") {
+		return true
+	}
+	return isUnreachable(err)
 }
 
 // appendIndex appends i in decimal: an array key.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -111,4 +112,25 @@ func TestInsertRawCarriesTheURIWriteConcern(t *testing.T) {
 
 	require.NoError(t, client.Close(t.Context()))
 	require.Nil(t, store.WriteConcernOf(client), "a closed client's write concern is forgotten")
+}
+
+// The driver retries InsertMany once on these; InsertRaw must too, or one
+// primary election fails an audit batch that used to be stored.
+func TestInsertRawRetriesWhatTheDriverWould(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"network error", mongo.CommandError{Labels: []string{"NetworkError"}}, true},
+		{"labelled retryable", mongo.CommandError{Code: 91, Labels: []string{"RetryableWriteError"}}, true},
+		{"not writable primary", mongo.CommandError{Code: 10107}, true},
+		{"primary stepped down", mongo.CommandError{Code: 189}, true},
+		{"duplicate key", mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Code: 11000}}}}, false},
+		{"bad value", mongo.CommandError{Code: 2}, false},
+		{"context deadline", context.DeadlineExceeded, false},
+	} {
+		require.Equal(t, tc.want, store.RetryableInsert(tc.err), tc.name)
+	}
 }

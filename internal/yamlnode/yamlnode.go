@@ -129,7 +129,8 @@ func (r Reader) Bool(n *yaml.Node, what string) bool {
 		r.Errf(n, "%s must be true or false", what)
 		return false
 	}
-	return n.Value == "true"
+	// YAML spells true also True and TRUE (each tagged !!bool).
+	return strings.EqualFold(n.Value, "true")
 }
 
 // Str reads a scalar that is not null, as its text.

@@ -80,3 +80,18 @@ func TestReaderKeysDispatchesAndNamesTheKnownKeys(t *testing.T) {
 	require.True(t, Has(root, "zz"))
 	require.False(t, Has(root, "missing"))
 }
+
+// YAML's booleans are read as YAML defines them: True and TRUE are true, not
+// a silent false that would turn `required: True` off.
+func TestReaderBoolReadsEverySpelling(t *testing.T) {
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte("[true, True, TRUE, false, False, FALSE]"), &doc))
+	var probs []string
+	r := Reader{Errf: func(_ *yaml.Node, format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }}
+	var got []bool
+	for _, n := range doc.Content[0].Content {
+		got = append(got, r.Bool(n, "v"))
+	}
+	require.Equal(t, []bool{true, true, true, false, false, false}, got)
+	require.Empty(t, probs)
+}
