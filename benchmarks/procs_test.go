@@ -168,6 +168,11 @@ limits: {query_timeout: 300s}
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Env = childEnv()
+	if dir := os.Getenv("PM_BENCH_PROFILE"); dir != "" {
+		// One CPU profile per proxy started, named after the benchmark.
+		name := strings.NewReplacer("/", "_", " ", "_", ",", "").Replace(b.Name())
+		cmd.Env = append(cmd.Env, "PM_CPU_PROFILE="+filepath.Join(dir, name+".pprof"))
+	}
 	cmd.Stdout = io.Discard
 	p := start(b, cmd)
 	base := "http://" + addr

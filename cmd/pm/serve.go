@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -35,6 +36,20 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	logger := newLogger(cfg.Log, stderr)
+	if path := os.Getenv("PM_CPU_PROFILE"); path != "" {
+		// For benchmarks/: the proxy's own profile under a real load, written
+		// when it stops (SIGTERM).
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "pm serve: PM_CPU_PROFILE: %v\n", err)
+			return exitFail
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "pm serve: PM_CPU_PROFILE: %v\n", err)
+			return exitFail
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	if cfg.CursorSecretGenerated {
 		logger.Warn("cursor_secret is not set: generated one; cursors will not survive a restart or work across several proxies")
 	}
