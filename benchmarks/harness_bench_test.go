@@ -186,26 +186,56 @@ func runBackend(b *testing.B, res *results, uri string, backendPID, docs int) {
 	h := &harness{coll: coll, ids: ids, base: base, key: full, proxyPID: proxy.pid(), backendPID: backendPID,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}}
 	h.check(b)
+	if sides["floor"] {
+		var floor *process
+		floor, h.floorBase = startFloor(b, uri, db.Name(), full)
+		h.floorPID = floor.pid()
+		h.checkFloor(b)
+	}
 
 	ops := []struct {
-		name           string
-		direct, viaPxy func(i int) error
+		name                  string
+		direct, floor, viaPxy func(i int) error
 	}{
-		{"GET by id", h.directGet, h.proxyGet},
-		{"list of 20", h.directList, h.proxyList},
-		{"list of 20, next page", h.directNextList, h.proxyNextList},
+		{"GET by id", h.directGet, h.floorGet, h.proxyGet},
+		{"list of 20", h.directList, h.floorList, h.proxyList},
+		{"list of 20, next page", h.directNextList, h.floorNextList, h.proxyNextList},
 	}
 	only := os.Getenv("PM_BENCH_OPS") // "get" or "list": one operation only
 	for _, op := range ops {
 		if only != "" && !strings.HasPrefix(strings.ToLower(op.name), only) {
 			continue
 		}
-		var pair [2]measure
-		b.Run(strings.ReplaceAll(op.name, " ", "_")+"/direct", func(b *testing.B) { pair[0] = h.load(b, op.direct, false) })
-		b.Run(strings.ReplaceAll(op.name, " ", "_")+"/proxy", func(b *testing.B) { pair[1] = h.load(b, op.viaPxy, true) })
-		res.add(row{backend: name, docs: docs, op: op.name, direct: pair[0], proxy: pair[1]})
+		x := row{backend: name, docs: docs, op: op.name}
+		prefix := strings.ReplaceAll(op.name, " ", "_")
+		if sides["direct"] {
+			b.Run(prefix+"/direct", func(b *testing.B) { x.direct = h.load(b, op.direct, 0) })
+		}
+		if sides["floor"] {
+			b.Run(prefix+"/floor", func(b *testing.B) { x.floor = h.load(b, op.floor, h.floorPID) })
+		}
+		if sides["proxy"] {
+			b.Run(prefix+"/proxy", func(b *testing.B) { x.proxy = h.load(b, op.viaPxy, h.proxyPID) })
+		}
+		res.add(x)
 	}
 }
+
+// sides are what each operation is measured through (PM_BENCH_SIDES, a
+// comma-separated subset; all three by default): "direct", the driver
+// called from this process; "floor", the least HTTP proxy (floor_test.go);
+// "proxy", `pm serve`. At 100,000 documents on the embedded backend a direct
+// list is a scan of many seconds: PM_BENCH_SIDES=proxy measures the proxy alone.
+var sides = func() map[string]bool {
+	m := map[string]bool{"direct": true, "floor": true, "proxy": true}
+	if s := os.Getenv("PM_BENCH_SIDES"); s != "" {
+		m = map[string]bool{}
+		for _, side := range strings.Split(s, ",") {
+			m[strings.TrimSpace(side)] = true
+		}
+	}
+	return m
+}()
 
 // seed stores docs employees alternating between tenants t1 and t2 and
 // returns the ids of t1's.
@@ -241,6 +271,8 @@ type harness struct {
 	base, key            string
 	http                 *http.Client
 	proxyPID, backendPID int
+	floorBase            string
+	floorPID             int
 	// cursor (escaped for a query string) continues after the first page,
 	// whose last _id is after.
 	cursor string
@@ -306,8 +338,57 @@ func (h *harness) proxyNextList(int) error {
 	return err
 }
 
-func (h *harness) get(path string) ([]byte, error) {
-	req, _ := http.NewRequest(http.MethodGet, h.base+path, nil)
+func (h *harness) floorGet(i int) error {
+	_, err := h.getFrom(h.floorBase, "/collections/employees/"+h.id(i).Hex())
+	return err
+}
+
+func (h *harness) floorList(int) error {
+	_, err := h.getFrom(h.floorBase, "/collections/employees")
+	return err
+}
+
+func (h *harness) floorNextList(int) error {
+	_, err := h.getFrom(h.floorBase, "/collections/employees?after="+h.after.Hex())
+	return err
+}
+
+// checkFloor makes sure the floor answers what the proxy does: the document
+// without ssn, another tenant's as 404, the first page in _id order.
+func (h *harness) checkFloor(b *testing.B) {
+	b.Helper()
+	body, err := h.getFrom(h.floorBase, "/collections/employees/"+h.ids[0].Hex())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !strings.Contains(string(body), h.ids[0].Hex()) || strings.Contains(string(body), "ssn") {
+		b.Fatalf("floor GET by id answered %s", body)
+	}
+	var other bson.M
+	if err := h.coll.FindOne(context.Background(), bson.D{{Key: "tenant_id", Value: "t2"}}).Decode(&other); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := h.getFrom(h.floorBase, "/collections/employees/"+other["_id"].(bson.ObjectID).Hex()); err == nil || !strings.Contains(err.Error(), ": 404 ") {
+		b.Fatalf("floor, another tenant's document: want 404, got %v", err)
+	}
+	for _, path := range []string{"/collections/employees", "/collections/employees?after=" + h.after.Hex()} {
+		body, err := h.getFrom(h.floorBase, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var page struct {
+			Data []map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil || len(page.Data) != 20 {
+			b.Fatalf("floor %s: %v, %d documents", path, err, len(page.Data))
+		}
+	}
+}
+
+func (h *harness) get(path string) ([]byte, error) { return h.getFrom(h.base, path) }
+
+func (h *harness) getFrom(base, path string) ([]byte, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 	req.Header.Set("X-API-Key", h.key)
 	resp, err := h.http.Do(req)
 	if err != nil {
@@ -409,8 +490,9 @@ type measure struct {
 }
 
 // load runs b.N calls of fn from workers goroutines and reports throughput,
-// latency percentiles and each process's CPU per operation.
-func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measure {
+// latency percentiles and each process's CPU per operation; server is the
+// HTTP server's process (the proxy's or the floor's), 0 for the driver.
+func (h *harness) load(b *testing.B, fn func(i int) error, server int) measure {
 	b.Helper()
 	n := b.N
 	lat := make([]time.Duration, n)
@@ -427,7 +509,7 @@ func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measur
 		}
 		return d
 	}
-	c0, p0, k0 := selfCPU(), cpu(h.proxyPID), cpu(h.backendPID)
+	c0, p0, k0 := selfCPU(), cpu(server), cpu(h.backendPID)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -461,7 +543,7 @@ func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measur
 	if firstErr != nil {
 		b.Fatal(firstErr)
 	}
-	c1, p1, k1 := selfCPU(), cpu(h.proxyPID), cpu(h.backendPID)
+	c1, p1, k1 := selfCPU(), cpu(server), cpu(h.backendPID)
 	per := func(a, z time.Duration) time.Duration {
 		if a < 0 || z < 0 {
 			return -1
@@ -471,32 +553,32 @@ func (h *harness) load(b *testing.B, fn func(i int) error, viaProxy bool) measur
 	slices.Sort(lat)
 	m := measure{n: n, refused: int(refused.Load()), perSec: float64(n-int(refused.Load())) / elapsed.Seconds(), p50: lat[n/2], p99: lat[min(n-1, n*99/100)],
 		client: per(c0, c1), prx: -1, back: per(k0, k1)}
-	if viaProxy {
+	if server != 0 {
 		m.prx = per(p0, p1)
-		m.rss, m.peakRSS = procMemory(h.proxyPID)
+		m.rss, m.peakRSS = procMemory(server)
 	}
 	b.ReportMetric(m.perSec, "ops/s")
 	b.ReportMetric(float64(m.p50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(m.p99.Microseconds()), "p99-µs")
 	b.ReportMetric(float64(m.client.Microseconds()), "client-cpu-µs/op")
 	if m.prx >= 0 {
-		b.ReportMetric(float64(m.prx.Microseconds()), "proxy-cpu-µs/op")
-		b.ReportMetric(float64(m.rss)/(1<<20), "proxy-rss-MiB")
+		b.ReportMetric(float64(m.prx.Microseconds()), "server-cpu-µs/op")
+		b.ReportMetric(float64(m.rss)/(1<<20), "server-rss-MiB")
 	}
 	if m.back >= 0 {
 		b.ReportMetric(float64(m.back.Microseconds()), "backend-cpu-µs/op")
 	}
-	if viaProxy {
+	if server != 0 {
 		b.ReportMetric(float64(m.refused), "refused")
 	}
 	return m
 }
 
 type row struct {
-	backend       string
-	docs          int
-	op            string
-	direct, proxy measure
+	backend              string
+	docs                 int
+	op                   string
+	direct, floor, proxy measure
 }
 
 type results struct{ rows []row }
@@ -510,17 +592,46 @@ func (r *results) table() string {
 		"client CPU/op direct → proxy | proxy CPU/req | backend CPU/op direct → proxy | proxy RSS (peak) | refused (503) |\n")
 	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range r.rows {
-		d, p := x.direct, x.proxy
-		ratio := 0.0
-		if d.perSec > 0 {
-			ratio = p.perSec / d.perSec
-		}
-		fmt.Fprintf(&sb, "| %s, %d docs | %s | %s | %s | %.2f | %s / %s | %s / %s | %s → %s | %s | %s → %s | %.1f MiB (%.1f) | %d of %d |\n",
-			x.backend, x.docs, x.op, rate(d.perSec), rate(p.perSec), ratio, dur(d.p50), dur(d.p99), dur(p.p50), dur(p.p99),
+		d, p := x.direct.shown(), x.proxy.shown()
+		fmt.Fprintf(&sb, "| %s, %d docs | %s | %s | %s | %s | %s / %s | %s / %s | %s → %s | %s | %s → %s | %.1f MiB (%.1f) | %d of %d |\n",
+			x.backend, x.docs, x.op, rate(d.perSec), rate(p.perSec), ratio(p.perSec, d.perSec), dur(d.p50), dur(d.p99), dur(p.p50), dur(p.p99),
 			dur(d.client), dur(p.client), dur(p.prx), dur(d.back), dur(p.back),
 			float64(p.rss)/(1<<20), float64(p.peakRSS)/(1<<20), p.refused, p.n)
 	}
+	// The second table sets both HTTP servers' CPU against the driver's:
+	// the floor's share is what any proxy pays, the rest is this one's own.
+	sb.WriteString("\n| backend | operation | driver CPU/op (client) | floor CPU/req | floor ÷ driver | proxy CPU/req | proxy ÷ driver | proxy − floor | floor req/s ÷ direct | proxy req/s ÷ floor |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, x := range r.rows {
+		d, f, p := x.direct.shown(), x.floor.shown(), x.proxy.shown()
+		over := "–"
+		if f.prx >= 0 && p.prx >= 0 {
+			over = dur(p.prx - f.prx)
+			if p.prx < f.prx {
+				over = "−" + dur(f.prx-p.prx)
+			}
+		}
+		fmt.Fprintf(&sb, "| %s, %d docs | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.backend, x.docs, x.op,
+			dur(d.client), dur(f.prx), ratio(float64(f.prx), float64(d.client)), dur(p.prx), ratio(float64(p.prx), float64(d.client)),
+			over, ratio(f.perSec, d.perSec), ratio(p.perSec, f.perSec))
+	}
 	return sb.String()
+}
+
+// shown is m for a table: a side left out (PM_BENCH_SIDES) reads "–".
+func (m measure) shown() measure {
+	if m.n == 0 {
+		return measure{p50: -1, p99: -1, client: -1, prx: -1, back: -1}
+	}
+	return m
+}
+
+// ratio is a ÷ b to two decimals, "–" when either was not measured.
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
 }
 
 func rate(r float64) string {

@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(envEmbeddedRole); dir != "" {
 		os.Exit(serveEmbedded(dir)) // the process harness's backend
 	}
+	if spec := os.Getenv(envFloorRole); spec != "" {
+		os.Exit(serveFloor(spec)) // the process harness's floor
+	}
 	testenv.Main(m)
 }
 
