@@ -2,8 +2,18 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/permission-mongo/permission-mongo/internal/app/apptest"
 )
 
 // TestServeWiring starts the whole proxy the way `pm serve` does, from a
@@ -43,4 +53,50 @@ func TestServeBadConfig(t *testing.T) {
 	if code := run([]string{"dev", "-h"}, &out, &errb); code != exitOK {
 		t.Fatalf("dev -h exit %d", code)
 	}
+}
+
+// TestServeCPUProfile: with PM_CPU_PROFILE, `pm serve` (a real process)
+// writes a CPU profile, a gzip-compressed protobuf, when SIGTERM stops it;
+// a path it cannot create stops it at start, naming the variable.
+func TestServeCPUProfile(t *testing.T) {
+	f := newFleetSetup(t, fleetPolicy, "", testKey{"boot", "u1", "t1", []string{"clerk"}})
+
+	// A process, so that a proxy that ignores the variable and serves is
+	// stopped by the deadline instead of hanging the test.
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, apptest.BuildPM(t), "serve", "--config", f.config)
+	cmd.Env = append(os.Environ(), "PM_CPU_PROFILE="+filepath.Join(t.TempDir(), "missing", "cpu.pprof"))
+	out, err := cmd.CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "PM_CPU_PROFILE") {
+		t.Fatalf("unwritable profile path: %v (deadline: %v), output %s", err, ctx.Err(), out)
+	}
+
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	t.Setenv("PM_CPU_PROFILE", path)
+	p := f.startProc(t, "profiled")
+	if st, _, body := call(t, "GET", p.url+"/collections/tickets", "Bearer "+f.keys["boot"], ""); st != 200 {
+		t.Fatalf("list: %d %v", st, body)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the profile file is created at start: %v", err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Complete once the whole gzip stream is there, which StopCPUProfile
+	// writes on the way out.
+	waitUntil(t, func() bool {
+		file, err := os.Open(path)
+		if err != nil {
+			return false
+		}
+		defer file.Close()
+		z, err := gzip.NewReader(file)
+		if err != nil {
+			return false
+		}
+		n, err := io.Copy(io.Discard, z)
+		return err == nil && n > 0
+	}, "a complete profile after SIGTERM")
 }
