@@ -39,7 +39,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if path := os.Getenv("PM_CPU_PROFILE"); path != "" {
 		// For benchmarks/: the proxy's own profile under a real load, written
 		// when it stops (SIGTERM).
-		f, err := os.Create(path)
+		f, err := os.Create(path) //nolint:gosec // G304: the operator names the file, as with the config file
 		if err != nil {
 			fmt.Fprintf(stderr, "pm serve: PM_CPU_PROFILE: %v\n", err)
 			return exitFail
