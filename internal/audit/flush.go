@@ -17,13 +17,21 @@ func (w *Writer) run() {
 		backoff time.Duration // 0 while MongoDB answers
 		retryAt time.Time
 		closing bool
+		// spillFailed: in ModeBuffer, the last attempt to move the queue
+		// to the spill file failed (file full, directory gone or read-only).
+		spillFailed bool
 	)
 	for {
 		wait := w.nextFlush()
 		wake := w.wake
 		if backoff > 0 {
-			if w.opts.Mode == ModeFailClosed {
-				// Nothing to do before the next attempt: entries stay queued.
+			if w.opts.Mode == ModeFailClosed || spillFailed {
+				// Nothing to do before the next attempt: entries stay
+				// queued. A failed spill is retried with MongoDB, not
+				// at once: the queue is not empty, so the usual pace
+				// (nextFlush) would be no pause at all, a loop burning a
+				// core and flooding the log until retryAt. Operations are
+				// refused meanwhile, so no new entry needs the wake.
 				wait = time.Until(retryAt)
 				wake = nil
 			} else {
@@ -52,6 +60,9 @@ func (w *Writer) run() {
 		}
 		tryDB := backoff == 0 || !time.Now().Before(retryAt)
 		drained, healthy := w.flush(tryDB, closing)
+		// In ModeBuffer an unhealthy flush drains the queue into the
+		// spill file; not drained means that failed (see flush).
+		spillFailed = w.opts.Mode == ModeBuffer && !healthy && !drained
 		switch {
 		case healthy:
 			backoff = 0
@@ -424,6 +435,7 @@ func (w *Writer) spillQueue() bool {
 			return true
 		}
 		if err := w.spill.append(batch); err != nil {
+			w.stats.spillErrors.Add(1)
 			w.log.Error("audit spill file not written", "entries", len(batch), "error", err)
 			w.setUnavailable(err)
 			return false

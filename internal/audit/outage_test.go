@@ -219,3 +219,45 @@ func recordCreates(t testing.TB, w *audit.Writer, from, to int) {
 		require.NoError(t, w.Record(t.Context(), entry("create", "c", i)))
 	}
 }
+
+// buffer, with MongoDB down and a spill file that cannot take the entries
+// (full here; a removed or read-only directory fails the same way):
+// operations are refused, as in fail_closed, and the flush loop waits for
+// the next MongoDB attempt instead of retrying the spill in a tight loop.
+func TestBufferSpillFailureWaitsForRetry(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	o, spill := downWithSpill(t)
+	opts := outageOptions(audit.Options{Collection: store.NewCollection(o.coll()), Mode: audit.ModeBuffer, SpillPath: spill, MaxSpillBytes: 1, Logger: testenv.Quiet})
+	// The next MongoDB attempt is an hour away: every spill attempt seen
+	// below is a retry the loop made on its own.
+	opts.RetryMin, opts.RetryMax = time.Hour, time.Hour
+	w, err := audit.NewWriter(opts)
+	require.NoError(t, err)
+	defer func() {
+		// Nothing can be stored nor saved: Close waits for its deadline.
+		cctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = w.Close(cctx)
+	}()
+
+	require.NoError(t, w.Record(ctx, entry("create", "c", 0)), "accepted: the failure is not known yet")
+	eventually(t, 30*time.Second, func() bool { return audit.SpillErrors(w) >= 1 }, "the spill attempt failed")
+	eventually(t, 10*time.Second, func() bool { return w.Available() != nil }, "audit unavailable once the spill file failed")
+	err = w.Record(ctx, entry("create", "c", 1))
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), "%v", err)
+	_, err = w.Begin(ctx, entry("create", "c", 2))
+	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), "%v", err)
+
+	// A window of observation, not a stand-in for a condition: the loop
+	// should make no attempt before retryAt, an hour away. One that retries
+	// at once makes one attempt per JSON encoding of one entry, thousands
+	// in 300 ms even on a slow, loaded machine; the bound of 2 leaves room
+	// for an attempt already under way, and a fast machine cannot pass a
+	// spinning loop by being quick.
+	before := audit.SpillErrors(w)
+	time.Sleep(300 * time.Millisecond)
+	require.LessOrEqual(t, audit.SpillErrors(w)-before, int64(2), "spill retried without waiting for the next attempt")
+	require.EqualValues(t, 1, w.Stats().QueueDepth, "the accepted entry is kept in memory")
+	require.Zero(t, w.Stats().Spilled)
+}

@@ -196,8 +196,9 @@ var retiredIndexes = []string{"audit_collection", "audit_actor", "audit_doc_ids"
 //
 // It is idempotent: an existing audit_ts whose TTL is not the one wanted
 // (retention changed, or was turned on or off) is dropped and created
-// again, and the indexes earlier versions created that no read needs
-// (retiredIndexes) are dropped where the server lets them go.
+// again, except on a server without TTL indexes, where the plain audit_ts
+// it has is left as it is; and the indexes earlier versions created that no
+// read needs (retiredIndexes) are dropped where the server lets them go.
 //
 // A server without TTL indexes (FerretDB) gets a plain audit_ts and a
 // KindNotSupported error whose Details name the capability "ttl_index": the
@@ -225,41 +226,44 @@ func EnsureIndexes(ctx context.Context, coll *store.Collection, retention time.D
 	if err != nil {
 		return store.Translate(err)
 	}
-	have := false
+	have, stale := false, false
 	for _, s := range specs {
-		drop := slices.Contains(retiredIndexes, s.Name)
-		if s.Name == indexTS {
-			// An index's options cannot be changed by creating it again (the
-			// server answers IndexOptionsConflict), so a ts index with
-			// another TTL is dropped first. A moment without it is harmless.
-			have = sameTTL(s.ExpireAfterSeconds, ttl)
-			drop = !have
-		}
-		if drop {
-			err := coll.DropIndex(ctx, s.Name)
-			if err != nil && s.Name != indexTS {
-				// A retired index the server will not drop (MongoDB refuses
-				// to drop the index of a shard key: docs/scaling.md once
-				// advised sharding on {writer, seq}) is left in place. It
-				// only slows inserts, and refusing to start over it would
-				// turn an upgrade into an outage.
-				continue
-			}
-			if err != nil {
-				return store.Translate(err)
-			}
+		switch {
+		case s.Name == indexTS:
+			have, stale = true, !sameTTL(s.ExpireAfterSeconds, ttl)
+		case slices.Contains(retiredIndexes, s.Name):
+			// A retired index the server will not drop (MongoDB refuses to
+			// drop the index of a shard key: docs/scaling.md once advised
+			// sharding on {writer, seq}) is left in place. It only slows
+			// inserts, and refusing to start over it would turn an upgrade
+			// into an outage.
+			_ = coll.DropIndex(ctx, s.Name)
 		}
 	}
-	if have {
+	if have && !stale {
 		return nil
 	}
-	keys := bson.D{{Key: "ts", Value: 1}}
-	err = coll.CreateIndex(ctx, store.Index{Name: indexTS, Keys: keys, ExpireAfterSeconds: ttl})
-	if err != nil && ttl != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported {
+	want := store.Index{Name: indexTS, Keys: bson.D{{Key: "ts", Value: 1}}, ExpireAfterSeconds: ttl}
+	err = coll.CreateIndex(ctx, want)
+	noTTL := err != nil && ttl != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported
+	if err != nil && have && !noTTL {
+		// An index's options cannot be changed by creating it again (the
+		// server answers IndexOptionsConflict): drop it first. A moment
+		// without it is harmless. Trying the creation first is what tells
+		// a server without TTL indexes, whose plain audit_ts is already
+		// what it can have: rebuilding it at every start would only cost.
+		if err := coll.DropIndex(ctx, indexTS); err != nil {
+			return store.Translate(err)
+		}
+		err = coll.CreateIndex(ctx, want)
+	}
+	if noTTL {
 		// The index without the TTL still serves reads; Expire does the
 		// retention.
-		if err := coll.CreateIndex(ctx, store.Index{Name: indexTS, Keys: keys}); err != nil {
-			return store.Translate(err)
+		if !have {
+			if err := coll.CreateIndex(ctx, store.Index{Name: indexTS, Keys: want.Keys}); err != nil {
+				return store.Translate(err)
+			}
 		}
 		return apperr.Wrap(apperr.KindNotSupported, err, "the database backend does not support TTL indexes (audit retention)").
 			WithDetails(map[string]any{"capability": CapTTLIndex})

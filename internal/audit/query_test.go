@@ -269,3 +269,67 @@ func TestRetentionThroughTTLIndex(t *testing.T) {
 	require.True(t, res.OK, "%+v", res)
 	require.EqualValues(t, keep, res.Checked)
 }
+
+// Starting again with the same configuration leaves audit_ts as it is, on a
+// server without TTL indexes too, whose plain audit_ts is all it can have
+// with retention on: it used to be dropped and rebuilt at every start. The
+// index is made here with a property EnsureIndexes never sets (unique), so
+// that a rebuilt one shows: it comes back without it.
+func TestEnsureIndexesLeavesAFittingIndex(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	coll := testenv.Collection(t, "audit")
+	const retention = 90 * 24 * time.Hour
+	ttlBackend := testenv.Has(t, testenv.CapTTLIndex)
+	marked := options.Index().SetName("audit_ts").SetUnique(true)
+	if ttlBackend {
+		marked.SetExpireAfterSeconds(int32(retention.Seconds()))
+	}
+	_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "ts", Value: 1}}, Options: marked})
+	require.NoError(t, err)
+
+	// ts returns audit_ts's TTL and whether it is still the index made above.
+	ts := func() (ttl *int32, same bool) {
+		specs, err := coll.Indexes().ListSpecifications(ctx)
+		require.NoError(t, err)
+		for _, s := range specs {
+			if s.Name == "audit_ts" {
+				return s.ExpireAfterSeconds, s.Unique != nil && *s.Unique
+			}
+		}
+		t.Fatal("index audit_ts missing")
+		return nil, false
+	}
+
+	for i := range 2 {
+		err := audit.EnsureIndexes(ctx, store.NewCollection(coll), retention)
+		ttl, same := ts()
+		require.True(t, same, "start %d rebuilt audit_ts", i+1)
+		if ttlBackend {
+			require.NoError(t, err)
+			require.NotNil(t, ttl)
+			require.EqualValues(t, retention.Seconds(), *ttl)
+			continue
+		}
+		// Still reported, at every start: the caller runs Expire instead.
+		var ae *apperr.Error
+		require.ErrorAs(t, err, &ae, "start %d", i+1)
+		require.Equal(t, audit.CapTTLIndex, ae.Details["capability"])
+		require.Nil(t, ttl)
+	}
+
+	if ttlBackend {
+		// A changed retention is a changed index: rebuilt with the new TTL.
+		require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), 30*24*time.Hour))
+		ttl, same := ts()
+		require.False(t, same)
+		require.NotNil(t, ttl)
+		require.EqualValues(t, 30*24*3600, *ttl)
+		return
+	}
+	// Retention off: the plain index is what is wanted, as it is.
+	require.NoError(t, audit.EnsureIndexes(ctx, store.NewCollection(coll), 0))
+	ttl, same := ts()
+	require.True(t, same)
+	require.Nil(t, ttl)
+}

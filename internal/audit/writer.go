@@ -92,6 +92,7 @@ type counters struct {
 	waited, unconfirmed, inserts                                    atomic.Int64
 	queueDepth, queueCapacity                                       atomic.Int64
 	spillBytes                                                      atomic.Int64
+	spillErrors                                                     atomic.Int64 // failed spillQueue appends; for tests
 	available                                                       atomic.Bool
 }
 

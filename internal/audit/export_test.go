@@ -1,0 +1,5 @@
+package audit
+
+// SpillErrors counts the failed attempts to move the queue to the spill
+// file: how often a Writer in ModeBuffer retried a spill that fails.
+func SpillErrors(w *Writer) int64 { return w.stats.spillErrors.Load() }
