@@ -1,7 +1,6 @@
 package benchmarks
 
 import (
-	"bufio"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -149,29 +147,6 @@ func writeJSON(w http.ResponseWriter, parts [][]byte) {
 // and returns it with its base URL.
 func startFloor(b *testing.B, uri, database, key string) (*process, string) {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(childEnv(), envFloorRole+"="+uri+" "+database+" "+key)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := start(b, cmd)
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "addr "); ok {
-				addr <- a
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return p, "http://" + a
-	case <-p.exited:
-		b.Fatalf("floor exited: %s", p.stderr)
-	case <-time.After(90 * time.Second):
-		b.Fatalf("floor did not start: %s", p.stderr)
-	}
-	return nil, ""
+	p, addr := startChild(b, "floor", envFloorRole+"="+uri+" "+database+" "+key, "addr ")
+	return p, "http://" + addr
 }

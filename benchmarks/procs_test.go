@@ -96,29 +96,40 @@ func start(b *testing.B, cmd *exec.Cmd) *process {
 // and returns the process and its URI.
 func startEmbeddedBackend(b *testing.B) (*process, string) {
 	b.Helper()
+	return startChild(b, "embedded backend", envEmbeddedRole+"="+b.TempDir(), "uri ")
+}
+
+// startChild re-executes the test binary with env added (the role it is to
+// play) and returns the process and the rest of the first line of its
+// stdout that starts with prefix (where it listens).
+func startChild(b *testing.B, what, env, prefix string) (*process, string) {
+	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(childEnv(), envEmbeddedRole+"="+b.TempDir())
+	cmd.Env = append(childEnv(), env)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
 	p := start(b, cmd)
-	uri := make(chan string, 1)
+	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "uri "); ok {
-				uri <- u
+			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				select {
+				case found <- rest:
+				default:
+				}
 			}
 		}
 	}()
 	select {
-	case u := <-uri:
-		return p, u
+	case rest := <-found:
+		return p, rest
 	case <-p.exited:
-		b.Fatalf("embedded backend exited: %s", p.stderr)
+		b.Fatalf("%s exited: %s", what, p.stderr)
 	case <-time.After(90 * time.Second):
-		b.Fatalf("embedded backend did not start: %s", p.stderr)
+		b.Fatalf("%s did not start: %s", what, p.stderr)
 	}
 	return nil, ""
 }
