@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
@@ -96,6 +97,27 @@ func (r *recordingOrder) takeRead() []bson.ObjectID {
 	return ids
 }
 
+// walkSetup stores docs in db's collection docs, waits for the _id order
+// of order, and returns over lookupPolicy a service that walks it (its
+// store counting) and one that queries the database.
+func walkSetup(t *testing.T, db *mongo.Database, order *recordingOrder, docs []any) (*countingStore, *service.Service, *service.Service) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := db.Collection("docs").InsertMany(ctx, docs)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, ok := order.After(ctx, "docs", bson.ObjectID{}, 1, nil); return ok },
+		30*time.Second, 20*time.Millisecond, "the embedded backend never indexed the collection")
+
+	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(lookupPolicy)})
+	require.NoError(t, err)
+	codec := cursor.NewCodec([]byte(strings.Repeat("s", 32)))
+	codec.Order = cursor.OrderOf(store.BackendFerretDB)
+	walking := &countingStore{Documents: store.NewDocuments(db, 10*time.Second)}
+	walk := service.New(service.Params{Store: walking, Policies: set, Cursors: codec, LookupByIDOnly: true, IDOrder: order})
+	plain := service.New(service.Params{Store: store.NewDocuments(db, 10*time.Second), Policies: set, Cursors: codec})
+	return walking, walk, plain
+}
+
 // pages lists everything p may read, limit documents at a time, following
 // the cursors, and returns each page's documents as Extended JSON.
 func pages(t *testing.T, s *service.Service, p *principal.Principal, limit int) [][]string {
@@ -174,19 +196,8 @@ func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 		}
 		docs = append(docs, d)
 	}
-	_, err := db.Collection("docs").InsertMany(ctx, docs)
-	require.NoError(t, err)
 	order := &recordingOrder{IDOrder: e.IDOrder("app")}
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, "docs", bson.ObjectID{}, 1, nil); return ok },
-		30*time.Second, 20*time.Millisecond, "the embedded backend never indexed the collection")
-
-	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(lookupPolicy)})
-	require.NoError(t, err)
-	codec := cursor.NewCodec([]byte(strings.Repeat("s", 32)))
-	codec.Order = cursor.OrderOf(store.BackendFerretDB)
-	walking := &countingStore{Documents: store.NewDocuments(db, 10*time.Second)}
-	walk := service.New(service.Params{Store: walking, Policies: set, Cursors: codec, LookupByIDOnly: true, IDOrder: order})
-	plain := service.New(service.Params{Store: store.NewDocuments(db, 10*time.Second), Policies: set, Cursors: codec})
+	walking, walk, plain := walkSetup(t, db, order, docs)
 
 	callers := append(lookupCallers, &principal.Principal{ID: "u9", TenantID: "t9", Roles: []string{"tenant"}},
 		&principal.Principal{ID: "u1", TenantID: oddTenant, Roles: []string{"tenant"}},
@@ -233,7 +244,7 @@ func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 
 	// One string _id (it sorts before every ObjectId): lists go to the
 	// database again, with the same answers.
-	_, err = db.Collection("docs").InsertOne(ctx, bson.D{{Key: "_id", Value: "s1"}, {Key: "tenant_id", Value: "t1"}, {Key: "owner", Value: "u1"}})
+	_, err := db.Collection("docs").InsertOne(ctx, bson.D{{Key: "_id", Value: "s1"}, {Key: "tenant_id", Value: "t1"}, {Key: "owner", Value: "u1"}})
 	require.NoError(t, err)
 	compare(true)
 }
@@ -244,7 +255,6 @@ func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 // and exactly those documents are fetched one by one.
 func TestListByIDOrderFetchesWhatItCannotDecode(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	e, client := testenv.Embedded(t)
 	db := client.Database("app")
 	var docs []any
@@ -258,19 +268,8 @@ func TestListByIDOrderFetchesWhatItCannotDecode(t *testing.T) {
 			{Key: "owner", Value: "u1"}, {Key: "public", Value: i%5 == 0}, {Key: "n", Value: int32(i)},
 			{Key: "meta", Value: bson.D{{Key: "k", Value: bson.A{int32(i), "x"}}}}})
 	}
-	_, err := db.Collection("docs").InsertMany(ctx, docs)
-	require.NoError(t, err)
 	order := &recordingOrder{IDOrder: e.IDOrder("app"), spoil: func(id bson.ObjectID) bool { return spoiled[id] }}
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, "docs", bson.ObjectID{}, 1, nil); return ok },
-		30*time.Second, 20*time.Millisecond, "the embedded backend never indexed the collection")
-
-	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(lookupPolicy)})
-	require.NoError(t, err)
-	codec := cursor.NewCodec([]byte(strings.Repeat("s", 32)))
-	codec.Order = cursor.OrderOf(store.BackendFerretDB)
-	walking := &countingStore{Documents: store.NewDocuments(db, 10*time.Second)}
-	walk := service.New(service.Params{Store: walking, Policies: set, Cursors: codec, LookupByIDOnly: true, IDOrder: order})
-	plain := service.New(service.Params{Store: store.NewDocuments(db, 10*time.Second), Policies: set, Cursors: codec})
+	walking, walk, plain := walkSetup(t, db, order, docs)
 	for _, p := range lookupCallers {
 		for _, limit := range []int{1, 7, 100} {
 			walking.finds.Store(0)

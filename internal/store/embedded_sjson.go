@@ -42,7 +42,7 @@ var errSJSON = errors.New("store: stored document not decoded")
 // decodeSJSON returns the BSON of the stored document text.
 func decodeSJSON(text []byte) ([]byte, error) {
 	var d sjsonDecoder
-	top, err := d.objectMembers(text)
+	top, _, err := d.push(text, '{')
 	if err != nil {
 		return nil, err
 	}
@@ -53,9 +53,6 @@ func decodeSJSON(text []byte) ([]byte, error) {
 		if string(m.name) != "$s" {
 			fields = append(fields, m)
 			continue
-		}
-		if sch != nil {
-			return nil, errSJSON
 		}
 		if sch, err = d.schema(m.value); err != nil {
 			return nil, err
@@ -108,37 +105,41 @@ type sjsonMember struct {
 }
 
 type sjsonDecoder struct {
-	// members is a stack of the objects being decoded, so that nested
-	// objects reuse one slice.
-	members []sjsonMember
-	items   [][]byte
+	// stack holds the entries of the objects and arrays being read, so
+	// that nested ones reuse one slice.
+	stack []sjsonMember
 }
+
+// push reads the entries of the object (open '{', each name once) or
+// array (open '[') text onto the stack; pop(base) takes them off. The
+// entries stay valid while nested ones are pushed: those only go past them.
+func (d *sjsonDecoder) push(text []byte, open byte) (entries []sjsonMember, base int, err error) {
+	base = len(d.stack)
+	d.stack, err = appendEntries(d.stack, text, open)
+	entries = d.stack[base:]
+	if err == nil && open == '{' && hasDuplicateName(entries) {
+		err = errSJSON
+	}
+	return entries, base, err
+}
+
+func (d *sjsonDecoder) pop(base int) { d.stack = d.stack[:base] }
 
 // schema reads a schema object: "p" and "$k", nothing else.
 func (d *sjsonDecoder) schema(text []byte) (*sjsonSchema, error) {
-	base := len(d.members)
-	defer func() { d.members = d.members[:base] }()
-	var err error
-	if d.members, err = appendMembers(d.members, text); err != nil {
+	ms, base, err := d.push(text, '{')
+	defer d.pop(base)
+	if err != nil {
 		return nil, err
 	}
 	s := &sjsonSchema{}
-	var seenP, seenK bool
-	for _, m := range d.members[base:] {
+	for _, m := range ms {
 		switch string(m.name) {
 		case "p":
-			if seenP {
-				return nil, errSJSON
-			}
-			seenP = true
 			if s.props, err = d.props(m.value); err != nil {
 				return nil, err
 			}
 		case "$k":
-			if seenK {
-				return nil, errSJSON
-			}
-			seenK = true
 			if s.keys, err = d.keys(m.value); err != nil {
 				return nil, err
 			}
@@ -151,20 +152,14 @@ func (d *sjsonDecoder) schema(text []byte) (*sjsonSchema, error) {
 
 // props reads a schema's "p": an object of entries, each name once.
 func (d *sjsonDecoder) props(text []byte) ([]sjsonProp, error) {
-	base := len(d.members)
-	defer func() { d.members = d.members[:base] }()
-	var err error
-	if d.members, err = appendMembers(d.members, text); err != nil {
+	ms, base, err := d.push(text, '{')
+	defer d.pop(base)
+	if err != nil {
 		return nil, err
-	}
-	ms := d.members[base:]
-	if hasDuplicateName(ms) {
-		return nil, errSJSON
 	}
 	props := make([]sjsonProp, len(ms))
 	for i, m := range ms {
 		props[i].name = m.name
-		// m.value stays valid: d.members only grows past ms.
 		if props[i].elem, err = d.elem(m.value); err != nil {
 			return nil, err
 		}
@@ -174,25 +169,20 @@ func (d *sjsonDecoder) props(text []byte) ([]sjsonProp, error) {
 
 // keys reads a schema's "$k": an array of distinct strings.
 func (d *sjsonDecoder) keys(text []byte) ([][]byte, error) {
-	base := len(d.items)
-	defer func() { d.items = d.items[:base] }()
-	var err error
-	if d.items, err = appendItems(d.items, text); err != nil {
+	items, base, err := d.push(text, '[')
+	defer d.pop(base)
+	if err != nil {
 		return nil, err
 	}
-	keys := make([][]byte, len(d.items)-base)
-	for i, it := range d.items[base:] {
-		k, end, err := jsonString(it, 0)
-		if err != nil || end != len(it) {
-			return nil, errSJSON
+	keys := make([][]byte, len(items))
+	for i := range items {
+		// The name is the decoded string, for hasDuplicateName.
+		if items[i].name, err = wholeString(items[i].value); err != nil {
+			return nil, err
 		}
-		keys[i] = k
+		keys[i] = items[i].name
 	}
-	names := make([]sjsonMember, len(keys))
-	for i, k := range keys {
-		names[i].name = k
-	}
-	if hasDuplicateName(names) {
+	if hasDuplicateName(items) {
 		return nil, errSJSON
 	}
 	return keys, nil
@@ -200,15 +190,10 @@ func (d *sjsonDecoder) keys(text []byte) ([][]byte, error) {
 
 // elem reads one schema entry.
 func (d *sjsonDecoder) elem(text []byte) (*sjsonElem, error) {
-	base := len(d.members)
-	defer func() { d.members = d.members[:base] }()
-	var err error
-	if d.members, err = appendMembers(d.members, text); err != nil {
+	ms, base, err := d.push(text, '{')
+	defer d.pop(base)
+	if err != nil {
 		return nil, err
-	}
-	ms := d.members[base:]
-	if hasDuplicateName(ms) {
-		return nil, errSJSON
 	}
 	e := &sjsonElem{subtype: -1}
 	var hasType bool
@@ -255,15 +240,14 @@ func (d *sjsonDecoder) elem(text []byte) (*sjsonElem, error) {
 
 // elems reads an array's "i": an array of entries.
 func (d *sjsonDecoder) elems(text []byte) ([]*sjsonElem, error) {
-	base := len(d.items)
-	defer func() { d.items = d.items[:base] }()
-	var err error
-	if d.items, err = appendItems(d.items, text); err != nil {
+	items, base, err := d.push(text, '[')
+	defer d.pop(base)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]*sjsonElem, len(d.items)-base)
+	out := make([]*sjsonElem, len(items))
 	for i := range out {
-		if out[i], err = d.elem(d.items[base+i]); err != nil {
+		if out[i], err = d.elem(items[i].value); err != nil {
 			return nil, err
 		}
 	}
@@ -344,11 +328,11 @@ func (d *sjsonDecoder) appendValue(dst []byte, name []byte, e *sjsonElem, v []by
 		if e.doc == nil {
 			return nil, errSJSON
 		}
-		base := len(d.members)
-		if d.members, err = appendMembers(d.members, v); err != nil {
+		fields, base, err := d.push(v, '{')
+		defer d.pop(base)
+		if err != nil {
 			return nil, err
 		}
-		fields := d.members[base:]
 		if dst, err = appendElementName(dst, bsonDocument, name); err != nil {
 			return nil, err
 		}
@@ -359,15 +343,11 @@ func (d *sjsonDecoder) appendValue(dst []byte, name []byte, e *sjsonElem, v []by
 		} else {
 			dst, err = d.appendDocument(dst, e.doc, fields)
 		}
-		d.members = d.members[:base]
 		return dst, err
 	case "array":
-		base := len(d.items)
-		if d.items, err = appendItems(d.items, v); err != nil {
-			return nil, err
-		}
-		items := d.items[base:]
-		if len(items) != len(e.items) {
+		items, base, err := d.push(v, '[')
+		defer d.pop(base)
+		if err != nil || len(items) != len(e.items) {
 			return nil, errSJSON
 		}
 		if dst, err = appendElementName(dst, bsonArray, name); err != nil {
@@ -377,11 +357,10 @@ func (d *sjsonDecoder) appendValue(dst []byte, name []byte, e *sjsonElem, v []by
 		dst = append(dst, 0, 0, 0, 0)
 		var index [20]byte
 		for i, it := range items {
-			if dst, err = d.appendValue(dst, strconv.AppendInt(index[:0], int64(i), 10), e.items[i], it); err != nil {
+			if dst, err = d.appendValue(dst, strconv.AppendInt(index[:0], int64(i), 10), e.items[i], it.value); err != nil {
 				return nil, err
 			}
 		}
-		d.items = d.items[:base]
 		return finishDocument(dst, start), nil
 	case "double":
 		if !isJSONNumber(v) {
@@ -564,69 +543,43 @@ func hasDuplicateName(ms []sjsonMember) bool {
 	return false
 }
 
-// objectMembers returns the members of the JSON object text.
-func (d *sjsonDecoder) objectMembers(text []byte) ([]sjsonMember, error) {
-	return appendMembers(nil, text)
-}
-
-// appendMembers appends the members of the JSON object text (nothing
-// before or after it but white space) to dst. On an error it still returns
-// dst (with some members maybe), so that a caller can truncate it.
-func appendMembers(dst []sjsonMember, text []byte) ([]sjsonMember, error) {
+// appendEntries appends to dst the entries of the JSON object (open '{')
+// or array (open '[', entries without a name) text, with nothing before or
+// after it but white space. On an error it still returns dst (with some
+// entries maybe), so that a caller can truncate it.
+func appendEntries(dst []sjsonMember, text []byte, open byte) ([]sjsonMember, error) {
+	closing := byte('}')
+	if open == '[' {
+		closing = ']'
+	}
 	i := skipSpace(text, 0)
-	if i >= len(text) || text[i] != '{' {
+	if i >= len(text) || text[i] != open {
 		return dst, errSJSON
 	}
 	i = skipSpace(text, i+1)
-	if i < len(text) && text[i] == '}' {
+	if i < len(text) && text[i] == closing {
 		return dst, atEnd(text, i+1)
 	}
 	for {
-		name, end, err := jsonString(text, i)
-		if err != nil {
-			return dst, err
-		}
-		i = skipSpace(text, end)
-		if i >= len(text) || text[i] != ':' {
-			return dst, errSJSON
-		}
-		i = skipSpace(text, i+1)
-		if end, err = skipValue(text, i, 0); err != nil {
-			return dst, err
-		}
-		dst = append(dst, sjsonMember{name: name, value: text[i:end]})
-		i = skipSpace(text, end)
-		if i >= len(text) {
-			return dst, errSJSON
-		}
-		switch text[i] {
-		case ',':
+		var m sjsonMember
+		if open == '{' {
+			name, end, err := jsonString(text, i)
+			if err != nil {
+				return dst, err
+			}
+			i = skipSpace(text, end)
+			if i >= len(text) || text[i] != ':' {
+				return dst, errSJSON
+			}
 			i = skipSpace(text, i+1)
-		case '}':
-			return dst, atEnd(text, i+1)
-		default:
-			return dst, errSJSON
+			m.name = name
 		}
-	}
-}
-
-// appendItems appends the items of the JSON array text, each as its JSON
-// text, to dst.
-func appendItems(dst [][]byte, text []byte) ([][]byte, error) {
-	i := skipSpace(text, 0)
-	if i >= len(text) || text[i] != '[' {
-		return dst, errSJSON
-	}
-	i = skipSpace(text, i+1)
-	if i < len(text) && text[i] == ']' {
-		return dst, atEnd(text, i+1)
-	}
-	for {
 		end, err := skipValue(text, i, 0)
 		if err != nil {
 			return dst, err
 		}
-		dst = append(dst, text[i:end])
+		m.value = text[i:end]
+		dst = append(dst, m)
 		i = skipSpace(text, end)
 		if i >= len(text) {
 			return dst, errSJSON
@@ -634,7 +587,7 @@ func appendItems(dst [][]byte, text []byte) ([][]byte, error) {
 		switch text[i] {
 		case ',':
 			i = skipSpace(text, i+1)
-		case ']':
+		case closing:
 			return dst, atEnd(text, i+1)
 		default:
 			return dst, errSJSON

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
 	"github.com/permission-mongo/permission-mongo/internal/testenv"
@@ -156,10 +157,6 @@ func sjsonRandom(seed uint64, n int) []bson.D {
 func TestEmbeddedSJSONDecodesAsFerretDBFinds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e, client := testenv.Embedded(t)
-	c := client.Database("app").Collection("corpus")
-	order := e.IDOrder("app")
-
 	names := map[bson.ObjectID]string{}
 	var docs []any
 	add := func(name string, d bson.D) {
@@ -173,10 +170,7 @@ func TestEmbeddedSJSONDecodesAsFerretDBFinds(t *testing.T) {
 	for i, d := range sjsonRandom(20261127, 300) {
 		add(fmt.Sprintf("random %d", i), d)
 	}
-	_, err := c.InsertMany(ctx, docs)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, "corpus", bson.ObjectID{}, 1, nil); return ok },
-		30*time.Second, 20*time.Millisecond, "indexes never built")
+	_, order, c := storeIndexed(t, "corpus", docs)
 
 	stored, ok := order.AfterDocs(ctx, "corpus", bson.ObjectID{}, len(docs)+10, nil)
 	require.True(t, ok)
@@ -201,6 +195,21 @@ func TestEmbeddedSJSONDecodesAsFerretDBFinds(t *testing.T) {
 		require.Greater(t, types[typ], 10, "values of type %s", typ)
 	}
 	require.Positive(t, beforeEpoch, "dates before 1970")
+}
+
+// storeIndexed stores docs in the collection coll of database app of an
+// embedded backend of t's own, and returns once its _id order answers.
+func storeIndexed(t *testing.T, coll string, docs []any) (*store.Embedded, *store.IDOrder, *mongo.Collection) {
+	t.Helper()
+	ctx := context.Background()
+	e, client := testenv.Embedded(t)
+	c := client.Database("app").Collection(coll)
+	order := e.IDOrder("app")
+	_, err := c.InsertMany(ctx, docs)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, ok := order.After(ctx, coll, bson.ObjectID{}, 1, nil); return ok },
+		30*time.Second, 20*time.Millisecond, "indexes never built")
+	return e, order, c
 }
 
 // countTypes counts the types of the values in doc, nested ones included.
@@ -335,9 +344,6 @@ func TestSJSONRefusesWhatItDoesNotKnow(t *testing.T) {
 func TestEmbeddedSJSONUndecodableLeftToFerretDB(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e, client := testenv.Embedded(t)
-	c := client.Database("app").Collection("c")
-	order := e.IDOrder("app")
 	var ids []bson.ObjectID
 	var docs []any
 	for i := range 3 {
@@ -345,10 +351,7 @@ func TestEmbeddedSJSONUndecodableLeftToFerretDB(t *testing.T) {
 		ids = append(ids, id)
 		docs = append(docs, bson.D{{Key: "_id", Value: id}, {Key: "s", Value: "MARK"}})
 	}
-	_, err := c.InsertMany(ctx, docs)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, "c", bson.ObjectID{}, 1, nil); return ok },
-		30*time.Second, 20*time.Millisecond, "indexes never built")
+	e, order, c := storeIndexed(t, "c", docs)
 
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(filepath.Join(store.DirOf(e), "app.sqlite")), OmitHost: true,
 		RawQuery: "mode=rw&_pragma=busy_timeout(10000)"}
