@@ -82,7 +82,8 @@ type sjsonElem struct {
 	items      []*sjsonElem // "i": an array's items
 	options    []byte       // "o": a regex's options
 	hasOptions bool
-	subtype    int // "s": a binData's subtype, -1 when absent
+	subtype    byte // "s": a binData's subtype
+	hasSubtype bool
 }
 
 // prop returns the entry of the field name, nil when there is none.
@@ -195,7 +196,7 @@ func (d *sjsonDecoder) elem(text []byte) (*sjsonElem, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &sjsonElem{subtype: -1}
+	e := &sjsonElem{}
 	var hasType bool
 	for _, m := range ms {
 		switch string(m.name) {
@@ -223,7 +224,7 @@ func (d *sjsonDecoder) elem(text []byte) (*sjsonElem, error) {
 			if err != nil {
 				return nil, errSJSON
 			}
-			e.subtype = int(n)
+			e.subtype, e.hasSubtype = byte(n), true
 		case "i":
 			if e.items, err = d.elems(m.value); err != nil {
 				return nil, err
@@ -386,7 +387,7 @@ func (d *sjsonDecoder) appendValue(dst []byte, name []byte, e *sjsonElem, v []by
 		dst = append(dst, s...)
 		return append(dst, 0), nil
 	case "binData":
-		if e.subtype < 0 {
+		if !e.hasSubtype {
 			return nil, errSJSON
 		}
 		s, err := wholeString(v)
@@ -402,7 +403,7 @@ func (d *sjsonDecoder) appendValue(dst []byte, name []byte, e *sjsonElem, v []by
 			return nil, err
 		}
 		dst = binary.LittleEndian.AppendUint32(dst, uint32(n)) //nolint:gosec // G115: bytes within one document
-		dst = append(dst, byte(e.subtype))
+		dst = append(dst, e.subtype)
 		return append(dst, b[:n]...), nil
 	case "objectId":
 		s, err := wholeString(v)
@@ -619,10 +620,10 @@ func skipValue(text []byte, i, depth int) (int, error) {
 	if i >= len(text) || depth > maxDepth {
 		return 0, errSJSON
 	}
-	switch c := text[i]; {
-	case c == '"':
+	switch c := text[i]; c {
+	case '"':
 		return skipString(text, i)
-	case c == '{' || c == '[':
+	case '{', '[':
 		closing := byte('}')
 		if c == '[' {
 			closing = ']'
@@ -658,7 +659,7 @@ func skipValue(text []byte, i, depth int) (int, error) {
 			}
 			i = skipSpace(text, i+1)
 		}
-	case c == 't', c == 'f', c == 'n':
+	case 't', 'f', 'n':
 		for _, lit := range []string{"true", "false", "null"} {
 			if len(text)-i >= len(lit) && string(text[i:i+len(lit)]) == lit {
 				return i + len(lit), nil
