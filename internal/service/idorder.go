@@ -11,41 +11,43 @@ import (
 	"github.com/permission-mongo/permission-mongo/internal/store"
 )
 
-// IDOrder lists the _ids of a collection in ascending order, without the
-// database reading the documents (store.IDOrder, the embedded backend).
-// ok is false when it cannot: the caller then asks the database as usual.
+// IDOrder lists the documents of a collection in ascending _id order, read
+// from the database's files rather than through a query (store.IDOrder, the
+// embedded backend), each with the form it is stored in: StoredDoc.Doc
+// decodes it, or says it cannot. ok is false when it cannot list: the caller
+// then asks the database as usual.
 type IDOrder interface {
-	After(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]store.StringEquals) (ids []bson.ObjectID, ok bool)
+	AfterDocs(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]store.StringEquals) (docs []store.StoredDoc, ok bool)
 }
 
 // On a backend that pushes down only {_id} (LookupByIDOnly), a list reads,
 // decodes and sorts every stored document whatever the page size: at
 // 100,000 documents a page of 20 takes seconds. With the _ids in order
 // (Params.IDOrder), the default list (by _id, no client filter) is answered
-// instead by walking the _ids after the cursor and fetching each document
-// by {_id}, which the backend answers through an index, and keeping those
-// the policy lets the caller read, checked in memory by Decision.Match: the
-// check the differential test of package when proves equal to the filter
-// (the same condition as findByID, lookup.go). The walk stops at limit+1
-// matches, or gives up after walkBudget _ids and the list is asked of the
-// database as before, so a policy that matches few documents costs at most
-// that many lookups more than it did.
+// instead by walking the documents after the cursor in _id order, as
+// IDOrder reads them from the backend's files with their _ids, and keeping
+// those the policy lets the caller read, checked in memory by
+// Decision.Match: the check the differential test of package when proves
+// equal to the filter (the same condition as findByID, lookup.go). The walk
+// stops at limit+1 matches, or gives up after walkBudget _ids and the list
+// is asked of the database as before.
 //
-// Each FerretDB find costs half a millisecond of CPU or more (decoding its JSON,
-// encoding BSON), so the walk asks IDOrder to skip, in SQL, the documents
-// that certainly fail the policy's string equalities (tenant_id == the
-// caller's tenant): with two tenants, half the finds of a page. Decision.Match
-// still decides every document fetched.
+// IDOrder skips, in SQL, the documents that certainly fail the policy's
+// string equalities (tenant_id == the caller's tenant): with two tenants,
+// half the rows of a page. Each document it returns is decoded from its
+// stored form (store.StoredDoc.Doc, the bytes FerretDB's find would
+// answer); one it cannot decode is fetched by {_id} instead, which the
+// backend answers through an index (a FerretDB find costs a few hundred
+// microseconds of CPU, which is what reading the documents with their _ids
+// saves). Decision.Match decides every document either way.
 
 // walkBudget bounds how many _ids one page may look at before falling back.
 const walkBudget = 2000
 
-// The documents are fetched one after the other, each only while the page
-// still needs one. Fetching four at a time was measured no faster on the
-// 2-core development machine under load (benchmarks/README.md): through the
-// proxy about the same latency, in process (BenchmarkListByIDOrder) a p50 of
-// 31-51 ms per page against 9-11 ms one by one, with more CPU. FerretDB's
-// find is CPU-bound: concurrent finds mostly add waiting.
+// The documents are decoded (or fetched) one after the other, each only
+// while the page still needs one. (When every document was fetched by {_id},
+// fetching four at a time was measured no faster on the 2-core development
+// machine under load, benchmarks/README.md: FerretDB's find is CPU-bound.)
 
 // findByIDOrder returns up to limit+1 documents after pos in _id order that
 // d lets the caller read, or ok false when the walk does not apply or gave
@@ -70,17 +72,20 @@ func (s *Service) findByIDOrder(ctx context.Context, coll string, d *policy.Deci
 	out := make([]bson.Raw, 0, want)
 	for walked := 0; walked < walkBudget; {
 		// Ask for about what the page still needs, twice over for the
-		// documents the policy hides: reading _ids costs little, and the
-		// documents are fetched only while the page needs more.
+		// documents the policy hides: reading rows costs little, and the
+		// documents are decoded only while the page needs more.
 		n := min(max(2*(want-len(out)), 8), walkBudget-walked)
-		ids, ok := s.idOrder.After(ctx, coll, after, n, anyOf)
+		stored, ok := s.idOrder.AfterDocs(ctx, coll, after, n, anyOf)
 		if !ok {
 			return nil, false, nil
 		}
-		for _, id := range ids {
-			doc, err := s.store.FindOne(ctx, coll, idFilter(id))
-			if err != nil {
-				return nil, false, err
+		for _, sd := range stored {
+			doc, decoded := sd.Doc()
+			if !decoded {
+				var err error
+				if doc, err = s.store.FindOne(ctx, coll, idFilter(sd.ID)); err != nil {
+					return nil, false, err
+				}
 			}
 			// nil: deleted since its _id was read, like a document deleted
 			// just before a query.
@@ -91,11 +96,11 @@ func (s *Service) findByIDOrder(ctx context.Context, coll string, d *policy.Deci
 				}
 			}
 		}
-		if len(ids) < n {
+		if len(stored) < n {
 			return out, true, nil // the end of the collection
 		}
-		walked += len(ids)
-		after = ids[len(ids)-1]
+		walked += len(stored)
+		after = stored[len(stored)-1].ID
 	}
 	return nil, false, nil
 }

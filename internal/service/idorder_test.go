@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/cursor"
 	"github.com/permission-mongo/permission-mongo/internal/policy"
@@ -62,6 +64,60 @@ func (c *countingStore) Find(ctx context.Context, coll string, filter any, sort 
 	return c.Documents.Find(ctx, coll, filter, sort, limit)
 }
 
+// recordingOrder is the real IDOrder, noting the _ids of the documents it
+// returns (read from SQLite), and turning the stored form of those for
+// which spoil says so into one the decoder does not know.
+type recordingOrder struct {
+	*store.IDOrder
+	spoil func(id bson.ObjectID) bool
+
+	mu   sync.Mutex
+	read []bson.ObjectID
+}
+
+func (r *recordingOrder) AfterDocs(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]store.StringEquals) ([]store.StoredDoc, bool) {
+	docs, ok := r.IDOrder.AfterDocs(ctx, coll, after, n, anyOf)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, d := range docs {
+		r.read = append(r.read, d.ID)
+		if r.spoil != nil && r.spoil(d.ID) {
+			// An element type FerretDB v1 does not have.
+			docs[i].Stored = bytes.Replace(d.Stored, []byte(`"t":"int"`), []byte(`"t":"decimal"`), 1)
+		}
+	}
+	return docs, ok
+}
+
+func (r *recordingOrder) takeRead() []bson.ObjectID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := r.read
+	r.read = nil
+	return ids
+}
+
+// walkSetup stores docs in db's collection docs, waits for the _id order
+// of order, and returns over lookupPolicy a service that walks it (its
+// store counting) and one that queries the database.
+func walkSetup(t *testing.T, db *mongo.Database, order *recordingOrder, docs []any) (*countingStore, *service.Service, *service.Service) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := db.Collection("docs").InsertMany(ctx, docs)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, ok := order.After(ctx, "docs", bson.ObjectID{}, 1, nil); return ok },
+		30*time.Second, 20*time.Millisecond, "the embedded backend never indexed the collection")
+
+	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(lookupPolicy)})
+	require.NoError(t, err)
+	codec := cursor.NewCodec([]byte(strings.Repeat("s", 32)))
+	codec.Order = cursor.OrderOf(store.BackendFerretDB)
+	walking := &countingStore{Documents: store.NewDocuments(db, 10*time.Second)}
+	walk := service.New(service.Params{Store: walking, Policies: set, Cursors: codec, LookupByIDOnly: true, IDOrder: order})
+	plain := service.New(service.Params{Store: store.NewDocuments(db, 10*time.Second), Policies: set, Cursors: codec})
+	return walking, walk, plain
+}
+
 // pages lists everything p may read, limit documents at a time, following
 // the cursors, and returns each page's documents as Extended JSON.
 func pages(t *testing.T, s *service.Service, p *principal.Principal, limit int) [][]string {
@@ -86,11 +142,12 @@ func pages(t *testing.T, s *service.Service, p *principal.Principal, limit int) 
 }
 
 // On the embedded backend a default list (by _id, no client filter) walks
-// the _ids in order and fetches each document by {_id}; its pages are the
-// ones the policy filter query gives, for every policy shape of
-// lookupPolicy, and it sends no list query to the database. A policy with a
-// null comparison on a dotted path, and a collection with a non-ObjectId
-// _id, keep the filter query.
+// the _ids in order, reading each document from SQLite with its _id; its
+// pages are the ones the policy filter query gives, for every policy shape
+// of lookupPolicy, and it sends no query to the database at all: no list,
+// no find by {_id} (every document decodes). A policy with a null
+// comparison on a dotted path, and a collection with a non-ObjectId _id,
+// keep the filter query.
 func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -139,19 +196,8 @@ func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 		}
 		docs = append(docs, d)
 	}
-	_, err := db.Collection("docs").InsertMany(ctx, docs)
-	require.NoError(t, err)
-	order := e.IDOrder("app")
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, "docs", bson.ObjectID{}, 1, nil); return ok },
-		30*time.Second, 20*time.Millisecond, "the embedded backend never indexed the collection")
-
-	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(lookupPolicy)})
-	require.NoError(t, err)
-	codec := cursor.NewCodec([]byte(strings.Repeat("s", 32)))
-	codec.Order = cursor.OrderOf(store.BackendFerretDB)
-	walking := &countingStore{Documents: store.NewDocuments(db, 10*time.Second)}
-	walk := service.New(service.Params{Store: walking, Policies: set, Cursors: codec, LookupByIDOnly: true, IDOrder: order})
-	plain := service.New(service.Params{Store: store.NewDocuments(db, 10*time.Second), Policies: set, Cursors: codec})
+	order := &recordingOrder{IDOrder: e.IDOrder("app")}
+	walking, walk, plain := walkSetup(t, db, order, docs)
 
 	callers := append(lookupCallers, &principal.Principal{ID: "u9", TenantID: "t9", Roles: []string{"tenant"}},
 		&principal.Principal{ID: "u1", TenantID: oddTenant, Roles: []string{"tenant"}},
@@ -163,21 +209,25 @@ func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 			for _, limit := range []int{1, 7, 100} {
 				walking.finds.Store(0)
 				walking.takeFetched()
+				order.takeRead()
 				got := pages(t, walk, p, limit)
 				require.Equal(t, pages(t, plain, p, limit), got, "%v, limit %d", p.Roles, limit)
 				// "live" compares a dotted path with null: never walked.
 				walked := !wantFinds && p.Roles[0] != "live"
 				require.Equal(t, walked, walking.finds.Load() == 0, "%v, limit %d: %d list queries", p.Roles, limit, walking.finds.Load())
-				fetched := walking.takeFetched()
+				read := order.takeRead()
+				if walked {
+					require.Empty(t, walking.takeFetched(), "%v, limit %d: documents asked of FerretDB one by one", p.Roles, limit)
+				}
 				if !walked || p.Roles[0] == "both" { // both+pub: pub has no tenant condition
 					continue
 				}
 				// Every role here but both+pub requires the tenant: another
-				// tenant's document (tenant_id a string) is never fetched.
-				require.NotEmpty(t, fetched)
-				for _, id := range fetched {
+				// tenant's document (tenant_id a string) is never read.
+				require.NotEmpty(t, read)
+				for _, id := range read {
 					if s, ok := tenants[id].(string); ok {
-						require.Equal(t, p.TenantID, s, "%v, limit %d: fetched %s of tenant %q", p.Roles, limit, id.Hex(), s)
+						require.Equal(t, p.TenantID, s, "%v, limit %d: read %s of tenant %q", p.Roles, limit, id.Hex(), s)
 					}
 				}
 			}
@@ -194,9 +244,57 @@ func TestListByIDOrderAnswersLikeTheFilter(t *testing.T) {
 
 	// One string _id (it sorts before every ObjectId): lists go to the
 	// database again, with the same answers.
-	_, err = db.Collection("docs").InsertOne(ctx, bson.D{{Key: "_id", Value: "s1"}, {Key: "tenant_id", Value: "t1"}, {Key: "owner", Value: "u1"}})
+	_, err := db.Collection("docs").InsertOne(ctx, bson.D{{Key: "_id", Value: "s1"}, {Key: "tenant_id", Value: "t1"}, {Key: "owner", Value: "u1"}})
 	require.NoError(t, err)
 	compare(true)
+}
+
+// A document whose stored form the decoder does not know (here an element
+// type FerretDB v1 does not have, put in its place on the way from SQLite)
+// is asked of FerretDB by {_id}: the pages are still the filter query's,
+// and exactly those documents are fetched one by one.
+func TestListByIDOrderFetchesWhatItCannotDecode(t *testing.T) {
+	t.Parallel()
+	e, client := testenv.Embedded(t)
+	db := client.Database("app")
+	var docs []any
+	spoiled := map[bson.ObjectID]bool{}
+	for i := range 60 {
+		id := bson.NewObjectIDFromTimestamp(time.Unix(int64(1_900_000_000+i), 0))
+		if i%4 == 1 {
+			spoiled[id] = true
+		}
+		docs = append(docs, bson.D{{Key: "_id", Value: id}, {Key: "tenant_id", Value: []string{"t1", "t2"}[i%3/2]},
+			{Key: "owner", Value: "u1"}, {Key: "public", Value: i%5 == 0}, {Key: "n", Value: int32(i)},
+			{Key: "meta", Value: bson.D{{Key: "k", Value: bson.A{int32(i), "x"}}}}})
+	}
+	order := &recordingOrder{IDOrder: e.IDOrder("app"), spoil: func(id bson.ObjectID) bool { return spoiled[id] }}
+	walking, walk, plain := walkSetup(t, db, order, docs)
+	for _, p := range lookupCallers {
+		for _, limit := range []int{1, 7, 100} {
+			walking.finds.Store(0)
+			walking.takeFetched()
+			order.takeRead()
+			require.Equal(t, pages(t, plain, p, limit), pages(t, walk, p, limit), "%v, limit %d", p.Roles, limit)
+			if walking.finds.Load() != 0 {
+				continue // not walked ("live")
+			}
+			fetched := walking.takeFetched()
+			var want []bson.ObjectID
+			for _, id := range order.takeRead() {
+				if spoiled[id] {
+					want = append(want, id)
+				}
+			}
+			// Those read but beyond the last page's end are not needed:
+			// every one fetched was spoiled, in order.
+			require.NotEmpty(t, fetched, "%v, limit %d", p.Roles, limit)
+			for _, id := range fetched {
+				require.True(t, spoiled[id], "%v, limit %d: %s fetched but decodable", p.Roles, limit, id.Hex())
+			}
+			require.Subset(t, want, fetched)
+		}
+	}
 }
 
 // BenchmarkListByIDOrder is the first page of 20 of one tenant's documents,

@@ -17,11 +17,13 @@ import (
 )
 
 // IDOrder reads, straight from the embedded backend's SQLite files, the
-// _ids of a collection in ascending order, through the index idIndexer adds.
+// _ids of a collection in ascending order, through the index idIndexer adds,
+// and with AfterDocs the documents themselves, in FerretDB's stored form.
 // FerretDB v1 never pushes a sort (or a limit with a filter) down to SQLite:
 // every page of a list reads, decodes and sorts the whole collection. With
-// the _ids in order, a reader can fetch a page's documents one by one by
-// {_id}, the one shape FerretDB pushes down, and check them itself.
+// the documents in _id order, a reader decodes a page's documents itself
+// (StoredDoc.Doc) and checks them; one it cannot decode it fetches by
+// {_id}, the one shape FerretDB pushes down.
 //
 // It answers only while every _id of the collection is an ObjectId, whose
 // hexadecimal form sorts in the same order as MongoDB sorts the values;
@@ -105,8 +107,41 @@ type StringEquals struct{ Field, Value string }
 // false when the order is not available: the collection has an _id that is
 // not an ObjectId, its indexes are not built yet, or the file cannot be read.
 func (o *IDOrder) After(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]StringEquals) (ids []bson.ObjectID, ok bool) {
-	ids, err := o.after(ctx, coll, after, n, anyOf)
-	return ids, err == nil
+	docs, err := o.after(ctx, coll, after, n, anyOf, false)
+	if err != nil {
+		return nil, false
+	}
+	ids = make([]bson.ObjectID, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	return ids, true
+}
+
+// StoredDoc is a document as AfterDocs reads it: its _id, and the text
+// FerretDB stores it as (its "sjson", embedded_sjson.go).
+type StoredDoc struct {
+	ID     bson.ObjectID
+	Stored []byte
+}
+
+// Doc returns the document as FerretDB's find answers with it, the same
+// bytes, decoded from Stored; ok is false when the decoder does not know
+// the stored form, and the caller asks FerretDB for the document by _id.
+func (d StoredDoc) Doc() (doc bson.Raw, ok bool) {
+	b, err := decodeSJSON(d.Stored)
+	if err != nil {
+		return nil, false
+	}
+	return b, true
+}
+
+// AfterDocs is After with each document's stored form, read in the same
+// query: a page of documents without a FerretDB find for each. Decoding is
+// left to StoredDoc.Doc, so that a caller pays only for those it uses.
+func (o *IDOrder) AfterDocs(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]StringEquals) (docs []StoredDoc, ok bool) {
+	docs, err := o.after(ctx, coll, after, n, anyOf, true)
+	return docs, err == nil
 }
 
 // plainField is a field name that can be written in an SQLite JSON path as
@@ -148,7 +183,7 @@ func prefilter(anyOf [][]StringEquals) (string, []any) {
 	return "(" + strings.Join(ors, " OR ") + ")", args
 }
 
-func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]StringEquals) ([]bson.ObjectID, error) {
+func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]StringEquals, withDocs bool) ([]StoredDoc, error) {
 	db, err := o.conn()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // no such database: nothing in it
@@ -194,26 +229,32 @@ func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n
 		cond = " AND " + cond
 	}
 	// SQLite walks the lookup index in order, reading a row only to check
-	// the prefilter: the rows it skips cost no FerretDB find.
+	// the prefilter (or to return the document): the rows it skips cost
+	// no FerretDB find.
 	args := append([]any{`"` + after.Hex() + `"`}, condArgs...)
+	column := "NULL"
+	if withDocs {
+		column = "_ferretdb_sjson"
+	}
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf( //nolint:gosec // G201: a quoted table name from FerretDB's catalog, fields checked by plainField
-		`SELECT _ferretdb_sjson->>'$._id' FROM %s WHERE _ferretdb_sjson->'$._id' > ?%s ORDER BY _ferretdb_sjson->'$._id' LIMIT ?`,
-		quoteIdent(table), cond), append(args, n)...)
+		`SELECT _ferretdb_sjson->>'$._id', %s FROM %s WHERE _ferretdb_sjson->'$._id' > ?%s ORDER BY _ferretdb_sjson->'$._id' LIMIT ?`,
+		column, quoteIdent(table), cond), append(args, n)...)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rows.Close() }()
-	ids := make([]bson.ObjectID, 0, n)
+	docs := make([]StoredDoc, 0, n)
 	for rows.Next() {
 		var hex string
-		if err := rows.Scan(&hex); err != nil {
+		var stored []byte
+		if err := rows.Scan(&hex, &stored); err != nil {
 			return nil, err
 		}
 		id, err := bson.ObjectIDFromHex(hex)
 		if err != nil {
 			return nil, errNoOrder // an _id stored since the check
 		}
-		ids = append(ids, id)
+		docs = append(docs, StoredDoc{ID: id, Stored: stored})
 	}
-	return ids, rows.Err()
+	return docs, rows.Err()
 }
