@@ -235,7 +235,7 @@ func (a *App) serviceParams(set *policy.Set, docs *store.Documents, vers *servic
 		RefuseAfterIDless: a.caps.Backend == store.BackendFerretDB,
 		Hierarchy:         a.hier,
 		Outbox:            a.webhooks.outbox,
-		IDOrder:           idOrder(a.embedded, a.db.Name()),
+		IDOrder:           idOrder(a.embedded, a.db.Name(), cfg.Limits.QueryTimeout),
 	}
 	if adjust != nil {
 		adjust(&p)
@@ -350,9 +350,9 @@ func (a *App) Subscribed() <-chan struct{} { return a.fleet.bus.Subscribed() }
 
 // idOrder is the embedded backend's _id order (docs/embedded-backend.md),
 // nil for any other backend.
-func idOrder(e *store.Embedded, database string) service.IDOrder {
+func idOrder(e *store.Embedded, database string, timeout time.Duration) service.IDOrder {
 	if e == nil {
 		return nil
 	}
-	return e.IDOrder(database)
+	return e.IDOrder(database).Bounded(timeout)
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"cmp"
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -245,6 +246,16 @@ func EnsureIndexes(ctx context.Context, coll *store.Collection, retention time.D
 	}
 	want := store.Index{Name: indexTS, Keys: bson.D{{Key: "ts", Value: 1}}, ExpireAfterSeconds: ttl}
 	err = coll.CreateIndex(ctx, want)
+	if err == nil && have {
+		// MongoDB and the DocumentDB engine refuse new options for an
+		// existing index; a server that took the creation as a no-op would
+		// keep the old TTL (entries expiring that should be kept): look.
+		if still, lerr := tsIndexStale(ctx, coll, ttl); lerr != nil {
+			return store.Translate(lerr)
+		} else if still {
+			err = errIndexUnchanged
+		}
+	}
 	noTTL := err != nil && ttl != nil && apperr.KindOf(store.Translate(err)) == apperr.KindNotSupported
 	if err != nil && have && !noTTL {
 		// An index's options cannot be changed by creating it again (the
@@ -269,6 +280,25 @@ func EnsureIndexes(ctx context.Context, coll *store.Collection, retention time.D
 			WithDetails(map[string]any{"capability": CapTTLIndex})
 	}
 	return store.Translate(err)
+}
+
+// errIndexUnchanged: creating audit_ts anew answered success but left the
+// old options.
+var errIndexUnchanged = errors.New("audit_ts kept its old options")
+
+// tsIndexStale reports whether audit_ts is missing or has another TTL than
+// ttl.
+func tsIndexStale(ctx context.Context, coll *store.Collection, ttl *int32) (bool, error) {
+	specs, err := coll.Indexes(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range specs {
+		if s.Name == indexTS {
+			return !sameTTL(s.ExpireAfterSeconds, ttl), nil
+		}
+	}
+	return true, nil
 }
 
 // CapTTLIndex names the capability EnsureIndexes reports missing.

@@ -69,6 +69,9 @@ func (s *Service) findByIDOrder(ctx context.Context, coll string, d *policy.Deci
 		after = pos.Values[0].ObjectID()
 	}
 	want := limit + 1
+	if want > walkBudget {
+		return nil, false, nil // the walk would give up before the page is full
+	}
 	out := make([]bson.Raw, 0, want)
 	for walked := 0; walked < walkBudget; {
 		// Ask for about what the page still needs, twice over for the

@@ -287,7 +287,7 @@ func TestListByIDOrderFetchesWhatItCannotDecode(t *testing.T) {
 				}
 			}
 			// Those read but beyond the last page's end are not needed:
-			// every one fetched was spoiled, in order.
+			// every one fetched was spoiled.
 			require.NotEmpty(t, fetched, "%v, limit %d", p.Roles, limit)
 			for _, id := range fetched {
 				require.True(t, spoiled[id], "%v, limit %d: %s fetched but decodable", p.Roles, limit, id.Hex())
@@ -295,12 +295,18 @@ func TestListByIDOrderFetchesWhatItCannotDecode(t *testing.T) {
 			require.Subset(t, want, fetched)
 		}
 	}
+	// A page larger than the walk's budget could never be filled by it:
+	// the database is asked at once, nothing is read from SQLite.
+	order.takeRead()
+	require.Equal(t, pages(t, plain, lookupCallers[0], 2000), pages(t, walk, lookupCallers[0], 2000))
+	require.Empty(t, order.takeRead(), "a page of 2,000 was walked")
 }
 
 // BenchmarkListByIDOrder is the first page of 20 of one tenant's documents,
 // half the collection, as the embedded backend's default list walks it:
-// latency per page (p50, p99) and the process's CPU per page (FerretDB's
-// finds and the walk; no HTTP, no audit).
+// latency per page (p50, p99) and the process's CPU per page (the walk's
+// SQL and decoding; no HTTP, no audit). It fails if a page was asked of the
+// database instead.
 func BenchmarkListByIDOrder(b *testing.B) {
 	ctx := context.Background()
 	e, client := testenv.Embedded(b)
@@ -320,7 +326,8 @@ func BenchmarkListByIDOrder(b *testing.B) {
 	require.NoError(b, err)
 	codec := cursor.NewCodec([]byte(strings.Repeat("s", 32)))
 	codec.Order = cursor.OrderOf(store.BackendFerretDB)
-	s := service.New(service.Params{Store: store.NewDocuments(db, 10*time.Second), Policies: set, Cursors: codec, LookupByIDOnly: true, IDOrder: order})
+	counted := &countingStore{Documents: store.NewDocuments(db, 10*time.Second)}
+	s := service.New(service.Params{Store: counted, Policies: set, Cursors: codec, LookupByIDOnly: true, IDOrder: order})
 	p := &principal.Principal{ID: "u1", TenantID: "t1", Roles: []string{"tenant"}}
 
 	lat := make([]time.Duration, 0, b.N)
@@ -332,6 +339,9 @@ func BenchmarkListByIDOrder(b *testing.B) {
 			b.Fatalf("%v, %d documents", err, len(page.Docs))
 		}
 		lat = append(lat, time.Since(t0))
+	}
+	if n := counted.finds.Load(); n != 0 {
+		b.Fatalf("%d pages asked of the database, not walked", n)
 	}
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(len(lat)), "cpu-µs/op")
 	slices.Sort(lat)

@@ -122,6 +122,13 @@ func TestEmbeddedIDOrder(t *testing.T) {
 	ids, ok = order.After(ctx, "c", bson.ObjectID{}, 20, nil)
 	require.True(t, ok)
 	require.Equal(t, want[:20], ids)
+	// A read bounded by a timeout already over gives up (the caller then
+	// asks the server); a generous one answers.
+	_, ok = e.IDOrder("app").Bounded(time.Nanosecond).After(ctx, "c", bson.ObjectID{}, 20, nil)
+	require.False(t, ok, "a read past its timeout answered")
+	ids, ok = e.IDOrder("app").Bounded(time.Minute).After(ctx, "c", bson.ObjectID{}, 20, nil)
+	require.True(t, ok)
+	require.Equal(t, want[:20], ids)
 	ids, ok = order.After(ctx, "c", want[19], 100, nil)
 	require.True(t, ok)
 	require.Equal(t, want[20:], ids)

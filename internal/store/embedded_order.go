@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -31,6 +32,9 @@ import (
 // asks the server as usual.
 type IDOrder struct {
 	dir, database string
+	// timeout bounds one read (Bounded): with a prefilter SQLite may read
+	// many rows to find a few.
+	timeout time.Duration
 
 	mu     sync.Mutex
 	db     *sql.DB
@@ -136,6 +140,14 @@ func (d StoredDoc) Doc() (doc bson.Raw, ok bool) {
 	return b, true
 }
 
+// Bounded makes each read give up after timeout (the proxy's query
+// timeout); the caller then asks the server as usual, under its own
+// deadline.
+func (o *IDOrder) Bounded(timeout time.Duration) *IDOrder {
+	o.timeout = timeout
+	return o
+}
+
 // AfterDocs is After with each document's stored form, read in the same
 // query: a page of documents without a FerretDB find for each. Decoding is
 // left to StoredDoc.Doc, so that a caller pays only for those it uses.
@@ -184,6 +196,11 @@ func prefilter(anyOf [][]StringEquals) (string, []any) {
 }
 
 func (o *IDOrder) after(ctx context.Context, coll string, after bson.ObjectID, n int, anyOf [][]StringEquals, withDocs bool) ([]StoredDoc, error) {
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 	db, err := o.conn()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil // no such database: nothing in it

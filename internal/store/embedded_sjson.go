@@ -80,7 +80,8 @@ type sjsonElem struct {
 	typ        string
 	doc        *sjsonSchema // "$s": an object's schema
 	items      []*sjsonElem // "i": an array's items
-	options    []byte       // "o": a regex's options
+	hasItems   bool
+	options    []byte // "o": a regex's options
 	hasOptions bool
 	subtype    byte // "s": a binData's subtype
 	hasSubtype bool
@@ -229,6 +230,7 @@ func (d *sjsonDecoder) elem(text []byte) (*sjsonElem, error) {
 			if e.items, err = d.elems(m.value); err != nil {
 				return nil, err
 			}
+			e.hasItems = true
 		default:
 			return nil, errSJSON
 		}
@@ -348,7 +350,8 @@ func (d *sjsonDecoder) appendValue(dst []byte, name []byte, e *sjsonElem, v []by
 	case "array":
 		items, base, err := d.push(v, '[')
 		defer d.pop(base)
-		if err != nil || len(items) != len(e.items) {
+		// FerretDB refuses an array whose schema has no "i", even an empty one.
+		if err != nil || !e.hasItems || len(items) != len(e.items) {
 			return nil, errSJSON
 		}
 		if dst, err = appendElementName(dst, bsonArray, name); err != nil {

@@ -326,6 +326,7 @@ func TestSJSONRefusesWhatItDoesNotKnow(t *testing.T) {
 		"key with NUL":             doc(`,"a\u0000b":{"t":"long"}`, `,"a\u0000b"`, `,"a\u0000b":1`),
 		"object without schema":    doc(`,"n":{"t":"object"}`, `,"n"`, `,"n":{"a":1}`),
 		"object as array":          doc(`,"n":{"t":"object","$s":{}}`, `,"n"`, `,"n":[]`),
+		"array without items":      doc(`,"n":{"t":"array"}`, `,"n"`, `,"n":[]`),
 		"array too long":           doc(`,"n":{"t":"array","i":[{"t":"int"}]}`, `,"n"`, `,"n":[1,2]`),
 		"array too short":          doc(`,"n":{"t":"array","i":[{"t":"int"},{"t":"int"}]}`, `,"n"`, `,"n":[1]`),
 		"array item without type":  doc(`,"n":{"t":"array","i":[null]}`, `,"n"`, `,"n":[1]`),
