@@ -105,8 +105,7 @@ func walkSetup(t *testing.T, db *mongo.Database, order *recordingOrder, docs []a
 	ctx := context.Background()
 	_, err := db.Collection("docs").InsertMany(ctx, docs)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, "docs", bson.ObjectID{}, 1, nil); return ok },
-		30*time.Second, 20*time.Millisecond, "the embedded backend never indexed the collection")
+	testenv.WaitIDOrder(t, order.IDOrder, "docs")
 
 	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(lookupPolicy)})
 	require.NoError(t, err)
@@ -320,8 +319,7 @@ func BenchmarkListByIDOrder(b *testing.B) {
 	_, err := db.Collection("docs").InsertMany(ctx, docs)
 	require.NoError(b, err)
 	order := e.IDOrder("app")
-	require.Eventually(b, func() bool { _, ok := order.After(ctx, "docs", bson.ObjectID{}, 1, nil); return ok },
-		30*time.Second, 20*time.Millisecond, "the embedded backend never indexed the collection")
+	testenv.WaitIDOrder(b, order, "docs")
 	set, err := policy.Parse(map[string][]byte{"p.yml": []byte(lookupPolicy)})
 	require.NoError(b, err)
 	codec := cursor.NewCodec([]byte(strings.Repeat("s", 32)))

@@ -207,8 +207,7 @@ func storeIndexed(t *testing.T, coll string, docs []any) (*store.Embedded, *stor
 	order := e.IDOrder("app")
 	_, err := c.InsertMany(ctx, docs)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { _, ok := order.After(ctx, coll, bson.ObjectID{}, 1, nil); return ok },
-		30*time.Second, 20*time.Millisecond, "indexes never built")
+	testenv.WaitIDOrder(t, order, coll)
 	return e, order, c
 }
 

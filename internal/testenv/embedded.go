@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/permission-mongo/permission-mongo/internal/store"
@@ -24,4 +25,15 @@ func Embedded(t testing.TB) (*store.Embedded, *mongo.Client) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	return e, client
+}
+
+// WaitIDOrder waits until order answers for coll: the embedded backend
+// builds the lookup indexes it reads in the background, after the first
+// documents are stored.
+func WaitIDOrder(t testing.TB, order *store.IDOrder, coll string) {
+	t.Helper()
+	WaitUntil(t, func() bool {
+		_, ok := order.After(context.Background(), coll, bson.ObjectID{}, 1, nil)
+		return ok
+	}, "the embedded backend's _id order of "+coll)
 }
