@@ -45,6 +45,7 @@ func (w *Writer) run() {
 		}
 		if wait > 0 {
 			t := time.NewTimer(wait)
+			w.stats.sleeping.Store(wake == nil)
 			select {
 			case <-wake:
 			case <-t.C:
@@ -52,6 +53,7 @@ func (w *Writer) run() {
 				closing = true
 			case <-w.abort:
 			}
+			w.stats.sleeping.Store(false)
 			t.Stop()
 		}
 		if w.aborted() {

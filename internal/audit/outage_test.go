@@ -249,14 +249,12 @@ func TestBufferSpillFailureWaitsForRetry(t *testing.T) {
 	_, err = w.Begin(ctx, entry("create", "c", 2))
 	require.Equal(t, apperr.KindUnavailable, apperr.KindOf(err), "%v", err)
 
-	// A window of observation, not a stand-in for a condition: the loop
-	// should make no attempt before retryAt, an hour away. One that retries
-	// at once makes one attempt per JSON encoding of one entry, thousands
-	// in 300 ms even on a slow, loaded machine; the bound of 2 leaves room
-	// for an attempt already under way, and a fast machine cannot pass a
-	// spinning loop by being quick.
+	// The loop must now sleep until retryAt, an hour away, with nothing to
+	// wake it. One that retries at once never sleeps (the queue is not
+	// empty, so it has no pause) and fails this wait at its deadline; the
+	// bound of 2 leaves room for an attempt already under way.
 	before := audit.SpillErrors(w)
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 30*time.Second, func() bool { return audit.Sleeping(w) }, "the flush loop sleeping until the next attempt")
 	require.LessOrEqual(t, audit.SpillErrors(w)-before, int64(2), "spill retried without waiting for the next attempt")
 	require.EqualValues(t, 1, w.Stats().QueueDepth, "the accepted entry is kept in memory")
 	require.Zero(t, w.Stats().Spilled)

@@ -94,6 +94,7 @@ type counters struct {
 	spillBytes                                                      atomic.Int64
 	spillErrors                                                     atomic.Int64 // failed spillQueue appends; for tests
 	available                                                       atomic.Bool
+	sleeping                                                        atomic.Bool // the flush loop waits without a wake; for tests
 }
 
 // Stats is a snapshot of a Writer's counters.
